@@ -1,0 +1,152 @@
+"""Typed, frozen models for the records returned by the Zyntro CRM API.
+
+The wire format is PHP-flavoured (every contact field is a string, booleans are
+``"0"``/``"1"``, lists and objects are JSON inside strings, dates are
+``"YYYY-MM-DD HH:MM:SS"``). Turning that into these models is the job of
+:mod:`zyntro_async._converter`; the classes here only describe the result.
+
+Conventions shared by every model:
+
+* Attribute names drop the wire prefix (``contact_email`` -> ``Contact.email``).
+* ``None`` means "absent, empty or unparseable"; a value that could not be parsed
+  is never lost: it is kept verbatim in ``extra`` under its wire key.
+* ``extra`` holds every wire key the API documentation does not name, verbatim
+  (wire key and wire value), so fields added by the server later stay reachable.
+* Datetimes are *naive*: the documentation gives no time zone for the
+  ``"YYYY-MM-DD HH:MM:SS"`` values, so none is invented here.
+* The models are frozen (attributes cannot be reassigned) but list and dict
+  attributes are ordinary mutable containers; treat them as read-only.
+"""
+
+from datetime import datetime
+from typing import Any
+
+import attrs
+
+__all__ = ["Contact", "ContactDetails", "Entity", "Note", "Profile", "payload_summary"]
+
+
+def payload_summary(payload: object) -> str:
+    """A repr for personal data: its shape, never its values."""
+    if isinstance(payload, dict):
+        return f"<object with {len(payload)} keys>"
+    if isinstance(payload, list):
+        return f"<array of {len(payload)} items>"
+    return f"<{type(payload).__name__}>"
+
+
+@attrs.frozen
+class Contact:
+    """A CRM contact (the ``contact`` object of ``fetchContact``), ``contact_`` prefix dropped.
+
+    ``stage_id`` comes from the wire key ``contact_stageid`` (no underscore). Boolean
+    flags are ``None`` when absent, empty or unparseable. ``date_created`` and
+    ``date_updated`` are naive datetimes: the API documents no time zone.
+    ``extra`` holds undocumented wire keys and malformed documented values, verbatim.
+    """
+
+    id: str
+    name: str | None = None
+    first_name: str | None = None
+    last_name: str | None = None
+    email: str | None = None
+    phone: str | None = None
+    owner: str | None = None
+    stage: str | None = None
+    stage_id: str | None = None
+    status: str | None = None
+    source: str | None = None
+    salutation: str | None = None
+    role_label: str | None = None
+    address: str | None = None
+    city: str | None = None
+    state: str | None = None
+    zip: str | None = None
+    country: str | None = None
+    country_code: str | None = None
+    timezone: str | None = None
+    tags: list[str] = attrs.field(factory=list)
+    custom_fields: dict[str, Any] = attrs.field(factory=dict)
+    dnc: bool | None = None
+    is_test: bool | None = None
+    sms_optout: bool | None = None
+    email_optout: bool | None = None
+    auto_engage: bool | None = None
+    email_verified: bool | None = None
+    phone_verified: bool | None = None
+    date_created: datetime | None = None
+    date_updated: datetime | None = None
+    extra: dict[str, Any] = attrs.field(factory=dict)
+
+
+@attrs.frozen
+class Note:
+    """A note on a contact (one item of ``fetchContact``'s ``notes``, ``note_`` prefix dropped).
+
+    ``maker`` is the member UUID that wrote it; ``date_created`` is naive (no
+    documented time zone).
+    """
+
+    maker: str | None = None
+    content: str | None = None
+    date_created: datetime | None = None
+    extra: dict[str, Any] = attrs.field(factory=dict)
+
+
+@attrs.frozen
+class Entity:
+    """The company/organisation linked to a contact (``entity``, ``entity_`` prefix dropped).
+
+    ``tags``, ``socials`` and ``custom_fields`` are JSON inside strings on the wire
+    (``"[]"``, ``"{}"``); they are decoded here and empty when absent.
+    """
+
+    name: str | None = None
+    label: str | None = None
+    website: str | None = None
+    location: str | None = None
+    tags: list[str] = attrs.field(factory=list)
+    socials: dict[str, Any] = attrs.field(factory=dict)
+    custom_fields: dict[str, Any] = attrs.field(factory=dict)
+    extra: dict[str, Any] = attrs.field(factory=dict)
+
+
+@attrs.frozen
+class Profile:
+    """An enrichment/external profile record attached to a contact (``profile_`` prefix dropped).
+
+    Shaped like ``addProfileToContact``'s ``data``. ``payload`` is whatever the
+    profile holds (a JSON object, or an array: PHP does not tell them apart).
+    ``source`` is ``""`` when the server sent none. The repr summarises the payload
+    (enrichment data is personal data: it must not reach logs through a repr).
+    """
+
+    id: int
+    source: str = ""
+    payload: dict[str, Any] | list[Any] = attrs.field(factory=dict, repr=payload_summary)
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
+
+
+@attrs.frozen
+class ContactDetails:
+    """Everything ``fetchContact`` returned: the contact plus the related data asked for.
+
+    ``notes``, ``entity`` and ``profiles`` are ``None`` when the matching
+    ``include_*`` flag was not set (whatever the server sent); when asked for,
+    ``notes``/``profiles`` are lists (possibly empty) and ``entity`` is ``None``
+    when the contact has none. ``signals`` is passed through verbatim (its shape is
+    undocumented). ``raw`` is the whole ``data`` object as received.
+    """
+
+    contact: Contact
+    notes: list[Note] | None = None
+    entity: Entity | None = None
+    profiles: list[Profile] | None = None
+    signals: Any = None
+    raw: dict[str, Any] = attrs.field(factory=dict, repr=False)
+
+    def profiles_from(self, source: str) -> list[Profile]:
+        """Profiles whose ``source`` equals ``source`` exactly (empty if none were fetched)."""
+        if self.profiles is None:
+            return []
+        return [p for p in self.profiles if p.source == source]

@@ -1,0 +1,197 @@
+"""The only module that speaks aiohttp: one pooled session, and aiohttp errors mapped to ours.
+
+Every failure leaves here as a :class:`~._exceptions.TransportError` subclass that says how
+far the request got (nothing sent / sent and no answer), because that is what decides
+whether a retry is safe for a non-idempotent endpoint.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import logging
+import platform
+import ssl
+
+import aiohttp
+
+from ._config import Limits, Timeout
+from ._exceptions import (
+    ClientClosedError,
+    ConnectError,
+    ConnectTimeout,
+    DisconnectedError,
+    ReadTimeout,
+    ServerError,
+    TLSError,
+    TransportError,
+)
+from ._protocol import RawResponse
+from ._version import __version__
+
+log = logging.getLogger("zyntro_async")
+
+USER_AGENT = (
+    f"zyntro-async/{__version__} Python/{platform.python_version()} aiohttp/{aiohttp.__version__}"
+)
+
+_CHUNK = 64 * 1024
+_STREAM_BODY_FROM = 512 * 1024
+
+
+def _client_timeout(timeout: Timeout) -> aiohttp.ClientTimeout:
+    # aiohttp's ``connect`` includes the wait for a pool slot; ``sock_connect`` only the TCP
+    # (and TLS) handshake. Ours means both, so it bounds each.
+    return aiohttp.ClientTimeout(
+        total=timeout.total,
+        connect=timeout.connect,
+        sock_connect=timeout.connect,
+        sock_read=timeout.read,
+    )
+
+
+def map_error(exc: BaseException, *, endpoint: str, contact_id: str) -> TransportError:
+    """Translate an aiohttp/asyncio failure into the SDK's tree, keeping 'was it sent?'."""
+    where = {"endpoint": endpoint, "contact_id": contact_id}
+    # Order matters: aiohttp's timeout classes are also ClientErrors and OSErrors.
+    if isinstance(exc, aiohttp.ConnectionTimeoutError):
+        return ConnectTimeout("no connection or pool slot within the connect timeout", **where)
+    if isinstance(exc, aiohttp.SocketTimeoutError):
+        return ReadTimeout("no answer within the read timeout", **where)
+    if isinstance(exc, asyncio.TimeoutError):
+        return ReadTimeout("no complete answer within the total timeout", **where)
+    if isinstance(exc, (aiohttp.ClientConnectorCertificateError, aiohttp.ClientSSLError)):
+        return TLSError(f"TLS failure: {type(exc).__name__}", **where)
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        reason = exc.os_error.strerror or type(exc).__name__
+        return ConnectError(f"cannot connect: {reason}", **where)
+    if isinstance(exc, (aiohttp.ServerDisconnectedError, aiohttp.ClientPayloadError)):
+        return DisconnectedError("the server closed the connection before answering", **where)
+    if isinstance(exc, (aiohttp.ClientOSError, aiohttp.ServerConnectionError)):
+        return DisconnectedError(f"connection lost: {type(exc).__name__}", **where)
+    return TransportError(f"request failed: {type(exc).__name__}", **where)
+
+
+class Transport:
+    """POSTs JSON bodies to ``base_url + endpoint`` over one lazily created session."""
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        timeout: Timeout,
+        limits: Limits,
+        session: aiohttp.ClientSession | None = None,
+        ssl_context: ssl.SSLContext | bool = True,
+    ) -> None:
+        self._base_url = base_url
+        self._timeout = _client_timeout(timeout)
+        self._limits = limits
+        self._ssl = ssl_context
+        self._session = session
+        self._owns_session = session is None
+        self._closed = False
+        self._headers = {
+            "Content-Type": "application/json",
+            "Accept": "application/json",
+            "User-Agent": USER_AGENT,
+        }
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    @property
+    def owns_session(self) -> bool:
+        return self._owns_session
+
+    def _get_session(self) -> aiohttp.ClientSession:
+        if self._closed:
+            raise ClientClosedError("the client is closed")
+        session = self._session
+        if session is None:
+            # Created here, inside the running loop, never in __init__.
+            connector = aiohttp.TCPConnector(
+                limit=self._limits.max_connections,
+                limit_per_host=self._limits.max_connections,
+                keepalive_timeout=self._limits.keepalive_expiry or 0,
+                force_close=self._limits.keepalive_expiry is None,
+                ssl=self._ssl,
+            )
+            session = self._session = aiohttp.ClientSession(
+                connector=connector, timeout=self._timeout, raise_for_status=False
+            )
+        return session
+
+    async def post(self, endpoint: str, body: bytes, *, contact_id: str) -> RawResponse:
+        """Send one request; return the raw answer or raise a TransportError."""
+        session = self._get_session()
+        url = self._base_url + endpoint
+        try:
+            async with session.post(
+                url,
+                # aiohttp warns about (and blocks the loop on) big raw bodies; stream those.
+                data=body if len(body) < _STREAM_BODY_FROM else io.BytesIO(body),
+                headers=self._headers,
+                allow_redirects=False,  # never re-send the credentials somewhere else
+                timeout=self._timeout,
+            ) as resp:
+                payload = await self._read_capped(resp, endpoint=endpoint, contact_id=contact_id)
+                return RawResponse(status=resp.status, headers=resp.headers, body=payload)
+        except TransportError:
+            raise
+        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            if self._closed:
+                raise ClientClosedError(
+                    "the client was closed while this call was in flight",
+                    endpoint=endpoint,
+                    contact_id=contact_id,
+                ) from None
+            raise map_error(exc, endpoint=endpoint, contact_id=contact_id) from None
+        except RuntimeError:
+            # aiohttp raises a bare RuntimeError("Session is closed") after close().
+            if self._closed or session.closed:
+                raise ClientClosedError(
+                    "the client was closed while this call was in flight",
+                    endpoint=endpoint,
+                    contact_id=contact_id,
+                ) from None
+            raise
+
+    async def _read_capped(
+        self, resp: aiohttp.ClientResponse, *, endpoint: str, contact_id: str
+    ) -> bytes:
+        cap = self._limits.max_response_bytes
+        declared = resp.content_length
+        if declared is not None and declared > cap:
+            raise ServerError(
+                f"answer of {declared} bytes exceeds max_response_bytes={cap}",
+                status=resp.status,
+                endpoint=endpoint,
+                contact_id=contact_id,
+            )
+        if declared is not None and not resp.headers.get("Content-Encoding"):
+            return await resp.read()
+        # Unknown or compressed length: count decompressed bytes as they arrive.
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in resp.content.iter_chunked(_CHUNK):
+            size += len(chunk)
+            if size > cap:
+                raise ServerError(
+                    f"answer exceeds max_response_bytes={cap}",
+                    status=resp.status,
+                    endpoint=endpoint,
+                    contact_id=contact_id,
+                )
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    async def close(self) -> None:
+        """Close the session if we own it. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        session, self._session = self._session, None
+        if session is not None and self._owns_session:
+            await session.close()
