@@ -1,0 +1,357 @@
+"""Retries: the classification table, backoff and Retry-After (with faked time), and the
+reconcile-before-resend rule that keeps addProfileToContact from duplicating a record."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import aiohttp
+import pytest
+from aioresponses import aioresponses
+
+import zyntro_async
+from tests.helpers import BASE, CREDS, doc_json
+from zyntro_async import (
+    DEFAULT_RULES,
+    APIError,
+    ClientClosedError,
+    ConnectError,
+    ConnectTimeout,
+    DisconnectedError,
+    FailureKind,
+    NotFoundError,
+    RateLimitError,
+    ReadTimeout,
+    RetryPolicy,
+    Rule,
+    ServerError,
+    TLSError,
+    TransportError,
+    ValidationError,
+    ZyntroClient,
+    _retry,
+)
+from zyntro_async._retry import classify
+
+FETCH = BASE + "fetchContact"
+ADD = BASE + "addProfileToContact"
+PAYLOAD = {"job_title": "VP of Marketing", "linkedin_url": "https://linkedin.com/in/janesmith"}
+SOURCE = "LinkedIn Scraper"
+HTML_502 = "<html><head><title>502 Bad Gateway</title></head><body>nginx</body></html>"
+
+
+def contact_with_profiles(*records: dict[str, Any]) -> dict[str, Any]:
+    answer = doc_json("fetchContact_response_success.json")
+    answer["data"]["contact_profile"] = list(records)
+    return answer
+
+
+def created(profile_id: int = 142) -> dict[str, Any]:
+    return {
+        "data": {"profile_id": profile_id, "profile_source": SOURCE, "profile_payload": PAYLOAD},
+        "status": "success",
+    }
+
+
+@pytest.fixture
+def mocked() -> Iterator[aioresponses]:
+    with aioresponses() as m:
+        yield m
+
+
+@pytest.fixture
+async def client() -> AsyncIterator[ZyntroClient]:
+    async with ZyntroClient(**CREDS, base_url=BASE) as c:
+        yield c
+
+
+@pytest.fixture
+def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """Fake time: record the sleeps the retry loop asks for, without sleeping."""
+    zyntro_async.set_testing(False)
+    recorded: list[float] = []
+
+    async def fake_sleep(seconds: float) -> None:
+        recorded.append(seconds)
+
+    monkeypatch.setattr(_retry, "_sleep", fake_sleep)
+    return recorded
+
+
+def count(mocked: aioresponses, url: str) -> int:
+    return sum(len(calls) for (_, u), calls in mocked.requests.items() if str(u) == url)
+
+
+# -- the classification table -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("error", "kind"),
+    [
+        (ConnectError("refused"), FailureKind.NOT_SENT),
+        (ConnectTimeout("pool"), FailureKind.NOT_SENT),
+        (TLSError("bad cert"), FailureKind.FATAL),
+        (RateLimitError("429"), FailureKind.REFUSED),
+        (ServerError("503", status=503), FailureKind.REFUSED),
+        (ServerError("500", status=500), FailureKind.AMBIGUOUS),
+        (ServerError("502", status=502), FailureKind.AMBIGUOUS),
+        (ServerError("504", status=504), FailureKind.AMBIGUOUS),
+        (ServerError("html on 200", status=200), FailureKind.AMBIGUOUS),
+        (ServerError("404", status=404), FailureKind.FATAL),
+        (ServerError("301", status=301), FailureKind.FATAL),
+        (ReadTimeout("slow"), FailureKind.AMBIGUOUS),
+        (DisconnectedError("dropped"), FailureKind.AMBIGUOUS),
+        (NotFoundError(["No such contact"], code="NOT_FOUND"), FailureKind.FATAL),
+        (APIError(["Database on fire"]), FailureKind.FATAL),
+        (ClientClosedError("closed"), FailureKind.FATAL),
+        (TransportError("other"), FailureKind.FATAL),
+        (KeyError("not ours"), FailureKind.FATAL),
+    ],
+)
+def test_classification_table(error: BaseException, kind: FailureKind) -> None:
+    assert classify(error) is kind
+    assert kind.retryable is (kind is not FailureKind.FATAL)
+
+
+def test_the_table_can_be_extended() -> None:
+    class ProxyHiccup(TransportError):
+        pass
+
+    policy = RetryPolicy(rules=(Rule(ProxyHiccup, FailureKind.NOT_SENT), *DEFAULT_RULES))
+    assert policy.classify(ProxyHiccup("x")) is FailureKind.NOT_SENT
+    assert Rule(ProxyHiccup, FailureKind.NOT_SENT).retryable
+    assert not Rule(ProxyHiccup, FailureKind.FATAL).retryable
+
+
+def test_policy_validates() -> None:
+    with pytest.raises(ValueError, match="max_attempts"):
+        RetryPolicy(max_attempts=0)
+    with pytest.raises(ValueError, match="on_ambiguous"):
+        RetryPolicy(on_ambiguous="sometimes")  # type: ignore[arg-type]
+
+
+# -- reads --------------------------------------------------------------------------------
+
+
+async def test_500_500_200_succeeds(client: ZyntroClient, mocked: aioresponses) -> None:
+    mocked.post(FETCH, status=500, body="boom")
+    mocked.post(FETCH, status=500, body="boom")
+    mocked.post(FETCH, payload=doc_json("fetchContact_response_success.json"))
+    details, stats = await client._fetch_contact_with_stats("a1b2", policy=client.retry)
+    assert details.contact.first_name == "Jane"
+    assert stats.attempts == 3
+    assert stats.retries == 2
+
+
+async def test_429_waits_for_retry_after(
+    client: ZyntroClient, mocked: aioresponses, sleeps: list[float]
+) -> None:
+    mocked.post(FETCH, status=429, headers={"Retry-After": "4"})
+    mocked.post(FETCH, payload=doc_json("fetchContact_response_success.json"))
+    await client.fetch_contact("a1b2")
+    assert sleeps == [4.0]
+
+
+async def test_backoff_is_full_jitter_within_the_cap(
+    mocked: aioresponses, sleeps: list[float]
+) -> None:
+    policy = RetryPolicy(max_attempts=5, initial_backoff=0.5, max_backoff=1.5, deadline=None)
+    async with ZyntroClient(**CREDS, base_url=BASE, retry=policy) as client:
+        for _ in range(4):
+            mocked.post(FETCH, status=500)
+        mocked.post(FETCH, payload=doc_json("fetchContact_response_success.json"))
+        await client.fetch_contact("a1b2")
+    assert len(sleeps) == 4
+    caps = [0.5, 1.0, 1.5, 1.5]
+    assert all(0 <= s <= cap for s, cap in zip(sleeps, caps, strict=True))
+
+
+async def test_retry_after_beyond_the_deadline_raises_at_once(
+    mocked: aioresponses, sleeps: list[float]
+) -> None:
+    policy = RetryPolicy(deadline=10)
+    async with ZyntroClient(**CREDS, base_url=BASE, retry=policy) as client:
+        mocked.post(FETCH, status=429, headers={"Retry-After": "3600"})
+        with pytest.raises(RateLimitError) as info:
+            await client.fetch_contact("a1b2")
+    assert info.value.retry_after == 3600
+    assert sleeps == []
+    assert count(mocked, FETCH) == 1
+
+
+async def test_html_502_raises_server_error_after_the_attempts(
+    client: ZyntroClient, mocked: aioresponses
+) -> None:
+    for _ in range(3):
+        mocked.post(FETCH, status=502, body=HTML_502, content_type="text/html")
+    with pytest.raises(ServerError) as info:
+        await client.fetch_contact("a1b2")
+    assert info.value.status == 502
+    assert "text/html" in str(info.value)
+    assert count(mocked, FETCH) == 3
+
+
+async def test_html_on_a_200_is_retried_as_ambiguous(
+    client: ZyntroClient, mocked: aioresponses
+) -> None:
+    mocked.post(FETCH, status=200, body=HTML_502, content_type="text/html")
+    mocked.post(FETCH, payload=doc_json("fetchContact_response_success.json"))
+    details = await client.fetch_contact("a1b2")
+    assert details.contact.last_name == "Smith"
+
+
+async def test_api_errors_are_never_retried(client: ZyntroClient, mocked: aioresponses) -> None:
+    mocked.post(FETCH, payload={"data": ["Invalid API Key"], "status": "error"})
+    with pytest.raises(APIError) as info:
+        await client.fetch_contact("a1b2")
+    assert info.value.code == "INVALID_API_KEY"
+    assert count(mocked, FETCH) == 1
+
+
+async def test_retry_none_and_one_attempt_disable(mocked: aioresponses) -> None:
+    for retry in (None, RetryPolicy(max_attempts=1)):
+        async with ZyntroClient(**CREDS, base_url=BASE, retry=retry) as client:
+            mocked.post(FETCH, status=503)
+            with pytest.raises(ServerError):
+                await client.fetch_contact("a1b2")
+    assert count(mocked, FETCH) == 2
+
+
+async def test_each_retry_logs_a_warning_without_secrets_or_payload(
+    client: ZyntroClient, mocked: aioresponses, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="zyntro_async")
+    mocked.post(
+        ADD,
+        exception=aiohttp.ClientConnectorError(
+            aiohttp.client_reqrep.ConnectionKey("h", 443, True, True, None, None, None),
+            OSError(111, "Connection refused"),
+        ),
+    )
+    mocked.post(ADD, payload=created())
+    await client.add_profile_to_contact("a1b2", PAYLOAD, SOURCE)
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1
+    text = warnings[0].getMessage()
+    assert "addProfileToContact" in text
+    assert "attempt 1" in text
+    assert "CONNECT_ERROR" in text
+    everything = "\n".join(r.getMessage() for r in caplog.records)
+    for secret in (CREDS["api_key"], CREDS["developer_secret"], PAYLOAD["job_title"]):
+        assert secret not in everything
+
+
+# -- adds: never a second record ----------------------------------------------------------
+
+
+async def test_not_sent_add_is_retried_without_reconciling(
+    client: ZyntroClient, mocked: aioresponses
+) -> None:
+    mocked.post(ADD, exception=aiohttp.ConnectionTimeoutError("pool"))
+    mocked.post(ADD, payload=created())
+    profile, stats = await client._add_profile_with_stats("a1b2", PAYLOAD, SOURCE)
+    assert profile.id == 142
+    assert stats.attempts == 2
+    assert not stats.recovered
+    assert count(mocked, FETCH) == 0
+
+
+async def test_disconnect_after_commit_returns_the_committed_record(
+    client: ZyntroClient, mocked: aioresponses
+) -> None:
+    mocked.post(ADD, exception=aiohttp.ServerDisconnectedError())
+    mocked.post(
+        FETCH,
+        payload=contact_with_profiles(
+            {"profile_id": 7, "profile_source": "Other", "profile_payload": PAYLOAD},
+            {"profile_id": 143, "profile_source": SOURCE, "profile_payload": PAYLOAD},
+        ),
+    )
+    profile, stats = await client._add_profile_with_stats("a1b2", PAYLOAD, SOURCE)
+    assert profile.id == 143
+    assert stats.recovered
+    assert count(mocked, ADD) == 1  # never re-sent
+    (fetch,) = [c for (_, u), cs in mocked.requests.items() if str(u) == FETCH for c in cs]
+    assert json.loads(fetch.kwargs["data"])["include_profile"] == 1
+
+
+async def test_ambiguous_add_not_applied_is_sent_again(
+    client: ZyntroClient, mocked: aioresponses
+) -> None:
+    mocked.post(ADD, status=504, body="gateway timeout")
+    mocked.post(FETCH, payload=contact_with_profiles())
+    mocked.post(ADD, payload=created(144))
+    profile, stats = await client._add_profile_with_stats("a1b2", PAYLOAD, SOURCE)
+    assert profile.id == 144
+    assert not stats.recovered
+    assert count(mocked, ADD) == 2
+
+
+async def test_failed_reconcile_never_resends(client: ZyntroClient, mocked: aioresponses) -> None:
+    mocked.post(ADD, exception=asyncio.TimeoutError())
+    # Every reconcile fetch fails to connect: the outcome stays unknown, so no re-send.
+    for _ in range(20):
+        mocked.post(FETCH, exception=aiohttp.ConnectionTimeoutError("down"))
+    with pytest.raises(ReadTimeout):
+        await client.add_profile_to_contact("a1b2", PAYLOAD, SOURCE)
+    assert count(mocked, ADD) == 1
+
+
+async def test_on_ambiguous_raise_gives_the_caller_the_ambiguity(mocked: aioresponses) -> None:
+    async with ZyntroClient(
+        **CREDS, base_url=BASE, retry=RetryPolicy(on_ambiguous="raise")
+    ) as client:
+        mocked.post(ADD, exception=aiohttp.ServerDisconnectedError())
+        with pytest.raises(DisconnectedError):
+            await client.add_profile_to_contact("a1b2", PAYLOAD, SOURCE)
+    assert count(mocked, ADD) == 1
+    assert count(mocked, FETCH) == 0
+
+
+async def test_on_ambiguous_retry_resends_blindly(mocked: aioresponses) -> None:
+    async with ZyntroClient(
+        **CREDS, base_url=BASE, retry=RetryPolicy(on_ambiguous="retry")
+    ) as client:
+        mocked.post(ADD, status=500)
+        mocked.post(ADD, payload=created())
+        await client.add_profile_to_contact("a1b2", PAYLOAD, SOURCE)
+    assert count(mocked, ADD) == 2
+    assert count(mocked, FETCH) == 0
+
+
+async def test_add_validation_error_is_raised_at_once(
+    client: ZyntroClient, mocked: aioresponses
+) -> None:
+    mocked.post(
+        ADD,
+        payload={
+            "data": [
+                "Profile payload must be a valid array. "
+                "The key/value pairing can be anything you like."
+            ],
+            "status": "error",
+        },
+    )
+    with pytest.raises(ValidationError) as info:
+        await client.add_profile_to_contact("a1b2", PAYLOAD, SOURCE)
+    assert info.value.code == "INVALID_PAYLOAD"
+    assert count(mocked, ADD) == 1
+
+
+async def test_concurrent_calls_keep_their_own_retry_state(
+    client: ZyntroClient, mocked: aioresponses
+) -> None:
+    # aioresponses serves matches in order, so interleaved calls share the failures.
+    for _ in range(10):
+        mocked.post(FETCH, status=503)
+    for _ in range(10):
+        mocked.post(FETCH, payload=doc_json("fetchContact_response_success.json"))
+    results = await asyncio.gather(
+        *(client._fetch_contact_with_stats(f"c{i}", policy=client.retry) for i in range(10))
+    )
+    assert sum(stats.attempts for _, stats in results) == 20
+    assert all(1 <= stats.attempts <= 3 for _, stats in results)
