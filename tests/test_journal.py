@@ -1,0 +1,552 @@
+"""Tests for the resumable-run journal (zyntro_async._journal)."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import signal
+import sqlite3
+import sys
+import tempfile
+import textwrap
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from zyntro_async import _journal
+from zyntro_async._journal import (
+    Journal,
+    JournalEntry,
+    JournalError,
+    JournalState,
+    item_key,
+    payload_digest,
+)
+
+# Big enough that only batch_size, flush() or a read can trigger a commit during a test.
+NEVER = 3600.0
+_REPO_ROOT = Path(_journal.__file__).resolve().parents[1]
+TIMEOUT = 10.0
+
+
+def _sha(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+async def _sent(j: Journal, key: str, *, digest: str = "d") -> None:
+    """mark_sent plus an explicit flush, for journals whose flush_interval never elapses."""
+    mark = j.mark_sent(key, contact_id="c1", source="linkedin", payload_digest=digest)
+    await asyncio.wait_for(asyncio.gather(mark, j.flush()), TIMEOUT)
+
+
+def _raw_rows(path: Path) -> dict[str, tuple[object, ...]]:
+    with sqlite3.connect(path) as conn:
+        rows = conn.execute("SELECT key, state, attempts FROM entries").fetchall()
+    return {row[0]: row for row in rows}
+
+
+# -- item_key / payload_digest --------------------------------------------------------------
+
+
+def test_item_key_pins_the_canonical_form() -> None:
+    payload = {"b": [1, 2], "a": "é"}
+    expected = _sha('["profile","c1","linkedin",{"a":"é","b":[1,2]}]')
+    assert item_key("c1", "linkedin", payload) == expected
+    assert payload_digest(payload) == _sha('{"a":"é","b":[1,2]}')
+    assert item_key("c1", "linkedin", payload, key="corr-1") == _sha('["key","corr-1"]')
+
+
+def test_item_key_ignores_dict_order() -> None:
+    a = {"name": "Ada", "tags": {"x": 1, "y": 2}}
+    b = {"tags": {"y": 2, "x": 1}, "name": "Ada"}
+    assert item_key("c1", "s", a) == item_key("c1", "s", b)
+    assert payload_digest(a) == payload_digest(b)
+
+
+def test_item_key_distinguishes_items() -> None:
+    base = item_key("c1", "s", {"v": 1})
+    others = {
+        item_key("c2", "s", {"v": 1}),
+        item_key("c1", "t", {"v": 1}),
+        item_key("c1", "s", {"v": 2}),
+        item_key("c1", "s", {"v": "1"}),
+        item_key("c1", "s", {"v": 1}, key="k"),
+    }
+    assert base not in others
+    assert len(others) == 5
+
+
+def test_correlation_key_overrides_item_fields() -> None:
+    assert item_key("c1", "s", {"v": 1}, key="k") == item_key("c9", "z", [3], key="k")
+    assert item_key("c1", "s", {"v": 1}, key="k") != item_key("c1", "s", {"v": 1}, key="k2")
+
+
+def test_item_key_rejects_non_json_payload() -> None:
+    with pytest.raises(TypeError):
+        item_key("c1", "s", {"v": object()})
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=12,
+)
+
+
+@given(st.dictionaries(st.text(), json_values, max_size=6))
+def test_item_key_is_order_independent_property(payload: dict[str, object]) -> None:
+    reordered = dict(reversed(list(payload.items())))
+    assert item_key("c", "s", payload) == item_key("c", "s", reordered)
+    assert len(item_key("c", "s", payload)) == 64
+
+
+# -- state transitions / reads ---------------------------------------------------------------
+
+
+async def test_state_transitions(tmp_path: Path) -> None:
+    async with await Journal.open(tmp_path / "j.db", flush_interval=NEVER) as j:
+        assert await j.get("k") is None
+
+        await _sent(j, "k", digest="d1")
+        entry = await j.get("k")
+        assert entry is not None
+        assert (entry.state, entry.attempts, entry.contact_id, entry.source) == (
+            JournalState.SENT,
+            1,
+            "c1",
+            "linkedin",
+        )
+        assert entry.payload_digest == "d1"
+        assert entry.profile_id is None
+
+        j.mark_failed("k", error_code="http_503")
+        entry = await j.get("k")
+        assert entry is not None
+        assert (entry.state, entry.error_code, entry.contact_id) == (
+            JournalState.FAILED,
+            "http_503",
+            "c1",
+        )
+
+        await _sent(j, "k", digest="d2")
+        entry = await j.get("k")
+        assert entry is not None
+        assert (entry.state, entry.attempts, entry.error_code, entry.payload_digest) == (
+            JournalState.SENT,
+            2,
+            None,
+            "d2",
+        )
+
+        j.mark_done("k", profile_id=77)
+        entry = await j.get("k")
+        assert entry is not None
+        assert (entry.state, entry.profile_id, entry.attempts, entry.source) == (
+            JournalState.DONE,
+            77,
+            2,
+            "linkedin",
+        )
+        assert entry.updated_at > 0
+
+
+async def test_done_and_failed_create_missing_rows(tmp_path: Path) -> None:
+    async with await Journal.open(tmp_path / "j.db", flush_interval=NEVER) as j:
+        j.mark_done("a", profile_id=None)
+        j.mark_failed(
+            "b", error_code="bad_request", contact_id="c2", source="s", payload_digest="d"
+        )
+        found = await j.get_many(["a", "b", "missing"])
+    assert found["a"] == JournalEntry(
+        key="a",
+        state=JournalState.DONE,
+        contact_id="",
+        source="",
+        payload_digest="",
+        profile_id=None,
+        error_code=None,
+        attempts=0,
+        updated_at=found["a"].updated_at,
+    )
+    assert (found["b"].state, found["b"].contact_id, found["b"].error_code) == (
+        JournalState.FAILED,
+        "c2",
+        "bad_request",
+    )
+    assert "missing" not in found
+
+
+async def test_reads_see_buffered_marks(tmp_path: Path) -> None:
+    async with await Journal.open(tmp_path / "j.db", flush_interval=NEVER) as j:
+        await _sent(j, "k")
+        before = j.transactions
+        j.mark_done("k", profile_id=5)
+        assert j.transactions == before  # buffered, not committed yet
+        entry = await j.get("k")
+        assert entry is not None
+        assert entry.state is JournalState.DONE
+        assert entry.profile_id == 5
+        assert await j.counts() == {
+            JournalState.SENT: 0,
+            JournalState.DONE: 1,
+            JournalState.FAILED: 0,
+        }
+
+
+async def test_get_many_chunks_large_key_lists(tmp_path: Path) -> None:
+    keys = [f"k{i}" for i in range(2500)]  # several IN (...) chunks
+    async with await Journal.open(tmp_path / "j.db", flush_interval=NEVER) as j:
+        for i, key in enumerate(keys):
+            if i % 2:
+                j.mark_done(key, profile_id=i)
+        found = await j.get_many([*keys, "absent"])
+    assert set(found) == {k for i, k in enumerate(keys) if i % 2}
+    assert found["k1"].profile_id == 1
+
+
+async def test_concurrent_gets_are_coalesced(tmp_path: Path) -> None:
+    async with await Journal.open(tmp_path / "j.db", flush_interval=NEVER) as j:
+        for i in range(100):
+            j.mark_done(f"k{i}", profile_id=i)
+        before = j.transactions
+        results = await asyncio.gather(*(j.get(f"k{i}") for i in range(100)))
+        # One batch: the buffered marks committed once, then every get answered.
+        assert j.transactions == before + 1
+    assert [r.profile_id if r else None for r in results] == list(range(100))
+
+
+async def test_bad_arguments_are_rejected_at_the_call(tmp_path: Path) -> None:
+    async with await Journal.open(tmp_path / "j.db", flush_interval=NEVER) as j:
+        with pytest.raises(TypeError):
+            j.mark_done(b"k", profile_id=1)  # type: ignore[arg-type]
+        with pytest.raises(TypeError):
+            j.mark_done("k", profile_id="1")  # type: ignore[arg-type]
+        with pytest.raises(TypeError):
+            await j.mark_sent("k", contact_id=1, source="s", payload_digest="d")  # type: ignore[arg-type]
+        with pytest.raises(TypeError):
+            await j.get_many("abc")
+        # The journal is still healthy.
+        await _sent(j, "k")
+        assert await j.get("k") is not None
+
+
+# -- group commit ----------------------------------------------------------------------------
+
+
+async def test_group_commit_batches_concurrent_mark_sent(tmp_path: Path) -> None:
+    async with await Journal.open(tmp_path / "j.db", batch_size=512) as j:
+        before = j.transactions
+        await asyncio.gather(
+            *(
+                j.mark_sent(f"k{i}", contact_id="c", source="s", payload_digest="d")
+                for i in range(1000)
+            )
+        )
+        assert 1 <= j.transactions - before <= 3
+        assert (await j.counts())[JournalState.SENT] == 1000
+
+
+async def test_full_batch_commits_without_waiting_for_interval(tmp_path: Path) -> None:
+    async with await Journal.open(tmp_path / "j.db", flush_interval=NEVER, batch_size=10) as j:
+        marks = (
+            j.mark_sent(f"k{i}", contact_id="c", source="s", payload_digest="d") for i in range(10)
+        )
+        await asyncio.wait_for(asyncio.gather(*marks), TIMEOUT)
+
+
+async def test_interval_commits_a_partial_batch(tmp_path: Path) -> None:
+    async with await Journal.open(tmp_path / "j.db", flush_interval=0.01, batch_size=10_000) as j:
+        # Neither a full batch nor flush(): only the flush_interval timer can commit this.
+        mark = j.mark_sent("k", contact_id="c", source="s", payload_digest="d")
+        await asyncio.wait_for(mark, TIMEOUT)
+        assert j.transactions == 1
+
+
+# -- durability across SIGKILL ---------------------------------------------------------------
+
+_CHILD = textwrap.dedent(
+    """
+    import asyncio, sys
+    from zyntro_async._journal import Journal
+
+    async def main(path, n):
+        # n mark_sent calls fill one batch; the n/2 mark_done calls after them never do.
+        journal = await Journal.open(path, flush_interval=3600, batch_size=n)
+        await asyncio.gather(*(
+            journal.mark_sent(f"k{i}", contact_id=f"c{i}", source="s", payload_digest="d")
+            for i in range(n)
+        ))
+        for i in range(0, n, 2):  # buffered, never flushed before the kill
+            journal.mark_done(f"k{i}", profile_id=i)
+        print("ready", flush=True)
+        await asyncio.sleep(3600)
+
+    asyncio.run(main(sys.argv[1], int(sys.argv[2])))
+    """
+)
+
+
+async def test_mark_sent_survives_sigkill(tmp_path: Path) -> None:
+    path = tmp_path / "j.db"
+    n = 300
+    pythonpath = [str(_REPO_ROOT), os.environ.get("PYTHONPATH", "")]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, pythonpath))}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        _CHILD,
+        str(path),
+        str(n),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=env,
+    )
+    try:
+        assert proc.stdout is not None
+        line = await asyncio.wait_for(proc.stdout.readline(), 30)
+        if line.strip() != b"ready":
+            assert proc.stderr is not None
+            pytest.fail(f"child failed: {line!r} {await proc.stderr.read()!r}")
+
+        # While the run is alive, a second run is refused instead of interleaving.
+        with pytest.raises(JournalError, match="in use by another run"):
+            await Journal.open(path)
+
+        os.kill(proc.pid, signal.SIGKILL)
+        assert await asyncio.wait_for(proc.wait(), 30) == -signal.SIGKILL
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+    conn.close()
+    async with await Journal.open(path) as j:
+        entries = await j.get_many([f"k{i}" for i in range(n)])
+        assert len(entries) == n
+        # Every write-ahead mark survived; the buffered mark_done calls were lost, which is safe.
+        assert {e.state for e in entries.values()} == {JournalState.SENT}
+        assert {e.attempts for e in entries.values()} == {1}
+        assert entries["k7"].contact_id == "c7"
+        assert await j.counts() == {
+            JournalState.SENT: n,
+            JournalState.DONE: 0,
+            JournalState.FAILED: 0,
+        }
+
+
+# -- errors ----------------------------------------------------------------------------------
+
+
+async def test_open_missing_directory_fails(tmp_path: Path) -> None:
+    with pytest.raises(JournalError, match="cannot open journal"):
+        await Journal.open(tmp_path / "no" / "such" / "dir" / "j.db")
+
+
+async def test_open_directory_fails(tmp_path: Path) -> None:
+    with pytest.raises(JournalError):
+        await Journal.open(tmp_path)
+
+
+async def test_open_foreign_sqlite_file_fails(tmp_path: Path) -> None:
+    path = tmp_path / "other.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE users (id INTEGER)")
+    conn.close()
+    with pytest.raises(JournalError, match="not a zyntro_async journal"):
+        await Journal.open(path)
+    with sqlite3.connect(path) as conn:  # untouched
+        assert conn.execute("SELECT name FROM sqlite_master").fetchall() == [("users",)]
+    conn.close()
+
+
+async def test_open_garbage_file_fails(tmp_path: Path) -> None:
+    path = tmp_path / "garbage.db"
+    path.write_bytes(b"this is not a database" * 100)
+    with pytest.raises(JournalError):
+        await Journal.open(path)
+
+
+async def test_open_other_schema_version_fails(tmp_path: Path) -> None:
+    path = tmp_path / "j.db"
+    await (await Journal.open(path)).close()
+    with sqlite3.connect(path) as conn:
+        conn.execute("PRAGMA user_version=99")
+    conn.close()
+    with pytest.raises(JournalError, match="schema version 99"):
+        await Journal.open(path)
+
+
+async def test_second_open_in_same_process_fails(tmp_path: Path) -> None:
+    path = tmp_path / "j.db"
+    async with await Journal.open(path) as j:
+        with pytest.raises(JournalError, match="in use by another run"):
+            await Journal.open(path)
+        await j.mark_sent("k", contact_id="c", source="s", payload_digest="d")
+    async with await Journal.open(path) as j:  # released by close()
+        assert await j.get("k") is not None
+
+
+def _install_failing_trigger(path: Path) -> None:
+    """Make the database reject key 'boom', like a disk-full error in the worker thread."""
+    with sqlite3.connect(path) as conn:
+        conn.execute(
+            "CREATE TRIGGER boom BEFORE INSERT ON entries WHEN NEW.key = 'boom' "
+            "BEGIN SELECT RAISE(ABORT, 'simulated disk failure'); END"
+        )
+    conn.close()
+
+
+async def test_worker_error_reaches_every_waiter_and_later_calls(tmp_path: Path) -> None:
+    path = tmp_path / "j.db"
+    await (await Journal.open(path)).close()
+    _install_failing_trigger(path)
+
+    j = await Journal.open(path, flush_interval=NEVER, batch_size=3)
+    results = await asyncio.wait_for(
+        asyncio.gather(
+            j.mark_sent("ok1", contact_id="c", source="s", payload_digest="d"),
+            j.mark_sent("boom", contact_id="c", source="s", payload_digest="d"),
+            j.mark_sent("ok2", contact_id="c", source="s", payload_digest="d"),
+            return_exceptions=True,
+        ),
+        TIMEOUT,
+    )
+    assert all(isinstance(r, JournalError) for r in results), results
+    assert "simulated disk failure" in str(results[1])
+    with pytest.raises(JournalError):
+        j.mark_done("x", profile_id=1)
+    with pytest.raises(JournalError):
+        await j.get("ok1")
+    with pytest.raises(JournalError):
+        await j.flush()
+    await j.close()  # already reported: releases without raising
+    await j.close()
+
+    async with await Journal.open(path) as j2:  # the failed batch was rolled back
+        assert await j2.get_many(["ok1", "ok2", "boom"]) == {}
+
+
+async def test_buffered_write_error_is_raised_by_close(tmp_path: Path) -> None:
+    path = tmp_path / "j.db"
+    await (await Journal.open(path)).close()
+    _install_failing_trigger(path)
+
+    j = await Journal.open(path, flush_interval=NEVER)
+    j.mark_done("boom", profile_id=1)
+    with pytest.raises(JournalError, match="simulated disk failure"):
+        await j.close()
+    await j.close()  # idempotent afterwards
+
+
+# -- lifecycle -------------------------------------------------------------------------------
+
+
+async def test_close_flushes_and_is_idempotent(tmp_path: Path) -> None:
+    path = tmp_path / "j.db"
+    j = await Journal.open(path, flush_interval=NEVER)
+    j.mark_done("k", profile_id=3)
+    await asyncio.gather(j.close(), j.close())
+    await j.close()
+    with pytest.raises(JournalError, match="closed"):
+        j.mark_done("k2", profile_id=1)
+    with pytest.raises(JournalError, match="closed"):
+        await j.get("k")
+    assert _raw_rows(path) == {"k": ("k", "done", 0)}
+
+
+async def test_file_holds_no_payload(tmp_path: Path) -> None:
+    path = tmp_path / "j.db"
+    secret_payload = {"email": "ada@example.com", "api_token": "tok_SECRET_123"}
+    key = item_key("c1", "s", secret_payload)
+    async with await Journal.open(path) as j:
+        await j.mark_sent(
+            key, contact_id="c1", source="s", payload_digest=payload_digest(secret_payload)
+        )
+        j.mark_done(key, profile_id=1)
+    data = path.read_bytes()
+    assert key.encode() in data
+    assert b"ada@example.com" not in data
+    assert b"tok_SECRET_123" not in data
+
+
+async def test_hundred_thousand_items(tmp_path: Path) -> None:
+    n = 100_000
+    items = iter(range(n))
+
+    async def worker(j: Journal) -> None:
+        for i in items:
+            key = f"k{i}"
+            await j.mark_sent(key, contact_id=f"c{i}", source="s", payload_digest="d")
+            if i % 10:
+                j.mark_done(key, profile_id=i)
+            else:
+                j.mark_failed(key, error_code="invalid")
+
+    async with await Journal.open(tmp_path / "j.db", batch_size=512) as j:
+        await asyncio.gather(*(worker(j) for _ in range(1024)))
+        await j.flush()
+        assert await j.counts() == {
+            JournalState.SENT: 0,
+            JournalState.DONE: n - n // 10,
+            JournalState.FAILED: n // 10,
+        }
+        assert j.transactions < n // 100  # grouped, not one transaction per item
+
+
+# -- model-based check of ordering and read-your-writes ---------------------------------------
+
+_ops = st.lists(
+    st.tuples(
+        st.sampled_from(["sent", "done", "failed", "get", "flush"]),
+        st.sampled_from(["a", "b", "c"]),
+        st.integers(0, 5),
+    ),
+    max_size=30,
+)
+
+
+@settings(max_examples=40, deadline=None)
+@given(_ops)
+def test_journal_matches_a_model(ops: list[tuple[str, str, int]]) -> None:
+    async def run(path: Path) -> None:
+        model: dict[str, tuple[JournalState, int | None, str | None, int]] = {}
+        async with await Journal.open(path, flush_interval=NEVER, batch_size=4) as j:
+            for op, key, n in ops:
+                attempts = model[key][3] if key in model else 0
+                if op == "sent":
+                    sent = asyncio.ensure_future(
+                        j.mark_sent(key, contact_id="c", source="s", payload_digest=str(n))
+                    )
+                    await j.flush()
+                    await sent
+                    model[key] = (JournalState.SENT, None, None, attempts + 1)
+                elif op == "done":
+                    j.mark_done(key, profile_id=n)
+                    model[key] = (JournalState.DONE, n, None, attempts)
+                elif op == "failed":
+                    j.mark_failed(key, error_code=f"e{n}")
+                    model[key] = (JournalState.FAILED, None, f"e{n}", attempts)
+                elif op == "get":
+                    entry = await j.get(key)
+                    got = (
+                        (entry.state, entry.profile_id, entry.error_code, entry.attempts)
+                        if entry
+                        else None
+                    )
+                    assert got == model.get(key)
+                else:
+                    await j.flush()
+            expected = dict(model)
+        async with await Journal.open(path) as j:
+            found = await j.get_many(["a", "b", "c"])
+        assert {
+            k: (e.state, e.profile_id, e.error_code, e.attempts) for k, e in found.items()
+        } == expected
+
+    with tempfile.TemporaryDirectory() as tmp:
+        asyncio.run(run(Path(tmp) / "j.db"))

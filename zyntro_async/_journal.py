@@ -1,0 +1,611 @@
+"""SQLite checkpoint journal that makes bulk ``addProfileToContact`` runs resumable.
+
+``addProfileToContact`` is not idempotent, so a crashed or cancelled run must never resend an
+item blindly. The runner records every item here:
+
+* :meth:`Journal.mark_sent` is write-ahead: it returns only once the ``sent`` row is committed,
+  and the request is sent after it returns.
+* :meth:`Journal.mark_done` / :meth:`Journal.mark_failed` are buffered; losing one in a crash
+  leaves the item ``sent``, which the runner reconciles (fetches the contact) before resending.
+
+Durability: the database runs in WAL mode with ``synchronous=NORMAL``. A commit is written to
+the WAL with ``write(2)`` before it returns, so it survives the process being killed (SIGKILL,
+OOM killer); it is not guaranteed to survive an OS crash or power loss, which is not the failure
+this journal guards against.
+
+Concurrency: one process per journal. The connection uses ``locking_mode=EXCLUSIVE`` and holds
+the database lock for its whole life, so a second run on the same file fails at
+:meth:`Journal.open` with :class:`JournalError` ("journal is in use by another run") instead of
+interleaving writes. The lock is released by the OS when the owner exits, even on SIGKILL.
+
+Threading: all SQLite work runs in one dedicated worker thread that owns the connection; the
+event loop only queues operations and awaits futures. A background flusher coalesces the
+operations of many tasks into one transaction (group commit).
+
+Memory: nothing loads the whole table. The write buffer is drained completely by every flush,
+and the flusher is woken as soon as ``batch_size`` operations are queued (or ``flush_interval``
+seconds after the first one), so the buffer holds at most what the event loop queues while one
+transaction is in flight. Because each item must first await a committed :meth:`mark_sent`,
+buffered ``mark_done``/``mark_failed`` calls are bounded by the items in flight plus one batch.
+
+Privacy: the file stores only key digests, payload digests, contact ids, source names, profile
+ids and error codes; never a payload and never a secret.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import enum
+import hashlib
+import json
+import os
+import sqlite3
+import time
+from collections.abc import Callable, Sequence
+from types import TracebackType
+from typing import Any, Final, TypeVar
+
+import attrs
+
+__all__ = [
+    "Journal",
+    "JournalEntry",
+    "JournalError",
+    "JournalState",
+    "item_key",
+    "payload_digest",
+]
+
+_T = TypeVar("_T")
+
+#: ``PRAGMA application_id`` of a journal file ("ZYJL").
+_APPLICATION_ID: Final = 0x5A594A4C
+#: ``PRAGMA user_version`` of the current schema.
+_SCHEMA_VERSION: Final = 1
+#: Keys per ``IN (...)`` list; below SQLite's historical 999-variable limit.
+_IN_CHUNK: Final = 500
+#: Seconds to wait for a lock held by another connection before giving up.
+_BUSY_TIMEOUT: Final = 1.0
+
+_SCHEMA: Final = """
+CREATE TABLE entries (
+    key TEXT PRIMARY KEY NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('sent', 'done', 'failed')),
+    contact_id TEXT NOT NULL,
+    source TEXT NOT NULL,
+    payload_digest TEXT NOT NULL,
+    profile_id INTEGER,
+    error_code TEXT,
+    attempts INTEGER NOT NULL,
+    updated_at REAL NOT NULL
+) WITHOUT ROWID
+"""
+
+_COLUMNS: Final = (
+    "key, state, contact_id, source, payload_digest, profile_id, error_code, attempts, updated_at"
+)
+
+# Parameters: key, contact_id, source, payload_digest, updated_at.
+_SQL_SENT: Final = f"""
+INSERT INTO entries ({_COLUMNS}) VALUES (?1, 'sent', ?2, ?3, ?4, NULL, NULL, 1, ?5)
+ON CONFLICT (key) DO UPDATE SET
+    state = 'sent', contact_id = ?2, source = ?3, payload_digest = ?4,
+    profile_id = NULL, error_code = NULL, attempts = entries.attempts + 1, updated_at = ?5
+"""
+
+# Parameters: key, contact_id?, source?, payload_digest?, profile_id, updated_at.
+_SQL_DONE: Final = f"""
+INSERT INTO entries ({_COLUMNS})
+VALUES (?1, 'done', coalesce(?2, ''), coalesce(?3, ''), coalesce(?4, ''), ?5, NULL, 0, ?6)
+ON CONFLICT (key) DO UPDATE SET
+    state = 'done',
+    contact_id = coalesce(?2, entries.contact_id),
+    source = coalesce(?3, entries.source),
+    payload_digest = coalesce(?4, entries.payload_digest),
+    profile_id = ?5, error_code = NULL, updated_at = ?6
+"""
+
+# Parameters: key, contact_id?, source?, payload_digest?, error_code, updated_at.
+_SQL_FAILED: Final = f"""
+INSERT INTO entries ({_COLUMNS})
+VALUES (?1, 'failed', coalesce(?2, ''), coalesce(?3, ''), coalesce(?4, ''), NULL, ?5, 0, ?6)
+ON CONFLICT (key) DO UPDATE SET
+    state = 'failed',
+    contact_id = coalesce(?2, entries.contact_id),
+    source = coalesce(?3, entries.source),
+    payload_digest = coalesce(?4, entries.payload_digest),
+    profile_id = NULL, error_code = ?5, updated_at = ?6
+"""
+
+_Params = tuple[object, ...]
+_Row = tuple[str, str, str, str, str, int | None, str | None, int, float]
+
+
+class JournalError(ValueError):
+    """The journal cannot be opened or a journal operation failed (the run must stop)."""
+
+
+class JournalState(enum.Enum):
+    """Recorded state of an item; an item absent from the journal is pending."""
+
+    SENT = "sent"
+    DONE = "done"
+    FAILED = "failed"
+
+
+@attrs.frozen
+class JournalEntry:
+    """One journal row.
+
+    ``contact_id``, ``source`` and ``payload_digest`` are ``""`` when the row was created by
+    ``mark_done``/``mark_failed`` without them. ``attempts`` counts recorded ``mark_sent`` calls.
+    """
+
+    key: str
+    state: JournalState
+    contact_id: str
+    source: str
+    payload_digest: str
+    profile_id: int | None
+    error_code: str | None
+    attempts: int
+    updated_at: float
+
+
+def _canonical_digest(value: object) -> str:
+    text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def item_key(contact_id: str, source: str, payload: object, key: str | None = None) -> str:
+    """Return the stable identity of an item: a hex SHA-256 of its canonical JSON.
+
+    With a caller-supplied correlation ``key`` the identity depends on that key only, so the
+    payload may change between runs without the item being sent twice.
+    Raises ``TypeError`` if ``payload`` is not JSON-serializable.
+    """
+    if key is not None:
+        return _canonical_digest(["key", key])
+    return _canonical_digest(["profile", contact_id, source, payload])
+
+
+def payload_digest(payload: object) -> str:
+    """Return the hex SHA-256 of the payload's canonical JSON (what the journal stores)."""
+    return _canonical_digest(payload)
+
+
+def _entry(row: _Row) -> JournalEntry:
+    return JournalEntry(
+        key=row[0],
+        state=JournalState(row[1]),
+        contact_id=row[2],
+        source=row[3],
+        payload_digest=row[4],
+        profile_id=row[5],
+        error_code=row[6],
+        attempts=row[7],
+        updated_at=row[8],
+    )
+
+
+def _check_str(name: str, value: object, *, optional: bool = False) -> None:
+    """Reject a bad argument at the call, before it can poison a shared batch."""
+    if not (isinstance(value, str) or (optional and value is None)):
+        raise TypeError(f"{name} must be a str, got {type(value).__name__}")
+
+
+def _check_optionals(contact_id: object, source: object, payload_digest: object) -> None:
+    _check_str("contact_id", contact_id, optional=True)
+    _check_str("source", source, optional=True)
+    _check_str("payload_digest", payload_digest, optional=True)
+
+
+def _is_locked(exc: sqlite3.Error) -> bool:
+    text = str(exc).lower()
+    return "locked" in text or "busy" in text
+
+
+def _connect(path: str) -> sqlite3.Connection:
+    """Open, lock, and validate or initialise the journal at ``path`` (worker thread)."""
+    try:
+        conn = sqlite3.connect(path, timeout=_BUSY_TIMEOUT, isolation_level=None)
+    except sqlite3.Error as exc:
+        raise JournalError(f"cannot open journal {path!r}: {exc}") from exc
+    try:
+        conn.execute("PRAGMA locking_mode=EXCLUSIVE")
+        # A write transaction takes the exclusive lock now and keeps it until close.
+        conn.execute("BEGIN IMMEDIATE")
+        app_id = conn.execute("PRAGMA application_id").fetchone()[0]
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        n_objects = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+        if app_id == 0 and version == 0 and n_objects == 0:
+            conn.execute(_SCHEMA)
+            conn.execute(f"PRAGMA application_id={_APPLICATION_ID}")
+            conn.execute(f"PRAGMA user_version={_SCHEMA_VERSION}")
+        elif app_id != _APPLICATION_ID:
+            raise JournalError(f"{path!r} is not a zyntro_async journal")
+        elif version != _SCHEMA_VERSION:
+            raise JournalError(
+                f"journal {path!r} has schema version {version}, expected {_SCHEMA_VERSION}"
+            )
+        conn.execute("COMMIT")
+        mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+        if str(mode).lower() != "wal":
+            raise JournalError(f"cannot enable WAL mode on journal {path!r} (got {mode!r})")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        # Truncate the WAL back to 64 MiB after checkpoints: bounded disk use on long runs.
+        conn.execute("PRAGMA journal_size_limit=67108864")
+    except JournalError:
+        conn.close()
+        raise
+    except sqlite3.Error as exc:
+        conn.close()
+        if _is_locked(exc):
+            raise JournalError(f"journal {path!r} is in use by another run") from exc
+        raise JournalError(f"cannot open journal {path!r}: {exc}") from exc
+    return conn
+
+
+@attrs.define
+class _Batch:
+    """Operations queued since the last flush, applied together in one worker call."""
+
+    # Consecutive writes of the same statement, in call order: (sql, rows).
+    runs: list[tuple[str, list[_Params]]] = attrs.field(factory=list)
+    n_writes: int = 0
+    # Resolved once this batch's transaction is committed (mark_sent, flush).
+    commit_waiters: list[asyncio.Future[None]] = attrs.field(factory=list)
+    # get/get_many: (keys, future), answered after the commit.
+    reads: list[tuple[Sequence[str], asyncio.Future[dict[str, JournalEntry]]]] = attrs.field(
+        factory=list
+    )
+    # Other read-only queries run after the commit: (function, future).
+    queries: list[tuple[Callable[[sqlite3.Connection], Any], asyncio.Future[Any]]] = attrs.field(
+        factory=list
+    )
+
+    def size(self) -> int:
+        """Number of queued operations, compared with ``batch_size``."""
+        return self.n_writes + len(self.reads) + len(self.queries)
+
+    def empty(self) -> bool:
+        return not (self.runs or self.commit_waiters or self.reads or self.queries)
+
+    def futures(self) -> list[asyncio.Future[Any]]:
+        out: list[asyncio.Future[Any]] = list(self.commit_waiters)
+        out.extend(fut for _, fut in self.reads)
+        out.extend(fut for _, fut in self.queries)
+        return out
+
+
+class Journal:
+    """Crash-safe, group-committed record of which bulk items were sent, done or failed.
+
+    Open with ``await Journal.open(path)`` (or ``async with await Journal.open(path) as j``);
+    use from one event loop.
+    """
+
+    def __init__(
+        self,
+        path: str,
+        conn: sqlite3.Connection,
+        executor: concurrent.futures.ThreadPoolExecutor,
+        *,
+        flush_interval: float,
+        batch_size: int,
+    ) -> None:
+        """Internal: use :meth:`open`."""
+        self._path = path
+        self._conn = conn  # only touched in the worker thread
+        self._executor = executor
+        self._flush_interval = flush_interval
+        self._batch_size = batch_size
+        self._loop = asyncio.get_running_loop()
+        self._batch = _Batch()
+        self._kick = asyncio.Event()
+        self._timer: asyncio.TimerHandle | None = None
+        self._closing = False
+        self._close_task: asyncio.Task[None] | None = None
+        self._failure: BaseException | None = None
+        self._failure_reported = False
+        self._transactions = 0  # written by the worker thread only
+        self._flusher = self._loop.create_task(self._run_flusher(), name="zyntro-journal-flusher")
+
+    @classmethod
+    async def open(
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        flush_interval: float = 0.05,
+        batch_size: int = 512,
+    ) -> Journal:
+        """Open (creating if needed) the journal at ``path`` and start its flusher.
+
+        Raises :class:`JournalError` if the file cannot be opened, is not a journal of this
+        schema version, or is in use by another run.
+        """
+        if flush_interval < 0:
+            raise ValueError("flush_interval must be >= 0")
+        if batch_size < 1:
+            raise ValueError("batch_size must be >= 1")
+        fspath = os.fspath(path)
+        executor = concurrent.futures.ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="zyntro-journal"
+        )
+        loop = asyncio.get_running_loop()
+        try:
+            conn = await loop.run_in_executor(executor, _connect, fspath)
+        except BaseException:
+            executor.shutdown(wait=False)
+            raise
+        return cls(fspath, conn, executor, flush_interval=flush_interval, batch_size=batch_size)
+
+    async def __aenter__(self) -> Journal:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    @property
+    def path(self) -> str:
+        """Filesystem path of the journal."""
+        return self._path
+
+    @property
+    def transactions(self) -> int:
+        """Number of write transactions committed so far (metrics; shows group commit)."""
+        return self._transactions
+
+    # -- public operations -------------------------------------------------------------------
+
+    async def get(self, key: str) -> JournalEntry | None:
+        """Return the entry for ``key`` (``None`` if pending), seeing every earlier mark."""
+        found = await self.get_many((key,))
+        return found.get(key)
+
+    async def get_many(self, keys: Sequence[str]) -> dict[str, JournalEntry]:
+        """Return the entries of ``keys`` that are in the journal, seeing every earlier mark."""
+        self._check_usable()
+        if isinstance(keys, str):
+            raise TypeError("keys must be a sequence of str, not a str")
+        keys = tuple(keys)
+        for key in keys:
+            _check_str("key", key)
+        if not keys:
+            return {}
+        fut: asyncio.Future[dict[str, JournalEntry]] = self._loop.create_future()
+        self._batch.reads.append((keys, fut))
+        self._queued(urgent=True)
+        return await fut
+
+    async def mark_sent(
+        self, key: str, *, contact_id: str, source: str, payload_digest: str
+    ) -> None:
+        """Record that ``key`` is about to be sent; returns once the row is committed.
+
+        Increments ``attempts``. If the caller is cancelled while waiting, the row may still be
+        committed; an item recorded ``sent`` but never sent is reconciled, never lost.
+        """
+        self._check_usable()
+        _check_str("key", key)
+        _check_str("contact_id", contact_id)
+        _check_str("source", source)
+        _check_str("payload_digest", payload_digest)
+        fut: asyncio.Future[None] = self._loop.create_future()
+        self._append(_SQL_SENT, (key, contact_id, source, payload_digest, time.time()))
+        self._batch.commit_waiters.append(fut)
+        self._queued(urgent=False)
+        await fut
+
+    def mark_done(
+        self,
+        key: str,
+        *,
+        profile_id: int | None,
+        contact_id: str | None = None,
+        source: str | None = None,
+        payload_digest: str | None = None,
+    ) -> None:
+        """Buffer "``key`` was created as ``profile_id``"; committed with the next batch.
+
+        Creates the row if ``key`` was never marked sent; the optional fields fill it and,
+        when given, overwrite the stored ones.
+        """
+        self._check_usable()
+        _check_str("key", key)
+        if profile_id is not None and (type(profile_id) is bool or not isinstance(profile_id, int)):
+            raise TypeError(f"profile_id must be an int or None, got {type(profile_id).__name__}")
+        _check_optionals(contact_id, source, payload_digest)
+        self._append(_SQL_DONE, (key, contact_id, source, payload_digest, profile_id, time.time()))
+        self._queued(urgent=False)
+
+    def mark_failed(
+        self,
+        key: str,
+        *,
+        error_code: str,
+        contact_id: str | None = None,
+        source: str | None = None,
+        payload_digest: str | None = None,
+    ) -> None:
+        """Buffer "``key`` failed permanently with ``error_code``"; committed with the next batch.
+
+        Creates the row if ``key`` was never marked sent (see :meth:`mark_done`).
+        """
+        self._check_usable()
+        _check_str("key", key)
+        _check_str("error_code", error_code)
+        _check_optionals(contact_id, source, payload_digest)
+        self._append(
+            _SQL_FAILED, (key, contact_id, source, payload_digest, error_code, time.time())
+        )
+        self._queued(urgent=False)
+
+    async def flush(self) -> None:
+        """Commit everything queued so far."""
+        self._check_usable()
+        fut: asyncio.Future[None] = self._loop.create_future()
+        self._batch.commit_waiters.append(fut)
+        self._queued(urgent=True)
+        await fut
+
+    async def counts(self) -> dict[JournalState, int]:
+        """Return the number of entries in each state (all states present, maybe 0)."""
+        rows: list[tuple[str, int]] = await self._query(
+            lambda conn: conn.execute(
+                "SELECT state, count(*) FROM entries GROUP BY state"
+            ).fetchall()
+        )
+        out = dict.fromkeys(JournalState, 0)
+        for state, n in rows:
+            out[JournalState(state)] = n
+        return out
+
+    async def close(self) -> None:
+        """Commit what is queued, stop the flusher and release the file; idempotent.
+
+        Raises :class:`JournalError` if queued writes could not be committed and that failure
+        was not already reported to a caller.
+        """
+        if self._close_task is None:
+            self._closing = True
+            self._kick.set()
+            self._close_task = self._loop.create_task(self._close())
+        elif self._close_task.done():
+            return
+        await asyncio.shield(self._close_task)
+
+    # -- internals ---------------------------------------------------------------------------
+
+    def _error(self) -> JournalError:
+        """Return a fresh JournalError describing the failure (or the closed state)."""
+        self._failure_reported = True
+        if self._failure is None:
+            return JournalError(f"journal {self._path!r} is closed")
+        err = JournalError(f"journal {self._path!r} failed: {self._failure}")
+        err.__cause__ = self._failure
+        return err
+
+    async def _close(self) -> None:
+        try:
+            if not self._flusher.done():
+                await asyncio.shield(self._flusher)
+        finally:
+            try:
+                await self._loop.run_in_executor(self._executor, self._conn.close)
+            finally:
+                self._executor.shutdown(wait=False)
+        if self._failure is not None and not self._failure_reported:
+            raise self._error()
+
+    def _check_usable(self) -> None:
+        if self._failure is not None or self._closing:
+            raise self._error()
+
+    def _append(self, sql: str, params: _Params) -> None:
+        runs = self._batch.runs
+        if runs and runs[-1][0] is sql:
+            runs[-1][1].append(params)
+        else:
+            runs.append((sql, [params]))
+        self._batch.n_writes += 1
+
+    def _queued(self, *, urgent: bool) -> None:
+        """Wake the flusher now (batch full / urgent) or arm the flush_interval timer."""
+        if urgent or self._batch.size() >= self._batch_size or self._flush_interval == 0:
+            self._kick.set()
+        elif self._timer is None and not self._kick.is_set():
+            self._timer = self._loop.call_later(self._flush_interval, self._kick.set)
+
+    async def _query(self, fn: Callable[[sqlite3.Connection], _T]) -> _T:
+        self._check_usable()
+        fut: asyncio.Future[_T] = self._loop.create_future()
+        self._batch.queries.append((fn, fut))
+        self._queued(urgent=True)
+        return await fut
+
+    async def _run_flusher(self) -> None:
+        """Background task: take the queued batch and apply it, until closed or failed."""
+        try:
+            while True:
+                if not self._closing:
+                    await self._kick.wait()
+                self._kick.clear()
+                if self._timer is not None:
+                    self._timer.cancel()
+                    self._timer = None
+                batch, self._batch = self._batch, _Batch()
+                if batch.empty():
+                    if self._closing:
+                        return
+                    continue
+                if not await self._apply(batch):
+                    return
+        except asyncio.CancelledError:
+            if self._failure is None:
+                self._failure = JournalError("journal flusher was cancelled")
+            self._fail_futures(self._batch.futures())
+            raise
+
+    async def _apply(self, batch: _Batch) -> bool:
+        """Run one batch in the worker thread and settle its futures; False if it failed."""
+        try:
+            reads, query_results = await asyncio.shield(
+                self._loop.run_in_executor(self._executor, self._apply_sync, batch)
+            )
+        except asyncio.CancelledError:
+            self._failure = JournalError("journal flusher was cancelled")
+            self._fail_futures(batch.futures())
+            raise
+        except Exception as exc:
+            self._failure = exc
+            self._fail_futures(batch.futures() + self._batch.futures())
+            self._batch = _Batch()
+            return False
+        for fut in batch.commit_waiters:
+            if not fut.done():
+                fut.set_result(None)
+        for keys, read_fut in batch.reads:
+            if not read_fut.done():
+                read_fut.set_result({k: reads[k] for k in keys if k in reads})
+        for (_, query_fut), result in zip(batch.queries, query_results, strict=True):
+            if not query_fut.done():
+                query_fut.set_result(result)
+        return True
+
+    def _fail_futures(self, futures: list[asyncio.Future[Any]]) -> None:
+        for fut in futures:
+            if not fut.done():
+                fut.set_exception(self._error())
+
+    def _apply_sync(self, batch: _Batch) -> tuple[dict[str, JournalEntry], list[Any]]:
+        """Worker thread: commit the batch's writes in one transaction, then run its reads."""
+        conn = self._conn
+        if batch.runs:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                for sql, rows in batch.runs:
+                    conn.executemany(sql, rows)
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    with contextlib.suppress(sqlite3.Error):
+                        conn.execute("ROLLBACK")
+                raise
+            self._transactions += 1
+        reads: dict[str, JournalEntry] = {}
+        keys = list(dict.fromkeys(k for ks, _ in batch.reads for k in ks))
+        for start in range(0, len(keys), _IN_CHUNK):
+            chunk = keys[start : start + _IN_CHUNK]
+            marks = ",".join("?" * len(chunk))
+            sql = f"SELECT {_COLUMNS} FROM entries WHERE key IN ({marks})"
+            for row in conn.execute(sql, chunk):
+                reads[row[0]] = _entry(row)
+        return reads, [fn(conn) for fn, _ in batch.queries]
