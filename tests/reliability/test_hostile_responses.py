@@ -1,0 +1,190 @@
+"""Hostile or broken answers give a typed ZyntroError (or a lenient success), never a
+KeyError/TypeError/AttributeError/MemoryError; redirects are never followed."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import pytest
+from aiohttp import web
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from zyntro_async import (
+    ContactDetails,
+    Limits,
+    Profile,
+    ReadTimeout,
+    RetryPolicy,
+    ServerError,
+    Timeout,
+    ZyntroClient,
+    ZyntroError,
+)
+from zyntro_async._config import Credentials
+from zyntro_async._protocol import RawResponse, add_profile_call, fetch_contact_call, interpret
+
+CREDS = Credentials(api_key="k", developer_secret="s", org_id="o", member_id="m")
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
+    lambda c: st.lists(c, max_size=4) | st.dictionaries(st.text(max_size=12), c, max_size=6),
+    max_leaves=25,
+)
+CONTACT_KEYS = st.sampled_from(
+    ["contact_id", "contact_tags", "contact_dnc", "contact_date_created", "contact_custom_fields"]
+)
+SHAPED = st.fixed_dictionaries(
+    {},
+    optional={
+        "contact": st.dictionaries(CONTACT_KEYS | st.text(max_size=8), JSON, max_size=6),
+        "notes": JSON,
+        "entity": JSON,
+        "contact_profile": JSON,
+        "signals": JSON,
+        "profile_id": JSON,
+        "profile_source": JSON,
+        "profile_payload": JSON,
+    },
+)
+BODIES = (
+    st.binary(max_size=200)
+    | st.builds(lambda d: json.dumps(d).encode(), JSON)
+    | st.builds(
+        lambda status, data: json.dumps({"status": status, "data": data}).encode(),
+        st.sampled_from(["success", "error", "ok", 1, None]),
+        JSON | SHAPED,
+    )
+    | st.builds(lambda b: b[: len(b) // 2], st.builds(lambda d: json.dumps(d).encode(), SHAPED))
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(status=st.sampled_from([200, 200, 200, 201, 301, 404, 429, 500, 502, 503]), body=BODIES)
+def test_any_answer_is_a_model_or_a_typed_error(status: int, body: bytes) -> None:
+    headers = {"Content-Type": "text/html", "Retry-After": "x"}
+    for call in (
+        fetch_contact_call(
+            CREDS,
+            "c",
+            include_notes=True,
+            include_entity=True,
+            include_profile=True,
+            include_signals=True,
+        ),
+        add_profile_call(CREDS, "c", {"a": 1}, "s"),
+    ):
+        try:
+            value = interpret(call, RawResponse(status=status, headers=headers, body=body))  # type: ignore[arg-type]
+        except ZyntroError:
+            continue
+        assert isinstance(value, (ContactDetails, Profile))
+
+
+# -- a raw server with crafted answers ------------------------------------------------------
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@pytest.fixture
+async def crafted() -> AsyncIterator[Callable[[Handler], Awaitable[str]]]:
+    runners: list[web.AppRunner] = []
+    hits: dict[str, int] = {}
+
+    async def start(handler: Handler) -> str:
+        app = web.Application()
+
+        async def counting(request: web.Request) -> web.StreamResponse:
+            hits[request.path] = hits.get(request.path, 0) + 1
+            return await handler(request)
+
+        app.router.add_route("*", "/{tail:.*}", counting)
+        runner = web.AppRunner(app, access_log=None, handler_cancellation=True)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        runners.append(runner)
+        port = runner.addresses[0][1]
+        return f"http://127.0.0.1:{port}/crm/"
+
+    start.hits = hits  # type: ignore[attr-defined]
+    yield start
+    for runner in runners:
+        await runner.cleanup()
+
+
+def client(base: str, **kwargs: Any) -> ZyntroClient:
+    kwargs.setdefault("retry", RetryPolicy(max_attempts=2))
+    return ZyntroClient(
+        api_key="k", developer_secret="s", org_id="o", member_id="m", base_url=base, **kwargs
+    )
+
+
+async def test_a_gzip_bomb_is_capped(crafted: Any) -> None:
+    bomb = gzip.compress(b"{" + b" " * (64 * 1024 * 1024) + b"}")  # 64 MiB of JSON, ~64 KiB sent
+
+    async def handler(_: web.Request) -> web.Response:
+        return web.Response(
+            body=bomb, headers={"Content-Encoding": "gzip", "Content-Type": "application/json"}
+        )
+
+    base = await crafted(handler)
+    async with client(base, limits=Limits(max_response_bytes=1024 * 1024)) as c:
+        with pytest.raises(ServerError, match="max_response_bytes"):
+            await c.fetch_contact("x")
+
+
+async def test_a_body_over_the_cap_is_refused_before_reading(crafted: Any) -> None:
+    async def handler(_: web.Request) -> web.Response:
+        return web.Response(body=b"x" * 3_000_000, content_type="application/json")
+
+    base = await crafted(handler)
+    async with client(base, limits=Limits(max_response_bytes=1_000_000)) as c:
+        with pytest.raises(ServerError, match="exceeds"):
+            await c.fetch_contact("x")
+
+
+async def test_a_server_that_never_answers_times_out(crafted: Any) -> None:
+    async def handler(_: web.Request) -> web.Response:
+        await asyncio.sleep(3600)
+        raise AssertionError("unreachable")
+
+    base = await crafted(handler)
+    async with client(base, timeout=Timeout(read=0.2, total=1)) as c:
+        with pytest.raises(ReadTimeout):
+            await c.fetch_contact("x")
+
+
+async def test_redirects_are_not_followed_with_the_credentials(crafted: Any) -> None:
+    async def handler(request: web.Request) -> web.Response:
+        if request.path.endswith("fetchContact"):
+            raise web.HTTPTemporaryRedirect("/elsewhere/steal")
+        return web.json_response({"status": "success", "data": {}})
+
+    base = await crafted(handler)
+    async with client(base) as c:
+        with pytest.raises(ServerError) as info:
+            await c.fetch_contact("x")
+    assert info.value.status == 307
+    assert crafted.hits.get("/elsewhere/steal", 0) == 0
+    assert crafted.hits["/crm/fetchContact"] == 1  # 3xx is fatal: not retried either
+
+
+async def test_html_from_a_proxy_on_every_attempt(crafted: Any) -> None:
+    async def handler(_: web.Request) -> web.Response:
+        return web.Response(text="<html><body>Cloudflare</body></html>", content_type="text/html")
+
+    base = await crafted(handler)
+    async with client(base) as c:
+        with pytest.raises(ServerError, match="envelope"):
+            await c.fetch_contact("x")
+
+
+async def test_tls_verification_is_on_by_default() -> None:
+    async with client("https://crm.example.com/crm/") as c:
+        connector = c._transport._get_session().connector
+        assert connector is not None
+        assert connector._ssl is True  # verify certificates with the system's CAs

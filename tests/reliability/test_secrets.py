@@ -1,0 +1,199 @@
+"""Distinctive secrets and payload values appear in no repr, str, exception, log record
+(DEBUG on), journal byte, CLI output or results file, on every error path."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import socket
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from zyntro_async import (
+    ConfigurationError,
+    ProfileRequest,
+    RetryPolicy,
+    Timeout,
+    ZyntroClient,
+    ZyntroError,
+)
+from zyntro_async.testing import Fault, Faults, ZyntroSandbox
+
+API_KEY = "zk_live_SECRETKEY_7f3a9c1e"
+DEV_SECRET = "zdk_SECRETDEV_b8d2e4f6"
+PAYLOAD_MARK = "PII-jane.doe@private.example"
+SECRETS = (API_KEY, DEV_SECRET)
+
+
+def leaks(text: str) -> list[str]:
+    return [s for s in (*SECRETS, PAYLOAD_MARK) if s in text]
+
+
+def exception_text(exc: BaseException) -> str:
+    parts = [repr(exc), str(exc)]
+    cause = exc.__cause__ or exc.__context__
+    if cause is not None:
+        parts.append(exception_text(cause))
+    return "\n".join(parts)
+
+
+@pytest.fixture
+async def sandbox() -> AsyncIterator[ZyntroSandbox]:
+    """A sandbox whose primary key is replaced by our distinctive secrets."""
+    async with ZyntroSandbox(seed=5) as sb:
+        yield sb
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def test_every_error_path_keeps_secrets_and_payloads_out(
+    sandbox: ZyntroSandbox, caplog: pytest.LogCaptureFixture, tmp_path: Path
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    creds = dict(sandbox.credentials)
+    cid = sandbox.add_contact(first_name="Jane")
+    payload = {"email": PAYLOAD_MARK, "nested": [PAYLOAD_MARK]}
+    texts: list[str] = []
+    wrong = {**creds, "api_key": API_KEY, "developer_secret": DEV_SECRET}
+    dead = f"http://127.0.0.1:{free_port()}/crm/"
+    policy = RetryPolicy(max_attempts=2)
+    clients = [
+        ZyntroClient(**wrong, base_url=sandbox.base_url, retry=policy),  # INVALID_API_KEY
+        ZyntroClient(**wrong, base_url=dead, retry=policy),  # connection refused
+    ]
+    for client in clients:
+        texts.append(repr(client))
+        async with client:
+            for call in (
+                client.fetch_contact(cid, include_profile=True),
+                client.add_profile_to_contact(cid, payload, "Src"),
+                client.add_profile_to_contact(cid, {"bad": {1, 2}, "e": PAYLOAD_MARK}, "Src"),  # type: ignore[dict-item]
+                client.add_profile_to_contact("", payload, "Src"),
+            ):
+                with pytest.raises(ZyntroError) as info:
+                    await call
+                texts.append(exception_text(info.value))
+            run = client.bulk_add_profiles(
+                [ProfileRequest(cid, payload, "Bulk")], journal=tmp_path / "j.db"
+            )
+            report = await run
+            texts.append(repr(report) + repr(report.failures))
+
+    # Faults on the real credentials too: 500, HTML 502, drop-after-commit, timeout.
+    async with ZyntroClient(
+        **creds, base_url=sandbox.base_url, timeout=Timeout(read=0.2)
+    ) as client:
+        sandbox.faults = Faults(hang_seconds=1.0)
+        sandbox.script(
+            "addProfileToContact",
+            Fault.SERVER_ERROR,
+            Fault.BAD_GATEWAY_HTML,
+            Fault.DROP_AFTER_COMMIT,
+            Fault.TIMEOUT_AFTER_COMMIT,
+        )
+        for _ in range(2):
+            try:
+                await client.add_profile_to_contact(cid, payload, "Faulty")
+            except ZyntroError as exc:
+                texts.append(exception_text(exc))
+        texts.append(repr(client))
+        real = (creds["api_key"], creds["developer_secret"])
+
+    with pytest.raises(ConfigurationError) as cfg:
+        ZyntroClient(
+            api_key=API_KEY,
+            developer_secret=DEV_SECRET,
+            org_id="o",
+            member_id="m",
+            base_url="http://crm.example.com/",
+        )
+    texts.append(exception_text(cfg.value))
+
+    logged = "\n".join(r.getMessage() + repr(r.args) for r in caplog.records)
+    assert caplog.records  # DEBUG logging really happened
+    assert leaks(logged) == []
+    assert not any(s in logged for s in real)
+    for text in texts:
+        assert leaks(text) == [], text
+    journal_bytes = b"".join(p.read_bytes() for p in tmp_path.iterdir())
+    for secret in (*SECRETS, PAYLOAD_MARK):
+        assert secret.encode() not in journal_bytes
+
+
+async def test_cli_output_and_results_file_hold_no_secret(
+    sandbox: ZyntroSandbox, tmp_path: Path
+) -> None:
+    cid = sandbox.add_contact(first_name="Jane")
+    source = tmp_path / "in.jsonl"
+    source.write_text(
+        json.dumps({"contact_id": cid, "payload": {"email": PAYLOAD_MARK}})
+        + "\n"
+        + json.dumps({"contact_id": "nope", "payload": {"email": PAYLOAD_MARK}})
+        + "\n"
+        + "{broken "
+        + PAYLOAD_MARK
+        + "\n"
+    )
+    results = tmp_path / "out.jsonl"
+    for n, api_key in enumerate((API_KEY, sandbox.credentials["api_key"])):
+        journal = tmp_path / f"j{n}.db"
+        env = {k: v for k, v in os.environ.items() if not k.startswith("ZYNTRO_")}
+        env.update(
+            ZYNTRO_BASE_URL=sandbox.base_url,
+            ZYNTRO_API_KEY=api_key,
+            ZYNTRO_DEVELOPER_SECRET=DEV_SECRET
+            if api_key == API_KEY
+            else sandbox.credentials["developer_secret"],
+            ZYNTRO_ORG_ID=sandbox.credentials["org_id"],
+            ZYNTRO_MEMBER_ID=sandbox.credentials["member_id"],
+        )
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "zyntro_async",
+            "-vv",
+            "enrich",
+            str(source),
+            "--source",
+            "CLI",
+            "--journal",
+            str(journal),
+            "--output",
+            str(results),
+            env=env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        out, err = await asyncio.wait_for(proc.communicate(), 60)
+        text = (out + err).decode()
+        assert "DEBUG" in text  # -vv really logged
+        assert [s for s in SECRETS if s in text] == []
+        assert sandbox.credentials["api_key"] not in text
+    files = results.read_text() + "".join(
+        p.read_bytes().decode("latin-1") for p in tmp_path.glob("j*.db*")
+    )
+    assert [s for s in SECRETS if s in files] == []
+    assert PAYLOAD_MARK not in results.read_text()
+
+
+def test_reprs_of_public_objects_hide_secrets() -> None:
+    client = ZyntroClient(
+        api_key=API_KEY,
+        developer_secret=DEV_SECRET,
+        org_id="o",
+        member_id="m",
+        base_url="https://crm.example.com/",
+    )
+    objects: list[Any] = [client, client._credentials, client._transport]
+    assert leaks(" ".join(map(repr, objects))) == []
+    assert leaks(" ".join(map(str, objects))) == []
