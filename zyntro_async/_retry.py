@@ -193,6 +193,18 @@ class AttemptHooks(Protocol):
     def allow_retry(self, error: BaseException, kind: FailureKind) -> bool: ...
 
 
+class _StopAtDeadline(_t.stop.stop_base):
+    """Stop once the call's deadline (counted from its first attempt) has passed."""
+
+    def __init__(self, deadline: float | None, started: float) -> None:
+        self._deadline = deadline
+        self._started = started
+
+    def __call__(self, retry_state: _t.RetryCallState) -> bool:
+        deadline = self._deadline
+        return deadline is not None and time.monotonic() - self._started >= deadline
+
+
 class _DeadlineReached(Exception):
     """Internal: the next sleep would end past the deadline."""
 
@@ -210,14 +222,34 @@ async def run_with_retries(
 
     ``attempt`` receives the stats and the kind of the previous failure (None at first), so
     a non-idempotent call can reconcile after an AMBIGUOUS one before re-sending.
+
+    Fast path: the first attempt runs before any tenacity object exists (building them
+    costs more than the rest of a call's overhead). A retryable failure starts tenacity,
+    which replays that failure as its attempt 1, so backoff and stop rules are tenacity's.
     """
     if hooks is not None:
         attempt = _paced(attempt, hooks, policy)
-    if policy is None or policy.max_attempts == 1:
-        stats.attempts += 1
-        return await attempt(stats, None)
-
     started = time.monotonic()
+    stats.attempts += 1
+    try:
+        return await attempt(stats, None)
+    except BaseException as exc:
+        if policy is None or policy.max_attempts == 1 or not policy.classify(exc).retryable:
+            raise
+        first = exc
+    return await _retry(attempt, first, policy, idempotent, endpoint, stats, hooks, started)
+
+
+async def _retry(
+    attempt: Callable[[RetryStats, FailureKind | None], Awaitable[T]],
+    first: BaseException,
+    policy: RetryPolicy,
+    idempotent: bool,
+    endpoint: str,
+    stats: RetryStats,
+    hooks: AttemptHooks | None,
+    started: float,
+) -> T:
     previous: list[FailureKind] = []
     backoff = _t.wait_random_exponential(multiplier=policy.initial_backoff, max=policy.max_backoff)
     plain = _t.wait_exponential(multiplier=policy.initial_backoff, max=policy.max_backoff)
@@ -260,22 +292,22 @@ async def run_with_retries(
             seconds,
         )
 
-    stop: _t.stop.stop_base = _t.stop_after_attempt(policy.max_attempts)
-    if policy.deadline is not None:
-        stop = stop | _t.stop_after_delay(policy.deadline)
-
     retrying = _t.AsyncRetrying(
-        stop=stop,
+        stop=_t.stop_any(
+            _t.stop_after_attempt(policy.max_attempts), _StopAtDeadline(policy.deadline, started)
+        ),
         wait=wait,
         retry=_t.retry_if_exception(should_retry),
         before_sleep=before_sleep,
         sleep=_sleep,
         reraise=True,
     )
-    last: BaseException | None = None
+    last: BaseException = first
     try:
         async for try_ in retrying:
             with try_:
+                if try_.retry_state.attempt_number == 1:
+                    raise first  # replay the fast path's failure as tenacity's attempt 1
                 stats.attempts += 1
                 try:
                     return await attempt(stats, previous[-1] if previous else None)
@@ -284,7 +316,6 @@ async def run_with_retries(
                     raise
     except _DeadlineReached:
         # The server asked us to wait past the deadline: give the caller its answer now.
-        assert last is not None
         raise last from None
     raise AssertionError("unreachable: tenacity re-raises the last error")  # pragma: no cover
 
