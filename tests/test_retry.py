@@ -355,3 +355,52 @@ async def test_concurrent_calls_keep_their_own_retry_state(
     )
     assert sum(stats.attempts for _, stats in results) == 20
     assert all(1 <= stats.attempts <= 3 for _, stats in results)
+
+
+async def test_out_of_attempts_a_last_reconcile_finds_the_record(
+    client: ZyntroClient, mocked: aioresponses
+) -> None:
+    # add fails ambiguously, reconcile finds nothing, re-send fails ambiguously, ...
+    for _ in range(3):
+        mocked.post(ADD, exception=aiohttp.ServerDisconnectedError())
+    mocked.post(FETCH, payload=contact_with_profiles())
+    mocked.post(FETCH, payload=contact_with_profiles())
+    # ... and the last reconcile, after the attempts ran out, sees the third one landed.
+    mocked.post(
+        FETCH,
+        payload=contact_with_profiles(
+            {"profile_id": 150, "profile_source": SOURCE, "profile_payload": PAYLOAD}
+        ),
+    )
+    profile, stats = await client._add_profile_with_stats("a1b2", PAYLOAD, SOURCE)
+    assert profile.id == 150
+    assert stats.recovered
+    assert not stats.unknown
+    assert count(mocked, ADD) == 3
+
+
+async def test_a_reported_failure_means_not_applied(
+    client: ZyntroClient, mocked: aioresponses
+) -> None:
+    for _ in range(3):
+        mocked.post(ADD, status=502, body=HTML_502, content_type="text/html")
+    for _ in range(3):
+        mocked.post(FETCH, payload=contact_with_profiles())
+    stats = zyntro_async.RetryStats()
+    with pytest.raises(ServerError):
+        await client._add_profile_with_stats("a1b2", PAYLOAD, SOURCE, stats=stats)
+    assert not stats.unknown  # the last reconcile proved it was not applied
+    assert not stats.recovered
+
+
+async def test_unknown_only_when_reconciling_is_impossible(
+    client: ZyntroClient, mocked: aioresponses
+) -> None:
+    mocked.post(ADD, exception=aiohttp.ServerDisconnectedError())
+    for _ in range(30):
+        mocked.post(FETCH, status=500)
+    stats = zyntro_async.RetryStats()
+    with pytest.raises(DisconnectedError):
+        await client._add_profile_with_stats("a1b2", PAYLOAD, SOURCE, stats=stats)
+    assert stats.unknown
+    assert count(mocked, ADD) == 1

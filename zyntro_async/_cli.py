@@ -143,14 +143,15 @@ class ProgressView:
             with contextlib.suppress(ImportError):
                 from tqdm import tqdm  # type: ignore[import-untyped,import-not-found,unused-ignore]
 
-                self._bar = tqdm(total=total, unit=unit, file=stream, dynamic_ncols=True)
+                self._bar = tqdm(total=total, unit=unit, file=stream)
 
     def __call__(self, p: Progress) -> None:
         if self._bar is not None:
             self._bar.n = p.done
-            self._bar.set_postfix(
-                ok=p.ok, failed=p.failed, skipped=p.skipped, throttled=p.throttled, refresh=False
-            )
+            postfix: dict[str, object] = {"ok": p.ok, "failed": p.failed, "skipped": p.skipped}
+            if p.throttled:
+                postfix["throttled"] = "yes"
+            self._bar.set_postfix(postfix, refresh=False)
             self._bar.refresh()
             return
         now = time.monotonic()

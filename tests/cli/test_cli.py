@@ -217,3 +217,44 @@ async def test_sigkill_mid_run_then_resume_adds_each_line_once(
         assert len(held) == 1, cid
     resumed = read_results(tmp_path / "resumed.jsonl")
     assert sum(1 for r in resumed if r.get("skipped")) >= 100
+
+
+async def test_sandbox_command_prints_working_exports() -> None:
+    proc = await asyncio.create_subprocess_exec(
+        str(SCRIPT),
+        "sandbox",
+        "--contacts",
+        "3",
+        "--seed",
+        "5",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        assert proc.stdout is not None
+        exports: dict[str, str] = {}
+        while len(exports) < 5:
+            line = (await asyncio.wait_for(proc.stdout.readline(), 30)).decode()
+            assert line, "the sandbox exited early"
+            if line.startswith("export "):
+                name, _, value = line.removeprefix("export ").strip().partition("=")
+                exports[name] = value.strip("'")
+        env = {k: v for k, v in os.environ.items() if not k.startswith("ZYNTRO_")}
+        env.update(exports)
+        from zyntro_async.testing import seeded_contact_ids
+
+        (first, *_) = seeded_contact_ids(5, 3)
+        code, out, err = await run_cli("fetch", first, "--json", env=env)
+        assert code == 0, err
+        assert json.loads(out)["contact"]["id"] == first
+    finally:
+        proc.terminate()
+        await proc.wait()
+
+
+async def test_demo_is_the_main_job() -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ZYNTRO_")}
+    code, out, err = await run_cli("demo", "--contacts", "300", "--concurrency", "32", env=env)
+    assert code == 0, err
+    assert "succeeded   300" in out
+    assert "check       OK: 300 contacts hold exactly one new profile" in out

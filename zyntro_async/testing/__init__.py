@@ -3,8 +3,6 @@
 ``ZyntroSandbox`` is the server side of the contract and imports nothing from the SDK.
 """
 
-from __future__ import annotations
-
 from ._faults import ENDPOINTS, Fault, Faults
 from ._sandbox import (
     EndpointStats,
@@ -15,7 +13,8 @@ from ._sandbox import (
     serve,
 )
 
-# The lead adds the pytest-plugin names (fixtures from ._pytest_plugin) here later.
+# The pytest plugin (fixtures zyntro_sandbox, zyntro_client) lives in ._pytest_plugin and is
+# registered through the pytest11 entry point.
 
 __all__ = [
     "ENDPOINTS",

@@ -1,0 +1,71 @@
+"""The public surface: everything public is exported with __all__, nothing private leaks."""
+
+from __future__ import annotations
+
+import importlib.resources
+import inspect
+
+import zyntro_async
+import zyntro_async.testing
+
+
+def test_all_is_complete_and_importable() -> None:
+    for module in (zyntro_async, zyntro_async.testing):
+        exported = set(module.__all__)
+        public = {
+            name
+            for name, value in vars(module).items()
+            if not name.startswith("_") and not inspect.ismodule(value)
+        }
+        assert public == exported - {"__version__"}, module.__name__
+        for name in exported:
+            assert getattr(module, name) is not None
+
+
+def test_the_contract_names_are_exported() -> None:
+    for name in (
+        "ZyntroClient",
+        "Timeout",
+        "Limits",
+        "RetryPolicy",
+        "set_testing",
+        "ContactDetails",
+        "Contact",
+        "Note",
+        "Entity",
+        "Profile",
+        "ZyntroError",
+        "ConfigurationError",
+        "APIError",
+        "AuthenticationError",
+        "PermissionDeniedError",
+        "NotFoundError",
+        "ValidationError",
+        "TransportError",
+        "RateLimitError",
+        "ServerError",
+        "ProfileRequest",
+        "BulkResult",
+        "BulkReport",
+    ):
+        assert name in zyntro_async.__all__, name
+    for name in ("ZyntroSandbox", "Faults", "Fault"):
+        assert name in zyntro_async.testing.__all__, name
+
+
+def test_no_dependency_leaks_into_the_namespace() -> None:
+    for leaked in ("tenacity", "aiohttp", "attrs", "cattrs", "_t"):
+        assert leaked not in zyntro_async.__all__
+
+
+def test_ships_py_typed() -> None:
+    assert (importlib.resources.files("zyntro_async") / "py.typed").is_file()
+
+
+def test_every_public_error_has_a_code() -> None:
+    for name in zyntro_async.__all__:
+        value = getattr(zyntro_async, name)
+        if isinstance(value, type) and issubclass(value, BaseException):
+            assert issubclass(value, zyntro_async.ZyntroError), name
+            assert isinstance(value.code, str)
+            assert value.code
