@@ -10,6 +10,7 @@ import sqlite3
 import sys
 import tempfile
 import textwrap
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -43,7 +44,7 @@ async def _sent(j: Journal, key: str, *, digest: str = "d") -> None:
 
 
 def _raw_rows(path: Path) -> dict[str, tuple[object, ...]]:
-    with sqlite3.connect(path) as conn:
+    with closing(sqlite3.connect(path)) as conn:
         rows = conn.execute("SELECT key, state, attempts FROM entries").fetchall()
     return {row[0]: row for row in rows}
 
@@ -179,6 +180,28 @@ async def test_done_and_failed_create_missing_rows(tmp_path: Path) -> None:
     assert "missing" not in found
 
 
+async def test_marks_apply_in_call_order_within_a_batch(tmp_path: Path) -> None:
+    async with await Journal.open(tmp_path / "j.db", flush_interval=NEVER) as j:
+        await _sent(j, "a")
+        before = j.transactions
+        j.mark_done("a", profile_id=1)
+        j.mark_failed("b", error_code="first")  # "b" was never sent
+        j.mark_done("b", profile_id=2)
+        j.mark_failed("a", error_code="last")
+        found = await j.get_many(["a", "b"])
+        assert j.transactions == before + 1
+    assert (found["a"].state, found["a"].error_code, found["a"].profile_id) == (
+        JournalState.FAILED,
+        "last",
+        None,
+    )
+    assert (found["b"].state, found["b"].profile_id, found["b"].error_code) == (
+        JournalState.DONE,
+        2,
+        None,
+    )
+
+
 async def test_reads_see_buffered_marks(tmp_path: Path) -> None:
     async with await Journal.open(tmp_path / "j.db", flush_interval=NEVER) as j:
         await _sent(j, "k")
@@ -269,62 +292,88 @@ async def test_interval_commits_a_partial_batch(tmp_path: Path) -> None:
 
 _CHILD = textwrap.dedent(
     """
-    import asyncio, sys
+    import asyncio, os, signal, sys
     from zyntro_async._journal import Journal
 
-    async def main(path, n):
-        # n mark_sent calls fill one batch; the n/2 mark_done calls after them never do.
+    async def kill_after_marks(path, n):
+        # n mark_sent calls fill one batch; the mark_done calls after them never do.
         journal = await Journal.open(path, flush_interval=3600, batch_size=n)
         await asyncio.gather(*(
             journal.mark_sent(f"k{i}", contact_id=f"c{i}", source="s", payload_digest="d")
             for i in range(n)
         ))
-        for i in range(0, n, 2):  # buffered, never flushed before the kill
+        for i in range(0, n, 2):
             journal.mark_done(f"k{i}", profile_id=i)
         print("ready", flush=True)
-        await asyncio.sleep(3600)
+        # Killed the instant mark_sent has returned, before the loop can run anything else.
+        os.kill(os.getpid(), signal.SIGKILL)
 
-    asyncio.run(main(sys.argv[1], int(sys.argv[2])))
+    async def stream(path, n):
+        # Runs until killed: waves of n items, reporting the items whose mark_sent returned.
+        journal = await Journal.open(path, flush_interval=0.001, batch_size=64)
+        for wave in range(10**9):
+            keys = [f"k{wave * n + i}" for i in range(n)]
+            await asyncio.gather(*(
+                journal.mark_sent(key, contact_id="c", source="s", payload_digest="d")
+                for key in keys
+            ))
+            print(f"sent {wave}", flush=True)
+            for key in keys:
+                journal.mark_done(key, profile_id=1)
+
+    mode, path, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    asyncio.run((kill_after_marks if mode == "kill" else stream)(path, n))
     """
 )
 
 
-async def test_mark_sent_survives_sigkill(tmp_path: Path) -> None:
-    path = tmp_path / "j.db"
-    n = 300
+async def _spawn(mode: str, path: Path, n: int) -> asyncio.subprocess.Process:
     pythonpath = [str(_REPO_ROOT), os.environ.get("PYTHONPATH", "")]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, pythonpath))}
-    proc = await asyncio.create_subprocess_exec(
+    return await asyncio.create_subprocess_exec(
         sys.executable,
         "-c",
         _CHILD,
+        mode,
         str(path),
         str(n),
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
         env=env,
     )
+
+
+async def _read_line(proc: asyncio.subprocess.Process) -> str:
+    assert proc.stdout is not None
+    assert proc.stderr is not None
+    line = await asyncio.wait_for(proc.stdout.readline(), 30)
+    if not line:
+        pytest.fail(f"child failed: {(await proc.stderr.read()).decode()}")
+    return line.decode().strip()
+
+
+async def _stop(proc: asyncio.subprocess.Process) -> None:
+    if proc.returncode is None:
+        proc.kill()
+        await proc.wait()
+
+
+def _assert_intact(path: Path) -> None:
+    with closing(sqlite3.connect(path)) as conn, conn:
+        assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+
+
+async def test_mark_sent_survives_sigkill_right_after_it_returns(tmp_path: Path) -> None:
+    path = tmp_path / "j.db"
+    n = 300
+    proc = await _spawn("kill", path, n)
     try:
-        assert proc.stdout is not None
-        line = await asyncio.wait_for(proc.stdout.readline(), 30)
-        if line.strip() != b"ready":
-            assert proc.stderr is not None
-            pytest.fail(f"child failed: {line!r} {await proc.stderr.read()!r}")
-
-        # While the run is alive, a second run is refused instead of interleaving.
-        with pytest.raises(JournalError, match="in use by another run"):
-            await Journal.open(path)
-
-        os.kill(proc.pid, signal.SIGKILL)
+        assert await _read_line(proc) == "ready"
         assert await asyncio.wait_for(proc.wait(), 30) == -signal.SIGKILL
     finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
+        await _stop(proc)
 
-    with sqlite3.connect(path) as conn:
-        assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
-    conn.close()
+    _assert_intact(path)
     async with await Journal.open(path) as j:
         entries = await j.get_many([f"k{i}" for i in range(n)])
         assert len(entries) == n
@@ -337,6 +386,34 @@ async def test_mark_sent_survives_sigkill(tmp_path: Path) -> None:
             JournalState.DONE: 0,
             JournalState.FAILED: 0,
         }
+
+
+async def test_sigkill_during_a_busy_run(tmp_path: Path) -> None:
+    path = tmp_path / "j.db"
+    n = 200
+    proc = await _spawn("stream", path, n)
+    try:
+        assert await _read_line(proc) == "sent 0"
+        # While the run is alive, a second run is refused instead of interleaving.
+        with pytest.raises(JournalError, match="in use by another run"):
+            await Journal.open(path)
+        last = 0
+        while last < 5:
+            last = int((await _read_line(proc)).split()[1])
+        os.kill(proc.pid, signal.SIGKILL)  # mid-wave: commits and done marks in flight
+        assert await asyncio.wait_for(proc.wait(), 30) == -signal.SIGKILL
+    finally:
+        await _stop(proc)
+
+    _assert_intact(path)
+    async with await Journal.open(path) as j:  # the lock died with the process
+        reported = [f"k{i}" for i in range((last + 1) * n)]
+        entries = await j.get_many(reported)
+        assert set(entries) == set(reported)
+        assert {e.state for e in entries.values()} <= {JournalState.SENT, JournalState.DONE}
+        counts = await j.counts()
+    assert counts[JournalState.FAILED] == 0
+    assert counts[JournalState.SENT] + counts[JournalState.DONE] >= len(reported)
 
 
 # -- errors ----------------------------------------------------------------------------------
@@ -354,14 +431,12 @@ async def test_open_directory_fails(tmp_path: Path) -> None:
 
 async def test_open_foreign_sqlite_file_fails(tmp_path: Path) -> None:
     path = tmp_path / "other.db"
-    with sqlite3.connect(path) as conn:
+    with closing(sqlite3.connect(path)) as conn, conn:
         conn.execute("CREATE TABLE users (id INTEGER)")
-    conn.close()
     with pytest.raises(JournalError, match="not a zyntro_async journal"):
         await Journal.open(path)
-    with sqlite3.connect(path) as conn:  # untouched
+    with closing(sqlite3.connect(path)) as conn, conn:  # untouched
         assert conn.execute("SELECT name FROM sqlite_master").fetchall() == [("users",)]
-    conn.close()
 
 
 async def test_open_garbage_file_fails(tmp_path: Path) -> None:
@@ -374,9 +449,8 @@ async def test_open_garbage_file_fails(tmp_path: Path) -> None:
 async def test_open_other_schema_version_fails(tmp_path: Path) -> None:
     path = tmp_path / "j.db"
     await (await Journal.open(path)).close()
-    with sqlite3.connect(path) as conn:
+    with closing(sqlite3.connect(path)) as conn, conn:
         conn.execute("PRAGMA user_version=99")
-    conn.close()
     with pytest.raises(JournalError, match="schema version 99"):
         await Journal.open(path)
 
@@ -393,12 +467,11 @@ async def test_second_open_in_same_process_fails(tmp_path: Path) -> None:
 
 def _install_failing_trigger(path: Path) -> None:
     """Make the database reject key 'boom', like a disk-full error in the worker thread."""
-    with sqlite3.connect(path) as conn:
+    with closing(sqlite3.connect(path)) as conn, conn:
         conn.execute(
             "CREATE TRIGGER boom BEFORE INSERT ON entries WHEN NEW.key = 'boom' "
             "BEGIN SELECT RAISE(ABORT, 'simulated disk failure'); END"
         )
-    conn.close()
 
 
 async def test_worker_error_reaches_every_waiter_and_later_calls(tmp_path: Path) -> None:
@@ -444,6 +517,34 @@ async def test_buffered_write_error_is_raised_by_close(tmp_path: Path) -> None:
 
 
 # -- lifecycle -------------------------------------------------------------------------------
+
+
+async def test_close_commits_waiting_mark_sent(tmp_path: Path) -> None:
+    path = tmp_path / "j.db"
+    j = await Journal.open(path, flush_interval=NEVER)
+    mark = asyncio.ensure_future(j.mark_sent("k", contact_id="c", source="s", payload_digest="d"))
+    await asyncio.sleep(0)  # let mark_sent queue its row
+    await asyncio.wait_for(j.close(), TIMEOUT)
+    assert mark.done()
+    assert mark.exception() is None
+    assert _raw_rows(path) == {"k": ("k", "sent", 1)}
+
+
+async def test_cancelled_mark_sent_leaves_journal_usable(tmp_path: Path) -> None:
+    async with await Journal.open(tmp_path / "j.db", flush_interval=NEVER) as j:
+        mark = asyncio.ensure_future(
+            j.mark_sent("k", contact_id="c", source="s", payload_digest="d")
+        )
+        await asyncio.sleep(0)
+        mark.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await mark
+        await j.flush()
+        # The row is committed anyway: "sent" without a request is reconciled, never lost.
+        entry = await j.get("k")
+        assert entry is not None
+        assert entry.state is JournalState.SENT
+        await _sent(j, "k2")
 
 
 async def test_close_flushes_and_is_idempotent(tmp_path: Path) -> None:
@@ -519,11 +620,8 @@ def test_journal_matches_a_model(ops: list[tuple[str, str, int]]) -> None:
             for op, key, n in ops:
                 attempts = model[key][3] if key in model else 0
                 if op == "sent":
-                    sent = asyncio.ensure_future(
-                        j.mark_sent(key, contact_id="c", source="s", payload_digest=str(n))
-                    )
-                    await j.flush()
-                    await sent
+                    mark = j.mark_sent(key, contact_id="c", source="s", payload_digest=str(n))
+                    await asyncio.wait_for(asyncio.gather(mark, j.flush()), TIMEOUT)
                     model[key] = (JournalState.SENT, None, None, attempts + 1)
                 elif op == "done":
                     j.mark_done(key, profile_id=n)
