@@ -26,6 +26,7 @@ from ._exceptions import (
     ValidationError,
     ZyntroError,
 )
+from ._journal import JournalError
 from ._models import Contact, ContactDetails, Entity, Note, Profile
 from ._pipelines import EnricherError
 from ._retry import (
@@ -43,6 +44,7 @@ from ._version import __version__
 _logging.getLogger("zyntro_async").addHandler(_logging.NullHandler())
 
 __all__ = [
+    "JournalError",
     "EnricherError",
     "Progress",
     "ProfileRequest",

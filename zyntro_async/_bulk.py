@@ -262,7 +262,14 @@ class BulkRun(Generic[T]):
 
     async def _supervise(self) -> None:
         try:
-            await asyncio.gather(*self._workers)
+            done, pending = await asyncio.wait(self._workers, return_when=asyncio.FIRST_EXCEPTION)
+            if pending:  # a worker died of a bug or a broken journal: stop the others
+                self._stopped = self._stopped or "a worker failed"
+                for task in pending:
+                    task.cancel()
+                await asyncio.gather(*pending, return_exceptions=True)
+            for task in done:
+                task.result()
         finally:
             await self._results.put(_END)
 

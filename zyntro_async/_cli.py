@@ -25,6 +25,7 @@ from ._config import ENV_VARS
 from ._converter import unstructure
 from ._exceptions import ConfigurationError, ZyntroError
 from ._inputs import InputLine, InputProblem, read_csv, read_jsonl
+from ._journal import JournalError
 from ._models import ContactDetails, Profile
 from ._version import __version__
 
@@ -490,7 +491,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "enrich":
             open_enrich_files(args)
         return asyncio.run(_dispatch(args, out, err))
-    except (UsageError, ConfigurationError) as exc:
+    except (UsageError, ConfigurationError, JournalError) as exc:
         err.write(f"zyntro-async: error: {exc}\n")
         return EXIT_USAGE
     except ZyntroError as exc:

@@ -5,6 +5,9 @@
     ZyntroError                      .code is always a string
      ├─ ConfigurationError           CONFIGURATION: a missing/invalid setting, found at construction
      ├─ ClientClosedError            CLIENT_CLOSED: the client was closed while a call was in flight
+     ├─ JournalError                 JOURNAL_ERROR: a bulk run's journal cannot be used (in
+     │                               ._journal; also a ValueError)
+     ├─ EnricherError                ENRICHER_FAILED: your enricher raised (in ._pipelines)
      ├─ APIError(code, messages)     a {"status": "error"} answer (the API sends these as HTTP 200!)
      │   ├─ AuthenticationError      MISSING_API_KEY, INVALID_API_KEY, MISSING_DEVELOPER_SECRET,
      │   │                           INVALID_DEVELOPER_SECRET, USER_INACTIVE

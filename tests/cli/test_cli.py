@@ -258,3 +258,19 @@ async def test_demo_is_the_main_job() -> None:
     assert code == 0, err
     assert "succeeded   300" in out
     assert "check       OK: 300 contacts hold exactly one new profile" in out
+
+
+async def test_a_journal_in_use_is_a_one_line_error(sandbox: ZyntroSandbox, tmp_path: Path) -> None:
+    from zyntro_async._journal import Journal
+
+    (cid,) = sandbox.seed(1)
+    source = tmp_path / "in.jsonl"
+    source.write_text(json.dumps({"contact_id": cid, "payload": {"a": 1}, "source": "S"}) + "\n")
+    async with await Journal.open(tmp_path / "busy.db"):  # another run holds it
+        code, _, err = await run_cli(
+            "enrich", str(source), "--journal", str(tmp_path / "busy.db"), env=env_for(sandbox)
+        )
+    assert code == 2
+    assert "in use by another run" in err
+    assert "Traceback" not in err
+    assert sandbox.profiles(cid) == []
