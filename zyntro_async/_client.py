@@ -182,6 +182,34 @@ class ZyntroClient:
             return self._limits.max_connections
         return concurrency
 
+    def _run(
+        self,
+        items: Any,
+        pipeline: Callable[[Throttle], Any],
+        *,
+        concurrency: int,
+        max_per_second: float | None,
+        retry_budget: int | None,
+        on_progress: Callable[[Progress], object] | None,
+        on_failure: FailurePolicy,
+        total: int | None,
+    ) -> BulkRun[Any]:
+        """One run: a throttle shared by its items, the pipeline built on it, the engine."""
+        concurrency = self._effective_concurrency(concurrency)
+        throttle = Throttle(concurrency, max_per_second=max_per_second, retry_budget=retry_budget)
+        process = pipeline(throttle)
+        return BulkRun(
+            items,
+            process,
+            concurrency=concurrency,
+            throttle=throttle,
+            on_progress=on_progress,
+            on_failure=on_failure,
+            total=total,
+            setup=getattr(process, "setup", None),
+            teardown=getattr(process, "teardown", None),
+        )
+
     def bulk_add_profiles(
         self,
         requests: Iterable[ProfileRequest | Mapping[str, Any]]
@@ -203,21 +231,17 @@ class ZyntroClient:
         ``contact_id``, ``payload``, ``source`` (defaults to ``source=``) and ``key``. With
         ``journal=`` (a SQLite path) the run is resumable and never adds an item twice.
         """
-        concurrency = self._effective_concurrency(concurrency)
-        throttle = Throttle(concurrency, max_per_second=max_per_second, retry_budget=retry_budget)
-        pipeline = AddProfiles(
-            self, throttle, journal=journal, retry_failed=retry_failed, default_source=source
-        )
-        return BulkRun(
+        return self._run(
             requests,
-            pipeline,
+            lambda throttle: AddProfiles(
+                self, throttle, journal=journal, retry_failed=retry_failed, default_source=source
+            ),
             concurrency=concurrency,
-            throttle=throttle,
+            max_per_second=max_per_second,
+            retry_budget=retry_budget,
             on_progress=on_progress,
             on_failure=on_failure,
             total=total,
-            setup=pipeline.setup,
-            teardown=pipeline.teardown,
         )
 
     def bulk_fetch_contacts(
@@ -236,21 +260,19 @@ class ZyntroClient:
         total: int | None = None,
     ) -> BulkRun[ContactDetails]:
         """Fetch many contacts; same run object as :meth:`bulk_add_profiles`."""
-        concurrency = self._effective_concurrency(concurrency)
-        throttle = Throttle(concurrency, max_per_second=max_per_second, retry_budget=retry_budget)
-        pipeline = FetchContacts(
-            self,
-            throttle,
-            include_notes=include_notes,
-            include_entity=include_entity,
-            include_profile=include_profile,
-            include_signals=include_signals,
-        )
-        return BulkRun(
+        return self._run(
             contact_ids,
-            pipeline,
+            lambda throttle: FetchContacts(
+                self,
+                throttle,
+                include_notes=include_notes,
+                include_entity=include_entity,
+                include_profile=include_profile,
+                include_signals=include_signals,
+            ),
             concurrency=concurrency,
-            throttle=throttle,
+            max_per_second=max_per_second,
+            retry_budget=retry_budget,
             on_progress=on_progress,
             on_failure=on_failure,
             total=total,
@@ -278,26 +300,22 @@ class ZyntroClient:
             raise ValidationError(
                 ["source must be a non-empty string"], code="MISSING_FIELDS", endpoint=ADD_PROFILE
             )
-        concurrency = self._effective_concurrency(concurrency)
-        throttle = Throttle(concurrency, max_per_second=max_per_second, retry_budget=retry_budget)
-        pipeline = EnrichContacts(
-            self,
-            throttle,
-            enricher,
-            source=source,
-            skip_if_enriched=skip_if_enriched,
-            journal=journal,
-        )
-        return BulkRun(
+        return self._run(
             contact_ids,
-            pipeline,
+            lambda throttle: EnrichContacts(
+                self,
+                throttle,
+                enricher,
+                source=source,
+                skip_if_enriched=skip_if_enriched,
+                journal=journal,
+            ),
             concurrency=concurrency,
-            throttle=throttle,
+            max_per_second=max_per_second,
+            retry_budget=retry_budget,
             on_progress=on_progress,
             on_failure=on_failure,
             total=total,
-            setup=pipeline.setup,
-            teardown=pipeline.teardown,
         )
 
     # -- the call path (used by the bulk runner too) ----------------------------------------

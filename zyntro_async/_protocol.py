@@ -111,6 +111,26 @@ def _flag(value: bool) -> int:
     return 1 if value else 0
 
 
+def _identity(
+    credentials: Credentials,
+    contact_id: object,
+    member_id: str | None,
+    endpoint: str,
+    contact_code: str,
+    member_code: str,
+) -> dict[str, Any]:
+    """The fields every request carries: who is asking, about which contact (validated)."""
+    contact = _require_id(contact_id, "contact_id", endpoint=endpoint, code=contact_code)
+    member = credentials.member_id if member_id is None else member_id
+    return {
+        "api_key": credentials.api_key,
+        "developer_secret": credentials.developer_secret,
+        "org_id": credentials.org_id,
+        "member_id": _require_id(member, "member_id", endpoint=endpoint, code=member_code),
+        "contact_id": contact,
+    }
+
+
 def fetch_contact_call(
     credentials: Credentials,
     contact_id: object,
@@ -123,19 +143,11 @@ def fetch_contact_call(
 ) -> Call[ContactDetails]:
     """Build a ``fetchContact`` call; include flags go on the wire as integers 0/1."""
     endpoint = FETCH_CONTACT
-    cid = _require_id(contact_id, "contact_id", endpoint=endpoint, code="MISSING_CONTACT_ID")
-    member = _require_id(
-        credentials.member_id if member_id is None else member_id,
-        "member_id",
-        endpoint=endpoint,
-        code="MISSING_MEMBER_ID",
+    body = _identity(
+        credentials, contact_id, member_id, endpoint, "MISSING_CONTACT_ID", "MISSING_MEMBER_ID"
     )
-    body = {
-        "api_key": credentials.api_key,
-        "developer_secret": credentials.developer_secret,
-        "org_id": credentials.org_id,
-        "member_id": member,
-        "contact_id": cid,
+    cid = body["contact_id"]
+    body |= {
         "include_notes": _flag(include_notes),
         "include_entity": _flag(include_entity),
         "include_profile": _flag(include_profile),
@@ -172,13 +184,10 @@ def add_profile_call(
     non-string keys, NaN/inf, bytes, sets, tuples, other objects, or absurd nesting.
     """
     endpoint = ADD_PROFILE
-    cid = _require_id(contact_id, "contact_id", endpoint=endpoint, code="MISSING_FIELDS")
-    member = _require_id(
-        credentials.member_id if member_id is None else member_id,
-        "member_id",
-        endpoint=endpoint,
-        code="MISSING_FIELDS",
+    body = _identity(
+        credentials, contact_id, member_id, endpoint, "MISSING_FIELDS", "MISSING_FIELDS"
     )
+    cid = body["contact_id"]
     if not isinstance(source, str) or not source.strip() or not _is_utf8(source):
         raise ValidationError(
             ["profile_source must be a non-empty, valid UTF-8 string"],
@@ -193,15 +202,7 @@ def add_profile_call(
         raise ValidationError(
             ["profile_payload is empty"], code="MISSING_FIELDS", endpoint=endpoint, contact_id=cid
         )
-    body = {
-        "api_key": credentials.api_key,
-        "developer_secret": credentials.developer_secret,
-        "org_id": credentials.org_id,
-        "member_id": member,
-        "contact_id": cid,
-        "profile_payload": payload,
-        "profile_source": source,
-    }
+    body |= {"profile_payload": payload, "profile_source": source}
     try:
         encoded = _encode(body)
     except (ValueError, TypeError, RecursionError) as exc:  # pragma: no cover - checked above
