@@ -183,12 +183,15 @@ async def _sleep(seconds: float) -> None:
 
 class AttemptHooks(Protocol):
     """Shared pacing for many calls (the bulk runner's throttle): each attempt waits for
-    ``before_attempt``, reports through ``after_attempt``, and a retry needs
-    ``allow_retry``. A single call uses none."""
+    ``before_attempt`` (which returns a token, e.g. its start time), reports through
+    ``after_attempt`` with that token, and a retry needs ``allow_retry``. A single call
+    uses none."""
 
-    async def before_attempt(self) -> None: ...
+    async def before_attempt(self) -> float: ...
 
-    def after_attempt(self, error: BaseException | None, kind: FailureKind | None) -> None: ...
+    def after_attempt(
+        self, token: float, error: BaseException | None, kind: FailureKind | None
+    ) -> None: ...
 
     def allow_retry(self, error: BaseException, kind: FailureKind) -> bool: ...
 
@@ -328,13 +331,13 @@ def _paced(
     rules = DEFAULT_RULES if policy is None else policy.rules
 
     async def paced(stats: RetryStats, previous: FailureKind | None) -> T:
-        await hooks.before_attempt()
+        token = await hooks.before_attempt()
         try:
             result = await attempt(stats, previous)
         except BaseException as exc:
-            hooks.after_attempt(exc, classify(exc, rules))
+            hooks.after_attempt(token, exc, classify(exc, rules))
             raise
-        hooks.after_attempt(None, None)
+        hooks.after_attempt(token, None, None)
         return result
 
     return paced

@@ -1,9 +1,13 @@
 """Pool-wide pacing for a bulk run: one shared reaction to "slow down".
 
-* **AIMD concurrency**: at most ``limit`` attempts in flight. A 429/503 halves ``limit``
-  (at most once per cool-down, so one burst of 429s is one signal); each success adds
-  ``1/limit`` (about +1 per round trip), back up to the run's ``concurrency``.
-* **Not-before gate**: a ``Retry-After`` on any item holds back every new attempt until then.
+* **AIMD concurrency**: at most ``limit`` attempts in flight. A 429/503 halves ``limit``;
+  each success adds ``1/limit`` (about +1 per round trip), back up to ``concurrency``.
+* **Not-before gate**: a 429/503 on any item holds back every new attempt for its
+  ``Retry-After`` (1 s if it names none).
+* **One reaction per window** (as TCP does): a refusal only counts if its request was
+  sent after the last reaction. Answers to requests already in flight when the pool
+  slowed down are old news; letting them extend the gate or halve again would collapse
+  the pool on one burst.
 * **Retry budget** (botocore's "standard" quota): a retry costs tokens (5, or 10 after a
   timeout); a first-try success earns 1 back and a successful retry refunds its cost. When
   the bucket is empty, retries stop and items fail fast with their last error, so a
@@ -49,7 +53,7 @@ class Throttle:
         self.budget = retry_budget
         self.capacity = retry_budget
         self.throttle_events = 0
-        self._last_decrease = -math.inf
+        self._last_reaction = -math.inf
         self._limiter = AsyncLimiter(max_per_second, 1.0) if max_per_second else None
         self._waiters: deque[asyncio.Future[None]] = deque()
 
@@ -61,7 +65,8 @@ class Throttle:
     def _free_slots(self) -> int:
         return max(1, int(self.limit)) - self.in_flight
 
-    async def before_attempt(self) -> None:
+    async def before_attempt(self) -> float:
+        """Wait for the gate and a slot; return the attempt's start time (its token)."""
         while True:
             pause = self.not_before - time.monotonic()
             if pause > 0 and not is_testing():
@@ -86,12 +91,15 @@ class Throttle:
                 self.in_flight -= 1
                 self._wake()
                 raise
+        return time.monotonic()
 
-    def after_attempt(self, error: BaseException | None, kind: FailureKind | None) -> None:
+    def after_attempt(
+        self, started: float, error: BaseException | None, kind: FailureKind | None
+    ) -> None:
         self.in_flight -= 1
         if error is None:
             self.limit = min(self.max_limit, self.limit + 1.0 / self.limit)
-        elif kind is FailureKind.REFUSED:
+        elif kind is FailureKind.REFUSED and started > self._last_reaction:
             self._slow_down(error)
         self._wake()
 
@@ -108,10 +116,10 @@ class Throttle:
         retry_after = getattr(error, "retry_after", None)
         pause = float(retry_after) if isinstance(retry_after, (int, float)) else DEFAULT_PAUSE
         self.not_before = max(self.not_before, now + pause)
-        if now - self._last_decrease >= max(pause, DEFAULT_PAUSE):
-            self._last_decrease = now
-            self.limit = max(1.0, self.limit / 2)
-            self.throttle_events += 1
+        self.limit = max(1.0, self.limit / 2)
+        self.throttle_events += 1
+        # Requests that start from now on see the slowed pool; older ones are stale.
+        self._last_reaction = now
 
     def allow_retry(self, error: BaseException, kind: FailureKind) -> bool:
         if self.budget is None:

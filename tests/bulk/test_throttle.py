@@ -12,31 +12,42 @@ from zyntro_async import FailureKind, RateLimitError, ReadTimeout, ServerError
 from zyntro_async._throttle import RETRY_COST, TIMEOUT_RETRY_COST, Throttle
 
 
-async def test_a_429_halves_the_limit_once_per_cooldown_and_closes_the_gate() -> None:
+async def test_a_burst_of_429s_in_flight_is_one_reaction() -> None:
     t = Throttle(64)
-    for _ in range(10):  # a burst of 429s is one signal
-        await t.before_attempt()
-        t.after_attempt(RateLimitError("429", retry_after=2.0), FailureKind.REFUSED)
+    tokens = [await t.before_attempt() for _ in range(10)]  # all in flight together
+    for token in tokens:  # ... and all refused
+        t.after_attempt(token, RateLimitError("429", retry_after=2.0), FailureKind.REFUSED)
     assert t.limit == 32
     assert t.not_before > time.monotonic() + 1.5
     assert t.throttled
     assert t.throttle_events == 1
 
 
+async def test_a_refusal_of_a_request_sent_after_the_reaction_counts_again() -> None:
+    zyntro_async.set_testing(True)  # the gate does not hold us here
+    t = Throttle(64)
+    first = await t.before_attempt()
+    t.after_attempt(first, RateLimitError("429", retry_after=0.01), FailureKind.REFUSED)
+    later = await t.before_attempt()
+    t.after_attempt(later, RateLimitError("429", retry_after=0.01), FailureKind.REFUSED)
+    assert t.limit == 16
+    assert t.throttle_events == 2
+
+
 async def test_successes_grow_the_limit_back() -> None:
     t = Throttle(8)
     t.limit = 2.0
     for _ in range(100):
-        await t.before_attempt()
-        t.after_attempt(None, None)
+        token = await t.before_attempt()
+        t.after_attempt(token, None, None)
     assert t.limit == 8
     assert t.in_flight == 0
 
 
 async def test_ambiguous_failures_do_not_slow_the_pool() -> None:
     t = Throttle(8)
-    await t.before_attempt()
-    t.after_attempt(ServerError("500", status=500), FailureKind.AMBIGUOUS)
+    token = await t.before_attempt()
+    t.after_attempt(token, ServerError("500", status=500), FailureKind.AMBIGUOUS)
     assert t.limit == 8
     assert not t.throttled
 
@@ -87,6 +98,6 @@ async def test_max_per_second_paces_attempts(rate: float) -> None:
     t = Throttle(64, max_per_second=rate)
     started = time.monotonic()
     for _ in range(int(rate) + 10):  # a full bucket, then 10 more at the rate
-        await t.before_attempt()
-        t.after_attempt(None, None)
+        token = await t.before_attempt()
+        t.after_attempt(token, None, None)
     assert time.monotonic() - started >= 10 / rate * 0.8
