@@ -192,6 +192,8 @@ class BulkRun(Generic[T]):
         self._supervisor: asyncio.Task[None] | None = None
         self._pull_lock = asyncio.Lock()
         self._pull: Callable[[], Awaitable[Any]] | None = None
+        self._pull_is_sync = not isinstance(items, AsyncIterable)
+        self._streaming = True  # False when awaited: results are counted, not queued
         self._exhausted = False
         self._stopped: str | None = None
         self._input_error: BaseException | None = None
@@ -232,6 +234,10 @@ class BulkRun(Generic[T]):
         return self._consume().__await__()
 
     async def _consume(self) -> BulkReport:
+        if self._supervisor is None:
+            # Nobody reads the results one by one: count them without queueing each (and
+            # waking this task per item). Failures are still kept in the report.
+            self._streaming = False
         async for _ in self:
             pass
         assert self.report is not None
@@ -274,21 +280,26 @@ class BulkRun(Generic[T]):
             await self._results.put(_END)
 
     async def _next_item(self) -> Any:
-        async with self._pull_lock:
-            if self._exhausted or self._stopped is not None:
-                return _END
-            assert self._pull is not None
-            try:
-                item = await self._pull()
-            except Exception as exc:  # the caller's iterator failed: stop, then re-raise
-                self._input_error = exc
-                self._exhausted = True
-                return _END
-            if item is _END:
-                self._exhausted = True
-            else:
-                self._taken += 1
-            return item
+        if self._pull_is_sync:  # next() cannot interleave with another worker: no lock
+            return await self._take()
+        async with self._pull_lock:  # an async generator must not be re-entered
+            return await self._take()
+
+    async def _take(self) -> Any:
+        if self._exhausted or self._stopped is not None:
+            return _END
+        assert self._pull is not None
+        try:
+            item = await self._pull()
+        except Exception as exc:  # the caller's iterator failed: stop, then re-raise
+            self._input_error = exc
+            self._exhausted = True
+            return _END
+        if item is _END:
+            self._exhausted = True
+        else:
+            self._taken += 1
+        return item
 
     async def _worker(self) -> None:
         while True:
@@ -297,7 +308,8 @@ class BulkRun(Generic[T]):
                 return
             result = await self._process(item)
             self._record(result)
-            await self._results.put(result)
+            if self._streaming:
+                await self._results.put(result)
 
     def _record(self, result: BulkResult[Any]) -> None:
         self._done += 1

@@ -91,18 +91,13 @@ def _payload_problem(payload: object) -> str | None:
             for key, item in value.items():
                 if not isinstance(key, str):
                     return f"profile_payload has a {type(key).__name__} key; JSON keys are strings"
-                if not _is_utf8(key):
-                    return "profile_payload has a key with a lone surrogate (not valid UTF-8)"
                 stack.append((item, depth + 1))
         elif isinstance(value, list):
             stack.extend((item, depth + 1) for item in value)
         elif isinstance(value, float):
             if not math.isfinite(value):
                 return "profile_payload holds NaN or infinity, which JSON cannot carry"
-        elif isinstance(value, str):
-            if not _is_utf8(value):
-                return "profile_payload holds a string with a lone surrogate (not valid UTF-8)"
-        elif not (value is None or isinstance(value, int)):
+        elif not (value is None or isinstance(value, (str, int))):
             return f"profile_payload holds a {type(value).__name__}, which is not JSON"
     return None
 
@@ -204,10 +199,12 @@ def add_profile_call(
         )
     body |= {"profile_payload": payload, "profile_source": source}
     try:
+        # Ids and source were checked for valid UTF-8 above, so a failure here is the
+        # payload's: a lone surrogate (one check on the whole body, not one per string).
         encoded = _encode(body)
-    except (ValueError, TypeError, RecursionError) as exc:  # pragma: no cover - checked above
+    except UnicodeEncodeError:
         raise ValidationError(
-            [f"profile_payload is not JSON-serialisable ({type(exc).__name__})"],
+            ["profile_payload holds a string with a lone surrogate (not valid UTF-8)"],
             code="INVALID_PAYLOAD",
             endpoint=endpoint,
             contact_id=cid,
