@@ -389,7 +389,7 @@ class ZyntroClient:
             )
 
         async def attempt(stats: RetryStats, previous: FailureKind | None) -> Profile:
-            nonlocal unresolved, last
+            nonlocal unresolved, last, sent_any
             if reconcile and previous is FailureKind.AMBIGUOUS:
                 unresolved = last
             if unresolved is not None:
@@ -406,7 +406,6 @@ class ZyntroClient:
                 unresolved = None
             if before_send is not None:
                 await before_send()
-            nonlocal sent_any
             sent_any = True
             try:
                 return await self._send(call)
