@@ -31,6 +31,7 @@ log = logging.getLogger("zyntro_async")
 T = TypeVar("T")
 
 _DEFAULT_RETRY = RetryPolicy()
+SPARE_WORKERS = 2  # bulk workers per request slot
 
 
 class ZyntroClient:
@@ -201,7 +202,9 @@ class ZyntroClient:
         return BulkRun(
             items,
             process,
-            concurrency=concurrency,
+            # The throttle keeps requests in flight <= concurrency; spare workers keep the
+            # pool busy while some items sleep in backoff or wait for the journal.
+            concurrency=concurrency * SPARE_WORKERS,
             throttle=throttle,
             on_progress=on_progress,
             on_failure=on_failure,
@@ -404,8 +407,6 @@ class ZyntroClient:
                     stats.recovered = True
                     return found
                 unresolved = None
-            if before_send is not None:
-                await before_send()
             sent_any = True
             try:
                 return await self._send(call)
@@ -413,6 +414,10 @@ class ZyntroClient:
                 last = exc
                 raise
 
+        if before_send is not None:
+            # Write-ahead (the journal's "sent"), after validation and before any request,
+            # outside the throttle's slot: waiting for a commit must not hold a slot.
+            await before_send()
         try:
             profile = await run_with_retries(
                 attempt,

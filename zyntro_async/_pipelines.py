@@ -184,18 +184,15 @@ async def add_one(
 ) -> BulkResult[Profile]:
     """Add one profile, journaling it (write-ahead) when ``journal`` and ``key`` are given."""
     stats = RetryStats()
-    sent = False
 
     async def before_send() -> None:
-        nonlocal sent
-        if journal is not None and key is not None and not sent:
+        if journal is not None and key is not None:
             await journal.mark_sent(
                 key,
                 contact_id=request.contact_id,
                 source=request.source,
                 payload_digest=payload_digest(request.payload),
             )
-        sent = True
 
     try:
         profile, _ = await client._add_profile_with_stats(
