@@ -54,9 +54,11 @@ def _raw_rows(path: Path) -> dict[str, tuple[object, ...]]:
 
 def test_item_key_pins_the_canonical_form() -> None:
     payload = {"b": [1, 2], "a": "é"}
-    expected = _sha('["profile","c1","linkedin",{"a":"é","b":[1,2]}]')
+    digest = _sha('{"a":"é","b":[1,2]}')
+    assert payload_digest(payload) == digest
+    expected = _sha(f'["profile","c1","linkedin","{digest}"]')
     assert item_key("c1", "linkedin", payload) == expected
-    assert payload_digest(payload) == _sha('{"a":"é","b":[1,2]}')
+    assert item_key("c1", "linkedin", None, digest=digest) == expected
     assert item_key("c1", "linkedin", payload, key="corr-1") == _sha('["key","corr-1"]')
 
 

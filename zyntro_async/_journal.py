@@ -196,8 +196,16 @@ def _canonical_digest(value: object) -> str:
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def item_key(contact_id: str, source: str, payload: object, key: str | None = None) -> str:
-    """Return the stable identity of an item: a hex SHA-256 of its canonical JSON.
+def item_key(
+    contact_id: str,
+    source: str,
+    payload: object,
+    key: str | None = None,
+    *,
+    digest: str | None = None,
+) -> str:
+    """Return the stable identity of an item: a hex SHA-256 over (contact, source, payload
+    digest), so the payload is serialised and hashed once (pass ``digest`` if you have it).
 
     With a caller-supplied correlation ``key`` the identity depends on that key only, so the
     payload may change between runs without the item being sent twice.
@@ -205,7 +213,9 @@ def item_key(contact_id: str, source: str, payload: object, key: str | None = No
     """
     if key is not None:
         return _canonical_digest(["key", key])
-    return _canonical_digest(["profile", contact_id, source, payload])
+    if digest is None:
+        digest = payload_digest(payload)
+    return _canonical_digest(["profile", contact_id, source, digest])
 
 
 def payload_digest(payload: object) -> str:

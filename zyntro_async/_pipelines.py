@@ -131,11 +131,11 @@ class AddProfiles(_JournalSlot):
         if self.journal is None:
             return await add_one(self._client, self._throttle, request)
         try:
-            key = request.key or item_key(request.contact_id, request.source, request.payload)
+            digest = payload_digest(request.payload)
         except (TypeError, ValueError):
-            key = None  # not JSON: the add refuses it locally, before anything is journaled
-        if key is None:
+            # Not JSON: the add refuses it locally, before anything is journaled.
             return await add_one(self._client, self._throttle, request)
+        key = request.key or item_key(request.contact_id, request.source, None, digest=digest)
         earlier = self._in_flight.get(key)
         if earlier is not None:  # the same item twice in one input: wait for the first
             first = await asyncio.shield(earlier)
@@ -144,13 +144,15 @@ class AddProfiles(_JournalSlot):
         self._in_flight[key] = future
         result: BulkResult[Profile] = BulkResult(request=request, ok=False)
         try:
-            result = await self._journaled(request, key)
+            result = await self._journaled(request, key, digest)
         finally:
             del self._in_flight[key]
             future.set_result(result)
         return result
 
-    async def _journaled(self, request: ProfileRequest, key: str) -> BulkResult[Profile]:
+    async def _journaled(
+        self, request: ProfileRequest, key: str, digest: str
+    ) -> BulkResult[Profile]:
         assert self.journal is not None
         entry = await self.journal.get(key)
         if entry is not None and entry.state is JournalState.DONE:
@@ -169,6 +171,7 @@ class AddProfiles(_JournalSlot):
             request,
             journal=self.journal,
             key=key,
+            digest=digest,
             maybe_applied=entry is not None and entry.state is JournalState.SENT,
         )
 
@@ -180,9 +183,12 @@ async def add_one(
     *,
     journal: Journal | None = None,
     key: str | None = None,
+    digest: str | None = None,
     maybe_applied: bool = False,
 ) -> BulkResult[Profile]:
-    """Add one profile, journaling it (write-ahead) when ``journal`` and ``key`` are given."""
+    """Add one profile, journaling it (write-ahead) when ``journal`` and ``key`` are given.
+
+    ``digest`` is the payload's digest when the caller has computed it already."""
     stats = RetryStats()
 
     async def before_send() -> None:
@@ -191,7 +197,7 @@ async def add_one(
                 key,
                 contact_id=request.contact_id,
                 source=request.source,
-                payload_digest=payload_digest(request.payload),
+                payload_digest=digest or payload_digest(request.payload),
             )
 
     try:
