@@ -1,0 +1,477 @@
+"""``python -m benchmarks.worker VARIANT ...``: one client variant, one run, one JSON line.
+
+Every variant sends the same work (:func:`benchmarks._common.work`): ``-n`` POSTs of
+``addProfileToContact`` with the documented JSON body (api_key, developer_secret, org_id,
+member_id, contact_id, profile_payload, profile_source), parses each JSON answer and
+checks ``status == "success"``. Credentials and the base URL come from the ``ZYNTRO_*``
+environment variables the sandbox printed.
+
+The timed part starts after a warm-up (``--warmup`` requests through the same code path,
+which also opens the connections) and covers exactly the measured requests: wall time
+(``time.perf_counter``), CPU (``resource.getrusage(RUSAGE_SELF)``, user + system, every
+thread of the process) and RSS. The load loop is bounded by ``-n`` and by
+``--time-limit`` seconds: the input generator stops yielding at the deadline.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import gc
+import json
+import os
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from typing import Any
+
+import aiohttp
+
+from ._common import (
+    CONCURRENCY,
+    SOURCE,
+    cpu_seconds,
+    maxrss_kib,
+    rss_kib,
+    run_loop,
+    sdk_digest,
+    uvloop_available,
+    work,
+)
+
+VARIANTS = ("raw", "sdk", "sdk_journal", "aiometer", "httpx", "sequential")
+_HEADERS = {"Content-Type": "application/json"}
+_WARMUP_OFFSET = 100_000_000  # warm-up items get payload seq numbers far from the measured ones
+
+
+class Counts:
+    """What came back: items done, successes, failures by reason, retries (SDK only)."""
+
+    def __init__(self) -> None:
+        self.done = 0
+        self.ok = 0
+        self.failed = 0
+        self.retries = 0
+        self.errors: Counter[str] = Counter()
+
+    def success(self) -> None:
+        self.done += 1
+        self.ok += 1
+
+    def failure(self, reason: str) -> None:
+        self.done += 1
+        self.failed += 1
+        self.errors[reason] += 1
+
+    def check(self, status: int, body: bytes) -> None:
+        """Parse the answer with the stdlib's json and check ``status == "success"``."""
+        if status != 200:
+            self.failure(f"HTTP {status}")
+            return
+        try:
+            envelope = json.loads(body)
+        except ValueError:
+            self.failure("not JSON")
+            return
+        if isinstance(envelope, dict) and envelope.get("status") == "success":
+            self.success()
+        else:
+            self.failure("status error")
+
+
+class Settings:
+    """Credentials and URL from the environment; the JSON body of one item."""
+
+    def __init__(self) -> None:
+        env = os.environ
+        self.base_url = env["ZYNTRO_BASE_URL"]
+        self.url = self.base_url + "addProfileToContact"
+        self.creds = {
+            "api_key": env["ZYNTRO_API_KEY"],
+            "developer_secret": env["ZYNTRO_DEVELOPER_SECRET"],
+            "org_id": env["ZYNTRO_ORG_ID"],
+            "member_id": env["ZYNTRO_MEMBER_ID"],
+        }
+
+    def body(self, contact_id: str, payload: dict[str, Any]) -> bytes:
+        """The documented request body, compact JSON (stdlib), as the SDK sends it."""
+        body = {
+            **self.creds,
+            "contact_id": contact_id,
+            "profile_payload": payload,
+            "profile_source": SOURCE,
+        }
+        return json.dumps(body, separators=(",", ":")).encode()
+
+
+Items = Iterator[tuple[str, dict[str, Any]]]
+Runner = Callable[[Items], Awaitable[Counts]]
+
+
+# ------------------------------------------------------------------------------ variants
+
+
+def _aiohttp_session(concurrency: int) -> aiohttp.ClientSession:
+    return aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(limit=concurrency),
+        timeout=aiohttp.ClientTimeout(total=60),
+    )
+
+
+def _aiohttp_one(
+    session: aiohttp.ClientSession, settings: Settings, counts: Counts
+) -> Callable[[str, dict[str, Any]], Awaitable[None]]:
+    async def one(contact_id: str, payload: dict[str, Any]) -> None:
+        try:
+            async with session.post(
+                settings.url, data=settings.body(contact_id, payload), headers=_HEADERS
+            ) as resp:
+                body = await resp.read()
+                status = resp.status
+        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            counts.failure(type(exc).__name__)
+            return
+        counts.check(status, body)
+
+    return one
+
+
+async def _bounded(
+    items: Items, concurrency: int, one: Callable[[str, dict[str, Any]], Awaitable[None]]
+) -> None:
+    """The semaphore pattern, lazily: at most ``concurrency`` tasks exist at a time."""
+    sem = asyncio.Semaphore(concurrency)
+    tasks: set[asyncio.Task[None]] = set()
+
+    async def run(contact_id: str, payload: dict[str, Any]) -> None:
+        try:
+            await one(contact_id, payload)
+        finally:
+            sem.release()
+
+    for contact_id, payload in items:
+        await sem.acquire()
+        task = asyncio.create_task(run(contact_id, payload))
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+    while tasks:
+        await asyncio.wait(tasks)
+
+
+@contextlib.asynccontextmanager
+async def raw(settings: Settings, args: argparse.Namespace) -> AsyncIterator[Runner]:
+    """1. aiohttp ClientSession (TCPConnector(limit=64)) + asyncio.Semaphore(64), stdlib json."""
+    async with _aiohttp_session(args.concurrency) as session:
+
+        async def runner(items: Items) -> Counts:
+            counts = Counts()
+            await _bounded(items, args.concurrency, _aiohttp_one(session, settings, counts))
+            return counts
+
+        yield runner
+
+
+@contextlib.asynccontextmanager
+async def sequential(settings: Settings, args: argparse.Namespace) -> AsyncIterator[Runner]:
+    """5. The naive script: one await after another, same aiohttp session setup."""
+    async with _aiohttp_session(args.concurrency) as session:
+
+        async def runner(items: Items) -> Counts:
+            counts = Counts()
+            one = _aiohttp_one(session, settings, counts)
+            for contact_id, payload in items:
+                await one(contact_id, payload)
+            return counts
+
+        yield runner
+
+
+@contextlib.asynccontextmanager
+async def aiometer_variant(settings: Settings, args: argparse.Namespace) -> AsyncIterator[Runner]:
+    """3. aiometer.run_on_each(max_at_once=64) over the lazy input + aiohttp."""
+    import aiometer
+
+    async with _aiohttp_session(args.concurrency) as session:
+
+        async def runner(items: Items) -> Counts:
+            counts = Counts()
+            one = _aiohttp_one(session, settings, counts)
+
+            async def each(item: tuple[str, dict[str, Any]]) -> None:
+                await one(*item)
+
+            await aiometer.run_on_each(each, items, max_at_once=args.concurrency)
+            return counts
+
+        yield runner
+
+
+@contextlib.asynccontextmanager
+async def httpx_variant(settings: Settings, args: argparse.Namespace) -> AsyncIterator[Runner]:
+    """4. httpx.AsyncClient(limits=Limits(max_connections=64)) + Semaphore(64)."""
+    import httpx
+
+    limits = httpx.Limits(
+        max_connections=args.concurrency, max_keepalive_connections=args.concurrency
+    )
+    async with httpx.AsyncClient(limits=limits, timeout=httpx.Timeout(60.0)) as client:
+
+        async def runner(items: Items) -> Counts:
+            counts = Counts()
+
+            async def one(contact_id: str, payload: dict[str, Any]) -> None:
+                try:
+                    resp = await client.post(
+                        settings.url, content=settings.body(contact_id, payload), headers=_HEADERS
+                    )
+                except httpx.HTTPError as exc:
+                    counts.failure(type(exc).__name__)
+                    return
+                counts.check(resp.status_code, resp.content)
+
+            await _bounded(items, args.concurrency, one)
+            return counts
+
+        yield runner
+
+
+@contextlib.asynccontextmanager
+async def sdk(settings: Settings, args: argparse.Namespace) -> AsyncIterator[Runner]:
+    """2. ZyntroClient(limits=Limits(max_connections=64)).bulk_add_profiles(concurrency=64).
+
+    ``sdk_journal`` is the same with ``journal=`` a fresh SQLite file in a temp directory.
+    """
+    from zyntro_async import Limits, ProfileRequest, ZyntroClient
+
+    journal_dir = tempfile.TemporaryDirectory(prefix="zyntro-bench-")
+    runs = 0
+    async with ZyntroClient(
+        base_url=settings.base_url,
+        limits=Limits(max_connections=args.concurrency),
+        **settings.creds,
+    ) as client:
+
+        async def runner(items: Items) -> Counts:
+            nonlocal runs
+            runs += 1
+            journal = None
+            if args.variant == "sdk_journal":
+                journal = os.path.join(journal_dir.name, f"run{runs}.db")
+            requests = (ProfileRequest(cid, payload, SOURCE) for cid, payload in items)
+            report = await client.bulk_add_profiles(
+                requests, concurrency=args.concurrency, journal=journal
+            )
+            counts = Counts()
+            counts.done, counts.ok, counts.failed = report.total, report.succeeded, report.failed
+            counts.retries = report.retries
+            counts.errors.update(
+                f.error.code if f.error is not None else "UNKNOWN" for f in report.failures
+            )
+            return counts
+
+        try:
+            yield runner
+        finally:
+            journal_dir.cleanup()
+
+
+_SETUPS: dict[str, Callable[[Settings, argparse.Namespace], Any]] = {
+    "raw": raw,
+    "sdk": sdk,
+    "sdk_journal": sdk,
+    "aiometer": aiometer_variant,
+    "httpx": httpx_variant,
+    "sequential": sequential,
+}
+
+
+# ------------------------------------------------------------------------------ the run
+
+
+class _Counted:
+    """Wraps the input to count the items taken (for the RSS timeline)."""
+
+    def __init__(self, items: Items) -> None:
+        self._items = items
+        self.taken = 0
+
+    def __iter__(self) -> _Counted:
+        return self
+
+    def __next__(self) -> tuple[str, dict[str, Any]]:
+        item = next(self._items)
+        self.taken += 1
+        return item
+
+
+async def _sample_rss(
+    samples: list[tuple[float, int, int]], counted: _Counted, t0: float, every: float
+) -> None:
+    while True:
+        samples.append((round(time.perf_counter() - t0, 3), counted.taken, rss_kib()))
+        await asyncio.sleep(every)
+
+
+class _GCWatch:
+    """Time spent in the cyclic garbage collector, and what it found (``gc.callbacks``)."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self.collections = [0, 0, 0]
+        self.collected = 0
+        self._started = 0.0
+
+    def __enter__(self) -> _GCWatch:
+        gc.callbacks.append(self._callback)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        gc.callbacks.remove(self._callback)
+
+    def _callback(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+            return
+        self.seconds += time.perf_counter() - self._started
+        self.collections[info["generation"]] += 1
+        self.collected += info["collected"]
+
+
+def _server_cpu_seconds() -> float | None:
+    """CPU seconds used so far by the sandbox process (``BENCH_SERVER_PID``), if readable."""
+    pid = os.environ.get("BENCH_SERVER_PID")
+    if not pid:
+        return None
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _decimate(samples: list[tuple[float, int, int]], keep: int = 120) -> list[Any]:
+    if len(samples) <= keep:
+        return [list(s) for s in samples]
+    step = len(samples) / keep
+    return [list(samples[int(i * step)]) for i in range(keep)] + [list(samples[-1])]
+
+
+async def run(args: argparse.Namespace) -> dict[str, Any]:
+    from zyntro_async.testing import seeded_contact_ids
+
+    digest = sdk_digest()
+    settings = Settings()
+    contact_ids = seeded_contact_ids(args.seed, args.contacts)
+    setup = _SETUPS[args.variant]
+    async with setup(settings, args) as runner:
+        if args.warmup:
+            warm = work(contact_ids, args.warmup, time.monotonic() + 30, start=_WARMUP_OFFSET)
+            await runner(warm)
+        deadline = time.monotonic() + args.time_limit
+        counted = _Counted(work(contact_ids, args.n, deadline, start=args.start))
+        samples: list[tuple[float, int, int]] = []
+        rss_before, maxrss_before = rss_kib(), maxrss_kib()
+        gc_watch = _GCWatch()
+        server0 = _server_cpu_seconds()
+        cpu0 = os.times()
+        c0, t0 = cpu_seconds(), time.perf_counter()
+        sampler = None
+        if args.sample_rss:
+            sampler = asyncio.ensure_future(_sample_rss(samples, counted, t0, args.sample_rss))
+        try:
+            with gc_watch:
+                counts = await runner(iter(counted))
+        finally:
+            if sampler is not None:
+                sampler.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await sampler
+        elapsed, cpu = time.perf_counter() - t0, cpu_seconds() - c0
+        cpu1 = os.times()
+        server1 = _server_cpu_seconds()
+        rss_after, maxrss_after = rss_kib(), maxrss_kib()
+    samples.append((round(elapsed, 3), counted.taken, rss_after))
+    done = max(counts.done, 1)
+    peak_sampled = max(s[2] for s in samples)
+    return {
+        "variant": args.variant,
+        "scenario": args.scenario,
+        "loop": "uvloop" if args.uvloop else "asyncio",
+        "sdk_digest": digest,
+        "n": args.n,
+        "done": counts.done,
+        "ok": counts.ok,
+        "failed": counts.failed,
+        "errors": dict(counts.errors.most_common(12)),
+        "retries": counts.retries,
+        "deadline_hit": counted.taken < args.n,
+        "elapsed_s": round(elapsed, 4),
+        "rps": round(counts.done / elapsed, 2) if elapsed > 0 else 0.0,
+        "ok_rps": round(counts.ok / elapsed, 2) if elapsed > 0 else 0.0,
+        "cpu_s": round(cpu, 4),
+        "cpu_user_s": round(cpu1.user - cpu0.user, 4),
+        "cpu_sys_s": round(cpu1.system - cpu0.system, 4),
+        "cpu_us_per_req": round(cpu / done * 1e6, 2),
+        "cpu_util": round(cpu / elapsed, 3) if elapsed > 0 else 0.0,
+        "gc_s": round(gc_watch.seconds, 4),
+        "gc_us_per_req": round(gc_watch.seconds / done * 1e6, 2),
+        "gc_collections": gc_watch.collections,
+        "gc_collected_per_req": round(gc_watch.collected / done, 2),
+        "server_cpu_util": (
+            round((server1 - server0) / elapsed, 3)
+            if server0 is not None and server1 is not None and elapsed > 0
+            else None
+        ),
+        "rss_before_kib": rss_before,
+        "rss_after_kib": rss_after,
+        "maxrss_before_kib": maxrss_before,
+        "maxrss_after_kib": maxrss_after,
+        "rss_peak_sampled_kib": peak_sampled,
+        # Peak growth over the run: the process peak if it rose during the run, else the
+        # highest sampled RSS; both against the RSS right before the run (never below 0).
+        "rss_growth_peak_kib": max(
+            maxrss_after if maxrss_after > maxrss_before else peak_sampled, rss_before
+        )
+        - rss_before,
+        "rss_growth_end_kib": rss_after - rss_before,
+        "rss_samples": _decimate(samples) if args.sample_rss else [],
+    }
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.worker", description=__doc__)
+    parser.add_argument("variant", choices=VARIANTS)
+    parser.add_argument("--scenario", default="adhoc", help="label echoed in the output")
+    parser.add_argument("-n", type=int, default=10_000, help="measured requests")
+    parser.add_argument("--start", type=int, default=0, help="index of the first item")
+    parser.add_argument("--warmup", type=int, default=256, help="untimed requests first")
+    parser.add_argument("--contacts", type=int, default=1000, help="contacts the server seeded")
+    parser.add_argument("--seed", type=int, default=0, help="the server's seed")
+    parser.add_argument("--concurrency", type=int, default=CONCURRENCY)
+    parser.add_argument(
+        "--time-limit", type=float, default=120.0, help="stop taking input after this (s)"
+    )
+    parser.add_argument("--uvloop", action="store_true", help="run the client on uvloop")
+    parser.add_argument(
+        "--sample-rss", type=float, default=0.0, help="sample RSS every this many seconds"
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.uvloop and not uvloop_available():
+        print("uvloop is not installed", file=sys.stderr)
+        return 2
+    result = run_loop(run(args), use_uvloop=args.uvloop)
+    sys.stdout.write(json.dumps(result) + "\n")
+    sys.stdout.flush()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
