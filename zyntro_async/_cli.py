@@ -19,7 +19,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any, TextIO
 
-from ._bulk import BulkReport, BulkResult, Progress
+from ._bulk import BulkReport, BulkResult, ProfileRequest, Progress
 from ._client import ZyntroClient
 from ._config import ENV_VARS
 from ._converter import unstructure
@@ -60,10 +60,6 @@ def load_env_file(path: str, environ: dict[str, str] | os._Environ[str] = os.env
             value = value[1:-1]
         if name in ENV_VARS.values() and name not in environ:
             environ[name] = value
-
-
-def make_client(**kwargs: Any) -> ZyntroClient:
-    return ZyntroClient(**kwargs)
 
 
 # -- output -----------------------------------------------------------------------------------
@@ -194,7 +190,7 @@ def result_record(result: BulkResult[Any], line: int | None) -> dict[str, Any]:
 
 
 async def cmd_fetch(args: argparse.Namespace, out: TextIO) -> int:
-    async with make_client() as client:
+    async with ZyntroClient() as client:
         details = await client.fetch_contact(
             args.contact_id,
             include_notes=args.notes,
@@ -223,7 +219,7 @@ def read_payload(args: argparse.Namespace) -> Any:
 
 async def cmd_add_profile(args: argparse.Namespace, out: TextIO) -> int:
     payload = args.payload_obj
-    async with make_client() as client:
+    async with ZyntroClient() as client:
         profile = await client.add_profile_to_contact(args.contact_id, payload, args.source)
     if args.json:
         out.write(_dump(unstructure(profile)) + "\n")
@@ -290,7 +286,7 @@ async def cmd_enrich(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
     view = ProgressView(err, total)
     try:
-        async with make_client() as client:
+        async with ZyntroClient() as client:
             run = client.bulk_add_profiles(
                 requests(),
                 concurrency=args.concurrency,
@@ -340,7 +336,6 @@ async def cmd_sandbox(args: argparse.Namespace, out: TextIO) -> int:
 
 async def cmd_demo(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """The main job, offline: seed a sandbox, bulk-enrich every contact, check the result."""
-    from ._bulk import ProfileRequest
     from .testing import Faults, ZyntroSandbox
 
     faults = Faults.parse(args.faults) if args.faults not in ("", "none") else Faults()
@@ -365,7 +360,13 @@ async def cmd_demo(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         view = ProgressView(err, len(ids))
         creds = sandbox.credentials
         try:
-            async with make_client(**creds, base_url=sandbox.base_url) as client:
+            async with ZyntroClient(
+                api_key=creds["api_key"],
+                developer_secret=creds["developer_secret"],
+                org_id=creds["org_id"],
+                member_id=creds["member_id"],
+                base_url=sandbox.base_url,
+            ) as client:
                 report = await client.bulk_add_profiles(
                     requests(), concurrency=args.concurrency, on_progress=view, total=len(ids)
                 )

@@ -353,7 +353,7 @@ class ZyntroClient:
         result = await run_with_retries(
             attempt,
             policy=policy,
-            idempotent=True,
+            idempotent=call.idempotent,
             endpoint=call.endpoint,
             stats=stats,
             hooks=hooks,
@@ -422,7 +422,7 @@ class ZyntroClient:
             profile = await run_with_retries(
                 attempt,
                 policy=policy,
-                idempotent=False,
+                idempotent=call.idempotent,
                 endpoint=call.endpoint,
                 stats=stats,
                 hooks=hooks,
