@@ -11,6 +11,27 @@ Status faults (429/500/502/503) answer before any state change; the
 profile IS stored) and then lose the answer. Fault bodies are invented (the docs
 show none): 429 and the JSON 500 carry the error envelope under a non-200 status,
 502/503 are nginx-style HTML pages.
+
+Quota (``quota_rps`` > 0), as API gateways enforce one: a token bucket per API key
+(the ``api_key`` the body presents, valid or not; one bucket for both endpoints) that
+refills ``quota_rps`` tokens per second up to ``quota_burst`` (default: 10 % of
+``quota_rps``, at least 1) and starts full. Every request takes a token when it
+arrives, before the fault dice and before any state change: a request that finds no
+whole token is refused (a refused add stores nothing) with a 429, the same error
+envelope as :attr:`Fault.RATE_LIMIT`, and
+
+* ``Retry-After``: whole seconds until the bucket holds a token again, rounded up and
+  at least 1 (gateways do not send fractions);
+* ``X-RateLimit-Limit``: the quota per second, rounded to an integer (at least 1);
+* ``X-RateLimit-Remaining``: whole tokens left (0 on a refusal);
+* ``X-RateLimit-Reset``: whole seconds, rounded up, until the bucket holds a token
+  again (0 while one is left).
+
+Admitted requests carry the same three ``X-RateLimit-*`` headers (``Remaining`` counts
+what is left after this request); their answer then goes through latency and the fault
+dice as usual. Refusals are counted as :attr:`Fault.QUOTA` in the sandbox stats; that
+kind is never drawn by the dice nor scripted. Latency applies to refusals too.
+:class:`Quota` is the bucket logic alone (sans-I/O, with an injectable clock).
 """
 
 from __future__ import annotations
@@ -18,9 +39,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import enum
+import math
 import random
+import time
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, Final
 
 import attrs
@@ -49,12 +72,18 @@ class Fault(enum.Enum):
     #: The request is processed (a profile IS stored), then nothing is sent for
     #: ``Faults.hang_seconds`` and the connection is closed.
     TIMEOUT_AFTER_COMMIT = "timeout_after_commit"
+    #: 429 from the per-key quota (``Faults.quota_rps``): decided by the token bucket,
+    #: never by the dice or a script; counted in the stats like the other kinds.
+    QUOTA = "quota"
 
     @property
     def is_status(self) -> bool:
         """True for faults answered with an HTTP error status before any state change."""
         return self not in (Fault.DROP_AFTER_COMMIT, Fault.TIMEOUT_AFTER_COMMIT)
 
+
+#: The kinds the dice choose from (and scripts may queue), in the order they are read.
+DICE_FAULTS: Final[tuple[Fault, ...]] = tuple(kind for kind in Fault if kind is not Fault.QUOTA)
 
 _SERVER_ERROR_BODIES: Final = ("json", "text", "alternate")
 
@@ -79,6 +108,20 @@ def _to_endpoints(value: Iterable[str]) -> frozenset[str]:
 
 def _to_float(value: float | str) -> float:
     return float(value)
+
+
+def _to_optional_float(value: float | str | None) -> float | None:
+    return None if value is None else float(value)
+
+
+def _finite(_inst: object, attribute: attrs.Attribute[float], value: float) -> None:
+    if not 0.0 <= value < math.inf:  # also rejects NaN
+        raise ValueError(f"{attribute.name} must be a finite number >= 0, got {value!r}")
+
+
+def _burst(_inst: object, attribute: attrs.Attribute[float | None], value: float | None) -> None:
+    if value is not None and not 1.0 <= value < math.inf:
+        raise ValueError(f"{attribute.name} must be a finite number >= 1 (or None), got {value!r}")
 
 
 def _prob() -> Any:
@@ -113,9 +156,15 @@ class Faults:
     server_error_body: str = attrs.field(
         default="alternate", validator=attrs.validators.in_(_SERVER_ERROR_BODIES)
     )
-    #: Endpoints the probabilistic faults apply to (latency applies to all; scripts
-    #: ignore this).
+    #: Endpoints the probabilistic faults apply to (latency and the quota apply to all;
+    #: scripts ignore this).
     endpoints: frozenset[str] = attrs.field(default=frozenset(ENDPOINTS), converter=_to_endpoints)
+    #: Requests per second per API key that the quota admits; 0 = no quota.
+    quota_rps: float = attrs.field(default=0.0, converter=_to_float, validator=_finite)
+    #: The bucket's capacity (the burst); None = 10 % of ``quota_rps``, at least 1.
+    quota_burst: float | None = attrs.field(
+        default=None, converter=_to_optional_float, validator=_burst
+    )
 
     def __attrs_post_init__(self) -> None:
         total = sum(p for _, p in self.probabilities)
@@ -124,8 +173,39 @@ class Faults:
 
     @property
     def probabilities(self) -> tuple[tuple[Fault, float], ...]:
-        """``(kind, probability)`` pairs in the fixed order the dice are read."""
-        return tuple((kind, float(getattr(self, kind.value))) for kind in Fault)
+        """``(kind, probability)`` pairs in the fixed order the dice are read.
+
+        :attr:`Fault.QUOTA` is not among them: the quota's bucket decides it.
+        """
+        return tuple((kind, float(getattr(self, kind.value))) for kind in DICE_FAULTS)
+
+    @property
+    def quota_capacity(self) -> float:
+        """The quota bucket's capacity: ``quota_burst``, or 10 % of ``quota_rps`` (>= 1)."""
+        if self.quota_burst is not None:
+            return self.quota_burst
+        return max(1.0, self.quota_rps * 0.1)
+
+    def to_spec(self) -> str:
+        """The :meth:`parse` string for this value (non-default options only).
+
+        ``Faults.parse(f.to_spec()) == f`` for every ``f``.
+        """
+        parts = []
+        for field in attrs.fields(Faults):
+            value = getattr(self, field.name)
+            if value == field.default:
+                continue
+            if field.name == "endpoints":
+                text = "|".join(name for name in ENDPOINTS if name in value)
+            elif isinstance(value, bool):
+                text = "1" if value else "0"
+            elif isinstance(value, float):
+                text = repr(value)
+            else:
+                text = str(value)
+            parts.append(f"{field.name}={text}")
+        return ",".join(parts)
 
     @classmethod
     def parse(cls, spec: str) -> Faults:
@@ -158,6 +238,8 @@ def _parse_value(key: str, raw: str) -> Any:
         return frozenset(part.strip() for part in raw.replace("+", "|").split("|") if part)
     if key == "server_error_body":
         return raw
+    if key == "quota_burst" and raw.lower() in ("none", "auto", "default"):
+        return None
     if key == "unavailable_retry_after":
         lowered = raw.lower()
         if lowered in ("1", "true", "yes", "on"):
@@ -187,14 +269,105 @@ def _seconds_header(seconds: float) -> str:
     return str(int(seconds)) if seconds == int(seconds) else f"{seconds:g}"
 
 
-class FaultInjector:
-    """Per-request fault decisions for one sandbox: scripts first, then seeded dice."""
+@attrs.frozen
+class QuotaDecision:
+    """What the quota said about one request, and the headers that say so."""
 
-    def __init__(self, faults: Faults, seed: int) -> None:
+    admitted: bool
+    #: The quota per second, as the integer ``X-RateLimit-Limit`` sends.
+    limit: int
+    #: Whole tokens left after this request (0 on a refusal).
+    remaining: int
+    #: Whole seconds (rounded up) until the bucket holds a token again; 0 while one is left.
+    reset: int
+    #: The ``Retry-After`` of a refusal (``reset``, at least 1); None when admitted.
+    retry_after: int | None
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """``X-RateLimit-Limit/-Remaining/-Reset``, plus ``Retry-After`` on a refusal."""
+        out = {
+            "X-RateLimit-Limit": str(self.limit),
+            "X-RateLimit-Remaining": str(self.remaining),
+            "X-RateLimit-Reset": str(self.reset),
+        }
+        if self.retry_after is not None:
+            out["Retry-After"] = str(self.retry_after)
+        return out
+
+
+class Quota:
+    """Token buckets per key, sans I/O: ``take(key)`` at each request's arrival.
+
+    Each key's bucket starts full (``burst`` tokens) and refills ``rate`` tokens per
+    second of ``clock()`` up to ``burst``; a request is admitted if it finds a whole
+    token, which it takes. ``clock`` defaults to :func:`time.monotonic`.
+    """
+
+    def __init__(
+        self, rate: float, burst: float, *, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        if not 0.0 < rate < math.inf:
+            raise ValueError(f"rate must be a finite number > 0, got {rate!r}")
+        if not 1.0 <= burst < math.inf:
+            raise ValueError(f"burst must be a finite number >= 1, got {burst!r}")
+        self.rate = rate
+        self.burst = burst
+        self._clock = clock
+        self._limit = max(1, round(rate))
+        self._buckets: dict[str, tuple[float, float]] = {}  # key -> (tokens, at)
+
+    def tokens(self, key: str) -> float:
+        """Tokens ``key``'s bucket holds now (``burst`` for a key never seen)."""
+        tokens, at = self._buckets.get(key, (self.burst, None))
+        if at is None:
+            return tokens
+        return min(self.burst, tokens + (self._clock() - at) * self.rate)
+
+    def take(self, key: str) -> QuotaDecision:
+        """Admit (and take a token) or refuse one request presented with ``key``."""
+        now = self._clock()
+        tokens = self.tokens(key)
+        admitted = tokens >= 1.0
+        if admitted:
+            tokens -= 1.0
+        self._buckets[key] = (tokens, now)
+        reset = math.ceil((1.0 - tokens) / self.rate) if tokens < 1.0 else 0
+        return QuotaDecision(
+            admitted=admitted,
+            limit=self._limit,
+            remaining=int(tokens),
+            reset=reset,
+            retry_after=None if admitted else max(1, reset),
+        )
+
+
+class FaultInjector:
+    """Per-request fault decisions for one sandbox: quota, scripts, then seeded dice."""
+
+    def __init__(
+        self, faults: Faults, seed: int, *, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.faults = faults
         self._rng = random.Random(seed)
         self._scripts: dict[str, deque[Fault | None]] = {name: deque() for name in ENDPOINTS}
         self._server_errors = 0
+        self._clock = clock
+        self._quota: Quota | None = None
+
+    def admit(self, api_key: object) -> QuotaDecision | None:
+        """The quota's decision for a request presenting ``api_key``; None without a quota.
+
+        The buckets are rebuilt (full) when ``quota_rps`` or ``quota_burst`` change.
+        """
+        faults = self.faults
+        if not faults.quota_rps:
+            self._quota = None
+            return None
+        quota, burst = self._quota, faults.quota_capacity
+        if quota is None or quota.rate != faults.quota_rps or quota.burst != burst:
+            quota = self._quota = Quota(faults.quota_rps, burst, clock=self._clock)
+        return quota.take(api_key if isinstance(api_key, str) else "")
 
     def script(self, endpoint: str, *faults: Fault | None) -> None:
         """Queue the next answers for ``endpoint`` (``None`` = answer normally)."""
@@ -203,6 +376,8 @@ class FaultInjector:
         for fault in faults:
             if fault is not None and not isinstance(fault, Fault):
                 raise TypeError(f"expected Fault or None, got {fault!r}")
+            if fault is Fault.QUOTA:
+                raise ValueError("Fault.QUOTA is decided by Faults.quota_rps, not scripted")
         self._scripts[endpoint].extend(faults)
 
     def pending(self, endpoint: str) -> int:
@@ -233,8 +408,17 @@ class FaultInjector:
         extra = self._rng.uniform(0.0, faults.jitter) if faults.jitter else 0.0
         return faults.latency + extra
 
+    @staticmethod
+    def quota_response(decision: QuotaDecision) -> web.Response:
+        """The 429 answer of a request the quota refused, with its headers."""
+        return web.json_response(
+            {"data": ["Too many requests"], "status": "error"},
+            status=429,
+            headers=decision.headers,
+        )
+
     def status_response(self, fault: Fault) -> web.Response:
-        """The HTTP answer for a status fault (429/500/502/503)."""
+        """The HTTP answer for a status fault (429/500/502/503; not QUOTA)."""
         faults = self.faults
         if fault is Fault.RATE_LIMIT:
             return web.json_response(

@@ -875,6 +875,15 @@ class ZyntroSandbox:
             body = _parse_body(await request.read())
             if self.requests.maxlen:
                 self._record(endpoint, body, request)
+            # The quota sits in front, as a gateway does: decided on arrival, before the
+            # dice and before any state change.
+            quota = injector.admit(body.get("api_key"))
+            if quota is not None and not quota.admitted:
+                stats.faults[Fault.QUOTA] += 1
+                delay = injector.delay()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                return injector.quota_response(quota)
             fault = injector.choose(endpoint)
             delay = injector.delay()
             if delay > 0:
@@ -882,7 +891,10 @@ class ZyntroSandbox:
             if fault is not None:
                 stats.faults[fault] += 1
                 if fault.is_status:
-                    return injector.status_response(fault)
+                    response = injector.status_response(fault)
+                    if quota is not None:
+                        response.headers.update(quota.headers)
+                    return response
             code, data = process(body, request.remote)
             if code is None:
                 stats.successes += 1
@@ -894,7 +906,11 @@ class ZyntroSandbox:
                 await hang(injector.faults.hang_seconds, self._stopping)
             if fault is not None:
                 return drop_connection(request)
-            return web.Response(body=_dumps(envelope), content_type="application/json")
+            return web.Response(
+                body=_dumps(envelope),
+                content_type="application/json",
+                headers=None if quota is None else quota.headers,
+            )
 
         return handle
 
