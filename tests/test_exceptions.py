@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -12,10 +13,12 @@ from zyntro_async import (
     AuthenticationError,
     NotFoundError,
     PermissionDeniedError,
+    RateLimitError,
+    ServerError,
     ValidationError,
     ZyntroError,
 )
-from zyntro_async._exceptions import CODE_CLASSES, api_error_for
+from zyntro_async._exceptions import CODE_CLASSES, api_error_for, redact
 
 ROW = re.compile(r"^([A-Z][A-Z_]{3,}) (.+)$")
 
@@ -115,3 +118,41 @@ def test_the_tree_groups_codes_as_documented(cls: type[APIError], codes: set[str
     assert {c for c, k in CODE_CLASSES.items() if k is cls} == codes
     assert issubclass(cls, APIError)
     assert issubclass(cls, ZyntroError)
+
+
+# -- secrets in server text -----------------------------------------------------------------
+
+KEY, DEV = "zk_live_SECRET_KEY_5d1e", "zdk_SECRET_DEV_9f3a"
+
+
+def test_redact_replaces_each_secret_verbatim_or_json_escaped() -> None:
+    assert redact(f"key={KEY} dev={DEV} again {KEY}", (KEY, DEV)) == "key=*** dev=*** again ***"
+    quoted = 'x"y\\z\u00e9-secret'
+    escaped = json.dumps({"k": quoted})  # how an echoed JSON body spells it
+    assert quoted not in escaped
+    assert redact(escaped, (quoted,)) == '{"k": "***"}'
+    assert redact(json.dumps({"k": quoted}, ensure_ascii=False), (quoted,)) == '{"k": "***"}'
+
+
+def test_redact_prefers_the_longer_secret_when_one_contains_the_other() -> None:
+    assert redact("abcd-efgh", ("abcd", "abcd-efgh")) == "***"
+
+
+def test_a_secret_too_short_to_protect_anything_does_not_shred_messages() -> None:
+    assert redact("Invalid API Key", ("K", "ey")) == "Invalid API Key"
+
+
+def test_api_error_classifies_by_the_real_message_and_keeps_it_scrubbed() -> None:
+    error = api_error_for(
+        "fetchContact", [f"echo {KEY}", "Invalid API Key"], contact_id="c", secrets=(KEY, DEV)
+    )
+    assert isinstance(error, AuthenticationError)
+    assert error.messages == ("echo ***", "Invalid API Key")
+    assert KEY not in str(error) + repr(error) + repr(error.args)
+
+
+def test_rate_limit_evidence_defaults_to_none() -> None:
+    for error in (RateLimitError("429", retry_after=1.0), ServerError("503", status=503)):
+        assert (error.limit, error.remaining, error.reset) == (None, None, None)
+    error = RateLimitError("429", limit=10, remaining=0, reset=2.5)
+    assert (error.limit, error.remaining, error.reset, error.status) == (10, 0, 2.5, 429)

@@ -22,15 +22,23 @@
          ├─ ConnectTimeout           CONNECT_TIMEOUT: no connection (or pool slot) in time
          ├─ ReadTimeout              READ_TIMEOUT: sent, but no complete answer in time
          ├─ DisconnectedError        DISCONNECTED: sent, then the connection dropped
-         ├─ RateLimitError           RATE_LIMITED: HTTP 429, with .retry_after
+         ├─ RateLimitError           RATE_LIMITED: HTTP 429, with .retry_after and the
+         │                           rate-limit evidence .limit, .remaining, .reset
          └─ ServerError(status)      SERVER_ERROR: 5xx, any other non-200, or a body that is
-                                     not the JSON envelope (a proxy's HTML page)
+                                     not the JSON envelope (a proxy's HTML page); also
+                                     .retry_after, .limit, .remaining, .reset (a 503)
 
 Messages name the endpoint and the contact id; they never contain a secret or a payload.
+Text that comes from the server (an error envelope's messages, a content type, a
+malformed answer's description) has the configured ``api_key`` and ``developer_secret``
+replaced by ``***`` before it reaches an exception: a server or proxy that echoes the
+request cannot leak them into messages, logs or results files.
 """
 
 from __future__ import annotations
 
+import functools
+import json
 from collections.abc import Sequence
 
 __all__ = [
@@ -51,7 +59,40 @@ __all__ = [
     "ValidationError",
     "ZyntroError",
     "api_error_for",
+    "redact",
 ]
+
+REDACTED = "***"
+
+# Secrets shorter than this are not scrubbed: replacing "k" or "se" would shred every
+# message ("Invalid API ***ey") and a key that short protects nothing anyway.
+MIN_SECRET_LENGTH = 4
+
+
+@functools.lru_cache(maxsize=64)
+def _secret_forms(secrets: tuple[str, ...]) -> tuple[str, ...]:
+    """Each secret as it can appear in server text: verbatim, and JSON-escaped (an echoed
+    body), ``\\uXXXX`` or not. Longest first, so no shorter form splits a longer one."""
+    forms = set()
+    for secret in secrets:
+        if len(secret) >= MIN_SECRET_LENGTH:
+            forms.add(secret)
+            forms.add(json.dumps(secret)[1:-1])
+            forms.add(json.dumps(secret, ensure_ascii=False)[1:-1])
+    return tuple(sorted(forms, key=len, reverse=True))
+
+
+def redact(text: str, secrets: Sequence[str]) -> str:
+    """``text`` with every occurrence of each secret replaced by ``***``.
+
+    Used on every piece of server-provided text before it becomes part of an exception.
+    """
+    if not secrets:
+        return text
+    for form in _secret_forms(tuple(secrets)):
+        if form in text:
+            text = text.replace(form, REDACTED)
+    return text
 
 
 def _where(endpoint: str | None, contact_id: str | None) -> str:
@@ -92,7 +133,7 @@ class APIError(ZyntroError):
     """The API answered ``{"status": "error", "data": [messages]}``.
 
     ``code`` is the documented code (``UNKNOWN`` for a message the docs do not list);
-    ``messages`` are the server's messages, verbatim.
+    ``messages`` are the server's messages, verbatim but for the configured secrets (``***``).
     """
 
     code = "UNKNOWN"
@@ -165,7 +206,17 @@ class DisconnectedError(TransportError):
 
 
 class RateLimitError(TransportError):
-    """HTTP 429. ``retry_after`` is the server's ``Retry-After`` in seconds, if it sent one."""
+    """HTTP 429.
+
+    ``retry_after`` is the server's ``Retry-After`` in seconds, if it sent one. The
+    rate-limit headers, when the answer carried them (``None`` when absent or unusable):
+
+    - ``limit``: requests allowed per window (``X-RateLimit-Limit`` / ``RateLimit-Limit``);
+    - ``remaining``: requests left in the window (``X-RateLimit-Remaining`` /
+      ``RateLimit-Remaining``);
+    - ``reset``: seconds from now until the window resets (``X-RateLimit-Reset`` /
+      ``RateLimit-Reset``; a Unix timestamp is converted to seconds from now).
+    """
 
     code = "RATE_LIMITED"
 
@@ -176,14 +227,25 @@ class RateLimitError(TransportError):
         retry_after: float | None = None,
         endpoint: str | None = None,
         contact_id: str | None = None,
+        limit: float | None = None,
+        remaining: float | None = None,
+        reset: float | None = None,
     ) -> None:
         super().__init__(message, endpoint=endpoint, contact_id=contact_id)
         self.retry_after = retry_after
         self.status = 429
+        self.limit = limit
+        self.remaining = remaining
+        self.reset = reset
 
 
 class ServerError(TransportError):
-    """A 5xx or other non-200 status, or a body that is not the API's JSON envelope."""
+    """A 5xx or other non-200 status, or a body that is not the API's JSON envelope.
+
+    ``status`` is the HTTP status. For a non-200 answer (typically 503), ``retry_after``
+    and the rate-limit evidence ``limit``, ``remaining`` and ``reset`` are set as on
+    :class:`RateLimitError` when the answer carried those headers, else ``None``.
+    """
 
     code = "SERVER_ERROR"
 
@@ -195,10 +257,16 @@ class ServerError(TransportError):
         retry_after: float | None = None,
         endpoint: str | None = None,
         contact_id: str | None = None,
+        limit: float | None = None,
+        remaining: float | None = None,
+        reset: float | None = None,
     ) -> None:
         super().__init__(message, endpoint=endpoint, contact_id=contact_id)
         self.status = status
         self.retry_after = retry_after
+        self.limit = limit
+        self.remaining = remaining
+        self.reset = reset
 
 
 # The documented messages of both doc pages, mapped to their documented code.
@@ -270,10 +338,20 @@ _LOOKUP: dict[str, dict[str, str]] = {
 
 
 def api_error_for(
-    endpoint: str, messages: Sequence[str], *, contact_id: str | None = None
+    endpoint: str,
+    messages: Sequence[str],
+    *,
+    contact_id: str | None = None,
+    secrets: Sequence[str] = (),
 ) -> APIError:
-    """Build the typed error for an error envelope's messages (first known message wins)."""
+    """Build the typed error for an error envelope's messages (first known message wins).
+
+    The code is read from the messages as sent; the error keeps them with each of
+    ``secrets`` replaced by ``***`` (see :func:`redact`).
+    """
     table = _LOOKUP.get(endpoint, {})
     code = next((table[k] for k in map(_normalise, messages) if k in table), "UNKNOWN")
     cls = CODE_CLASSES.get(code, APIError)
+    if secrets:
+        messages = [redact(m, secrets) for m in messages]
     return cls(messages, code=code, endpoint=endpoint, contact_id=contact_id)
