@@ -11,16 +11,17 @@ from __future__ import annotations
 import email.utils
 import json
 import math
+import re
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from typing import Any, Final, Generic, TypeVar
+from typing import Any, Final, Generic, TypeAlias, TypeVar
 
 import attrs
 
 from ._config import Credentials
 from ._converter import MalformedResponseError, structure_contact_details, structure_profile
-from ._exceptions import RateLimitError, ServerError, ValidationError, api_error_for
+from ._exceptions import RateLimitError, ServerError, ValidationError, api_error_for, redact
 from ._models import ContactDetails, Profile
 
 FETCH_CONTACT: Final = "fetchContact"
@@ -34,13 +35,19 @@ T = TypeVar("T")
 
 @attrs.frozen
 class Call(Generic[T]):
-    """One request to make: where, what (the JSON body, secrets inside) and how to read it."""
+    """One request to make: where, what (the JSON body, secrets inside) and how to read it.
+
+    ``secrets`` are the credentials' secret values the body carries; :func:`interpret`
+    scrubs them from any server text that reaches an exception. Neither they nor the body
+    appear in the repr or take part in equality.
+    """
 
     endpoint: str
     contact_id: str
     body: bytes = attrs.field(repr=False)
     decode: Callable[[Any], T] = attrs.field(repr=False)
     idempotent: bool
+    secrets: tuple[str, ...] = attrs.field(default=(), repr=False, eq=False)
 
 
 @attrs.frozen
@@ -56,21 +63,29 @@ def _encode(body: dict[str, Any]) -> bytes:
     return json.dumps(body, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
 
 
-def _require_id(value: object, what: str, *, endpoint: str, code: str) -> str:
-    if isinstance(value, uuid.UUID):
-        return str(value)
-    if not isinstance(value, str):
-        raise ValidationError(
-            [f"{what} must be a string, not {type(value).__name__}"], code=code, endpoint=endpoint
-        )
-    if not value.strip():
-        raise ValidationError([f"{what} is empty"], code=code, endpoint=endpoint)
-    if not _is_utf8(value):
-        raise ValidationError([f"{what} is not valid UTF-8"], code=code, endpoint=endpoint)
-    return value
+def php_empty(value: object) -> bool:
+    """PHP's ``empty()`` of the JSON value ``value`` becomes: what the server calls missing.
+
+    True for None, False, 0, 0.0, ``""``, ``"0"``, and an empty array/object; false for
+    everything else, including ``"  "``, ``"0.0"`` and ``"00"``. The doc pages say a field
+    is refused when it is "missing or empty", and the API is PHP, whose ``empty()`` does
+    not trim: a whitespace-only string is NOT empty, so it is sent (and an id like that
+    then gets the API's own NOT_FOUND). This is the one emptiness rule of the SDK.
+    """
+    if value is None or value is False:
+        return True
+    if isinstance(value, str):
+        return value == "" or value == "0"
+    if isinstance(value, (int, float)):
+        return value == 0
+    if isinstance(value, (dict, list, tuple)):
+        return not value
+    return False
 
 
 def _is_utf8(text: str) -> bool:
+    if text.isascii():
+        return True
     try:
         text.encode()
     except UnicodeEncodeError:
@@ -78,50 +93,193 @@ def _is_utf8(text: str) -> bool:
     return True
 
 
+def _refuse(message: str, *, code: str, endpoint: str, contact_id: str | None) -> ValidationError:
+    return ValidationError([message], code=code, endpoint=endpoint, contact_id=contact_id)
+
+
+def coerce_id(
+    value: object, what: str, *, endpoint: str, code: str, contact_id: str | None = None
+) -> str:
+    """The wire string for a contact or member id, or ``ValidationError(code)``.
+
+    Accepted: a ``str`` (a subclass is taken as its plain string), a ``uuid.UUID``, and a
+    non-bool ``int`` (database row ids; an ``IntEnum`` too), which becomes its decimal
+    string. Refused: bool, float, None and every other type; an id that PHP's ``empty()``
+    calls missing (``""``, ``"0"``, so also the int 0; see :func:`php_empty`), with the
+    code the server would answer; a string that is not valid UTF-8 (a lone surrogate).
+    ``what`` names the argument in the message, ``contact_id`` goes on the error.
+    """
+    if type(value) is str:
+        text = value
+    elif isinstance(value, str):
+        text = str.__str__(value)
+    elif isinstance(value, uuid.UUID):
+        return str(value)
+    elif isinstance(value, int) and not isinstance(value, bool):
+        try:
+            text = int.__repr__(value)
+        except ValueError:  # beyond the interpreter's int-to-str digit limit
+            raise _refuse(
+                f"{what} is an int too large to write out",
+                code=code,
+                endpoint=endpoint,
+                contact_id=contact_id,
+            ) from None
+    else:
+        raise _refuse(
+            f"{what} must be a string, UUID or int, not {type(value).__name__}",
+            code=code,
+            endpoint=endpoint,
+            contact_id=contact_id,
+        )
+    if text == "" or text == "0":
+        raise _refuse(
+            f"{what} is empty ({text!r} counts as missing for the API)",
+            code=code,
+            endpoint=endpoint,
+            contact_id=contact_id,
+        )
+    if not _is_utf8(text):
+        raise _refuse(
+            f"{what} is not valid UTF-8", code=code, endpoint=endpoint, contact_id=contact_id
+        )
+    return text
+
+
+# Ints are written out in decimal; one beyond ``sys.get_int_max_str_digits()`` (4300 by
+# default since Python 3.11, at least 640) cannot be. An int of at most this many bits
+# has fewer than 640 digits, so only a longer one is tried.
+_BIG_INT_BITS: Final = 2000
+
+
+def _article(name: str) -> str:
+    """``name`` with "a" or "an" as it is spoken ("an int", "a datetime", "a UUID")."""
+    if name[:2].isupper():  # an acronym, read letter by letter
+        return ("an " if name[0] in "AEFHILMNORSX" else "a ") + name
+    return ("an " if name[:1].lower() in "aeiou" else "a ") + name
+
+
+_Link: TypeAlias = "tuple[_Link | None, str | int]"
+
+
+def _path(link: _Link | None) -> str:
+    """``payload["meta"]["seen"]`` for the chain of keys ``link`` ends with."""
+    keys: list[str | int] = []
+    while link is not None:
+        link, key = link
+        keys.append(key)
+    keys.reverse()
+    if len(keys) > 8:
+        shown = [*map(_subscript, keys[:4]), "...", *map(_subscript, keys[-3:])]
+    else:
+        shown = [_subscript(k) for k in keys]
+    return "payload" + "".join(shown)
+
+
+def _subscript(key: str | int) -> str:
+    if isinstance(key, int):
+        return f"[{key}]"
+    shown = key if len(key) <= 40 else key[:40] + "..."
+    return f"[{json.dumps(shown)}]"  # ASCII-escaped: a lone surrogate prints safely
+
+
 def _payload_problem(payload: object) -> str | None:
-    """Why ``payload`` would not round-trip as JSON unchanged, or None if it would."""
+    """Why ``payload`` would not round-trip as JSON unchanged, or None if it would.
+
+    One walk over the payload, no recursion; the path to a problem is only put together
+    when there is one. Values never appear in the answer (they may be personal data);
+    keys on the way to the problem do.
+    """
     if not isinstance(payload, (dict, list)):
         return f"profile_payload must be a JSON object or array, not {type(payload).__name__}"
-    stack: list[tuple[object, int]] = [(payload, 1)]
+    # (value, depth, link to its container, its key there)
+    stack: list[tuple[object, int, _Link | None, str | int]] = [(payload, 1, None, "")]
     while stack:
-        value, depth = stack.pop()
+        value, depth, parent, key = stack.pop()
         if depth > MAX_PAYLOAD_DEPTH:
-            return f"profile_payload is nested deeper than {MAX_PAYLOAD_DEPTH} levels"
+            return f"{_path((parent, key))} is nested deeper than {MAX_PAYLOAD_DEPTH} levels"
+        if isinstance(value, str):
+            continue
         if isinstance(value, dict):
-            for key, item in value.items():
-                if not isinstance(key, str):
-                    return f"profile_payload has a {type(key).__name__} key; JSON keys are strings"
-                stack.append((item, depth + 1))
+            link = (parent, key) if depth > 1 else None
+            for k, item in value.items():
+                if not isinstance(k, str):
+                    kind = _article(type(k).__name__)
+                    return f"{_path(link)} has {kind} key; JSON keys are strings"
+                stack.append((item, depth + 1, link, k))
         elif isinstance(value, list):
-            stack.extend((item, depth + 1) for item in value)
+            link = (parent, key) if depth > 1 else None
+            stack.extend((item, depth + 1, link, i) for i, item in enumerate(value))
+        elif value is None or isinstance(value, bool):
+            continue
+        elif isinstance(value, int):
+            if value.bit_length() > _BIG_INT_BITS:
+                try:
+                    int.__repr__(value)
+                except ValueError:
+                    where = _path((parent, key))
+                    return f"{where} holds an int too large to write out as JSON"
         elif isinstance(value, float):
             if not math.isfinite(value):
-                return "profile_payload holds NaN or infinity, which JSON cannot carry"
-        elif not (value is None or isinstance(value, (str, int))):
-            return f"profile_payload holds a {type(value).__name__}, which is not JSON"
+                where = _path((parent, key))
+                return f"{where} holds NaN or infinity, which JSON cannot carry"
+        else:
+            where = _path((parent, key))
+            return f"{where} holds {_article(type(value).__name__)}, which is not JSON"
     return None
 
 
-def _flag(value: bool) -> int:
-    return 1 if value else 0
+def _surrogate_path(payload: object) -> str:
+    """Where the first string a UTF-8 encoder refuses is (only run once one was found)."""
+    stack: list[tuple[object, _Link | None]] = [(payload, None)]
+    while stack:
+        value, link = stack.pop()
+        if isinstance(value, dict):
+            for k, item in value.items():
+                if not _is_utf8(k):
+                    return f"{_path(link)} has a key"
+                stack.append((item, (link, k)))
+        elif isinstance(value, list):
+            stack.extend((item, (link, i)) for i, item in enumerate(value))
+        elif isinstance(value, str) and not _is_utf8(value):
+            return _path(link) + " holds a string"
+    return "payload holds a string"
+
+
+def _flag(value: object, name: str, *, endpoint: str, contact_id: str) -> int:
+    if value is True or value is False:
+        return 1 if value else 0
+    try:
+        return 1 if value else 0
+    except Exception:
+        raise _refuse(
+            f"{name} must be a bool, not {type(value).__name__}",
+            code="INVALID_ARGUMENT",
+            endpoint=endpoint,
+            contact_id=contact_id,
+        ) from None
 
 
 def _identity(
     credentials: Credentials,
     contact_id: object,
-    member_id: str | None,
+    member_id: object,
     endpoint: str,
     contact_code: str,
     member_code: str,
 ) -> dict[str, Any]:
-    """The fields every request carries: who is asking, about which contact (validated)."""
-    contact = _require_id(contact_id, "contact_id", endpoint=endpoint, code=contact_code)
+    """The fields every request carries: who is asking, about which contact (validated).
+
+    Checked in the server's order (member, then contact), so the code is the one it gives.
+    """
     member = credentials.member_id if member_id is None else member_id
+    member = coerce_id(member, "member_id", endpoint=endpoint, code=member_code)
+    contact = coerce_id(contact_id, "contact_id", endpoint=endpoint, code=contact_code)
     return {
         "api_key": credentials.api_key,
         "developer_secret": credentials.developer_secret,
         "org_id": credentials.org_id,
-        "member_id": _require_id(member, "member_id", endpoint=endpoint, code=member_code),
+        "member_id": member,
         "contact_id": contact,
     }
 
@@ -130,36 +288,54 @@ def fetch_contact_call(
     credentials: Credentials,
     contact_id: object,
     *,
-    member_id: str | None = None,
+    member_id: object = None,
     include_notes: bool = False,
     include_entity: bool = False,
     include_profile: bool = False,
     include_signals: bool = False,
 ) -> Call[ContactDetails]:
-    """Build a ``fetchContact`` call; include flags go on the wire as integers 0/1."""
+    """Build a ``fetchContact`` call; include flags go on the wire as integers 0/1.
+
+    Ids go through :func:`coerce_id` (MISSING_MEMBER_ID, MISSING_CONTACT_ID). Raises
+    ``ValidationError`` and nothing else, whatever the arguments.
+    """
     endpoint = FETCH_CONTACT
     body = _identity(
         credentials, contact_id, member_id, endpoint, "MISSING_CONTACT_ID", "MISSING_MEMBER_ID"
     )
     cid = body["contact_id"]
+    notes, entity, profile, signals = (
+        _flag(value, name, endpoint=endpoint, contact_id=cid)
+        for name, value in (
+            ("include_notes", include_notes),
+            ("include_entity", include_entity),
+            ("include_profile", include_profile),
+            ("include_signals", include_signals),
+        )
+    )
     body |= {
-        "include_notes": _flag(include_notes),
-        "include_entity": _flag(include_entity),
-        "include_profile": _flag(include_profile),
-        "include_signals": _flag(include_signals),
+        "include_notes": notes,
+        "include_entity": entity,
+        "include_profile": profile,
+        "include_signals": signals,
     }
 
     def decode(data: Any) -> ContactDetails:
         return structure_contact_details(
             data,
-            include_notes=include_notes,
-            include_entity=include_entity,
-            include_profile=include_profile,
-            include_signals=include_signals,
+            include_notes=bool(notes),
+            include_entity=bool(entity),
+            include_profile=bool(profile),
+            include_signals=bool(signals),
         )
 
     return Call(
-        endpoint=endpoint, contact_id=cid, body=_encode(body), decode=decode, idempotent=True
+        endpoint=endpoint,
+        contact_id=cid,
+        body=_encode(body),
+        decode=decode,
+        idempotent=True,
+        secrets=(credentials.api_key, credentials.developer_secret),
     )
 
 
@@ -169,48 +345,62 @@ def add_profile_call(
     payload: object,
     source: object,
     *,
-    member_id: str | None = None,
+    member_id: object = None,
 ) -> Call[Profile]:
     """Build an ``addProfileToContact`` call, refusing locally what the server would refuse.
 
-    Refused (``ValidationError``, before any request): empty ids or source (MISSING_FIELDS),
-    an empty payload (the server treats ``{}``/``[]`` as missing, PHP ``empty()``), and a
-    payload that would not survive JSON unchanged (INVALID_PAYLOAD): not an object/array,
-    non-string keys, NaN/inf, bytes, sets, tuples, other objects, or absurd nesting.
+    Raises ``ValidationError`` and nothing else, whatever the arguments. In the server's
+    order: an empty member or contact id (see :func:`coerce_id`), then an empty payload
+    (PHP ``empty()``: ``{}``, ``[]``, None, ``""``, ``"0"``, 0, False), then a missing
+    source (not a string, ``""`` or ``"0"``) are MISSING_FIELDS. A payload that would
+    not survive JSON unchanged is INVALID_PAYLOAD: not an object/array, non-string keys,
+    NaN/inf, an int too long to write out, bytes, sets, tuples, other objects, a lone
+    surrogate, or nesting deeper than ``MAX_PAYLOAD_DEPTH``; the message says where
+    (``payload["meta"]["seen"] holds a datetime, which is not JSON``), never a value.
     """
     endpoint = ADD_PROFILE
     body = _identity(
         credentials, contact_id, member_id, endpoint, "MISSING_FIELDS", "MISSING_FIELDS"
     )
     cid = body["contact_id"]
-    if not isinstance(source, str) or not source.strip() or not _is_utf8(source):
-        raise ValidationError(
-            ["profile_source must be a non-empty, valid UTF-8 string"],
+    try:
+        empty = php_empty(payload)
+    except Exception:  # a container type whose len() raises: not JSON either
+        empty = False
+    if empty:
+        raise _refuse(
+            "profile_payload is empty", code="MISSING_FIELDS", endpoint=endpoint, contact_id=cid
+        )
+    if type(source) is not str:
+        source = str.__str__(source) if isinstance(source, str) else None
+    if source is None or source == "" or source == "0" or not _is_utf8(source):
+        raise _refuse(
+            'profile_source must be a valid UTF-8 string, not empty or "0"',
             code="MISSING_FIELDS",
             endpoint=endpoint,
             contact_id=cid,
         )
-    problem = _payload_problem(payload)
-    if problem is not None:
-        raise ValidationError([problem], code="INVALID_PAYLOAD", endpoint=endpoint, contact_id=cid)
-    if not payload:
-        raise ValidationError(
-            ["profile_payload is empty"], code="MISSING_FIELDS", endpoint=endpoint, contact_id=cid
-        )
-    body |= {"profile_payload": payload, "profile_source": source}
     try:
-        # Ids and source were checked for valid UTF-8 above, so a failure here is the
-        # payload's: a lone surrogate (one check on the whole body, not one per string).
-        encoded = _encode(body)
+        problem = _payload_problem(payload)
+        if problem is None:
+            body["profile_payload"] = payload
+            body["profile_source"] = source
+            # Ids and source were checked for valid UTF-8 above, so a failure here is
+            # the payload's: a lone surrogate (one check on the whole body, not per string).
+            encoded = _encode(body)
     except UnicodeEncodeError:
-        raise ValidationError(
-            ["profile_payload holds a string with a lone surrogate (not valid UTF-8)"],
-            code="INVALID_PAYLOAD",
-            endpoint=endpoint,
-            contact_id=cid,
-        ) from None
+        problem = f"{_surrogate_path(payload)} with a lone surrogate (not valid UTF-8)"
+    except Exception as exc:  # a dict/list subclass that misbehaves, a lowered int limit
+        problem = f"profile_payload cannot be written as JSON ({type(exc).__name__})"
+    if problem is not None:
+        raise _refuse(problem, code="INVALID_PAYLOAD", endpoint=endpoint, contact_id=cid)
     return Call(
-        endpoint=endpoint, contact_id=cid, body=encoded, decode=structure_profile, idempotent=False
+        endpoint=endpoint,
+        contact_id=cid,
+        body=encoded,
+        decode=structure_profile,
+        idempotent=False,
+        secrets=(credentials.api_key, credentials.developer_secret),
     )
 
 
@@ -234,30 +424,96 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
     return max(0.0, seconds)
 
 
-def _describe_body(headers: Mapping[str, str], body: bytes) -> str:
-    ctype = headers.get("Content-Type", "no content type").split(";")[0].strip()
-    return f"{ctype}, {len(body)} bytes"
+# Rate-limit headers: the de facto X-RateLimit-* names first, then the IETF draft's.
+_LIMIT_HEADERS: Final = ("X-RateLimit-Limit", "RateLimit-Limit")
+_REMAINING_HEADERS: Final = ("X-RateLimit-Remaining", "RateLimit-Remaining")
+_RESET_HEADERS: Final = ("X-RateLimit-Reset", "RateLimit-Reset")
+# A reset above this is a Unix timestamp in seconds (2001-09-09 on), above the next one in
+# milliseconds; below, it is seconds from now.
+_EPOCH_SECONDS: Final = 10**9
+_EPOCH_MILLISECONDS: Final = 10**12
+
+
+_NUMBER: Final = re.compile(r"[0-9]+(?:\.[0-9]*)?")
+
+
+def _header_number(headers: Mapping[str, str], names: tuple[str, ...]) -> float | None:
+    """The first of ``names`` present, as a plain number >= 0; None if absent or unusable.
+
+    Only the first item counts (``100, 100;w=60`` from a draft policy or a joined
+    duplicate is read as 100).
+    """
+    for name in names:
+        raw = headers.get(name)
+        if raw is None:
+            continue
+        text = str(raw).split(",", 1)[0].split(";", 1)[0].strip()
+        if _NUMBER.fullmatch(text) is None:
+            return None
+        number = float(text)
+        return number if math.isfinite(number) else None
+    return None
+
+
+def parse_rate_limit(
+    headers: Mapping[str, str], *, now: float | None = None
+) -> tuple[float | None, float | None, float | None]:
+    """``(limit, remaining, reset)`` from an answer's rate-limit headers; None for each one
+    absent or unusable, never an exception. ``reset`` is in seconds from now: a value above
+    ``10**9`` is taken as a Unix timestamp (above ``10**12``, in milliseconds)."""
+    limit = _header_number(headers, _LIMIT_HEADERS)
+    remaining = _header_number(headers, _REMAINING_HEADERS)
+    reset = _header_number(headers, _RESET_HEADERS)
+    if reset is not None and reset > _EPOCH_SECONDS:
+        if reset > _EPOCH_MILLISECONDS:
+            reset /= 1000
+        reset = max(0.0, reset - (time.time() if now is None else now))
+    return limit, remaining, reset
+
+
+def _describe_body(headers: Mapping[str, str], body: bytes, secrets: tuple[str, ...]) -> str:
+    ctype = str(headers.get("Content-Type", "no content type")).split(";")[0].strip()
+    if len(ctype) > 60:
+        ctype = ctype[:60] + "..."
+    return f"{redact(ctype, secrets)}, {len(body)} bytes"
+
+
+def _as_text(message: object) -> str:
+    return message if isinstance(message, str) else json.dumps(message)
 
 
 def interpret(call: Call[T], response: RawResponse, *, now: float | None = None) -> T:
-    """Turn a raw answer into the call's model, or raise its typed error."""
-    endpoint, cid = call.endpoint, call.contact_id
+    """Turn a raw answer into the call's model, or raise its typed error.
+
+    Every piece of server text that reaches an error has ``call.secrets`` replaced by
+    ``***``. A non-200 answer's ``Retry-After`` and rate-limit headers go on the
+    ``RateLimitError``/``ServerError`` (``retry_after``, ``limit``, ``remaining``, ``reset``).
+    """
+    endpoint, cid, secrets = call.endpoint, call.contact_id, call.secrets
     status = response.status
     if status != 200:
-        retry_after = parse_retry_after(response.headers.get("Retry-After"), now=now)
+        headers = response.headers
+        retry_after = parse_retry_after(headers.get("Retry-After"), now=now)
+        limit, remaining, reset = parse_rate_limit(headers, now=now)
         if status == 429:
             raise RateLimitError(
                 "rate limited (HTTP 429)",
                 retry_after=retry_after,
                 endpoint=endpoint,
                 contact_id=cid,
+                limit=limit,
+                remaining=remaining,
+                reset=reset,
             )
         raise ServerError(
-            f"HTTP {status} ({_describe_body(response.headers, response.body)})",
+            f"HTTP {status} ({_describe_body(headers, response.body, secrets)})",
             status=status,
             retry_after=retry_after,
             endpoint=endpoint,
             contact_id=cid,
+            limit=limit,
+            remaining=remaining,
+            reset=reset,
         )
     try:
         envelope = json.loads(response.body)
@@ -266,23 +522,24 @@ def interpret(call: Call[T], response: RawResponse, *, now: float | None = None)
     if not isinstance(envelope, dict) or envelope.get("status") not in ("success", "error"):
         raise ServerError(
             "the answer is not the API's JSON envelope "
-            f"({_describe_body(response.headers, response.body)})",
+            f"({_describe_body(response.headers, response.body, secrets)})",
             status=status,
             endpoint=endpoint,
             contact_id=cid,
         )
     data = envelope.get("data")
     if envelope["status"] == "error":
-        if isinstance(data, str):
-            messages = [data]
-        elif isinstance(data, list):
-            messages = [m if isinstance(m, str) else json.dumps(m) for m in data]
+        if isinstance(data, list):
+            messages = [_as_text(m) for m in data]
         else:
-            messages = [] if data is None else [json.dumps(data)]
-        raise api_error_for(endpoint, messages, contact_id=cid)
+            messages = [] if data is None else [_as_text(data)]
+        raise api_error_for(endpoint, messages, contact_id=cid, secrets=secrets)
     try:
         return call.decode(data)
     except MalformedResponseError as exc:
         raise ServerError(
-            f"malformed success answer: {exc}", status=status, endpoint=endpoint, contact_id=cid
+            f"malformed success answer: {redact(str(exc), secrets)}",
+            status=status,
+            endpoint=endpoint,
+            contact_id=cid,
         ) from None
