@@ -77,6 +77,14 @@ def test_empty_values_are_missing() -> None:
         resolve(environ={**ENV, "ZYNTRO_ORG_ID": ""})
 
 
+@pytest.mark.parametrize("name", ["api_key", "developer_secret", "org_id", "member_id"])
+def test_a_zero_setting_is_refused_as_the_api_would_call_it_missing(name: str) -> None:
+    with pytest.raises(ConfigurationError) as info:
+        resolve(environ={**ENV, ENV_VARS[name]: " 0\n"})
+    assert name in str(info.value)
+    assert ENV_VARS[name] in str(info.value)
+
+
 def test_repr_hides_secrets() -> None:
     client = ZyntroClient(**CREDS, base_url=BASE)
     text = repr(client) + repr(client._credentials)

@@ -130,7 +130,9 @@ def resolve_settings(
 ) -> Settings:
     """Fill each setting from its argument, else its ``ZYNTRO_*`` variable; fail on a gap.
 
-    ``base_url`` falls back to the public API's address. Errors name the setting and its
+    ``base_url`` falls back to the public API's address. Values are stripped (a stray
+    newline from a ``.env`` file); one that is then empty or ``"0"`` (which the API, by
+    PHP's ``empty()``, treats as missing) is refused. Errors name the setting and its
     variable, never a value.
     """
     env = os.environ if environ is None else environ
@@ -153,7 +155,12 @@ def resolve_settings(
             raise ConfigurationError(
                 f"{name} must be a non-empty string (from {name}= or {ENV_VARS[name]})"
             )
-        values[name] = value.strip()
+        value = value.strip()
+        if value == "0":  # PHP empty("0"): the API would answer that it is missing
+            raise ConfigurationError(
+                f'{name} is "0", which the API treats as missing (from {name}= or {ENV_VARS[name]})'
+            )
+        values[name] = value
     return Settings(
         credentials=Credentials(
             api_key=values["api_key"],
