@@ -183,34 +183,46 @@ def _subscript(key: str | int) -> str:
     return f"[{json.dumps(shown)}]"  # ASCII-escaped: a lone surrogate prints safely
 
 
+# Values accepted without a closer look: exact types only (a subclass goes the long way).
+_PLAIN: Final = frozenset({str, bool, type(None)})
+_BIG_INT: Final = 2**_BIG_INT_BITS
+
+
 def _payload_problem(payload: object) -> str | None:
     """Why ``payload`` would not round-trip as JSON unchanged, or None if it would.
 
-    One walk over the payload, no recursion; the path to a problem is only put together
-    when there is one. Values never appear in the answer (they may be personal data);
-    keys on the way to the problem do.
+    One walk over the payload, no recursion; the common scalars are checked in place and
+    only containers and unusual values are stacked. The path to a problem is only put
+    together when there is one. Values never appear in the answer (they may be personal
+    data); the keys on the way to the problem do.
     """
     if not isinstance(payload, (dict, list)):
         return f"profile_payload must be a JSON object or array, not {type(payload).__name__}"
     # (value, depth, link to its container, its key there)
     stack: list[tuple[object, int, _Link | None, str | int]] = [(payload, 1, None, "")]
+    push = stack.append
     while stack:
         value, depth, parent, key = stack.pop()
         if depth > MAX_PAYLOAD_DEPTH:
             return f"{_path((parent, key))} is nested deeper than {MAX_PAYLOAD_DEPTH} levels"
-        if isinstance(value, str):
-            continue
-        if isinstance(value, dict):
+        if isinstance(value, (dict, list)):
             link = (parent, key) if depth > 1 else None
-            for k, item in value.items():
-                if not isinstance(k, str):
+            inline = depth < MAX_PAYLOAD_DEPTH  # else the depth check must see each child
+            items = value.items() if isinstance(value, dict) else enumerate(value)
+            for k, item in items:
+                if isinstance(value, dict) and not isinstance(k, str):
                     kind = _article(type(k).__name__)
                     return f"{_path(link)} has {kind} key; JSON keys are strings"
-                stack.append((item, depth + 1, link, k))
-        elif isinstance(value, list):
-            link = (parent, key) if depth > 1 else None
-            stack.extend((item, depth + 1, link, i) for i, item in enumerate(value))
-        elif value is None or isinstance(value, bool):
+                if inline:
+                    cls = type(item)
+                    if (
+                        cls in _PLAIN
+                        or (cls is int and -_BIG_INT < item < _BIG_INT)
+                        or (cls is float and item - item == 0.0)
+                    ):
+                        continue  # finite: inf - inf and nan - nan are nan
+                push((item, depth + 1, link, k))
+        elif isinstance(value, str) or value is None or isinstance(value, bool):
             continue
         elif isinstance(value, int):
             if value.bit_length() > _BIG_INT_BITS:
@@ -244,20 +256,6 @@ def _surrogate_path(payload: object) -> str:
         elif isinstance(value, str) and not _is_utf8(value):
             return _path(link) + " holds a string"
     return "payload holds a string"
-
-
-def _flag(value: object, name: str, *, endpoint: str, contact_id: str) -> int:
-    if value is True or value is False:
-        return 1 if value else 0
-    try:
-        return 1 if value else 0
-    except Exception:
-        raise _refuse(
-            f"{name} must be a bool, not {type(value).__name__}",
-            code="INVALID_ARGUMENT",
-            endpoint=endpoint,
-            contact_id=contact_id,
-        ) from None
 
 
 def _identity(
@@ -296,28 +294,31 @@ def fetch_contact_call(
 ) -> Call[ContactDetails]:
     """Build a ``fetchContact`` call; include flags go on the wire as integers 0/1.
 
-    Ids go through :func:`coerce_id` (MISSING_MEMBER_ID, MISSING_CONTACT_ID). Raises
-    ``ValidationError`` and nothing else, whatever the arguments.
+    Ids go through :func:`coerce_id` (MISSING_MEMBER_ID, MISSING_CONTACT_ID). A flag is
+    taken by its truth; an object that has none (a numpy array) is refused with the
+    local-only code ``INVALID_ARGUMENT``. Raises ``ValidationError`` and nothing else,
+    whatever the arguments.
     """
     endpoint = FETCH_CONTACT
     body = _identity(
         credentials, contact_id, member_id, endpoint, "MISSING_CONTACT_ID", "MISSING_MEMBER_ID"
     )
     cid = body["contact_id"]
-    notes, entity, profile, signals = (
-        _flag(value, name, endpoint=endpoint, contact_id=cid)
-        for name, value in (
-            ("include_notes", include_notes),
-            ("include_entity", include_entity),
-            ("include_profile", include_profile),
-            ("include_signals", include_signals),
-        )
-    )
+    try:
+        notes, entity = bool(include_notes), bool(include_entity)
+        profile, signals = bool(include_profile), bool(include_signals)
+    except Exception:  # an object without a truth value (a numpy array, pandas.NA)
+        raise _refuse(
+            "include flags must be bools",
+            code="INVALID_ARGUMENT",
+            endpoint=endpoint,
+            contact_id=cid,
+        ) from None
     body |= {
-        "include_notes": notes,
-        "include_entity": entity,
-        "include_profile": profile,
-        "include_signals": signals,
+        "include_notes": 1 if notes else 0,
+        "include_entity": 1 if entity else 0,
+        "include_profile": 1 if profile else 0,
+        "include_signals": 1 if signals else 0,
     }
 
     def decode(data: Any) -> ContactDetails:
