@@ -31,6 +31,8 @@ HOST = "127.0.0.1"
 #: ``profile_source`` of every benchmark request.
 SOURCE = "zyntro-bench"
 CONCURRENCY = 64
+#: Warm-up items get payload ``seq`` numbers from here on, far from the measured ones.
+WARMUP_OFFSET = 100_000_000
 
 _T = TypeVar("_T")
 
@@ -132,18 +134,18 @@ def rss_kib() -> int:
 @attrs.frozen
 class ServerInfo:
     base_url: str
-    env: dict[str, str]  # ZYNTRO_* variables
+    env: dict[str, str]  # ZYNTRO_* variables and BENCH_STATS_URL
     pid: int
 
 
 def _read_exports(stream: IO[bytes], out: dict[str, str], done: threading.Event) -> None:
     for raw in stream:
         line = raw.decode("utf-8", "replace").strip()
-        if line.startswith("export ZYNTRO_"):
+        if line.startswith(("export ZYNTRO_", "export BENCH_")):
             name, _, value = line[len("export ") :].partition("=")
             out[name] = value.strip("'\"")
-            if name == "ZYNTRO_MEMBER_ID":
-                break
+        elif line == "# ready":
+            break
     done.set()
 
 
@@ -153,6 +155,7 @@ def sandbox_server(
     contacts: int,
     seed: int,
     faults: str = "",
+    scripts: tuple[str, ...] = (),
     use_uvloop: bool = True,
     cpu: int | None = None,
     max_seconds: float = 3600.0,
@@ -177,6 +180,8 @@ def sandbox_server(
     ]
     if faults:
         cmd += ["--faults", faults]
+    for script in scripts:
+        cmd += ["--script", script]
     if not use_uvloop:
         cmd.append("--no-uvloop")
     log = tempfile.TemporaryFile()  # noqa: SIM115 - closed in the finally below

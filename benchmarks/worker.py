@@ -7,10 +7,18 @@ checks ``status == "success"``. Credentials and the base URL come from the ``ZYN
 environment variables the sandbox printed.
 
 The timed part starts after a warm-up (``--warmup`` requests through the same code path,
-which also opens the connections) and covers exactly the measured requests: wall time
-(``time.perf_counter``), CPU (``resource.getrusage(RUSAGE_SELF)``, user + system, every
-thread of the process) and RSS. The load loop is bounded by ``-n`` and by
-``--time-limit`` seconds: the input generator stops yielding at the deadline.
+which also opens the connections; then ``--settle`` seconds of rest) and covers exactly
+the measured requests: wall time (``time.perf_counter``), CPU
+(``resource.getrusage(RUSAGE_SELF)``, user + system, every thread of the process) and RSS.
+The load loop is bounded by ``-n`` and by ``--time-limit`` seconds: the input generator
+stops yielding at the deadline; ``--hard-timeout`` also bounds the run itself (a run that
+does not end in time is reported as ``hung`` and the process exits).
+
+When the server printed ``BENCH_STATS_URL`` (``benchmarks.server``), the worker reads the
+server's counters right before and right after the timed part (requests, faults and quota
+refusals over exactly that part) and, with ``--census``, the server's count of duplicated
+profiles. ``BENCH_SDK_PATH`` makes it import ``zyntro_async`` from that directory (e.g. a
+``git worktree`` of an older commit), ahead of the one under test.
 """
 
 from __future__ import annotations
@@ -19,6 +27,7 @@ import argparse
 import asyncio
 import contextlib
 import gc
+import importlib.util
 import json
 import os
 import sys
@@ -33,6 +42,7 @@ import aiohttp
 from ._common import (
     CONCURRENCY,
     SOURCE,
+    WARMUP_OFFSET,
     cpu_seconds,
     maxrss_kib,
     rss_kib,
@@ -44,17 +54,20 @@ from ._common import (
 
 VARIANTS = ("raw", "sdk", "sdk_journal", "aiometer", "httpx", "sequential")
 _HEADERS = {"Content-Type": "application/json"}
-_WARMUP_OFFSET = 100_000_000  # warm-up items get payload seq numbers far from the measured ones
 
 
 class Counts:
-    """What came back: items done, successes, failures by reason, retries (SDK only)."""
+    """What came back: items done, successes, failures by reason; the SDK's report adds
+    retries, items skipped, reconciled and why the run stopped early."""
 
     def __init__(self) -> None:
         self.done = 0
         self.ok = 0
         self.failed = 0
+        self.skipped = 0
         self.retries = 0
+        self.recovered = 0
+        self.stopped: str | None = None
         self.errors: Counter[str] = Counter()
 
     def success(self) -> None:
@@ -244,13 +257,19 @@ async def sdk(settings: Settings, args: argparse.Namespace) -> AsyncIterator[Run
 
     ``sdk_journal`` is the same with ``journal=`` a fresh SQLite file in a temp directory.
     """
-    from zyntro_async import Limits, ProfileRequest, ZyntroClient
+    from zyntro_async import Limits, ProfileRequest, RetryPolicy, ZyntroClient
 
     journal_dir = tempfile.TemporaryDirectory(prefix="zyntro-bench-")
     runs = 0
+    deadline = getattr(args, "deadline", None)
+    max_per_second = getattr(args, "max_per_second", None)
+    extra: dict[str, Any] = {}
+    if deadline is not None:
+        extra["retry"] = RetryPolicy(deadline=deadline)
     async with ZyntroClient(
         base_url=settings.base_url,
         limits=Limits(max_connections=args.concurrency),
+        **extra,
         **settings.creds,
     ) as client:
 
@@ -262,11 +281,18 @@ async def sdk(settings: Settings, args: argparse.Namespace) -> AsyncIterator[Run
                 journal = os.path.join(journal_dir.name, f"run{runs}.db")
             requests = (ProfileRequest(cid, payload, SOURCE) for cid, payload in items)
             report = await client.bulk_add_profiles(
-                requests, concurrency=args.concurrency, journal=journal
+                requests,
+                concurrency=args.concurrency,
+                journal=journal,
+                max_per_second=max_per_second,
             )
             counts = Counts()
             counts.done, counts.ok, counts.failed = report.total, report.succeeded, report.failed
             counts.retries = report.retries
+            counts.skipped = getattr(report, "skipped", 0)
+            counts.recovered = getattr(report, "recovered", 0)
+            stopped = getattr(report, "stopped", None)
+            counts.stopped = None if stopped is None else str(stopped)
             counts.errors.update(
                 f.error.code if f.error is not None else "UNKNOWN" for f in report.failures
             )
@@ -360,6 +386,69 @@ def _decimate(samples: list[tuple[float, int, int]], keep: int = 120) -> list[An
     return [list(samples[int(i * step)]) for i in range(keep)] + [list(samples[-1])]
 
 
+async def _server_stats(census: bool = False) -> dict[str, Any] | None:
+    """The server's counters (and census) from ``BENCH_STATS_URL``; None without one."""
+    url = os.environ.get("BENCH_STATS_URL")
+    if not url:
+        return None
+    timeout = aiohttp.ClientTimeout(total=120)
+    async with (
+        aiohttp.ClientSession(timeout=timeout) as session,
+        session.get(url, params={"census": "1"} if census else None) as resp,
+    ):
+        resp.raise_for_status()
+        data: dict[str, Any] = await resp.json()
+        return data
+
+
+def _server_delta(before: dict[str, Any] | None, after: dict[str, Any] | None) -> dict[str, Any]:
+    """What the server saw during the timed part: requests, faults by kind, quota refusals."""
+    if before is None or after is None:
+        return {}
+    requests: Counter[str] = Counter()
+    faults: Counter[str] = Counter()
+    for endpoint, now in after["counters"].items():
+        then = before["counters"].get(endpoint, {})
+        requests[endpoint] = now["requests"] - then.get("requests", 0)
+        for kind, count in now["faults"].items():
+            faults[kind] += count - then.get("faults", {}).get(kind, 0)
+    out: dict[str, Any] = {
+        "server_requests": sum(requests.values()),
+        "server_requests_by_endpoint": dict(requests),
+        "server_faults": {k: v for k, v in faults.items() if v},
+        "server_refused": faults["quota"],
+        "server_429": faults["quota"] + faults["rate_limit"],
+    }
+    census = after.get("census")
+    if census is not None:
+        out["duplicates"] = census["duplicates"]
+        out["profiles_stored"] = census["profiles"]
+        out["items_stored"] = census["items_stored"]
+    return out
+
+
+async def _bounded_run(
+    runner: Runner, items: Items, hard_timeout: float | None
+) -> tuple[Counts | None, float]:
+    """Run the timed part; None if it did not end within ``hard_timeout`` seconds."""
+    t0 = time.perf_counter()
+    task = asyncio.ensure_future(runner(items))
+    done, _ = await asyncio.wait({task}, timeout=hard_timeout)
+    if task in done:
+        return task.result(), time.perf_counter() - t0
+    elapsed = time.perf_counter() - t0
+    task.cancel()
+    await asyncio.wait({task}, timeout=5.0)
+    return None, elapsed
+
+
+def _sdk_location() -> str | None:
+    spec = importlib.util.find_spec("zyntro_async")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return str(next(iter(spec.submodule_search_locations)))
+
+
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     from zyntro_async.testing import seeded_contact_ids
 
@@ -367,13 +456,17 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     settings = Settings()
     contact_ids = seeded_contact_ids(args.seed, args.contacts)
     setup = _SETUPS[args.variant]
+    hung = False
     async with setup(settings, args) as runner:
         if args.warmup:
-            warm = work(contact_ids, args.warmup, time.monotonic() + 30, start=_WARMUP_OFFSET)
+            warm = work(contact_ids, args.warmup, time.monotonic() + 30, start=WARMUP_OFFSET)
             await runner(warm)
+        if args.settle:
+            await asyncio.sleep(args.settle)
         deadline = time.monotonic() + args.time_limit
         counted = _Counted(work(contact_ids, args.n, deadline, start=args.start))
         samples: list[tuple[float, int, int]] = []
+        stats_before = await _server_stats()
         rss_before, maxrss_before = rss_kib(), maxrss_kib()
         gc_watch = _GCWatch()
         server0 = _server_cpu_seconds()
@@ -384,31 +477,86 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             sampler = asyncio.ensure_future(_sample_rss(samples, counted, t0, args.sample_rss))
         try:
             with gc_watch:
-                counts = await runner(iter(counted))
+                result, elapsed = await _bounded_run(runner, iter(counted), args.hard_timeout)
         finally:
             if sampler is not None:
                 sampler.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await sampler
-        elapsed, cpu = time.perf_counter() - t0, cpu_seconds() - c0
+        cpu = cpu_seconds() - c0
         cpu1 = os.times()
         server1 = _server_cpu_seconds()
         rss_after, maxrss_after = rss_kib(), maxrss_kib()
+        if result is None:  # the run did not end: report that much, do not wait for it
+            hung, counts = True, Counts()
+            counts.done = counted.taken
+        else:
+            counts = result
+        stats_after = await _server_stats(census=args.census)
+        if hung:
+            out = _result(args, digest, counts, counted, elapsed, cpu, cpu0, cpu1, gc_watch)
+            out.update(hung=True, **_server_delta(stats_before, stats_after))
+            _emit(out)
+            os._exit(0)  # the stuck run may not let the client close: leave now
     samples.append((round(elapsed, 3), counted.taken, rss_after))
-    done = max(counts.done, 1)
+    out = _result(args, digest, counts, counted, elapsed, cpu, cpu0, cpu1, gc_watch)
     peak_sampled = max(s[2] for s in samples)
+    out.update(
+        server_cpu_util=(
+            round((server1 - server0) / elapsed, 3)
+            if server0 is not None and server1 is not None and elapsed > 0
+            else None
+        ),
+        rss_before_kib=rss_before,
+        rss_after_kib=rss_after,
+        maxrss_before_kib=maxrss_before,
+        maxrss_after_kib=maxrss_after,
+        rss_peak_sampled_kib=peak_sampled,
+        # Peak growth over the run: the process peak if it rose during the run, else the
+        # highest sampled RSS; both against the RSS right before the run (never below 0).
+        rss_growth_peak_kib=max(
+            maxrss_after if maxrss_after > maxrss_before else peak_sampled, rss_before
+        )
+        - rss_before,
+        rss_growth_end_kib=rss_after - rss_before,
+        rss_samples=_decimate(samples) if args.sample_rss else [],
+        **_server_delta(stats_before, stats_after),
+    )
+    return out
+
+
+def _result(
+    args: argparse.Namespace,
+    digest: str,
+    counts: Counts,
+    counted: _Counted,
+    elapsed: float,
+    cpu: float,
+    cpu0: os.times_result,
+    cpu1: os.times_result,
+    gc_watch: _GCWatch,
+) -> dict[str, Any]:
+    done = max(counts.done, 1)
     return {
         "variant": args.variant,
         "scenario": args.scenario,
         "loop": "uvloop" if args.uvloop else "asyncio",
         "sdk_digest": digest,
+        "sdk_path": _sdk_location(),
         "n": args.n,
+        "taken": counted.taken,
         "done": counts.done,
         "ok": counts.ok,
         "failed": counts.failed,
+        "skipped": counts.skipped,
+        "recovered": counts.recovered,
+        "stopped": counts.stopped,
+        "hung": False,
         "errors": dict(counts.errors.most_common(12)),
         "retries": counts.retries,
         "deadline_hit": counted.taken < args.n,
+        "max_per_second": args.max_per_second,
+        "retry_deadline": args.deadline,
         "elapsed_s": round(elapsed, 4),
         "rps": round(counts.done / elapsed, 2) if elapsed > 0 else 0.0,
         "ok_rps": round(counts.ok / elapsed, 2) if elapsed > 0 else 0.0,
@@ -421,25 +569,12 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "gc_us_per_req": round(gc_watch.seconds / done * 1e6, 2),
         "gc_collections": gc_watch.collections,
         "gc_collected_per_req": round(gc_watch.collected / done, 2),
-        "server_cpu_util": (
-            round((server1 - server0) / elapsed, 3)
-            if server0 is not None and server1 is not None and elapsed > 0
-            else None
-        ),
-        "rss_before_kib": rss_before,
-        "rss_after_kib": rss_after,
-        "maxrss_before_kib": maxrss_before,
-        "maxrss_after_kib": maxrss_after,
-        "rss_peak_sampled_kib": peak_sampled,
-        # Peak growth over the run: the process peak if it rose during the run, else the
-        # highest sampled RSS; both against the RSS right before the run (never below 0).
-        "rss_growth_peak_kib": max(
-            maxrss_after if maxrss_after > maxrss_before else peak_sampled, rss_before
-        )
-        - rss_before,
-        "rss_growth_end_kib": rss_after - rss_before,
-        "rss_samples": _decimate(samples) if args.sample_rss else [],
     }
+
+
+def _emit(result: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps(result) + "\n")
+    sys.stdout.flush()
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -459,6 +594,24 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--sample-rss", type=float, default=0.0, help="sample RSS every this many seconds"
     )
+    parser.add_argument(
+        "--settle", type=float, default=0.0, help="seconds of rest between warm-up and run"
+    )
+    parser.add_argument(
+        "--hard-timeout",
+        type=float,
+        default=None,
+        help="give up on a run that has not ended after this many seconds (reported as hung)",
+    )
+    parser.add_argument(
+        "--census", action="store_true", help="ask the server to count duplicated profiles"
+    )
+    parser.add_argument(
+        "--max-per-second", type=float, default=None, help="sdk: bulk max_per_second="
+    )
+    parser.add_argument(
+        "--deadline", type=float, default=None, help="sdk: retry=RetryPolicy(deadline=...)"
+    )
     return parser
 
 
@@ -467,9 +620,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.uvloop and not uvloop_available():
         print("uvloop is not installed", file=sys.stderr)
         return 2
-    result = run_loop(run(args), use_uvloop=args.uvloop)
-    sys.stdout.write(json.dumps(result) + "\n")
-    sys.stdout.flush()
+    sdk_path = os.environ.get("BENCH_SDK_PATH")
+    if sdk_path:  # measure another zyntro_async (e.g. a worktree of an older commit)
+        sys.path.insert(0, os.path.abspath(sdk_path))
+    _emit(run_loop(run(args), use_uvloop=args.uvloop))
     return 0
 
 
