@@ -1,15 +1,33 @@
-"""Shared fixtures: the doc pages' own examples, and a retry switch that never sleeps."""
+"""Shared fixtures: the doc pages' own examples, a retry switch that never sleeps, and the
+Hypothesis profile CI runs with."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 import zyntro_async
 from tests import _aioresponses_compat
 
 _aioresponses_compat.install()
+
+# CI sets CI=true. There every property test draws the same examples on every run
+# (derandomize), so an example that fails once fails every run, and no example database
+# is read or written. Recent Hypothesis versions ship a similar built-in "ci" profile; this
+# one is ours so older versions behave the same. Locally: the default, random profile.
+settings.register_profile(
+    "ci",
+    derandomize=True,
+    database=None,
+    deadline=None,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
 
 
 @pytest.fixture(autouse=True)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import gzip
 import json
+import math
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -18,6 +19,7 @@ from zyntro_async import (
     ContactDetails,
     Limits,
     Profile,
+    RateLimitError,
     ReadTimeout,
     RetryPolicy,
     ServerError,
@@ -62,10 +64,34 @@ BODIES = (
 )
 
 
+RATE_HEADERS = st.dictionaries(
+    st.sampled_from(
+        [
+            "X-RateLimit-Limit",
+            "X-RateLimit-Remaining",
+            "X-RateLimit-Reset",
+            "RateLimit-Limit",
+            "RateLimit-Remaining",
+            "RateLimit-Reset",
+            "Retry-After",
+        ]
+    ),
+    st.text(max_size=24)
+    | st.integers(min_value=-(10**15), max_value=10**15).map(str)
+    | st.floats().map(str),
+)
+
+
 @settings(max_examples=400, deadline=None)
-@given(status=st.sampled_from([200, 200, 200, 201, 301, 404, 429, 500, 502, 503]), body=BODIES)
-def test_any_answer_is_a_model_or_a_typed_error(status: int, body: bytes) -> None:
-    headers = {"Content-Type": "text/html", "Retry-After": "x"}
+@given(
+    status=st.sampled_from([200, 200, 200, 201, 301, 404, 429, 500, 502, 503]),
+    body=BODIES,
+    rate=RATE_HEADERS,
+)
+def test_any_answer_is_a_model_or_a_typed_error(
+    status: int, body: bytes, rate: dict[str, str]
+) -> None:
+    headers = {"Content-Type": "text/html", "Retry-After": "x", **rate}
     for call in (
         fetch_contact_call(
             CREDS,
@@ -79,6 +105,10 @@ def test_any_answer_is_a_model_or_a_typed_error(status: int, body: bytes) -> Non
     ):
         try:
             value = interpret(call, RawResponse(status=status, headers=headers, body=body))  # type: ignore[arg-type]
+        except (RateLimitError, ServerError) as exc:
+            evidence = (exc.limit, exc.remaining, exc.reset, exc.retry_after)
+            assert all(v is None or (math.isfinite(v) and v >= 0) for v in evidence)
+            continue
         except ZyntroError:
             continue
         assert isinstance(value, (ContactDetails, Profile))
@@ -188,3 +218,17 @@ async def test_tls_verification_is_on_by_default() -> None:
         connector = c._transport._get_session().connector
         assert connector is not None
         assert connector._ssl is True  # verify certificates with the system's CAs
+
+
+async def test_rate_limit_headers_reach_the_caller(crafted: Any) -> None:
+    async def handler(_: web.Request) -> web.Response:
+        headers = {"Retry-After": "0", "X-RateLimit-Limit": "60", "X-RateLimit-Remaining": "0"}
+        return web.Response(
+            status=429, text="slow down", headers={**headers, "RateLimit-Reset": "9"}
+        )
+
+    base = await crafted(handler)
+    async with client(base, retry=None) as c:
+        with pytest.raises(RateLimitError) as info:
+            await c.fetch_contact("x")
+    assert (info.value.limit, info.value.remaining, info.value.reset) == (60, 0, 9)

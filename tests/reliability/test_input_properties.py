@@ -4,9 +4,14 @@ with ValidationError before a request is made. Never another exception type."""
 from __future__ import annotations
 
 import math
-from typing import Any
+import os
+import subprocess
+import sys
+from collections.abc import Awaitable
+from pathlib import Path
+from typing import Any, TypeVar
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from zyntro_async import NotFoundError, ValidationError, ZyntroClient
@@ -34,8 +39,15 @@ PAYLOADS = (
     | JSON_SCALARS
     | ODD_VALUES
 )
-IDS = st.text(max_size=40) | st.just("") | st.just("   ") | st.just("x" * 100_000)
-SOURCES = st.text(max_size=40) | st.just("") | st.just(" \t") | st.just("S" * 50_000)
+T = TypeVar("T")
+
+IDS = st.text(max_size=40) | st.sampled_from(["", "0", "   ", "00", "x" * 100_000])
+SOURCES = st.text(max_size=40) | st.sampled_from(["", "0", " \t", "0.0", "S" * 50_000])
+
+
+def php_empty(text: str) -> bool:
+    """What PHP's empty() calls missing, for a string: "" and "0" (not "  ", not "00")."""
+    return text in ("", "0")
 
 
 def deep(levels: int) -> Any:
@@ -108,29 +120,44 @@ async def test_edge_payloads() -> None:
 
 @settings(max_examples=40, deadline=None)
 @given(contact_id=IDS, source=SOURCES)
+# The cases PHP's empty() decides, whatever the random draw: "0" is missing (refused
+# locally, with the server's code), whitespace is not (sent; the API says NOT_FOUND).
+@example(contact_id="0", source="Src")
+@example(contact_id="x", source="0")
+@example(contact_id="   ", source=" \t")
 async def test_any_id_or_source_is_sent_correctly_or_refused(contact_id: str, source: str) -> None:
     async with ZyntroSandbox() as sb:
         real = sb.add_contact(first_name="Q")
         async with ZyntroClient(**sb.credentials, base_url=sb.base_url) as client:
             for cid in (contact_id, real):
-                try:
-                    profile = await client.add_profile_to_contact(cid, {"k": "v"}, source)
-                except ValidationError:
-                    assert not cid.strip() or not source.strip() or not _utf8(cid + source)
-                    continue
-                except NotFoundError:  # the API's own answer for an unknown id
+                added = await outcome(client.add_profile_to_contact(cid, {"k": "v"}, source))
+                if isinstance(added, ValidationError):
+                    assert php_empty(cid) or php_empty(source) or not _utf8(cid + source)
+                    assert added.code == "MISSING_FIELDS"  # what the server would say
+                elif isinstance(added, NotFoundError):  # the API's own answer for an unknown id
                     assert cid != real
-                    continue
-                assert cid == real
-                (stored,) = sb.profiles(real)
-                assert stored["profile_source"] == source == profile.source
-            for cid in (contact_id,):
-                try:
-                    await client.fetch_contact(cid)
-                except ValidationError:
-                    assert not cid.strip() or not _utf8(cid)
-                except NotFoundError:
-                    pass
+                else:
+                    assert cid == real
+                    (stored,) = sb.profiles(real)
+                    assert stored["profile_source"] == source == added.source
+            fetched = await outcome(client.fetch_contact(contact_id))
+            if isinstance(fetched, ValidationError):
+                assert php_empty(contact_id) or not _utf8(contact_id)
+                assert fetched.code == "MISSING_CONTACT_ID"
+            else:
+                assert isinstance(fetched, NotFoundError)
+            # Refused locally means never sent: the server saw only what it would not
+            # refuse as missing (add for contact_id, add for real, fetch).
+            id_ok = not php_empty(contact_id) and _utf8(contact_id)
+            source_ok = not php_empty(source) and _utf8(source)
+            assert sb.stats.requests == (id_ok and source_ok) + source_ok + id_ok
+
+
+async def outcome(call: Awaitable[T]) -> T | ValidationError | NotFoundError:
+    try:
+        return await call
+    except (ValidationError, NotFoundError) as exc:
+        return exc
 
 
 def _utf8(text: str) -> bool:
@@ -139,3 +166,39 @@ def _utf8(text: str) -> bool:
     except UnicodeEncodeError:
         return False
     return True
+
+
+def test_ci_runs_every_property_test_derandomized(tmp_path: Path) -> None:
+    """With CI set (CI=true), each property test draws the same examples on every run, so
+    one that failed once fails every run; without it, the draw is random."""
+    probe = tmp_path / "test_probe.py"
+    probe.write_text(
+        "from hypothesis import settings\n"
+        "def test_probe():\n"
+        "    assert settings().derandomize and settings().database is None\n"
+    )
+    root = Path(__file__).parents[2]
+    env = {k: v for k, v in os.environ.items() if k != "CI" and not k.startswith("PYTEST_")}
+    outcomes = []
+    for ci in ({"CI": "true"}, {}):
+        proc = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pytest",
+                "-q",
+                "-p",
+                "tests.conftest",
+                "-p",
+                "no:cacheprovider",
+                "--rootdir",
+                str(tmp_path),
+                str(probe),
+            ],
+            cwd=root,
+            env={**env, **ci},
+            capture_output=True,
+            check=False,
+        )
+        outcomes.append(proc.returncode)
+    assert outcomes == [0, 1]

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp import web
 
 from zyntro_async import (
     ConfigurationError,
@@ -197,3 +198,87 @@ def test_reprs_of_public_objects_hide_secrets() -> None:
     objects: list[Any] = [client, client._credentials, client._transport]
     assert leaks(" ".join(map(repr, objects))) == []
     assert leaks(" ".join(map(str, objects))) == []
+
+
+# -- a hostile server that echoes the request ---------------------------------------------
+
+
+@pytest.fixture
+async def echo_server() -> AsyncIterator[tuple[str, list[str], list[bytes]]]:
+    """A server (loopback only) that puts each request body into its answer, in the form
+    named by the next entry of ``modes``: what a debugging proxy or a careless API does."""
+    modes: list[str] = []
+    seen: list[bytes] = []
+
+    async def handler(request: web.Request) -> web.Response:
+        raw = await request.read()
+        seen.append(raw)
+        echo = raw.decode()
+        mode = modes.pop(0) if modes else "message"
+        if mode == "message":  # documented message first, so the code is still right
+            data: Any = ["Invalid API Key", f"for request {echo}"]
+            return web.json_response({"status": "error", "data": data})
+        if mode == "object":  # the parsed body itself as the error data
+            return web.json_response({"status": "error", "data": [json.loads(raw)]})
+        if mode == "bare":
+            return web.json_response({"status": "error", "data": f"bad request {echo}"})
+        key = json.loads(raw)["api_key"]
+        if mode == "html502":
+            return web.Response(status=502, text=echo, headers={"Content-Type": f"text/{key}"})
+        if mode == "html200":
+            return web.Response(text=echo, headers={"Content-Type": f"text/{key}"})
+        assert mode == "429"
+        return web.Response(status=429, text=echo, headers={"X-Echo": key})
+
+    app = web.Application()
+    app.router.add_post("/crm/{endpoint}", handler)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        yield f"http://127.0.0.1:{runner.addresses[0][1]}/crm/", modes, seen
+    finally:
+        await runner.cleanup()
+
+
+async def test_a_server_echoing_the_request_never_puts_a_secret_in_an_error(
+    echo_server: tuple[str, list[str], list[bytes]], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    base, modes, seen = echo_server
+    errors: list[ZyntroError] = []
+    async with ZyntroClient(
+        api_key=API_KEY,
+        developer_secret=DEV_SECRET,
+        org_id="org-1",
+        member_id="member-1",
+        base_url=base,
+        retry=RetryPolicy(max_attempts=2, on_ambiguous="raise"),
+    ) as client:
+        for mode in ("message", "object", "bare", "html502", "html200", "429"):
+            for call in (
+                lambda: client.fetch_contact("c-1", include_profile=True),
+                lambda: client.add_profile_to_contact("c-1", {"k": "v"}, "Src"),
+            ):
+                modes[:] = [mode] * 3  # the same answer on a retry, if any
+                with pytest.raises(ZyntroError) as info:
+                    await call()
+                errors.append(info.value)
+
+    # The server really was sent the secrets and really echoed them...
+    assert all(API_KEY.encode() in raw and DEV_SECRET.encode() in raw for raw in seen)
+    assert len(errors) == 12
+    # ...and none of it reached an error or a log record.
+    for error in errors:
+        texts = [
+            exception_text(error),
+            repr(error.args),
+            repr(getattr(error, "messages", ())),
+            repr(vars(error)),
+        ]
+        assert [s for s in SECRETS if any(s in t for t in texts)] == [], texts
+    logged = "\n".join(logging.Formatter().format(r) + repr(r.args) for r in caplog.records)
+    assert [s for s in SECRETS if s in logged] == []
+    assert errors[0].code == "INVALID_API_KEY"  # classified by the documented message
+    assert any("***" in m for m in errors[0].messages)  # type: ignore[attr-defined]
