@@ -1,0 +1,192 @@
+"""``zyntro-async enrich``: bulk-add profiles from a JSONL or CSV file (or JSONL on stdin).
+
+Files are opened and counted before the event loop starts (file I/O blocks); stdin is read
+by a thread, so a slow or silent producer never keeps Ctrl-C from working. Bad lines are
+counted as *invalid input* and the run goes on; failures are summarised by error code; a
+run the library stops (a failure every item would hit) says why and how to resume.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import threading
+from collections.abc import AsyncIterator, Iterable, Iterator
+from typing import IO, Any, BinaryIO
+
+import attrs
+
+from .._bulk import BulkResult, ProfileRequest
+from .._inputs import InputProblem, Row, count_csv, count_jsonl, read_csv, read_jsonl
+from . import _env, _signals
+from ._common import EXIT_FAILED, EXIT_OK, EXIT_STOPPED, Context, UsageError
+from ._render import FailureSummary, ProgressView, dump, result_record, summary_table
+
+REPORTED_LINES = 20  # invalid lines named one by one on stderr; the rest are only counted
+STDIN_BUFFER = 256  # rows read ahead from stdin
+
+
+@attrs.define
+class _Job:
+    args: argparse.Namespace
+    settings: dict[str, str]
+    csv: bool
+    stream: BinaryIO
+    total: int | None
+    results: IO[str] | None
+
+
+def cmd_enrich(args: argparse.Namespace, ctx: Context) -> int:
+    settings = _env.load_settings(args.env_file)
+    is_csv = args.format == "csv" or (args.format is None and args.input.lower().endswith(".csv"))
+    if is_csv and not args.source:
+        raise UsageError("a CSV input needs --source (the profile source label)")
+    if args.input == "-":
+        stream, total = sys.stdin.buffer, None
+    else:
+        try:
+            with open(args.input, "rb") as counting:
+                total = count_csv(counting) if is_csv else count_jsonl(counting)
+            stream = open(args.input, "rb")  # noqa: SIM115 - closed below
+        except OSError as exc:
+            raise UsageError(f"cannot read {args.input}: {exc.strerror or exc}") from None
+    results: IO[str] | None = None
+    try:
+        if args.output:
+            try:
+                results = open(args.output, "a", encoding="utf-8")  # noqa: SIM115
+            except OSError as exc:
+                raise UsageError(f"cannot write {args.output}: {exc.strerror or exc}") from None
+        job = _Job(args, settings, is_csv, stream, total, results)
+        return _signals.run(lambda: _enrich(job, ctx), ctx.console)
+    finally:
+        if results is not None:
+            results.close()
+        if stream is not sys.stdin.buffer:
+            stream.close()
+
+
+def _rows(job: _Job) -> Iterator[Row]:
+    reader = read_csv if job.csv else read_jsonl
+    return reader(job.stream, job.args.source)
+
+
+async def _threaded(rows: Iterator[Row]) -> AsyncIterator[Row]:
+    """``rows`` read by a daemon thread: blocking reads never block the event loop."""
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue[Row | None] = asyncio.Queue(STDIN_BUFFER)
+
+    def produce() -> None:
+        try:
+            for row in rows:
+                asyncio.run_coroutine_threadsafe(queue.put(row), loop).result()
+            asyncio.run_coroutine_threadsafe(queue.put(None), loop).result()
+        except BaseException:  # the loop is gone: the run ended first
+            return
+
+    threading.Thread(target=produce, name="zyntro-stdin", daemon=True).start()
+    while (row := await queue.get()) is not None:
+        yield row
+
+
+def _stop_advice(job: _Job, succeeded: int, unsent: int | None) -> str:
+    left = f"{unsent} lines were not sent" if unsent else "the rest of the input was not sent"
+    if job.args.journal:
+        return f"{left}; fix that and run the same command again to resume from the journal"
+    if succeeded == 0:
+        return f"{left}; nothing was added: fix that and run the same command again"
+    return (
+        f"{left}; {succeeded} profiles were added: running again without a journal would "
+        "add them twice (use --journal FILE to make runs resumable)"
+    )
+
+
+async def _enrich(job: _Job, ctx: Context) -> int:
+    args, console = job.args, ctx.console
+    summary = FailureSummary()
+    errors: dict[str, BaseException] = {}  # code -> first error, for the stop hint
+    view = ProgressView(console, job.total)
+    lines_of: dict[int, int] = {}  # id(request) -> line, for requests in flight only
+
+    def write(record: dict[str, Any]) -> None:
+        if job.results is not None:
+            job.results.write(dump(record) + "\n")
+
+    def accept(row: Row) -> ProfileRequest | None:
+        if isinstance(row, InputProblem):
+            view.invalid += 1
+            summary.add(FailureSummary.INVALID, f"line {row.line}: {row.reason}")
+            if view.invalid <= REPORTED_LINES:
+                console.line(f"{args.input}:{row.line}: invalid input: {row.reason}")
+            elif view.invalid == REPORTED_LINES + 1:
+                console.line(f"{args.input}: more invalid lines: counted in the summary")
+            error = {"code": "INVALID_INPUT", "message": row.reason}
+            write({"line": row.line, "contact_id": row.contact_id, "ok": False, "error": error})
+            return None
+        lines_of[id(row.request)] = row.line
+        return row.request
+
+    def from_file(rows: Iterable[Row]) -> Iterator[ProfileRequest]:
+        for row in rows:
+            if (request := accept(row)) is not None:
+                yield request
+
+    async def from_stdin(rows: AsyncIterator[Row]) -> AsyncIterator[ProfileRequest]:
+        async for row in rows:
+            if (request := accept(row)) is not None:
+                yield request
+
+    def record(result: BulkResult[Any]) -> None:
+        line = lines_of.pop(id(result.request), None)
+        write(result_record(result, line))
+        if not result.ok and result.error is not None:
+            code = result.error.code
+            errors.setdefault(code, result.error)
+            where = f"line {line}: " if line is not None else ""
+            summary.add(code, f"{where}{result.error}")
+
+    requests = from_stdin(_threaded(_rows(job))) if args.input == "-" else from_file(_rows(job))
+    interrupted = False
+    async with _env.make_client(job.settings) as client:
+        run = client.bulk_add_profiles(
+            requests,
+            concurrency=args.concurrency,
+            max_per_second=args.rate,
+            journal=args.journal,
+            retry_failed=args.retry_failed,
+            on_progress=view,
+            total=job.total,
+        )
+        try:
+            async for result in run:
+                record(result)
+        except asyncio.CancelledError:
+            interrupted = True
+        finally:
+            view.close()
+    report = run.report
+    assert report is not None
+    ctx.out.write(summary_table(report, invalid=view.invalid) + "\n")
+    ctx.out.flush()
+    for line in summary.lines():
+        console.line(line)
+    handled = report.total + view.invalid
+    unsent = None if job.total is None else max(0, job.total - handled)
+    if interrupted:
+        resume = (
+            f"run the same command again to resume from --journal {args.journal}"
+            if args.journal
+            else "without --journal, running again sends every line again"
+        )
+        console.line(f"zyntro-async: interrupted after {handled} lines; {resume}")
+        raise asyncio.CancelledError
+    if report.stopped:
+        console.line(f"zyntro-async: stopped: {report.stopped}")
+        code = next((c for c in errors if c in report.stopped), next(iter(errors), None))
+        advice = None if code is None else _env.hint(errors[code], _env.base_url(job.settings))
+        if advice:
+            console.line(f"  {advice}")
+        console.line(f"  {_stop_advice(job, report.succeeded, unsent)}")
+        return EXIT_STOPPED
+    return EXIT_OK if report.failed == 0 and view.invalid == 0 else EXIT_FAILED

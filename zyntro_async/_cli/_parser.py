@@ -1,0 +1,179 @@
+"""The argument parser: one subcommand per job, each dispatched with ``set_defaults(func=)``.
+
+Global flags (``-v``, ``--env-file``) work on either side of the subcommand, as git's and
+aws's do. A usage error is one line and exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from typing import NoReturn
+
+from .._version import __version__
+from ._commands import cmd_add_profile, cmd_demo, cmd_fetch, cmd_sandbox
+from ._enrich import cmd_enrich
+
+DEMO_FAULTS = (
+    "rate_limit=0.01,server_error=0.01,bad_gateway_html=0.01,drop_after_commit=0.01,retry_after=0.2"
+)
+
+
+class Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are one line (usage stays behind ``--help``)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _global_flags(parser: argparse.ArgumentParser, *, subcommand: bool) -> None:
+    # Given after the subcommand, a flag lands in the subcommand's namespace, which
+    # argparse copies over the main one: SUPPRESS keeps an absent flag from resetting it,
+    # and -v counts under its own name so `-v enrich -v` adds up.
+    parser.add_argument(
+        "--env-file",
+        metavar="FILE",
+        default=argparse.SUPPRESS if subcommand else None,
+        help="read ZYNTRO_* settings from this file (the environment's take precedence)",
+    )
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        dest="verbose_after" if subcommand else "verbose",
+        default=argparse.SUPPRESS if subcommand else 0,
+        help="log retries and recoveries (-v), and every request (-vv)",
+    )
+
+
+def _number(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"not a finite number: {text!r}")
+    return value
+
+
+def _integer(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+
+
+def positive_int(text: str) -> int:
+    value = _integer(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more (got {value})")
+    return value
+
+
+def count(text: str) -> int:
+    value = _integer(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more (got {value})")
+    return value
+
+
+def port(text: str) -> int:
+    value = _integer(text)
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"must be a TCP port, 0 to 65535 (got {value})")
+    return value
+
+
+def rate(text: str) -> float:
+    value = _number(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(
+            f"must be more than 0 requests per second (got {text}); leave it out for no limit"
+        )
+    return value
+
+
+def faults(text: str) -> str:
+    from ..testing import Faults
+
+    if text.strip().lower() not in ("", "none"):
+        try:
+            Faults.parse(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
+def build_parser(prog: str = "zyntro-async") -> Parser:
+    parser = Parser(
+        prog=prog,
+        description="Zyntro CRM from the command line. Credentials come from the ZYNTRO_* "
+        "environment variables (or --env-file), never from flags.",
+        epilog="Exit codes: 0 all succeeded, 1 some items failed, 2 usage or configuration "
+        "error, 3 stopped early on a failure every item would hit, 130 Ctrl-C, 143 SIGTERM.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    _global_flags(parser, subcommand=False)
+    sub = parser.add_subparsers(metavar="COMMAND", required=True)
+
+    def command(name: str, help: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help, description=help)
+        _global_flags(p, subcommand=True)
+        return p
+
+    fetch = command("fetch", "show one contact")
+    fetch.set_defaults(func=cmd_fetch)
+    fetch.add_argument("contact_id")
+    for flag in ("notes", "entity", "profile", "signals"):
+        fetch.add_argument(f"--{flag}", action="store_true", help=f"include the {flag}")
+    fetch.add_argument("--json", action="store_true", help="machine-readable output")
+
+    add = command("add-profile", "attach a profile record to a contact")
+    add.set_defaults(func=cmd_add_profile)
+    add.add_argument("contact_id")
+    add.add_argument("--source", required=True, help="the profile source label")
+    given = add.add_mutually_exclusive_group(required=True)
+    given.add_argument("--payload", help="the profile payload: a JSON object or array")
+    given.add_argument("--payload-file", metavar="FILE", help="a file holding the payload JSON")
+    add.add_argument("--json", action="store_true", help="machine-readable output")
+
+    enrich = command("enrich", "bulk-add profiles from a .jsonl or .csv file")
+    enrich.set_defaults(func=cmd_enrich)
+    enrich.add_argument("input", help="a .jsonl or .csv file, or - for JSONL on stdin")
+    enrich.add_argument("--format", choices=("jsonl", "csv"), help="override the file type")
+    enrich.add_argument("--source", help="profile source for lines without one (CSV: required)")
+    enrich.add_argument("--concurrency", type=positive_int, default=32, metavar="N")
+    enrich.add_argument(
+        "--rate", type=rate, metavar="PER_SECOND", help="at most this many requests a second"
+    )
+    enrich.add_argument("--journal", metavar="FILE", help="SQLite checkpoint: resumable runs")
+    enrich.add_argument(
+        "--retry-failed", action="store_true", help="retry items the journal says failed"
+    )
+    enrich.add_argument("--output", metavar="FILE", help="append per-item results (JSONL)")
+
+    sandbox = command("sandbox", "run a local Zyntro sandbox (dev server) until Ctrl-C")
+    sandbox.set_defaults(func=cmd_sandbox)
+    sandbox.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
+    sandbox.add_argument("--port", type=port, default=0, help="TCP port; 0 picks a free one")
+    sandbox.add_argument("--contacts", type=count, default=100, help="contacts to seed")
+    sandbox.add_argument(
+        "--faults", type=faults, default="", help='e.g. "rate_limit=0.05,server_error=0.02"'
+    )
+    sandbox.add_argument(
+        "--seed", type=_integer, default=0, help="seeds contacts, faults and credentials"
+    )
+    sandbox.add_argument("--ids-file", metavar="FILE", help="write the seeded contact ids here")
+    sandbox.add_argument(
+        "--dump-profiles", metavar="FILE", help="write stored profiles here (JSON) on exit"
+    )
+
+    demo = command("demo", "bulk-enrich contacts in an embedded sandbox (offline)")
+    demo.set_defaults(func=cmd_demo)
+    demo.add_argument("--contacts", type=positive_int, default=2000)
+    demo.add_argument("--concurrency", type=positive_int, default=64)
+    demo.add_argument(
+        "--faults", type=faults, default=DEMO_FAULTS, help='fault mix of the sandbox, or "none"'
+    )
+    demo.add_argument("--seed", type=_integer, default=0)
+    return parser

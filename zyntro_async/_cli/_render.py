@@ -1,0 +1,267 @@
+"""What the command line shows: contacts, progress, run summaries, failures by error code.
+
+Everything but results goes to stderr through one :class:`Console`, so a log line or a
+message never lands in the middle of the progress bar.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from typing import Any, TextIO
+
+from .._bulk import BulkReport, BulkResult, Progress
+from .._converter import unstructure
+from .._models import ContactDetails, Profile
+
+PLAIN_PROGRESS_EVERY = 5.0  # seconds between progress lines when stderr is not a terminal
+EXAMPLE_CHARS = 200
+
+
+def dump(obj: Any) -> str:
+    return json.dumps(obj, ensure_ascii=False, default=str)
+
+
+class Console:
+    """stderr for messages, log lines and the progress bar (through the bar when one shows)."""
+
+    def __init__(self, err: TextIO) -> None:
+        self.err = err
+        self._bar: Any = None
+
+    @property
+    def is_terminal(self) -> bool:
+        try:
+            return self.err.isatty()
+        except ValueError:  # closed
+            return False
+
+    def line(self, text: str) -> None:
+        """Write one line; with a bar showing, above it (tqdm clears and redraws it)."""
+        if self._bar is not None:
+            self._bar.write(text, file=self.err)
+        else:
+            self.err.write(text + "\n")
+            self.err.flush()
+
+    def attach(self, bar: Any) -> None:
+        self._bar = bar
+
+    def detach(self) -> None:
+        self._bar = None
+
+
+class ConsoleLogHandler(logging.Handler):
+    """Log records as console lines (so ``-v`` output and the bar stay readable)."""
+
+    def __init__(self, console: Console) -> None:
+        super().__init__()
+        self.console = console
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self.console.line(self.format(record))
+        except Exception:  # pragma: no cover - logging must never break a run
+            self.handleError(record)
+
+
+def _duration(seconds: float) -> str:
+    seconds = round(seconds)
+    if seconds < 60:
+        return f"{seconds}s"
+    minutes, seconds = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes}m{seconds:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m"
+
+
+class ProgressView:
+    """An ``on_progress`` callback: a live bar on a terminal (tqdm, if installed), plain
+    lines every few seconds otherwise.
+
+    ``invalid`` counts input lines that never became requests (the caller adds to it), so
+    the count reaches the real total. The rate and the ETA count only items processed in
+    this run: items skipped as done in an earlier run cost almost nothing.
+    """
+
+    def __init__(self, console: Console, total: int | None) -> None:
+        self.invalid = 0
+        self._console = console
+        self._total = total
+        self._last_line: float | None = None
+        self._last_done = -1
+        self._bar: Any = None
+        if console.is_terminal:
+            try:
+                from tqdm import tqdm  # type: ignore[import-untyped,import-not-found,unused-ignore]
+            except ImportError:
+                return
+            shape = "{l_bar}{bar}| {n_fmt}/{total_fmt}" if total is not None else "{n_fmt}"
+            self._bar = tqdm(
+                total=total,
+                unit="item",
+                file=console.err,
+                leave=False,
+                dynamic_ncols=True,
+                bar_format=shape + " [{elapsed}{postfix}]",
+            )
+            console.attach(self._bar)
+
+    def _numbers(self, p: Progress) -> tuple[int, float, float | None]:
+        done = p.done + self.invalid
+        rate = (p.ok + p.failed) / p.elapsed if p.elapsed > 0 else 0.0
+        eta = None
+        if self._total is not None:
+            remaining = max(0, self._total - done)
+            if remaining == 0:
+                eta = 0.0
+            elif rate > 0:
+                eta = remaining / rate
+        return done, rate, eta
+
+    def __call__(self, p: Progress) -> None:
+        done, rate, eta = self._numbers(p)
+        if self._bar is not None:
+            parts = [f"ok={p.ok}", f"failed={p.failed}"]
+            if self.invalid:
+                parts.append(f"invalid={self.invalid}")
+            parts += [f"skipped={p.skipped}", f"in flight={p.in_flight}", f"{rate:.0f}/s"]
+            if eta is not None:
+                parts.append(f"eta {_duration(eta)}")
+            if p.throttled:
+                parts.append("throttled")
+            self._bar.n = done
+            self._bar.set_postfix_str(", ".join(parts), refresh=False)
+            self._bar.refresh()
+            return
+        now = time.monotonic()
+        complete = self._total is not None and done >= self._total
+        recent = self._last_line is not None and now - self._last_line < PLAIN_PROGRESS_EVERY
+        if (recent and not complete) or done == self._last_done:
+            return
+        self._last_line, self._last_done = now, done
+        total = f"/{self._total}" if self._total is not None else ""
+        invalid = f", {self.invalid} invalid" if self.invalid else ""
+        self._console.line(
+            f"progress: {done}{total} done ({p.ok} ok, {p.failed} failed{invalid}, "
+            f"{p.skipped} skipped, {p.in_flight} in flight"
+            f"{', throttled' if p.throttled else ''}), {rate:.0f}/s"
+            + (f", eta {_duration(eta)}" if eta is not None else "")
+        )
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._console.detach()
+            self._bar.close()
+            self._bar = None
+
+
+class FailureSummary:
+    """Failures counted by error code, with the first example of each."""
+
+    INVALID = "invalid input"
+
+    def __init__(self) -> None:
+        self._buckets: dict[str, list[Any]] = {}  # label -> [count, example]
+
+    def add(self, label: str, example: str) -> None:
+        bucket = self._buckets.get(label)
+        if bucket is None:
+            self._buckets[label] = [1, example[:EXAMPLE_CHARS]]
+        else:
+            bucket[0] += 1
+
+    def lines(self, limit: int = 10) -> list[str]:
+        if not self._buckets:
+            return []
+        ordered = sorted(self._buckets.items(), key=lambda item: -item[1][0])
+        lines = ["failures by error code:"]
+        for label, (count, example) in ordered:
+            lines.append(f"  {label} × {count}, e.g. {example}")  # noqa: RUF001
+        if len(ordered) > limit:
+            lines[limit + 1 :] = [f"  ... and {len(ordered) - limit} more codes"]
+        return lines
+
+
+def summary_table(report: BulkReport, *, invalid: int | None = None) -> str:
+    """The end-of-run numbers. ``invalid``: input lines that never became requests."""
+    rows: list[tuple[str, object]] = [
+        ("items", report.total + (invalid or 0)),
+        ("succeeded", report.succeeded),
+        ("failed", report.failed),
+    ]
+    if invalid is not None:
+        rows.append(("invalid", invalid))
+    rows += [
+        ("skipped", report.skipped),
+        ("retries", report.retries),
+        ("recovered", report.recovered),
+        ("elapsed", f"{report.elapsed:.1f} s"),
+        ("throughput", f"{report.rate:.0f} items/s"),
+    ]
+    if report.stopped:
+        rows.append(("stopped", report.stopped))
+    width = max(len(label) for label, _ in rows)
+    return "\n".join(f"  {label:<{width}}  {value}" for label, value in rows)
+
+
+def result_record(result: BulkResult[Any], line: int | None) -> dict[str, Any]:
+    """One results-file line: identifiers and outcome, never the payload."""
+    request = result.request
+    record: dict[str, Any] = {"line": line, "contact_id": getattr(request, "contact_id", request)}
+    if getattr(request, "source", None) is not None:
+        record["source"] = request.source
+    if getattr(request, "key", None) is not None:
+        record["key"] = request.key
+    record["ok"] = result.ok
+    if isinstance(result.value, Profile):
+        record["profile_id"] = result.value.id
+    record.update(skipped=result.skipped, recovered=result.recovered, attempts=result.attempts)
+    if result.error is not None:
+        record["error"] = {"code": result.error.code, "message": str(result.error)}
+    return record
+
+
+def details_json(details: ContactDetails) -> dict[str, Any]:
+    data: dict[str, Any] = unstructure(details)
+    data.pop("raw", None)
+    return data
+
+
+def render_details(details: ContactDetails) -> str:
+    """A readable, terminal-friendly view of a contact."""
+    c = details.contact
+    rows: list[tuple[str, Any]] = [
+        ("Contact", f"{c.name or ''} ({c.id})"),
+        ("Email", c.email),
+        ("Phone", c.phone),
+        ("Stage", c.stage),
+        ("Status", c.status),
+        ("Owner", c.owner),
+        ("Source", c.source),
+        ("Location", ", ".join(x for x in (c.city, c.state, c.country) if x)),
+        ("Tags", ", ".join(c.tags)),
+        ("Custom", ", ".join(f"{k}={v}" for k, v in c.custom_fields.items())),
+        ("Created", c.date_created),
+        ("Updated", c.date_updated),
+    ]
+    flags = [name for name in ("dnc", "sms_optout", "email_optout", "is_test") if getattr(c, name)]
+    if flags:
+        rows.append(("Flags", ", ".join(flags)))
+    lines = [f"{label:<9} {value}" for label, value in rows if value not in (None, "")]
+    if details.entity is not None:
+        e = details.entity
+        lines.append(
+            f"{'Company':<9} {e.name or ''} {f'({e.website})' if e.website else ''}".rstrip()
+        )
+    if details.notes is not None:
+        lines.append(f"Notes ({len(details.notes)})")
+        lines.extend(f"  - {n.date_created or ''}  {n.content or ''}" for n in details.notes)
+    if details.profiles is not None:
+        lines.append(f"Profiles ({len(details.profiles)})")
+        lines.extend(f"  - #{p.id} {p.source}: {dump(p.payload)[:100]}" for p in details.profiles)
+    if details.signals is not None:
+        lines.append(f"Signals: {dump(details.signals)[:200]}")
+    return "\n".join(lines)
