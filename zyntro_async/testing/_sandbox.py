@@ -624,13 +624,29 @@ class _Seeder:
 
 
 def _new_key(
-    org_id: str | None, *, active: bool = True, ip_whitelist: Iterable[str] | None = None
+    org_id: str | None,
+    *,
+    active: bool = True,
+    ip_whitelist: Iterable[str] | None = None,
+    seed: int | None = None,
 ) -> _Key:
+    """Fresh random credentials; with ``seed``, the same ones for the same seed (a dev
+    server whose ``.env`` survives restarts)."""
+    rng = None if seed is None else random.Random(f"zyntro-sandbox/credentials/{seed}")
+
+    def token(nbytes: int) -> str:
+        if rng is None:
+            return secrets.token_hex(nbytes)
+        return rng.getrandbits(8 * nbytes).to_bytes(nbytes, "big").hex()
+
+    def new_uuid() -> str:
+        return str(uuid.uuid4()) if rng is None else _uuid4_string(rng.getrandbits(128))
+
     return _Key(
-        api_key=f"zk_test_{secrets.token_hex(16)}",
-        developer_secret=f"zdk_{secrets.token_hex(20)}",
-        org_id=org_id or str(uuid.uuid4()),
-        member_id=str(uuid.uuid4()),
+        api_key=f"zk_test_{token(16)}",
+        developer_secret=f"zdk_{token(20)}",
+        org_id=org_id or new_uuid(),
+        member_id=new_uuid(),
         active=active,
         ip_whitelist=None if ip_whitelist is None else frozenset(ip_whitelist),
     )
@@ -1027,15 +1043,33 @@ async def serve(
     faults: Faults | None = None,
     seed: int = 0,
     out: TextIO = sys.stdout,
+    ids_file: str | None = None,
+    dump_profiles: str | None = None,
 ) -> None:
     """Run a sandbox until cancelled, printing its URL and ``export ZYNTRO_*=...`` lines.
 
-    Requests are not recorded (lean handler for benchmarks). Seeded contact ids can be
-    recomputed with ``seeded_contact_ids(seed, contacts)``.
+    The credentials derive from ``seed`` (same seed, same credentials: a ``.env`` survives
+    restarts), as do the seeded contacts (``seeded_contact_ids(seed, contacts)``).
+    ``ids_file`` receives the seeded contact ids, one per line, before serving starts;
+    ``dump_profiles`` receives every seeded contact's stored profiles as one JSON object
+    (``{contact_id: [profile records, oldest first]}``) when serving stops. Requests are
+    not recorded (lean handler for benchmarks).
     """
+    import os
+
+    def write_atomically(path: str, text: str) -> None:
+        temporary = f"{path}.{os.getpid()}.tmp"
+        with open(temporary, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(temporary, path)
+
     sandbox = ZyntroSandbox(host=host, port=port, faults=faults, seed=seed, record_requests=0)
+    primary = _new_key(None, seed=seed)
+    sandbox._primary, sandbox._keys = primary, {primary.api_key: primary}
     async with sandbox:
         ids = sandbox.seed(contacts) if contacts > 0 else []
+        if ids_file is not None:
+            write_atomically(ids_file, "".join(cid + "\n" for cid in ids))
         creds = sandbox.credentials
         lines = [
             f"# Zyntro sandbox at {sandbox.base_url} ({len(ids)} contacts, seed {seed})",
@@ -1047,6 +1081,15 @@ async def serve(
         ]
         if ids:
             lines.append(f"# first contact_id: {ids[0]}")
+        if ids_file is not None:
+            lines.append(f"# contact ids: {ids_file}")
+        if dump_profiles is not None:
+            lines.append(f"# profiles: written to {dump_profiles} on shutdown")
         out.write("\n".join(lines) + "\n")
         out.flush()
-        await asyncio.Event().wait()
+        try:
+            await asyncio.Event().wait()
+        finally:
+            if dump_profiles is not None:
+                stored = {cid: sandbox.profiles(cid) for cid in ids}
+                write_atomically(dump_profiles, json.dumps(stored, ensure_ascii=False) + "\n")
