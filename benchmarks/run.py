@@ -402,8 +402,10 @@ def _progress(scenario: Scenario, r: dict[str, Any], rounds: int) -> str:
         extra += f"  retries {r['retries']}"
     if r.get("quota"):
         extra += f"  ok/s {r['ok_rps'] / r['quota']:.2f}x quota"
-    if r.get("server_requests"):
+    if r.get("server_requests") and r.get("quota"):
         extra += f"  refused {r.get('server_refused', 0)}/{r['server_requests']} server req"
+    elif r.get("server_requests"):
+        extra += f"  {r['server_requests'] / max(1, r['done']):.2f} server req/item"
     if r.get("duplicates"):
         extra += f"  DUPLICATES {r['duplicates']}"
     if r.get("stopped"):
