@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 import threading
 from collections.abc import AsyncIterator, Iterable, Iterator
@@ -55,7 +56,7 @@ def cmd_enrich(args: argparse.Namespace, ctx: Context) -> int:
     try:
         if args.output:
             try:
-                results = open(args.output, "a", encoding="utf-8")  # noqa: SIM115
+                results = open(args.output, "a", encoding="utf-8", buffering=1)  # noqa: SIM115
             except OSError as exc:
                 raise UsageError(f"cannot write {args.output}: {exc.strerror or exc}") from None
         job = _Job(args, settings, is_csv, stream, total, results)
@@ -67,9 +68,27 @@ def cmd_enrich(args: argparse.Namespace, ctx: Context) -> int:
             stream.close()
 
 
+def _fd_lines(fd: int) -> Iterator[bytes]:
+    """Lines read with os.read: a thread blocked here holds no lock of sys.stdin, so the
+    interpreter can exit around it (a BufferedReader's lock makes that a fatal error)."""
+    parts: list[bytes] = []
+    while chunk := os.read(fd, 1 << 16):
+        start = 0
+        while (end := chunk.find(b"\n", start)) >= 0:
+            parts.append(chunk[start : end + 1])
+            yield b"".join(parts)
+            parts.clear()
+            start = end + 1
+        if start < len(chunk):
+            parts.append(chunk[start:])
+    if parts:
+        yield b"".join(parts)
+
+
 def _rows(job: _Job) -> Iterator[Row]:
     reader = read_csv if job.csv else read_jsonl
-    return reader(job.stream, job.args.source)
+    lines = _fd_lines(job.stream.fileno()) if job.stream is sys.stdin.buffer else job.stream
+    return reader(lines, job.args.source)
 
 
 async def _threaded(rows: Iterator[Row]) -> AsyncIterator[Row]:
@@ -93,7 +112,8 @@ async def _threaded(rows: Iterator[Row]) -> AsyncIterator[Row]:
 def _stop_advice(job: _Job, succeeded: int, unsent: int | None) -> str:
     left = f"{unsent} lines were not sent" if unsent else "the rest of the input was not sent"
     if job.args.journal:
-        return f"{left}; fix that and run the same command again to resume from the journal"
+        again = "the same command" if job.args.retry_failed else "it again with --retry-failed"
+        return f"{left}; fix that, then run {again} to resume from the journal"
     if succeeded == 0:
         return f"{left}; nothing was added: fix that and run the same command again"
     return (
@@ -138,16 +158,23 @@ async def _enrich(job: _Job, ctx: Context) -> int:
                 yield request
 
     def record(result: BulkResult[Any]) -> None:
+        nonlocal failed_before
         line = lines_of.pop(id(result.request), None)
         write(result_record(result, line))
-        if not result.ok and result.error is not None:
-            code = result.error.code
-            errors.setdefault(code, result.error)
-            where = f"line {line}: " if line is not None else ""
-            summary.add(code, f"{where}{result.error}")
+        if result.ok or result.error is None:
+            return
+        where = f"line {line}: " if line is not None else ""
+        code = result.error.code
+        if result.skipped:  # the journal says it failed in an earlier run: not retried
+            failed_before += 1
+            label = f"{code} in an earlier run, not retried (add --retry-failed)"
+            summary.add(label, f"{where}contact {result.request.contact_id}")
+            return
+        errors.setdefault(code, result.error)
+        summary.add(code, f"{where}{result.error}")
 
     requests = from_stdin(_threaded(_rows(job))) if args.input == "-" else from_file(_rows(job))
-    interrupted = False
+    interrupted, failed_before = False, 0
     async with _env.make_client(job.settings) as client:
         run = client.bulk_add_profiles(
             requests,
@@ -167,7 +194,7 @@ async def _enrich(job: _Job, ctx: Context) -> int:
             view.close()
     report = run.report
     assert report is not None
-    ctx.out.write(summary_table(report, invalid=view.invalid) + "\n")
+    ctx.out.write(summary_table(report, invalid=view.invalid, failed_before=failed_before) + "\n")
     ctx.out.flush()
     for line in summary.lines():
         console.line(line)
@@ -189,4 +216,4 @@ async def _enrich(job: _Job, ctx: Context) -> int:
             console.line(f"  {advice}")
         console.line(f"  {_stop_advice(job, report.succeeded, unsent)}")
         return EXIT_STOPPED
-    return EXIT_OK if report.failed == 0 and view.invalid == 0 else EXIT_FAILED
+    return EXIT_OK if report.failed + view.invalid + failed_before == 0 else EXIT_FAILED

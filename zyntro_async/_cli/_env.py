@@ -20,7 +20,6 @@ from .._exceptions import (
     AuthenticationError,
     ConfigurationError,
     ConnectError,
-    PermissionDeniedError,
     ServerError,
     TLSError,
     ValidationError,
@@ -120,13 +119,16 @@ def make_client(settings: Mapping[str, str]) -> ZyntroClient:
         raise UsageError(f"configuration: {exc}") from None
 
 
+# Failures every request would hit the same way (fix the setup, not the data); what a
+# bulk run stops on, too.
+GLOBAL_CODES = frozenset({"IP_NOT_WHITELISTED", "MISSING_ORG_ID", "MISSING_MEMBER_ID"})
+GLOBAL_STATUSES = frozenset({401, 403, 404, 405})  # the base URL or a gateway is wrong
+
+
 def is_global(error: BaseException) -> bool:
-    """Would every request fail the same way (fix the setup, not the data)?"""
-    if isinstance(error, AuthenticationError):
+    if isinstance(error, AuthenticationError) or getattr(error, "code", None) in GLOBAL_CODES:
         return True
-    if isinstance(error, PermissionDeniedError):
-        return error.code == "IP_NOT_WHITELISTED"
-    return isinstance(error, ServerError) and error.status == 404
+    return isinstance(error, ServerError) and error.status in GLOBAL_STATUSES
 
 
 def hint(error: BaseException, url: str) -> str | None:
@@ -142,10 +144,10 @@ def hint(error: BaseException, url: str) -> str | None:
         return f"the contact belongs to another member than {ENV_VARS['member_id']}"
     if code in ("MISSING_ORG_ID", "MISSING_MEMBER_ID"):
         return f"check {ENV_VARS['org_id']} and {ENV_VARS['member_id']}"
-    if isinstance(error, ServerError) and error.status == 404:
+    if isinstance(error, ServerError) and error.status in GLOBAL_STATUSES:
         endpoint = getattr(error, "endpoint", None) or ""
         return (
-            f"{url}{endpoint} answered HTTP 404: is {BASE_URL} right? "
+            f"{url}{endpoint} answered HTTP {error.status}: is {BASE_URL} right? "
             f"(the API's is {DEFAULT_BASE_URL})"
         )
     if isinstance(error, TLSError):

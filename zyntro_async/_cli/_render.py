@@ -185,8 +185,10 @@ class FailureSummary:
         return lines
 
 
-def summary_table(report: BulkReport, *, invalid: int | None = None) -> str:
-    """The end-of-run numbers. ``invalid``: input lines that never became requests."""
+def summary_table(report: BulkReport, *, invalid: int | None = None, failed_before: int = 0) -> str:
+    """The end-of-run numbers. ``invalid``: input lines that never became requests;
+    ``failed_before``: items the journal says failed in an earlier run (not retried), which
+    the report counts as skipped. "skipped" here means only: done in an earlier run."""
     rows: list[tuple[str, object]] = [
         ("items", report.total + (invalid or 0)),
         ("succeeded", report.succeeded),
@@ -194,8 +196,10 @@ def summary_table(report: BulkReport, *, invalid: int | None = None) -> str:
     ]
     if invalid is not None:
         rows.append(("invalid", invalid))
+    if failed_before:
+        rows.append(("failed before", failed_before))
     rows += [
-        ("skipped", report.skipped),
+        ("skipped", report.skipped - failed_before),
         ("retries", report.retries),
         ("recovered", report.recovered),
         ("elapsed", f"{report.elapsed:.1f} s"),
@@ -219,6 +223,8 @@ def result_record(result: BulkResult[Any], line: int | None) -> dict[str, Any]:
     if isinstance(result.value, Profile):
         record["profile_id"] = result.value.id
     record.update(skipped=result.skipped, recovered=result.recovered, attempts=result.attempts)
+    if getattr(result, "unknown", False):  # sent, never confirmed: a re-run reconciles it
+        record["unknown"] = True
     if result.error is not None:
         record["error"] = {"code": result.error.code, "message": str(result.error)}
     return record
