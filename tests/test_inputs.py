@@ -3,8 +3,17 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Iterator
 
-from zyntro_async._inputs import InputLine, InputProblem, read_csv, read_jsonl
+from zyntro_async._inputs import (
+    CSV_FIELD_LIMIT,
+    InputLine,
+    InputProblem,
+    count_csv,
+    count_jsonl,
+    read_csv,
+    read_jsonl,
+)
 
 
 def test_jsonl_lines_and_problems() -> None:
@@ -54,3 +63,83 @@ def test_csv_without_a_contact_id_column() -> None:
     (row,) = read_csv(io.StringIO("id,title\n1,VP\n"), "CSV")
     assert isinstance(row, InputProblem)
     assert row.line == 1
+
+
+def test_hostile_jsonl_lines_are_problems_on_their_line() -> None:
+    lines = [
+        b"[" * 100_000 + b"\n",
+        b'{"contact_id": "\xff\xfe", "payload": {"a": 1}}\n',
+        b'{"contact_id": "c", "payload": {"n": ' + b"9" * 5000 + b"}}\n",
+        b'{"contact_id": "c", "payload": {"n": NaN}}\n',
+        b'{"contact_id": "c1", "payload": {"a": 1}}\n',
+    ]
+    rows = list(read_jsonl(lines, "S"))
+    assert [r.line for r in rows] == [1, 2, 3, 4, 5]
+    reasons = [r.reason for r in rows if isinstance(r, InputProblem)]
+    assert reasons == [
+        "JSON nested too deeply",
+        "not valid UTF-8 (byte 0xff at column 17)",
+        "a number with too many digits",
+        "broken JSON (NaN is not a JSON value)",
+    ]
+    assert isinstance(rows[4], InputLine)
+
+
+def test_reading_is_lazy() -> None:
+    taken: list[int] = []
+
+    def lines() -> Iterator[bytes]:
+        for n in range(1_000_000):
+            taken.append(n)
+            yield b'{"contact_id": "c", "payload": {"a": 1}}\n'
+
+    rows = read_jsonl(lines(), "S")
+    next(rows)
+    next(rows)
+    assert len(taken) == 2
+    csv_rows = read_csv((b"contact_id,a\n" if n == 0 else b"c,1\n" for n in range(10**9)), "S")
+    assert isinstance(next(csv_rows), InputLine)
+
+
+def test_csv_cells_spanning_lines_big_cells_bad_bytes_and_a_bom() -> None:
+    big = b"x" * (200 * 1024)  # over csv's default 128 KiB limit
+    lines = [
+        b"\xef\xbb\xbfcontact_id,title,note\r\n",
+        b'c1,VP,"two\r\n',
+        b'lines"\r\n',
+        b"c2,CTO," + big + b"\r\n",
+        b"c3,\xff,x\r\n",
+        b"\r\n",
+        b"c4,Founder,y\r\n",
+    ]
+    rows = list(read_csv(lines, "CSV"))
+    assert [(type(r).__name__, r.line) for r in rows] == [
+        ("InputLine", 2),
+        ("InputLine", 4),
+        ("InputProblem", 5),
+        ("InputLine", 7),
+    ]
+    assert isinstance(rows[0], InputLine)
+    assert rows[0].request.payload == {"title": "VP", "note": "two\r\nlines"}
+    assert isinstance(rows[1], InputLine)
+    assert rows[1].request.payload == {"title": "CTO", "note": big.decode()}
+    assert "UTF-8" in rows[2].reason  # type: ignore[union-attr]
+    assert count_csv(lines) == 4  # records, not physical lines; the header is not a row
+
+
+def test_a_cell_over_the_limit_is_a_problem_and_reading_goes_on() -> None:
+    huge = b"x" * (CSV_FIELD_LIMIT + 1)
+    lines = [b"contact_id,a\n", b"c1," + huge + b"\n", b"c2,ok\n"]
+    rows = list(read_csv(lines, "CSV"))
+    assert isinstance(rows[0], InputProblem)
+    assert rows[0].line == 2
+    assert "larger than 16 MiB" in rows[0].reason
+    assert isinstance(rows[1], InputLine)
+    assert rows[1].request.contact_id == "c2"
+
+
+def test_counts_match_what_the_readers_yield() -> None:
+    jsonl = [b"{}\n", b"  \n", b"\r\n", b"not json\n", b'{"contact_id": "c"}']
+    assert count_jsonl(jsonl) == len(list(read_jsonl(jsonl, "S"))) == 3
+    assert count_csv([]) == len(list(read_csv([], "S"))) == 1  # "the file is empty"
+    assert count_csv([b"id,a\n", b"1,2\n"]) == 1  # "no contact_id column"
