@@ -960,7 +960,8 @@ def scenario_targets(key: str, results: dict[str, dict[str, Any]]) -> list[dict[
                     "no report (hung)"
                     if hung
                     else ", ".join(str(a) for a in accounted)
-                    + f" (succeeded {s['ok']}, failed {s['failed']}, skipped {s['skipped']})",
+                    + f" (succeeded {s['ok']}, failed {s['failed']}, skipped {s['skipped']};"
+                    f" items taken from the input: {', '.join(map(str, s['taken']))})",
                     not hung and all(a == res["n"] for a in accounted),
                 )
             )

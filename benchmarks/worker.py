@@ -318,17 +318,23 @@ _SETUPS: dict[str, Callable[[Settings, argparse.Namespace], Any]] = {
 
 
 class _Counted:
-    """Wraps the input to count the items taken (for the RSS timeline)."""
+    """Wraps the input to count the items taken (for the RSS timeline), and to tell an
+    input cut short by its deadline from a client that stopped taking input."""
 
     def __init__(self, items: Items) -> None:
         self._items = items
         self.taken = 0
+        self.exhausted = False
 
     def __iter__(self) -> _Counted:
         return self
 
     def __next__(self) -> tuple[str, dict[str, Any]]:
-        item = next(self._items)
+        try:
+            item = next(self._items)
+        except StopIteration:
+            self.exhausted = True
+            raise
         self.taken += 1
         return item
 
@@ -554,7 +560,7 @@ def _result(
         "hung": False,
         "errors": dict(counts.errors.most_common(12)),
         "retries": counts.retries,
-        "deadline_hit": counted.taken < args.n,
+        "deadline_hit": counted.exhausted and counted.taken < args.n,
         "max_per_second": args.max_per_second,
         "retry_deadline": args.deadline,
         "elapsed_s": round(elapsed, 4),
