@@ -127,7 +127,7 @@ async def test_enrich_reads_stdin(sandbox: ZyntroSandbox) -> None:
 async def test_sigkill_mid_run_then_resume_adds_each_line_once(
     sandbox: ZyntroSandbox, tmp_path: Path
 ) -> None:
-    ids = sandbox.seed(600)
+    ids = sandbox.seed(400)
     sandbox.faults = Faults(latency=0.005, drop_after_commit=0.02)
     source = tmp_path / "in.jsonl"
     source.write_text(
@@ -149,11 +149,11 @@ async def test_sigkill_mid_run_then_resume_adds_each_line_once(
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.DEVNULL,
     )
-    await wait_for_lines(results, 150, proc)  # well under way
+    await wait_for_lines(results, 100, proc)  # well under way
     proc.send_signal(signal.SIGKILL)
     await proc.wait()
     done_before = len(read_results(results))
-    assert 150 <= done_before < 601
+    assert 100 <= done_before < 401
     code, _out, err = await run_cli(
         *args, "--output", str(tmp_path / "resumed.jsonl"), env=env_for(sandbox)
     )
@@ -162,50 +162,16 @@ async def test_sigkill_mid_run_then_resume_adds_each_line_once(
         held = sandbox.profiles(cid)
         assert len(held) == 1, cid
     resumed = read_results(tmp_path / "resumed.jsonl")
-    assert sum(1 for r in resumed if r.get("skipped")) >= 100
-
-
-async def test_sandbox_command_prints_working_exports() -> None:
-    proc = await asyncio.create_subprocess_exec(
-        *CLI,
-        "sandbox",
-        "--contacts",
-        "3",
-        "--seed",
-        "5",
-        env=clean_env(),
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    try:
-        assert proc.stdout is not None
-        exports: dict[str, str] = {}
-        while len(exports) < 5:
-            line = (await asyncio.wait_for(proc.stdout.readline(), 30)).decode()
-            assert line, "the sandbox exited early"
-            if line.startswith("export "):
-                name, _, value = line.removeprefix("export ").strip().partition("=")
-                exports[name] = value.strip("'")
-        env = clean_env() | exports
-        from zyntro_async.testing import seeded_contact_ids
-
-        (first, *_) = seeded_contact_ids(5, 3)
-        code, out, err = await run_cli("fetch", first, "--json", env=env)
-        assert code == 0, err
-        assert json.loads(out)["contact"]["id"] == first
-    finally:
-        proc.terminate()
-        await proc.wait()
-    assert proc.returncode == 0  # SIGTERM is how a dev server is stopped
+    assert sum(1 for r in resumed if r.get("skipped")) >= 60
 
 
 async def test_demo_is_the_main_job() -> None:
     code, out, err = await run_cli(
-        "demo", "--contacts", "200", "--concurrency", "32", env=clean_env()
+        "demo", "--contacts", "100", "--concurrency", "32", env=clean_env()
     )
     assert code == 0, err
-    assert "succeeded   200" in out
-    assert "check       OK: 200 contacts hold exactly one new profile" in out
+    assert "succeeded   100" in out
+    assert "check       OK: 100 contacts hold exactly one new profile" in out
 
 
 async def test_a_journal_in_use_is_a_one_line_error(sandbox: ZyntroSandbox, tmp_path: Path) -> None:

@@ -20,7 +20,14 @@ from .._converter import unstructure
 from .._exceptions import ZyntroError
 from . import _env, _signals
 from ._common import EXIT_FAILED, EXIT_OK, Context, UsageError
-from ._render import ProgressView, details_json, dump, render_details, summary_table
+from ._render import (
+    FailureSummary,
+    ProgressView,
+    details_json,
+    dump,
+    render_details,
+    summary_table,
+)
 
 if TYPE_CHECKING:
     from ..testing import Faults
@@ -204,6 +211,13 @@ async def _demo(args: argparse.Namespace, ctx: Context) -> int:
         finally:
             view.close()
         out.write(summary_table(report) + "\n")
+        out.flush()
+        summary = FailureSummary()
+        for failure in report.failures:
+            if failure.error is not None:
+                summary.add(failure.error.code, str(failure.error))
+        for line in summary.lines():
+            ctx.console.line(line)
         added = {cid: len(sandbox.profiles(cid)) - before[cid] for cid in ids}
         failed = {r.request.contact_id for r in report.failures}
         exact = all(added[cid] == (0 if cid in failed else 1) for cid in ids)

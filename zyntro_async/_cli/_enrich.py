@@ -128,6 +128,7 @@ async def _enrich(job: _Job, ctx: Context) -> int:
     errors: dict[str, BaseException] = {}  # code -> first error, for the stop hint
     view = ProgressView(console, job.total)
     lines_of: dict[int, int] = {}  # id(request) -> line, for requests in flight only
+    interrupted, failed_before = False, 0
 
     def write(record: dict[str, Any]) -> None:
         if job.results is not None:
@@ -174,7 +175,6 @@ async def _enrich(job: _Job, ctx: Context) -> int:
         summary.add(code, f"{where}{result.error}")
 
     requests = from_stdin(_threaded(_rows(job))) if args.input == "-" else from_file(_rows(job))
-    interrupted, failed_before = False, 0
     async with _env.make_client(job.settings) as client:
         run = client.bulk_add_profiles(
             requests,
