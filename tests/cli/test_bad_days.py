@@ -96,7 +96,12 @@ async def test_bad_invocations_are_one_line_with_the_documented_exit_code(
             1,
             "cannot connect",
         ),
-        (("fetch", cid), env | {"ZYNTRO_BASE_URL": html_server}, 1, "fetchContact"),
+        (
+            ("fetch", cid),
+            env | {"ZYNTRO_BASE_URL": html_server},
+            1,
+            f"{html_server} did not answer like the Zyntro API: is ZYNTRO_BASE_URL right?",
+        ),
     ]
     try:
         ran = await asyncio.gather(*(run_cli(*args, env=e) for args, e, _, _ in cases))

@@ -79,6 +79,9 @@ def main(argv: Sequence[str] | None = None, *, prog: str = "zyntro-async") -> in
         with contextlib.suppress(OSError):
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_OK
+    except OSError as exc:  # a file or device failed mid-run (disk full, I/O error)
+        console.line(f"zyntro-async: error: {exc}")
+        return EXIT_FAILED
     except Exception as exc:
         if verbose > 1:
             traceback.print_exc(file=console.err)

@@ -20,6 +20,8 @@ from .._exceptions import (
     AuthenticationError,
     ConfigurationError,
     ConnectError,
+    ConnectTimeout,
+    ReadTimeout,
     ServerError,
     TLSError,
     ValidationError,
@@ -150,10 +152,16 @@ def hint(error: BaseException, url: str) -> str | None:
             f"{url}{endpoint} answered HTTP {error.status}: is {BASE_URL} right? "
             f"(the API's is {DEFAULT_BASE_URL})"
         )
+    if isinstance(error, ServerError) and error.status == 200:  # not the API's JSON envelope
+        return f"{url} did not answer like the Zyntro API: is {BASE_URL} right?"
+    if isinstance(error, ServerError) and error.status >= 500:
+        return "the server failed; try again later"
     if isinstance(error, TLSError):
         return f"the TLS handshake with {url} failed; check {BASE_URL}"
     if isinstance(error, ConnectError):
         return f"cannot connect to {url}: is {BASE_URL} right, and the server up?"
+    if isinstance(error, (ConnectTimeout, ReadTimeout)):
+        return f"no answer from {url} in time; try again later"
     return None
 
 
