@@ -5,7 +5,7 @@ Everything public is importable from here; the underscore modules are private.
 
 import logging as _logging
 
-from ._bulk import BulkReport, BulkResult, BulkRun, ErrorRate, ProfileRequest, Progress
+from ._bulk import BulkRun
 from ._client import ZyntroClient
 from ._config import Limits, Timeout
 from ._exceptions import (
@@ -28,7 +28,8 @@ from ._exceptions import (
 )
 from ._journal import JournalError
 from ._models import Contact, ContactDetails, Entity, Note, Profile
-from ._pipelines import EnricherError
+from ._pipelines import EnricherError, JournalConflictError
+from ._results import BulkReport, BulkResult, ErrorRate, ProfileRequest, Progress
 from ._retry import (
     DEFAULT_RULES,
     FailureKind,
@@ -46,6 +47,7 @@ _logging.getLogger("zyntro_async").addHandler(_logging.NullHandler())
 __all__ = [
     "JournalError",
     "EnricherError",
+    "JournalConflictError",
     "Progress",
     "ProfileRequest",
     "ErrorRate",

@@ -1,130 +1,71 @@
-"""Bulk runs: a fixed pool of workers over a lazily consumed input, one result per item.
+"""Bulk runs: a lazily consumed input, one task per item taken, one result per item.
 
 Semantics (the contract, in aiometer's manner):
 
-* **Order**: results arrive in completion order, not input order; ``BulkResult.request``
-  (and ``.key``) say which item each one is.
-* **Laziness**: ``concurrency`` workers each pull one item when they are free, so the input
-  is never materialised nor read ahead of the workers; results wait in a queue of at most
-  ``concurrency``, so a slow consumer slows the workers instead of growing memory.
+* **Order**: results arrive in completion order; ``BulkResult.request`` (and ``.key``) say
+  which item each one is.
+* **Bounds**: at most ``concurrency`` requests are in flight (the flow control's slots).
+  An item is taken from the input only while fewer than ``1.5 x concurrency`` items are
+  being worked on -- items sleeping in a backoff hold no slot and do not count, so one
+  slow item never idles the pool -- and never while ``8 x concurrency`` items are held
+  (in flight, sleeping, or finished and not yet read by you). So the input is never
+  materialised and memory is O(concurrency), however many items there are.
 * **Errors**: an item's failure is a failed ``BulkResult``, never an exception out of the
-  run. What does raise: an exception from the caller's input iterator (after the items in
-  flight finish), and cancellation.
-* **Stopping**: ``on_failure="continue"`` (default) runs everything; ``"fail_fast"`` stops
-  taking input at the first failure; ``ErrorRate(0.2)`` stops once more than 20 % of the
-  finished items failed. Items already taken always finish and are reported.
-* **Cancellation** (Ctrl-C, task cancel, ``aclose()``): input stops, in-flight requests are
-  cancelled (a journal keeps them as "sent", so a re-run reconciles them) and the journal
-  is flushed before the run ends.
+  run. What ends a run early: the stop rules (``on_failure``, and failures that are clearly
+  global: authentication, permission, a base URL that answers 404, the same error code for
+  the first items in a row), a pool-wide ``Retry-After`` longer than the call deadline,
+  an exception from your input iterator, a journal that cannot be written, cancellation.
+  Then input stops, ``report.stopped`` says why, and the items not taken are untouched.
+* **Lifetime** (structured concurrency): every task a run starts ends when the run ends,
+  whichever way it ends. ``break`` out of ``async for`` then ``await run.aclose()`` (or
+  ``async with run:``), cancellation, ``ZyntroClient.close()`` and the event loop's shutdown
+  all cancel what is in flight (a journal keeps those items "sent", so a re-run reconciles
+  them), close the journal and set ``run.report``. No shutdown path waits on a full
+  queue: results are kept in a deque bounded by the intake rule above. A run dropped
+  unfinished emits a ``ResourceWarning`` and is cancelled, as an unclosed socket is.
+
+Task group: ``asyncio.TaskGroup`` is 3.11+, and anyio's would bring its own cancel scopes
+into every aiohttp call. The engine needs less: item tasks never raise (a per-item failure
+is a result), so one supervisor task that owns a set of item tasks, cancels them all on
+the way out and waits for them is the whole of it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
+import warnings
+from collections import deque
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Generator, Iterable
-from typing import Any, Generic, Literal, TypeVar
-
-import attrs
+from datetime import datetime, timedelta, timezone
+from typing import Any, Generic, TypeVar
 
 from ._exceptions import ZyntroError
-from ._models import payload_summary
-from ._throttle import Throttle
+from ._flow import FlowControl
+from ._journal import JournalError
+
+# Old import path of these names (the CLI's); new code imports them from ._results.
+from ._results import BulkReport as BulkReport
+from ._results import BulkResult as BulkResult
+from ._results import FailurePolicy, StopRules
+from ._results import ProfileRequest as ProfileRequest
+from ._results import Progress as Progress
 
 log = logging.getLogger("zyntro_async")
 
 T = TypeVar("T")
 
 _END: Any = object()
+ACTIVE_PER_SLOT = 1.5  # items being worked on per request slot
+HELD_PER_SLOT = 8  # items held at most per request slot
 
 
-@attrs.frozen
-class ProfileRequest:
-    """One profile to add. ``key`` is your correlation id: echoed in the result and, with a
-    journal, used as the item's identity instead of (contact_id, source, payload)."""
+class ItemError(ZyntroError):
+    """Processing this item raised an unexpected error (its ``__cause__``): it failed alone."""
 
-    contact_id: str
-    payload: dict[str, Any] | list[Any] = attrs.field(repr=payload_summary)
-    source: str
-    key: str | None = None
-    member_id: str | None = None
-
-
-@attrs.frozen
-class BulkResult(Generic[T]):
-    """The outcome of one item.
-
-    ``skipped``: nothing was sent because an earlier run (or an earlier copy of the item in
-    this run) already did it, or there was nothing to do. ``recovered``: the request's
-    answer was lost, and reconciliation found the record the server had created.
-    """
-
-    request: Any
-    ok: bool
-    value: T | None = None
-    error: ZyntroError | None = None
-    attempts: int = 0
-    skipped: bool = False
-    recovered: bool = False
-
-    @property
-    def key(self) -> str | None:
-        """The caller's correlation key, if the request carried one."""
-        key = getattr(self.request, "key", None)
-        return key if isinstance(key, str) else None
-
-
-@attrs.frozen
-class BulkReport:
-    """The account of a run: ``succeeded + failed + skipped == total`` (items taken).
-
-    ``failures`` keeps the first ``keep_failures`` failed results (all by default: 10,000).
-    ``stopped`` says why a run ended early (``None`` when it consumed all its input).
-    """
-
-    total: int
-    succeeded: int
-    failed: int
-    skipped: int
-    retries: int
-    elapsed: float
-    failures: list[BulkResult[Any]] = attrs.field(repr=False)
-    recovered: int = 0
-    stopped: str | None = None
-
-    @property
-    def rate(self) -> float:
-        """Items per second."""
-        return self.total / self.elapsed if self.elapsed > 0 else 0.0
-
-
-@attrs.frozen
-class Progress:
-    """A snapshot for ``on_progress`` callbacks. ``eta`` needs a known total."""
-
-    done: int
-    ok: int
-    failed: int
-    skipped: int
-    in_flight: int
-    throttled: bool
-    rate: float
-    elapsed: float
-    total: int | None
-    eta: float | None
-
-
-@attrs.frozen
-class ErrorRate:
-    """Stop a run once more than ``threshold`` of its finished items failed (checked after
-    ``min_items`` items, so one early failure does not stop it)."""
-
-    threshold: float = attrs.field(validator=[attrs.validators.gt(0), attrs.validators.le(1)])
-    min_items: int = attrs.field(default=50, validator=attrs.validators.ge(1))
-
-
-FailurePolicy = Literal["continue", "fail_fast"] | ErrorRate
+    code = "ITEM_ERROR"
 
 
 def _iterate(items: Iterable[Any] | AsyncIterable[Any]) -> Callable[[], Awaitable[Any]]:
@@ -147,101 +88,326 @@ def _iterate(items: Iterable[Any] | AsyncIterable[Any]) -> Callable[[], Awaitabl
     return pull_sync
 
 
-class BulkRun(Generic[T]):
-    """A running bulk operation: ``async for result in run`` or ``report = await run``.
-
-    Nothing starts until it is iterated or awaited. After it ends, ``run.report`` holds the
-    :class:`BulkReport`. If you stop iterating early, ``await run.aclose()`` (or use
-    ``async with run:``) to cancel the rest cleanly.
-    """
+class _Run(Generic[T]):
+    """The engine: state and the supervisor. It never references the public handle, so a
+    dropped handle can be collected (and warn) while the supervisor still runs."""
 
     def __init__(
         self,
         items: Iterable[Any] | AsyncIterable[Any],
         process: Callable[[Any], Awaitable[BulkResult[T]]],
         *,
-        concurrency: int,
-        throttle: Throttle,
-        on_progress: Callable[[Progress], object] | None = None,
-        progress_interval: float = 0.5,
-        on_failure: FailurePolicy = "continue",
-        total: int | None = None,
-        keep_failures: int = 10_000,
-        setup: Callable[[], Awaitable[None]] | None = None,
-        teardown: Callable[[], Awaitable[None]] | None = None,
+        flow: FlowControl,
+        on_progress: Callable[[Progress], object] | None,
+        progress_interval: float,
+        on_failure: FailurePolicy,
+        total: int | None,
+        keep_failures: int,
+        setup: Callable[[], Awaitable[None]] | None,
+        teardown: Callable[[], Awaitable[None]] | None,
+        max_wait: float | None,
     ) -> None:
-        if concurrency < 1:
-            raise ValueError("concurrency must be >= 1")
-        if on_failure not in ("continue", "fail_fast") and not isinstance(on_failure, ErrorRate):
-            raise ValueError("on_failure must be 'continue', 'fail_fast' or an ErrorRate")
-        self._items = items
-        self._process = process
-        self._concurrency = concurrency
-        self._throttle = throttle
-        self._on_progress = on_progress
-        self._progress_interval = progress_interval
-        self._on_failure = on_failure
-        self._total_hint = total if total is not None else _len_or_none(items)
-        self._keep_failures = keep_failures
-        self._setup = setup
-        self._teardown = teardown
-
+        self.items = items
+        self.process = process
+        self.flow = flow
+        self.on_progress = on_progress
+        self.progress_interval = progress_interval
+        self.rules = StopRules(on_failure)
+        self.total_hint = total if total is not None else _len_or_none(items)
+        self.keep_failures = keep_failures
+        self.setup = setup
+        self.teardown = teardown
+        self.max_wait = max_wait
+        slots = flow.concurrency
+        self.max_active = max(slots + 1, int(slots * ACTIVE_PER_SLOT))
+        self.max_held = slots * HELD_PER_SLOT
+        self.streaming = True  # False when awaited: results are counted, not kept
+        self.results: deque[BulkResult[T]] = deque()
+        self.room = asyncio.Event()  # an item ended, a result was read, or a slot freed
+        self.ready = asyncio.Event()  # a result is ready, or the run ended
+        flow.on_change = self.room
+        self.tasks: set[asyncio.Task[None]] = set()
+        self.supervisor: asyncio.Task[None] | None = None
         self.report: BulkReport | None = None
-        self._results: asyncio.Queue[Any] = asyncio.Queue(maxsize=concurrency)
-        self._workers: list[asyncio.Task[None]] = []
-        self._supervisor: asyncio.Task[None] | None = None
-        self._pull_lock = asyncio.Lock()
-        self._pull: Callable[[], Awaitable[Any]] | None = None
-        self._pull_is_sync = not isinstance(items, AsyncIterable)
-        self._streaming = True  # False when awaited: results are counted, not queued
-        self._exhausted = False
-        self._stopped: str | None = None
-        self._input_error: BaseException | None = None
-        self._finished = False
-        self._started_at = 0.0
-        self._last_progress = 0.0
-        self._progress_broken = False
-        # counters
-        self._taken = 0
-        self._done = 0
-        self._ok = 0
-        self._failed = 0
-        self._skipped = 0
-        self._retries = 0
-        self._recovered = 0
-        self._failures: list[BulkResult[Any]] = []
+        self.error: BaseException | None = None  # what the consumer gets after the report
+        self.stopped: str | None = None
+        self.started_at = 0.0
+        self.last_progress = 0.0
+        self.progress_broken = False
+        self.held = 0  # taken and not yet read (or counted)
+        self.taken = 0
+        self.done = 0
+        self.ok = 0
+        self.failed = 0
+        self.skipped = 0
+        self.retries = 0
+        self.recovered = 0
+        self.failures: list[BulkResult[Any]] = []
 
-    # -- consuming ----------------------------------------------------------------------------
+    # -- the supervisor -------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self.started_at = self.last_progress = time.monotonic()
+        self.supervisor = asyncio.get_running_loop().create_task(self.supervise())
+
+    async def supervise(self) -> None:
+        try:
+            if self.setup is not None:
+                await self.setup()
+            await self.intake()
+            while self.tasks:
+                self.room.clear()
+                await self.room.wait()
+        except asyncio.CancelledError:
+            self.stop("cancelled")  # unless a reason was given first
+            raise
+        except BaseException as exc:  # a journal that cannot be opened, or a bug here
+            self.stop(f"{type(exc).__name__}: {exc}")
+            self.error = self.error or exc
+        finally:
+            await self.wind_down()
+
+    async def intake(self) -> None:
+        pull = _iterate(self.items)
+        flow = self.flow
+        loop = asyncio.get_running_loop()
+        while self.stopped is None:
+            active = self.held - len(self.results) - flow.sleeping
+            if active >= self.max_active or self.held >= self.max_held:
+                self.room.clear()
+                await self.room.wait()
+                continue
+            if self.max_wait is not None and flow.gate_until - time.monotonic() > self.max_wait:
+                self.stop(_gate_message(flow, self.max_wait))
+                return
+            try:
+                item = await pull()
+            except Exception as exc:  # the caller's iterator failed: stop, then re-raise
+                self.stop(f"the input raised {type(exc).__name__}")
+                self.error = exc
+                return
+            if item is _END:
+                return
+            self.taken += 1
+            self.held += 1
+            task = loop.create_task(self.one(item))
+            self.tasks.add(task)
+            task.add_done_callback(self.task_done)
+
+    async def one(self, item: Any) -> None:
+        try:
+            result = await self.process(item)
+        except JournalError as exc:  # the journal cannot be written: the run must end
+            result = BulkResult(request=item, ok=False, error=exc)
+            self.stop(f"the journal failed: {exc}")
+            self.error = self.error or exc
+        except Exception as exc:  # a bug or a surprise in one item: it fails alone
+            error = ItemError(f"processing this item raised {type(exc).__name__}")
+            error.__cause__ = exc
+            result = BulkResult(request=item, ok=False, error=error)
+            log.error("bulk item failed unexpectedly", exc_info=exc)
+        self.record(result)
+        if self.streaming:
+            self.results.append(result)
+            self.ready.set()
+        else:
+            self.held -= 1
+
+    def task_done(self, task: asyncio.Task[None]) -> None:
+        self.tasks.discard(task)
+        self.room.set()
+
+    def record(self, result: BulkResult[Any]) -> None:
+        self.done += 1
+        self.retries += result.retries
+        if result.recovered:
+            self.recovered += 1
+        if result.skipped:
+            self.skipped += 1
+        elif result.ok:
+            self.ok += 1
+            self.rules.succeeded()
+        else:
+            self.failed += 1
+            if len(self.failures) < self.keep_failures:
+                self.failures.append(result)
+            if self.stopped is None:
+                why = self.rules.failed(result.error)
+                if why is not None:
+                    self.stop(why)
+        if self.on_progress is not None:
+            now = time.monotonic()
+            if now - self.last_progress >= self.progress_interval:
+                self.last_progress = now
+                self.emit_progress()
+
+    def stop(self, why: str) -> None:
+        if self.stopped is None:
+            self.stopped = why
+            log.warning("bulk run stops taking input: %s", why)
+        self.room.set()
+
+    async def wind_down(self) -> None:
+        """Cancel what is left, close the journal, write the report. Nothing here can block
+        for long: cancelled items end at their next await, the journal's close is bounded by
+        one commit, and no queue is waited on."""
+        cancelled = False
+        for task in self.tasks:
+            task.cancel()
+        while self.tasks:
+            try:
+                await asyncio.wait(list(self.tasks))
+            except asyncio.CancelledError:  # cancelled again: finish the clean-up first
+                cancelled = True
+        try:
+            if self.teardown is not None:
+                await asyncio.shield(self.teardown())
+        except asyncio.CancelledError:
+            cancelled = True
+        except BaseException as exc:
+            self.error = self.error or exc
+        finally:
+            if self.on_progress is not None:
+                self.emit_progress()
+            self.report = BulkReport(
+                total=self.done,
+                succeeded=self.ok,
+                failed=self.failed,
+                skipped=self.skipped,
+                retries=self.retries,
+                elapsed=time.monotonic() - self.started_at,
+                failures=self.failures,
+                recovered=self.recovered,
+                stopped=self.stopped,
+            )
+            self.ready.set()
+        if cancelled:
+            raise asyncio.CancelledError
+
+    # -- progress ---------------------------------------------------------------------------------
+
+    def progress(self) -> Progress:
+        elapsed = max(1e-9, time.monotonic() - self.started_at) if self.started_at else 0.0
+        rate = self.done / elapsed if elapsed else 0.0
+        worked = (self.done - self.skipped) / elapsed if elapsed else 0.0
+        total = self.total_hint
+        eta = None
+        if total is not None and worked > 0:
+            eta = max(0, total - self.done) / worked
+        return Progress(
+            done=self.done,
+            ok=self.ok,
+            failed=self.failed,
+            skipped=self.skipped,
+            in_flight=self.flow.sending,
+            throttled=self.flow.throttled,
+            rate=rate,
+            elapsed=elapsed,
+            total=total,
+            eta=eta,
+        )
+
+    def emit_progress(self) -> None:
+        if self.on_progress is None or self.progress_broken:
+            return
+        try:
+            self.on_progress(self.progress())
+        except Exception:
+            self.progress_broken = True
+            log.exception("on_progress callback failed; progress reports stop")
+
+    # -- the consumer's side ----------------------------------------------------------------------
+
+    async def next_result(self) -> BulkResult[T] | None:
+        while True:
+            if self.results:
+                result = self.results.popleft()
+                self.held -= 1
+                self.room.set()
+                return result
+            if self.report is not None:
+                return None
+            self.ready.clear()
+            await self.ready.wait()
+
+    async def wait(self) -> None:
+        supervisor = self.supervisor
+        assert supervisor is not None
+        if not supervisor.done():
+            await asyncio.wait([supervisor])
+
+    async def cancel(self, why: str = "cancelled") -> None:
+        supervisor = self.supervisor
+        if supervisor is not None and not supervisor.done():
+            self.stop(why)
+            supervisor.cancel()
+            await asyncio.wait([supervisor])  # returns when it ends; never raises its error
+
+    def abandon(self) -> None:
+        """The handle was dropped unfinished: cancel without waiting (no await possible)."""
+        supervisor = self.supervisor
+        if supervisor is not None and not supervisor.done():
+            with contextlib.suppress(RuntimeError):  # the loop is closed: nothing runs
+                supervisor.cancel()
+
+
+class BulkRun(Generic[T]):
+    """A running bulk operation: ``async for result in run`` or ``report = await run``.
+
+    Nothing starts until it is iterated or awaited. After it ends, ``run.report`` holds the
+    :class:`BulkReport`. If you stop iterating early, ``await run.aclose()`` (or use
+    ``async with run:``) to cancel the rest; ``ZyntroClient.close()`` does it too.
+    """
+
+    def __init__(self, run: _Run[T]) -> None:
+        self._run = run
+
+    @property
+    def report(self) -> BulkReport | None:
+        """The account of the run, once it has ended."""
+        return self._run.report
+
+    def progress(self) -> Progress:
+        """A snapshot of the run so far."""
+        return self._run.progress()
+
+    @property
+    def finished(self) -> bool:
+        return self._run.report is not None
 
     def __aiter__(self) -> AsyncIterator[BulkResult[T]]:
         return self
 
     async def __anext__(self) -> BulkResult[T]:
-        if self._finished:
-            raise StopAsyncIteration
+        run = self._run
+        if run.supervisor is None:
+            run.start()
         try:
-            await self._start()
-            result = await self._results.get()
+            result = await run.next_result()
         except BaseException:
-            await self._abort()
+            await run.cancel()
             raise
-        if result is _END:
-            await self._finish()
-            raise StopAsyncIteration
-        return result  # type: ignore[no-any-return]
+        if result is not None:
+            return result
+        await run.wait()
+        error, run.error = run.error, None
+        if error is not None:
+            raise error
+        raise StopAsyncIteration
 
     def __await__(self) -> Generator[Any, None, BulkReport]:
         return self._consume().__await__()
 
     async def _consume(self) -> BulkReport:
-        if self._supervisor is None:
-            # Nobody reads the results one by one: count them without queueing each (and
-            # waking this task per item). Failures are still kept in the report.
-            self._streaming = False
+        run = self._run
+        if run.supervisor is None:
+            # Nobody reads the results one by one: count them without keeping each.
+            run.streaming = False
+            run.start()
         async for _ in self:
             pass
-        assert self.report is not None
-        return self.report
+        assert run.report is not None
+        return run.report
 
     async def __aenter__(self) -> BulkRun[T]:
         return self
@@ -250,170 +416,36 @@ class BulkRun(Generic[T]):
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Stop taking input, cancel what is in flight, flush the journal. Idempotent."""
-        if not self._finished:
-            await self._abort()
-
-    # -- running ------------------------------------------------------------------------------
-
-    async def _start(self) -> None:
-        if self._supervisor is not None:
+        """Stop taking input, cancel what is in flight, close the journal. Idempotent."""
+        run = self._run
+        if run.supervisor is None:
+            run.stop("closed before it started")
+            run.report = BulkReport(0, 0, 0, 0, 0, 0.0, [], stopped=run.stopped)
             return
-        self._started_at = self._last_progress = time.monotonic()
-        if self._setup is not None:
-            await self._setup()
-        self._pull = _iterate(self._items)
-        self._workers = [asyncio.ensure_future(self._worker()) for _ in range(self._concurrency)]
-        self._supervisor = asyncio.ensure_future(self._supervise())
+        await run.cancel()
 
-    async def _supervise(self) -> None:
-        try:
-            done, pending = await asyncio.wait(self._workers, return_when=asyncio.FIRST_EXCEPTION)
-            if pending:  # a worker died of a bug or a broken journal: stop the others
-                self._stopped = self._stopped or "a worker failed"
-                for task in pending:
-                    task.cancel()
-                await asyncio.gather(*pending, return_exceptions=True)
-            for task in done:
-                task.result()
-        finally:
-            await self._results.put(_END)
-
-    async def _next_item(self) -> Any:
-        if self._pull_is_sync:  # next() cannot interleave with another worker: no lock
-            return await self._take()
-        async with self._pull_lock:  # an async generator must not be re-entered
-            return await self._take()
-
-    async def _take(self) -> Any:
-        if self._exhausted or self._stopped is not None:
-            return _END
-        assert self._pull is not None
-        try:
-            item = await self._pull()
-        except Exception as exc:  # the caller's iterator failed: stop, then re-raise
-            self._input_error = exc
-            self._exhausted = True
-            return _END
-        if item is _END:
-            self._exhausted = True
-        else:
-            self._taken += 1
-        return item
-
-    async def _worker(self) -> None:
-        while True:
-            item = await self._next_item()
-            if item is _END:
-                return
-            result = await self._process(item)
-            self._record(result)
-            if self._streaming:
-                await self._results.put(result)
-
-    def _record(self, result: BulkResult[Any]) -> None:
-        self._done += 1
-        self._retries += max(0, result.attempts - 1)
-        if result.recovered:
-            self._recovered += 1
-        if result.skipped:
-            self._skipped += 1
-        elif result.ok:
-            self._ok += 1
-        else:
-            self._failed += 1
-            if len(self._failures) < self._keep_failures:
-                self._failures.append(result)
-            self._check_stop(result)
-        if self._on_progress is not None:
-            now = time.monotonic()
-            if now - self._last_progress >= self._progress_interval:
-                self._last_progress = now
-                self._emit_progress()
-
-    def _check_stop(self, result: BulkResult[Any]) -> None:
-        if self._stopped is not None:
-            return
-        policy = self._on_failure
-        code = result.error.code if result.error is not None else "UNKNOWN"
-        if policy == "fail_fast":
-            self._stopped = f"fail_fast: an item failed ({code})"
-        elif isinstance(policy, ErrorRate):
-            finished = self._ok + self._failed
-            if finished >= policy.min_items and self._failed / finished > policy.threshold:
-                self._stopped = (
-                    f"error rate {self._failed / finished:.0%} passed {policy.threshold:.0%}"
-                )
-        if self._stopped is not None:
-            log.warning("zyntro_async: bulk run stopping: %s", self._stopped)
-
-    def progress(self) -> Progress:
-        """A snapshot of the run so far."""
-        elapsed = max(1e-9, time.monotonic() - self._started_at) if self._started_at else 0.0
-        rate = self._done / elapsed if elapsed else 0.0
-        total = self._total_hint
-        eta = (total - self._done) / rate if total is not None and rate > 0 else None
-        return Progress(
-            done=self._done,
-            ok=self._ok,
-            failed=self._failed,
-            skipped=self._skipped,
-            in_flight=self._taken - self._done,
-            throttled=self._throttle.throttled,
-            rate=rate,
-            elapsed=elapsed,
-            total=total,
-            eta=eta,
-        )
-
-    def _emit_progress(self) -> None:
-        if self._on_progress is None or self._progress_broken:
-            return
-        try:
-            self._on_progress(self.progress())
-        except Exception:
-            self._progress_broken = True
-            log.exception("zyntro_async: on_progress callback failed; progress reports stop")
-
-    async def _finish(self) -> None:
-        if self._supervisor is not None:
-            await self._supervisor
-        await self._close(stopped=self._stopped)
-        if self._input_error is not None:
-            raise self._input_error
-
-    async def _abort(self) -> None:
-        self._stopped = self._stopped or "cancelled"
-        self._exhausted = True
-        for task in self._workers:
-            task.cancel()
-        tasks = [*self._workers, *([self._supervisor] if self._supervisor else [])]
-        if tasks:
-            await asyncio.gather(*tasks, return_exceptions=True)
-        await self._close(stopped=self._stopped)
-
-    async def _close(self, *, stopped: str | None) -> None:
-        if self._finished:
-            return
-        self._finished = True
-        try:
-            if self._teardown is not None:
-                await self._teardown()
-        finally:
-            elapsed = time.monotonic() - self._started_at if self._started_at else 0.0
-            if self._on_progress is not None:
-                self._emit_progress()
-            self.report = BulkReport(
-                total=self._done,
-                succeeded=self._ok,
-                failed=self._failed,
-                skipped=self._skipped,
-                retries=self._retries,
-                elapsed=elapsed,
-                failures=self._failures,
-                recovered=self._recovered,
-                stopped=stopped,
+    def __del__(self) -> None:
+        run = self._run
+        if run.supervisor is not None and run.report is None:
+            warnings.warn(
+                f"bulk run dropped unfinished ({run.done} of {run.taken} items done); "
+                "it is cancelled now. Use `async with run:` or `await run.aclose()`.",
+                ResourceWarning,
+                stacklevel=2,
+                source=self,
             )
+            run.abandon()
+
+
+def _gate_message(flow: FlowControl, max_wait: float) -> str:
+    wait = flow.gate_until - time.monotonic()
+    until = datetime.now(timezone.utc) + timedelta(seconds=wait)
+    reason = flow.gate_reason
+    code = getattr(reason, "code", "RATE_LIMITED")
+    return (
+        f"{code}: the server asked us to wait until {until:%Y-%m-%d %H:%M:%S} UTC "
+        f"({wait:.0f} s), longer than the call deadline ({max_wait:g} s); run again after that"
+    )
 
 
 def _len_or_none(items: object) -> int | None:

@@ -1,27 +1,33 @@
 """What a bulk run does per item: add a profile, fetch a contact, or enrich one.
 
 Each pipeline turns one input item into one :class:`BulkResult` and never raises (except on
-cancellation). With a journal, an add is recorded ``sent`` (committed) before the request
-goes out, and ``done``/``failed`` after; a re-run skips done items and reconciles sent ones
-before sending again, so a crash never leads to a second record.
+cancellation, or a journal that cannot be written): every per-item step -- coercion,
+validation, encoding, digest, journal lookup -- turns its failure into that item's failed
+result with a typed error. Pipelines get the calls they need as an :class:`Operations`
+bound to the run's flow control; they never reach into the client.
+
+With a journal, an add is recorded ``sent`` (committed) before the request goes out, and
+``done``/``failed`` after; a re-run skips done items and reconciles sent ones before
+sending again, so a crash never leads to a second record. A journal entry answers only for
+the item it was written for: a key met again with another contact, source or payload is
+that item's failure (``JOURNAL_KEY_CONFLICT``), never someone else's profile.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import uuid
 from collections.abc import Awaitable, Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from ._bulk import BulkResult, ProfileRequest
 from ._exceptions import ValidationError, ZyntroError
 from ._journal import Journal, JournalEntry, JournalState, item_key, payload_digest
 from ._models import ContactDetails, Profile
+from ._operations import Operations
+from ._protocol import ADD_PROFILE
+from ._results import BulkResult, ProfileRequest
 from ._retry import RetryStats
-from ._throttle import Throttle
-
-if TYPE_CHECKING:
-    from ._client import ZyntroClient
 
 Enricher = Callable[[ContactDetails], Awaitable["dict[str, Any] | list[Any] | None"]]
 
@@ -44,54 +50,95 @@ class PreviousFailure(ZyntroError):
         self.code = code
 
 
+class JournalConflictError(ZyntroError):
+    """This item's key is journaled for another item (contact, source or payload differ):
+    nothing was sent, and the other item's profile is not reported as this one's."""
+
+    code = "JOURNAL_KEY_CONFLICT"
+
+
+def coerce_id(value: object, what: str) -> str:
+    """An id as the wire wants it: a non-empty string; ints (database rows) and UUIDs are
+    converted, anything else is refused -- the same rule in every entry point."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    raise ValidationError(
+        [f"{what} must be a string or an integer, not {type(value).__name__}"],
+        code="MISSING_FIELDS",
+        endpoint=ADD_PROFILE,
+    )
+
+
 def coerce_request(item: object, default_source: str | None) -> ProfileRequest:
     """A ProfileRequest from a ProfileRequest or a mapping with the same keys."""
     if isinstance(item, ProfileRequest):
-        return item
-    if isinstance(item, Mapping):
-        contact_id = item.get("contact_id")
-        payload = item.get("payload", item.get("profile_payload"))
-        source = item.get("source", item.get("profile_source", default_source))
-        key = item.get("key")
-        member_id = item.get("member_id")
-        missing = [
-            name
-            for name, value in (
-                ("contact_id", contact_id),
-                ("payload", payload),
-                ("source", source),
-            )
-            if value is None
-        ]
-        if missing:
-            raise ValidationError(
-                [f"bulk item has no {', '.join(missing)}"],
-                code="MISSING_FIELDS",
-                endpoint="addProfileToContact",
-            )
-        if key is not None and not isinstance(key, str):
-            key = str(key)
-        return ProfileRequest(
-            contact_id,  # type: ignore[arg-type]  # checked by the add, which refuses a non-str
-            payload,
-            source,
-            key=key,
-            member_id=member_id if isinstance(member_id, str) else None,
+        cid: object = item.contact_id  # typed str, but nothing stops an int at run time
+        key: object = item.key
+        if isinstance(cid, str) and (key is None or isinstance(key, str)):
+            return item
+        mapping: Mapping[str, Any] = {
+            "contact_id": item.contact_id,
+            "payload": item.payload,
+            "source": item.source,
+            "key": item.key,
+            "member_id": item.member_id,
+        }
+    elif isinstance(item, Mapping):
+        mapping = item
+    else:
+        raise ValidationError(
+            [f"bulk item must be a ProfileRequest or a mapping, not {type(item).__name__}"],
+            code="MISSING_FIELDS",
+            endpoint=ADD_PROFILE,
         )
-    raise ValidationError(
-        [f"bulk item must be a ProfileRequest or a mapping, not {type(item).__name__}"],
-        code="MISSING_FIELDS",
-        endpoint="addProfileToContact",
+    contact_id = mapping.get("contact_id")
+    payload = mapping.get("payload", mapping.get("profile_payload"))
+    source = mapping.get("source", mapping.get("profile_source", default_source))
+    missing = [
+        name
+        for name, value in (("contact_id", contact_id), ("payload", payload), ("source", source))
+        if value is None
+    ]
+    if missing:
+        raise ValidationError(
+            [f"bulk item has no {', '.join(missing)}"], code="MISSING_FIELDS", endpoint=ADD_PROFILE
+        )
+    key = mapping.get("key")
+    member_id = mapping.get("member_id")
+    return ProfileRequest(
+        coerce_id(contact_id, "contact_id"),
+        payload,  # checked by the add, which refuses a non-JSON one
+        source,
+        key=None if key is None else coerce_id(key, "key"),
+        member_id=None if member_id is None else coerce_id(member_id, "member_id"),
+    )
+
+
+def _failed(
+    request: object, error: ZyntroError, stats: RetryStats | None = None
+) -> BulkResult[Any]:
+    if stats is None:
+        return BulkResult(request=request, ok=False, error=error)
+    return BulkResult(
+        request=request,
+        ok=False,
+        error=error,
+        attempts=stats.attempts,
+        retries=stats.retries,
+        unknown=stats.unknown,
     )
 
 
 class _JournalSlot:
-    """Journal plumbing shared by the pipelines: open/close and in-run de-duplication."""
+    """Journal plumbing shared by the pipelines: open/close."""
 
     def __init__(self, path: str | os.PathLike[str] | None) -> None:
         self.path = path
         self.journal: Journal | None = None
-        self._in_flight: dict[str, asyncio.Future[BulkResult[Any]]] = {}
 
     async def setup(self) -> None:
         if self.path is not None:
@@ -100,61 +147,93 @@ class _JournalSlot:
     async def teardown(self) -> None:
         journal, self.journal = self.journal, None
         if journal is not None:
-            await asyncio.shield(journal.close())
+            await journal.close()
+
+
+class _Identity:
+    """What a journal key stands for, and the in-run copy that is working on it."""
+
+    __slots__ = ("contact_id", "digest", "future", "source")
+
+    def __init__(self, contact_id: str, source: str, digest: str) -> None:
+        self.contact_id = contact_id
+        self.source = source
+        self.digest = digest
+        self.future: asyncio.Future[BulkResult[Any]] = asyncio.get_running_loop().create_future()
+
+    def matches(self, contact_id: str, source: str, digest: str) -> bool:
+        return (self.contact_id, self.source, self.digest) == (contact_id, source, digest)
+
+
+def _entry_matches(entry: JournalEntry, request: ProfileRequest, digest: str) -> bool:
+    """Whether a journal row was written for this very item (blank fields match anything:
+    rows made by mark_done/mark_failed alone do not record them)."""
+    return all(
+        not stored or stored == wanted
+        for stored, wanted in (
+            (entry.contact_id, request.contact_id),
+            (entry.source, request.source),
+            (entry.payload_digest, digest),
+        )
+    )
 
 
 class AddProfiles(_JournalSlot):
     """The ``bulk_add_profiles`` pipeline."""
 
-    endpoint = "addProfileToContact"
-
     def __init__(
         self,
-        client: ZyntroClient,
-        throttle: Throttle,
+        ops: Operations,
         *,
         journal: str | os.PathLike[str] | None,
         retry_failed: bool,
         default_source: str | None,
     ) -> None:
         super().__init__(journal)
-        self._client = client
-        self._throttle = throttle
+        self._ops = ops
         self._retry_failed = retry_failed
         self._default_source = default_source
+        self._working: dict[str, _Identity] = {}
 
     async def __call__(self, item: object) -> BulkResult[Profile]:
         try:
             request = coerce_request(item, self._default_source)
         except ZyntroError as exc:
-            return BulkResult(request=item, ok=False, error=exc)
+            return _failed(item, exc)
         if self.journal is None:
-            return await add_one(self._client, self._throttle, request)
+            return await add_one(self._ops, request)
         try:
             digest = payload_digest(request.payload)
         except (TypeError, ValueError):
             # Not JSON: the add refuses it locally, before anything is journaled.
-            return await add_one(self._client, self._throttle, request)
+            return await add_one(self._ops, request)
         key = request.key or item_key(request.contact_id, request.source, None, digest=digest)
-        earlier = self._in_flight.get(key)
-        if earlier is not None:  # the same item twice in one input: wait for the first
-            first = await asyncio.shield(earlier)
-            return BulkResult(request=request, ok=first.ok, value=first.value, skipped=True)
-        future: asyncio.Future[BulkResult[Any]] = asyncio.get_running_loop().create_future()
-        self._in_flight[key] = future
+        earlier = self._working.get(key)
+        if earlier is not None:  # the same key twice in one input: wait for the first
+            if not earlier.matches(request.contact_id, request.source, digest):
+                return _failed(request, _conflict(request, "an earlier item of this run"))
+            first = await asyncio.shield(earlier.future)
+            if first.ok:
+                return BulkResult(request=request, ok=True, value=first.value, skipped=True)
+            return BulkResult(request=request, ok=False, error=first.error, unknown=first.unknown)
+        identity = _Identity(request.contact_id, request.source, digest)
+        self._working[key] = identity
         result: BulkResult[Profile] = BulkResult(request=request, ok=False)
         try:
             result = await self._journaled(request, key, digest)
         finally:
-            del self._in_flight[key]
-            future.set_result(result)
+            del self._working[key]
+            identity.future.set_result(result)
         return result
 
     async def _journaled(
         self, request: ProfileRequest, key: str, digest: str
     ) -> BulkResult[Profile]:
-        assert self.journal is not None
-        entry = await self.journal.get(key)
+        journal = self.journal
+        assert journal is not None
+        entry = await journal.get(key)
+        if entry is not None and not _entry_matches(entry, request, digest):
+            return _failed(request, _conflict(request, "an item of an earlier run"))
         if entry is not None and entry.state is JournalState.DONE:
             value = None
             if entry.profile_id is not None:
@@ -162,23 +241,30 @@ class AddProfiles(_JournalSlot):
             return BulkResult(request=request, ok=True, value=value, skipped=True)
         if entry is not None and entry.state is JournalState.FAILED and not self._retry_failed:
             error = PreviousFailure(
-                entry.error_code or "UNKNOWN", endpoint=self.endpoint, contact_id=request.contact_id
+                entry.error_code or "UNKNOWN", endpoint=ADD_PROFILE, contact_id=request.contact_id
             )
             return BulkResult(request=request, ok=False, error=error, skipped=True)
         return await add_one(
-            self._client,
-            self._throttle,
+            self._ops,
             request,
-            journal=self.journal,
+            journal=journal,
             key=key,
             digest=digest,
             maybe_applied=entry is not None and entry.state is JournalState.SENT,
         )
 
 
+def _conflict(request: ProfileRequest, whom: str) -> JournalConflictError:
+    return JournalConflictError(
+        f"key {request.key!r} is journaled for {whom} with another contact, source or "
+        "payload; nothing was sent (use unique keys, or a new journal)",
+        endpoint=ADD_PROFILE,
+        contact_id=request.contact_id,
+    )
+
+
 async def add_one(
-    client: ZyntroClient,
-    throttle: Throttle,
+    ops: Operations,
     request: ProfileRequest,
     *,
     journal: Journal | None = None,
@@ -186,13 +272,12 @@ async def add_one(
     digest: str | None = None,
     maybe_applied: bool = False,
 ) -> BulkResult[Profile]:
-    """Add one profile, journaling it (write-ahead) when ``journal`` and ``key`` are given.
-
-    ``digest`` is the payload's digest when the caller has computed it already."""
+    """Add one profile, journaling it (write-ahead) when ``journal`` and ``key`` are given."""
     stats = RetryStats()
+    before_send = None
+    if journal is not None and key is not None:
 
-    async def before_send() -> None:
-        if journal is not None and key is not None:
+        async def before_send() -> None:
             await journal.mark_sent(
                 key,
                 contact_id=request.contact_id,
@@ -201,15 +286,15 @@ async def add_one(
             )
 
     try:
-        profile, _ = await client._add_profile_with_stats(
+        profile = await ops.add_profile(
             request.contact_id,
             request.payload,
             request.source,
             member_id=request.member_id,
-            hooks=throttle,
+            stats=stats,
             maybe_applied=maybe_applied,
             before_send=before_send,
-            stats=stats,
+            digest=digest,
         )
     except ZyntroError as exc:
         # A failure that may have been applied stays "sent": a re-run reconciles it.
@@ -217,12 +302,18 @@ async def add_one(
             journal.mark_failed(
                 key, error_code=exc.code, contact_id=request.contact_id, source=request.source
             )
-        return BulkResult(request=request, ok=False, error=exc, attempts=stats.attempts)
+        return _failed(request, exc, stats)
     if journal is not None and key is not None:
         journal.mark_done(key, profile_id=profile.id)
-    throttle.item_succeeded(stats.retries)
+    if ops.flow is not None:
+        ops.flow.item_succeeded(stats.retries)
     return BulkResult(
-        request=request, ok=True, value=profile, attempts=stats.attempts, recovered=stats.recovered
+        request=request,
+        ok=True,
+        value=profile,
+        attempts=stats.attempts,
+        retries=stats.retries,
+        recovered=stats.recovered,
     )
 
 
@@ -231,38 +322,39 @@ class FetchContacts:
 
     def __init__(
         self,
-        client: ZyntroClient,
-        throttle: Throttle,
+        ops: Operations,
         *,
         include_notes: bool,
         include_entity: bool,
         include_profile: bool,
         include_signals: bool,
     ) -> None:
-        self._client = client
-        self._throttle = throttle
-        self._notes = include_notes
-        self._entity = include_entity
-        self._profile = include_profile
-        self._signals = include_signals
+        self._ops = ops
+        self._include = (include_notes, include_entity, include_profile, include_signals)
 
     async def __call__(self, contact_id: Any) -> BulkResult[ContactDetails]:
         stats = RetryStats()
+        notes, entity, profile, signals = self._include
         try:
-            details, _ = await self._client._fetch_contact_with_stats(
-                contact_id,
-                include_notes=self._notes,
-                include_entity=self._entity,
-                include_profile=self._profile,
-                include_signals=self._signals,
-                policy=self._client.retry,
-                hooks=self._throttle,
+            details = await self._ops.fetch_contact(
+                coerce_id(contact_id, "contact_id"),
+                include_notes=notes,
+                include_entity=entity,
+                include_profile=profile,
+                include_signals=signals,
                 stats=stats,
             )
         except ZyntroError as exc:
-            return BulkResult(request=contact_id, ok=False, error=exc, attempts=stats.attempts)
-        self._throttle.item_succeeded(stats.retries)
-        return BulkResult(request=contact_id, ok=True, value=details, attempts=stats.attempts)
+            return _failed(contact_id, exc, stats)
+        if self._ops.flow is not None:
+            self._ops.flow.item_succeeded(stats.retries)
+        return BulkResult(
+            request=contact_id,
+            ok=True,
+            value=details,
+            attempts=stats.attempts,
+            retries=stats.retries,
+        )
 
 
 class EnrichContacts(_JournalSlot):
@@ -274,12 +366,9 @@ class EnrichContacts(_JournalSlot):
     there, or it is not).
     """
 
-    endpoint = "addProfileToContact"
-
     def __init__(
         self,
-        client: ZyntroClient,
-        throttle: Throttle,
+        ops: Operations,
         enricher: Enricher,
         *,
         source: str,
@@ -287,76 +376,96 @@ class EnrichContacts(_JournalSlot):
         journal: str | os.PathLike[str] | None,
     ) -> None:
         super().__init__(journal)
-        self._client = client
-        self._throttle = throttle
+        self._ops = ops
         self._enricher = enricher
         self._source = source
         self._skip_if_enriched = skip_if_enriched
 
-    async def __call__(self, contact_id: Any) -> BulkResult[Profile]:
+    async def __call__(self, item: Any) -> BulkResult[Profile]:
+        try:
+            contact_id = coerce_id(item, "contact_id")
+        except ZyntroError as exc:
+            return _failed(item, exc)
         key: str | None = None
         entry: JournalEntry | None = None
-        if self.journal is not None and isinstance(contact_id, str):
+        journal = self.journal
+        if journal is not None:
             key = item_key(
                 contact_id, self._source, None, key=f"enrich:{contact_id}:{self._source}"
             )
-            entry = await self.journal.get(key)
+            entry = await journal.get(key)
             if entry is not None and entry.state is JournalState.DONE:
-                return BulkResult(request=contact_id, ok=True, skipped=True)
-        stats = RetryStats()
+                # The journal keeps no payload, so it cannot give the Profile back: the
+                # result says only "done in an earlier run".
+                return BulkResult(request=item, ok=True, skipped=True)
+        fetched = RetryStats()
         try:
-            details, _ = await self._client._fetch_contact_with_stats(
-                contact_id,
-                include_profile=True,
-                policy=self._client.retry,
-                hooks=self._throttle,
-                stats=stats,
-            )
+            details = await self._ops.fetch_contact(contact_id, include_profile=True, stats=fetched)
         except ZyntroError as exc:
-            return BulkResult(request=contact_id, ok=False, error=exc, attempts=stats.attempts)
+            return _failed(item, exc, fetched)
         existing = details.profiles_from(self._source)
         if entry is not None and entry.state is JournalState.SENT and not self._skip_if_enriched:
             # An earlier run sent this add and never saw the answer: is it there?
-            landed = [p for p in existing if payload_digest(p.payload) == entry.payload_digest]
+            landed = [p for p in existing if _digest(p.payload) == entry.payload_digest]
             if landed:
-                if self.journal is not None and key is not None:
-                    self.journal.mark_done(key, profile_id=landed[-1].id)
+                if journal is not None and key is not None:
+                    journal.mark_done(key, profile_id=landed[-1].id)
                 return BulkResult(
-                    request=contact_id,
+                    request=item,
                     ok=True,
                     value=landed[-1],
-                    attempts=stats.attempts,
+                    attempts=fetched.attempts,
+                    retries=fetched.retries,
                     recovered=True,
                 )
         if self._skip_if_enriched and existing:
-            if self.journal is not None and key is not None:
-                self.journal.mark_done(key, profile_id=max(p.id for p in existing))
+            if journal is not None and key is not None:
+                journal.mark_done(key, profile_id=max(p.id for p in existing))
             return BulkResult(
-                request=contact_id,
+                request=item,
                 ok=True,
                 value=existing[-1],
                 skipped=True,
-                attempts=stats.attempts,
+                attempts=fetched.attempts,
+                retries=fetched.retries,
             )
         try:
             payload = await self._enricher(details)
         except Exception as exc:
             error = EnricherError(
                 f"enricher raised {type(exc).__name__}",
-                endpoint=self.endpoint,
-                contact_id=details.contact.id,
+                endpoint=ADD_PROFILE,
+                contact_id=contact_id,
             )
             error.__cause__ = exc
-            return BulkResult(request=contact_id, ok=False, error=error, attempts=stats.attempts)
+            return _failed(item, error, fetched)
         if payload is None:  # nothing to add for this contact
-            return BulkResult(request=contact_id, ok=True, skipped=True, attempts=stats.attempts)
+            return BulkResult(
+                request=item,
+                ok=True,
+                skipped=True,
+                attempts=fetched.attempts,
+                retries=fetched.retries,
+            )
         request = ProfileRequest(contact_id, payload, self._source, key=key)
-        result = await add_one(self._client, self._throttle, request, journal=self.journal, key=key)
+        digest = _digest(payload) if journal is not None else None
+        if journal is not None and digest is None:
+            journal = None  # not JSON: the add refuses it before anything is journaled
+        result = await add_one(self._ops, request, journal=journal, key=key, digest=digest)
         return BulkResult(
-            request=contact_id,
+            request=item,
             ok=result.ok,
             value=result.value,
             error=result.error,
-            attempts=stats.attempts + result.attempts,
+            attempts=fetched.attempts + result.attempts,
+            retries=fetched.retries + result.retries,
             recovered=result.recovered,
+            unknown=result.unknown,
         )
+
+
+def _digest(payload: object) -> str | None:
+    try:
+        return payload_digest(payload)
+    except (TypeError, ValueError):
+        return None

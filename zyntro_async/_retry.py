@@ -25,6 +25,7 @@ instance, which concurrent calls must not share.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
 import logging
 import time
@@ -176,36 +177,39 @@ def is_testing() -> bool:
     return _testing
 
 
-async def _sleep(seconds: float) -> None:
-    # Indirection so tests can fake time (tests patch this name).
-    await asyncio.sleep(seconds)
+def kind_of(exc: BaseException, rules: tuple[Rule, ...] = DEFAULT_RULES) -> FailureKind:
+    """``classify``, once per failure: the kind is kept on the exception for the table it
+    came from, so the flow control and the retry loop never disagree or pay twice."""
+    cached = getattr(exc, "_zyntro_kind", None)
+    if cached is not None and cached[0] is rules:
+        return cached[1]  # type: ignore[no-any-return]
+    kind = classify(exc, rules)
+    with contextlib.suppress(AttributeError):  # a built-in exception has no __dict__
+        exc._zyntro_kind = (rules, kind)  # type: ignore[attr-defined]
+    return kind
 
 
-class AttemptHooks(Protocol):
-    """Shared pacing for many calls (the bulk runner's throttle): each attempt waits for
-    ``before_attempt`` (which returns a token, e.g. its start time), reports through
-    ``after_attempt`` with that token, and a retry needs ``allow_retry``. A single call
-    uses none."""
-
-    async def before_attempt(self) -> float: ...
-
-    def after_attempt(
-        self, token: float, error: BaseException | None, kind: FailureKind | None
-    ) -> None: ...
+class Budget(Protocol):
+    """Shared retry pacing for many calls (a bulk run's flow control)."""
 
     def allow_retry(self, error: BaseException, kind: FailureKind) -> bool: ...
 
+    async def pause(self, seconds: float) -> None: ...
+
+
+#: An attempt gets the kind of the previous failure (None at first) and the call's
+#: deadline (a ``time.monotonic()`` instant, or None).
+Attempt = Callable[[FailureKind | None, "float | None"], Awaitable[T]]
+
 
 class _StopAtDeadline(_t.stop.stop_base):
-    """Stop once the call's deadline (counted from its first attempt) has passed."""
+    """Stop once the call's deadline has passed."""
 
-    def __init__(self, deadline: float | None, started: float) -> None:
-        self._deadline = deadline
-        self._started = started
+    def __init__(self, deadline_at: float | None) -> None:
+        self._deadline_at = deadline_at
 
     def __call__(self, retry_state: _t.RetryCallState) -> bool:
-        deadline = self._deadline
-        return deadline is not None and time.monotonic() - self._started >= deadline
+        return self._deadline_at is not None and time.monotonic() >= self._deadline_at
 
 
 class _DeadlineReached(Exception):
@@ -213,96 +217,97 @@ class _DeadlineReached(Exception):
 
 
 async def run_with_retries(
-    attempt: Callable[[RetryStats, FailureKind | None], Awaitable[T]],
+    attempt: Attempt[T],
     *,
     policy: RetryPolicy | None,
     idempotent: bool,
     endpoint: str,
     stats: RetryStats,
-    hooks: AttemptHooks | None = None,
+    budget: Budget | None = None,
 ) -> T:
     """Run ``attempt`` until it succeeds or the policy says stop; re-raise the last error.
 
-    ``attempt`` receives the stats and the kind of the previous failure (None at first), so
-    a non-idempotent call can reconcile after an AMBIGUOUS one before re-sending.
-
-    Fast path: the first attempt runs before any tenacity object exists (building them
-    costs more than the rest of a call's overhead). A retryable failure starts tenacity,
-    which replays that failure as its attempt 1, so backoff and stop rules are tenacity's.
+    The deadline (``policy.deadline`` from now) is passed to every attempt, which bounds
+    its requests by it. Fast path: the first attempt runs before any tenacity object
+    exists (building them costs more than the rest of a call's overhead); a retryable
+    failure starts tenacity, which replays that failure as its attempt 1, so stop, wait
+    and retry decisions are tenacity's strategies.
     """
-    if hooks is not None:
-        attempt = _paced(attempt, hooks, policy)
-    started = time.monotonic()
+    deadline = None if policy is None else policy.deadline
+    deadline_at = None if deadline is None else time.monotonic() + deadline
     stats.attempts += 1
     try:
-        return await attempt(stats, None)
+        return await attempt(None, deadline_at)
     except BaseException as exc:
-        if policy is None or policy.max_attempts == 1 or not policy.classify(exc).retryable:
+        if policy is None or policy.max_attempts == 1 or not kind_of(exc, policy.rules).retryable:
             raise
         first = exc
-    return await _retry(attempt, first, policy, idempotent, endpoint, stats, hooks, started)
+    return await _retry(attempt, first, policy, idempotent, endpoint, stats, budget, deadline_at)
 
 
 async def _retry(
-    attempt: Callable[[RetryStats, FailureKind | None], Awaitable[T]],
+    attempt: Attempt[T],
     first: BaseException,
     policy: RetryPolicy,
     idempotent: bool,
     endpoint: str,
     stats: RetryStats,
-    hooks: AttemptHooks | None,
-    started: float,
+    budget: Budget | None,
+    deadline_at: float | None,
 ) -> T:
-    previous: list[FailureKind] = []
-    backoff = _t.wait_random_exponential(multiplier=policy.initial_backoff, max=policy.max_backoff)
-    plain = _t.wait_exponential(multiplier=policy.initial_backoff, max=policy.max_backoff)
+    rules = policy.rules
+    backoff = (
+        _t.wait_random_exponential(multiplier=policy.initial_backoff, max=policy.max_backoff)
+        if policy.jitter
+        else _t.wait_exponential(multiplier=policy.initial_backoff, max=policy.max_backoff)
+    )
 
-    def should_retry(exc: BaseException) -> bool:
-        kind = policy.classify(exc)
-        previous.append(kind)
+    def failure(state: _t.RetryCallState) -> BaseException:
+        assert state.outcome is not None
+        exc = state.outcome.exception()
+        assert exc is not None
+        return exc
+
+    def should_retry(state: _t.RetryCallState) -> bool:
+        if state.outcome is None or not state.outcome.failed:
+            return False
+        exc = failure(state)
+        kind = kind_of(exc, rules)
         if not kind.retryable:
             return False
-        if hooks is not None and not hooks.allow_retry(exc, kind):
+        if kind is FailureKind.AMBIGUOUS and not idempotent and policy.on_ambiguous == "raise":
             return False
-        refuse = kind is FailureKind.AMBIGUOUS and not idempotent and policy.on_ambiguous == "raise"
-        return not refuse
+        return budget is None or budget.allow_retry(exc, kind)
 
     def wait(state: _t.RetryCallState) -> float:
-        exc = state.outcome.exception() if state.outcome else None
-        retry_after = getattr(exc, "retry_after", None)
-        if isinstance(retry_after, (int, float)):
-            seconds = float(retry_after)
-        else:
-            seconds = (backoff if policy.jitter else plain)(state)
-        if policy.deadline is not None:
-            remaining = policy.deadline - (time.monotonic() - started)
-            if seconds > remaining:
-                raise _DeadlineReached
+        retry_after = getattr(failure(state), "retry_after", None)
+        # The server's word replaces our backoff.
+        seconds = float(retry_after) if isinstance(retry_after, (int, float)) else backoff(state)
+        if deadline_at is not None and time.monotonic() + seconds > deadline_at:
+            raise _DeadlineReached
         return 0.0 if _testing else seconds
 
     async def before_sleep(state: _t.RetryCallState) -> None:
-        exc = state.outcome.exception() if state.outcome else None
+        exc = failure(state)
         seconds = state.upcoming_sleep
         stats.waited += seconds
         code = exc.code if isinstance(exc, ZyntroError) else type(exc).__name__
         log.warning(
-            "zyntro_async: retrying %s (attempt %d of %d failed: %s, %s); sleeping %.2fs",
+            "retrying %s (attempt %d of %d failed: %s, %s); sleeping %.2fs",
             endpoint,
             state.attempt_number,
             policy.max_attempts,
             code,
-            previous[-1].value if previous else "?",
+            kind_of(exc, rules).value,
             seconds,
         )
 
     retrying = _t.AsyncRetrying(
-        stop=_t.stop_any(
-            _t.stop_after_attempt(policy.max_attempts), _StopAtDeadline(policy.deadline, started)
-        ),
+        stop=_t.stop_after_attempt(policy.max_attempts) | _StopAtDeadline(deadline_at),
         wait=wait,
-        retry=_t.retry_if_exception(should_retry),
+        retry=should_retry,
         before_sleep=before_sleep,
-        sleep=_sleep,
+        sleep=budget.pause if budget is not None else _sleep,
         reraise=True,
     )
     last: BaseException = first
@@ -313,7 +318,7 @@ async def _retry(
                     raise first  # replay the fast path's failure as tenacity's attempt 1
                 stats.attempts += 1
                 try:
-                    return await attempt(stats, previous[-1] if previous else None)
+                    return await attempt(kind_of(last, rules), deadline_at)
                 except BaseException as exc:
                     last = exc
                     raise
@@ -323,21 +328,5 @@ async def _retry(
     raise AssertionError("unreachable: tenacity re-raises the last error")  # pragma: no cover
 
 
-def _paced(
-    attempt: Callable[[RetryStats, FailureKind | None], Awaitable[T]],
-    hooks: AttemptHooks,
-    policy: RetryPolicy | None,
-) -> Callable[[RetryStats, FailureKind | None], Awaitable[T]]:
-    rules = DEFAULT_RULES if policy is None else policy.rules
-
-    async def paced(stats: RetryStats, previous: FailureKind | None) -> T:
-        token = await hooks.before_attempt()
-        try:
-            result = await attempt(stats, previous)
-        except BaseException as exc:
-            hooks.after_attempt(token, exc, classify(exc, rules))
-            raise
-        hooks.after_attempt(token, None, None)
-        return result
-
-    return paced
+async def _sleep(seconds: float) -> None:
+    await asyncio.sleep(seconds)

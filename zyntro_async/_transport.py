@@ -85,7 +85,9 @@ class Transport:
         ssl_context: ssl.SSLContext | bool = True,
     ) -> None:
         self._base_url = base_url
+        self._settings = timeout
         self._timeout = _client_timeout(timeout)
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._limits = limits
         self._ssl = ssl_context
         self._session = session
@@ -109,6 +111,15 @@ class Transport:
         if self._closed:
             raise ClientClosedError("the client is closed")
         session = self._session
+        loop = asyncio.get_running_loop()
+        if self._loop is not loop:
+            if self._loop is not None and self._owns_session:
+                raise ClientClosedError(
+                    "this client's connection pool belongs to another event loop (an earlier "
+                    "asyncio.run()); create one client per event loop, inside it, and close it "
+                    "there (async with ZyntroClient(...))"
+                )
+            self._loop = loop
         if session is None:
             # Created here, inside the running loop, never in __init__.
             connector = aiohttp.TCPConnector(
@@ -123,10 +134,35 @@ class Transport:
             )
         return session
 
-    async def post(self, endpoint: str, body: bytes, *, contact_id: str) -> RawResponse:
-        """Send one request; return the raw answer or raise a TransportError."""
+    @property
+    def total_timeout(self) -> float | None:
+        return self._settings.total
+
+    @property
+    def connection_limit(self) -> int | None:
+        """How many requests the pool can carry at once (None: no limit known)."""
+        if self._owns_session:
+            return self._limits.max_connections
+        connector = self._session.connector if self._session is not None else None
+        limit = getattr(connector, "limit", 0) if connector is not None else 0
+        return limit if isinstance(limit, int) and limit > 0 else None
+
+    async def post(
+        self, endpoint: str, body: bytes, *, contact_id: str, total: float | None = None
+    ) -> RawResponse:
+        """Send one request; return the raw answer or raise a TransportError.
+
+        ``total`` shortens this attempt's total timeout (what is left of a deadline)."""
         session = self._get_session()
         url = self._base_url + endpoint
+        timeout = self._timeout
+        if total is not None:
+            timeout = aiohttp.ClientTimeout(
+                total=total,
+                connect=timeout.connect,
+                sock_connect=timeout.sock_connect,
+                sock_read=timeout.sock_read,
+            )
         try:
             async with session.post(
                 url,
@@ -134,7 +170,7 @@ class Transport:
                 data=body if len(body) < _STREAM_BODY_FROM else io.BytesIO(body),
                 headers=self._headers,
                 allow_redirects=False,  # never re-send the credentials somewhere else
-                timeout=self._timeout,
+                timeout=timeout,
             ) as resp:
                 payload = await self._read_capped(resp, endpoint=endpoint, contact_id=contact_id)
                 return RawResponse(status=resp.status, headers=resp.headers, body=payload)

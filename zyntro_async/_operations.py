@@ -1,0 +1,350 @@
+"""The API's two calls with their retries: one paced request, a fetch, the exactly-once add.
+
+This module owns what "add a profile exactly once" means: attempt, classify once, reconcile
+before any re-send, pace every request (reconcile fetches included) through the run's flow
+control, and spend the run's retry budget. ``ZyntroClient`` calls it for single calls; the
+bulk pipelines receive an :class:`Operations` bound to their run's :class:`FlowControl` and
+never reach into the client.
+
+Every request gets a total timeout of at most what is left of its call's deadline, so a
+deadline bounds a call even against a server that answers slowly.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from ._config import Credentials
+from ._exceptions import (
+    ClientClosedError,
+    ConnectTimeout,
+    DisconnectedError,
+    RateLimitError,
+    ZyntroError,
+)
+from ._flow import FlowControl, GateClosed
+from ._journal import payload_digest
+from ._models import ContactDetails, Profile
+from ._protocol import Call, add_profile_call, fetch_contact_call, interpret
+from ._retry import DEFAULT_RULES, FailureKind, RetryPolicy, RetryStats, kind_of, run_with_retries
+from ._transport import Transport
+
+log = logging.getLogger("zyntro_async")
+
+T = TypeVar("T")
+
+
+class Operations:
+    """Calls on one transport with one retry policy, paced by ``flow`` when given."""
+
+    __slots__ = ("_credentials", "_flow", "_policy", "_rules", "_transport")
+
+    def __init__(
+        self,
+        transport: Transport,
+        credentials: Credentials,
+        policy: RetryPolicy | None,
+        flow: FlowControl | None = None,
+    ) -> None:
+        self._transport = transport
+        self._credentials = credentials
+        self._policy = policy
+        self._rules = DEFAULT_RULES if policy is None else policy.rules
+        self._flow = flow
+
+    def paced(self, flow: FlowControl) -> Operations:
+        """The same calls, every request paced and budgeted by ``flow``."""
+        return Operations(self._transport, self._credentials, self._policy, flow)
+
+    @property
+    def policy(self) -> RetryPolicy | None:
+        return self._policy
+
+    @property
+    def flow(self) -> FlowControl | None:
+        return self._flow
+
+    # -- one request --------------------------------------------------------------------------
+
+    async def send(self, call: Call[T], deadline_at: float | None) -> T:
+        """One request: paced, bounded by the deadline, its outcome reported to the flow."""
+        flow = self._flow
+        if flow is None:
+            return interpret(call, await self._post(call, deadline_at))
+        try:
+            started = await flow.acquire(deadline_at)
+        except GateClosed as gate:
+            raise RateLimitError(
+                f"the server asked every request to wait {gate.wait:.0f} s, past this call's "
+                "deadline",
+                retry_after=gate.wait,
+                endpoint=call.endpoint,
+                contact_id=call.contact_id,
+            ) from None
+        try:
+            result = interpret(call, await self._post(call, deadline_at))
+        except BaseException as exc:
+            flow.release(started, exc, kind_of(exc, self._rules))
+            raise
+        flow.release(started, None, None)
+        return result
+
+    async def _post(self, call: Call[Any], deadline_at: float | None) -> Any:
+        total = None
+        if deadline_at is not None:
+            left = deadline_at - time.monotonic()
+            if left <= 0:
+                raise ConnectTimeout(
+                    "the call's deadline passed before this request was sent",
+                    endpoint=call.endpoint,
+                    contact_id=call.contact_id,
+                )
+            limit = self._transport.total_timeout
+            if limit is None or left < limit:
+                total = left
+        started = time.perf_counter()
+        response = await self._transport.post(
+            call.endpoint, call.body, contact_id=call.contact_id, total=total
+        )
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug(
+                "%s -> HTTP %d in %.1f ms",
+                call.endpoint,
+                response.status,
+                (time.perf_counter() - started) * 1000,
+                extra={"zyntro_endpoint": call.endpoint, "zyntro_contact_id": call.contact_id},
+            )
+        return response
+
+    # -- fetchContact -------------------------------------------------------------------------
+
+    async def fetch_contact(
+        self,
+        contact_id: object,
+        *,
+        include_notes: bool = False,
+        include_entity: bool = False,
+        include_profile: bool = False,
+        include_signals: bool = False,
+        member_id: str | None = None,
+        stats: RetryStats | None = None,
+    ) -> ContactDetails:
+        call = fetch_contact_call(
+            self._credentials,
+            contact_id,
+            member_id=member_id,
+            include_notes=include_notes,
+            include_entity=include_entity,
+            include_profile=include_profile,
+            include_signals=include_signals,
+        )
+        send = self.send
+
+        async def attempt(_: FailureKind | None, deadline_at: float | None) -> ContactDetails:
+            return await send(call, deadline_at)
+
+        return await run_with_retries(
+            attempt,
+            policy=self._policy,
+            idempotent=True,
+            endpoint=call.endpoint,
+            stats=RetryStats() if stats is None else stats,
+            budget=self._flow,
+        )
+
+    # -- addProfileToContact ------------------------------------------------------------------
+
+    async def add_profile(
+        self,
+        contact_id: object,
+        payload: object,
+        source: object,
+        *,
+        member_id: str | None = None,
+        stats: RetryStats | None = None,
+        maybe_applied: bool = False,
+        before_send: Callable[[], Awaitable[None]] | None = None,
+        digest: str | None = None,
+    ) -> Profile:
+        """Add a profile; never sends twice unless the first was shown not applied.
+
+        ``maybe_applied``: an earlier run sent this very add and never saw the answer (a
+        journal says so): reconcile before the first send. ``before_send`` runs after the
+        local validation and before any request (the journal's write-ahead), outside any
+        slot. ``digest``: the payload's digest, if the caller has it.
+        """
+        call = add_profile_call(self._credentials, contact_id, payload, source, member_id=member_id)
+        if before_send is not None:
+            await before_send()
+        stats = RetryStats() if stats is None else stats
+        add = _Add(self, call, source, payload, member_id, digest, maybe_applied, stats)
+        try:
+            return await run_with_retries(
+                add.attempt,
+                policy=self._policy,
+                idempotent=False,
+                endpoint=call.endpoint,
+                stats=stats,
+                budget=self._flow,
+            )
+        except ClientClosedError:
+            # Closed under us: an add already on the wire may have been applied.
+            stats.unknown = add.sent or maybe_applied
+            raise
+        except ZyntroError as exc:
+            return await add.settle(exc)
+
+
+class _Add:
+    """The state of one exactly-once add across its attempts."""
+
+    __slots__ = (
+        "_digest",
+        "_ops",
+        "call",
+        "deadline_at",
+        "member_id",
+        "payload",
+        "reconcile",
+        "sent",
+        "source",
+        "stats",
+        "unresolved",
+    )
+
+    def __init__(
+        self,
+        ops: Operations,
+        call: Call[Profile],
+        source: object,
+        payload: object,
+        member_id: str | None,
+        digest: str | None,
+        maybe_applied: bool,
+        stats: RetryStats,
+    ) -> None:
+        policy = ops.policy
+        self._ops = ops
+        self._digest = digest
+        self.call = call
+        self.source = source
+        self.payload = payload
+        self.member_id = member_id
+        self.stats = stats
+        self.deadline_at: float | None = None
+        self.reconcile = policy is not None and policy.on_ambiguous == "reconcile"
+        self.sent = False
+        # The ambiguous failure not yet settled by a reconcile: while set, nothing is sent.
+        self.unresolved: ZyntroError | None = None
+        if maybe_applied:
+            self.unresolved = DisconnectedError(
+                "an earlier run sent this add and saw no answer",
+                endpoint=call.endpoint,
+                contact_id=call.contact_id,
+            )
+
+    async def attempt(self, _: FailureKind | None, deadline_at: float | None) -> Profile:
+        self.deadline_at = deadline_at
+        if self.unresolved is not None:
+            found = await self.look(deadline_at)  # a failed look raises the fetch's error
+            if found is not None:
+                self.stats.recovered = True
+                return found
+            self.unresolved = None
+        self.sent = True
+        try:
+            return await self._ops.send(self.call, deadline_at)
+        except ZyntroError as exc:
+            if self.reconcile and kind_of(exc, self._ops._rules) is FailureKind.AMBIGUOUS:
+                self.unresolved = exc
+            raise
+
+    async def settle(self, exc: ZyntroError) -> Profile:
+        """The attempts are over and ``exc`` is the last error: say truthfully what happened.
+
+        With the outcome still open, one last paced look (if the budget and the deadline
+        allow) decides it; otherwise the outcome is unknown and we raise the ambiguous
+        error, so a raised error means "not applied" whenever the contact could be read.
+        """
+        stats = self.stats
+        unresolved = self.unresolved
+        if unresolved is None:
+            if kind_of(exc, self._ops._rules) is FailureKind.AMBIGUOUS:
+                stats.unknown = True  # on_ambiguous="raise"/"retry": the caller's call
+            raise exc
+        flow = self._ops.flow
+        if flow is not None and not flow.allow_retry(unresolved, FailureKind.AMBIGUOUS):
+            stats.unknown = True
+            raise unresolved from None
+        try:
+            # The deadline bounds the call: the last look gets what is left of it.
+            found = await self.look(self.deadline_at)
+        except ZyntroError:
+            stats.unknown = True
+            raise unresolved from None
+        if found is None:
+            raise unresolved from None
+        stats.recovered = True
+        return found
+
+    async def look(self, deadline_at: float | None) -> Profile | None:
+        """Is the record there already? One paced fetch with profiles; the newest match."""
+        call = self.call
+        ops = self._ops
+        fetch = fetch_contact_call(
+            ops._credentials, call.contact_id, include_profile=True, member_id=self.member_id
+        )
+        try:
+            details = await ops.send(fetch, deadline_at)
+        except ZyntroError as exc:
+            log.warning(
+                "could not reconcile %s for contact %r (%s); outcome still unknown",
+                call.endpoint,
+                call.contact_id,
+                exc.code,
+                extra=_extra(call, exc.code),
+            )
+            raise
+        digest = self._digest or payload_digest(self.payload)
+        self._digest = digest
+        matches = [
+            p
+            for p in (details.profiles or ())
+            if p.source == self.source and _digest_or_none(p.payload) == digest
+        ]
+        if not matches:
+            log.info(
+                "%s for contact %r was not applied; sending it",
+                call.endpoint,
+                call.contact_id,
+                extra=_extra(call, None),
+            )
+            return None
+        found = max(matches, key=lambda p: p.id)
+        log.info(
+            "recovered %s for contact %r: the server had applied it (profile %d)",
+            call.endpoint,
+            call.contact_id,
+            found.id,
+            extra=_extra(call, None),
+        )
+        return found
+
+
+def _digest_or_none(payload: object) -> str | None:
+    try:
+        return payload_digest(payload)
+    except (TypeError, ValueError):  # a stored payload JSON cannot carry: not ours
+        return None
+
+
+def _extra(call: Call[Any], code: str | None) -> dict[str, Any]:
+    """Structured fields for log records (``extra=``): index them, never parse messages."""
+    return {
+        "zyntro_endpoint": call.endpoint,
+        "zyntro_contact_id": call.contact_id,
+        "zyntro_code": code,
+    }
