@@ -18,12 +18,16 @@ from tests.helpers import BASE, CREDS, doc_json
 from zyntro_async import (
     DEFAULT_RULES,
     APIError,
+    BulkResult,
     ClientClosedError,
     ConnectError,
     ConnectTimeout,
+    ContactDetails,
     DisconnectedError,
     FailureKind,
     NotFoundError,
+    Profile,
+    ProfileRequest,
     RateLimitError,
     ReadTimeout,
     RetryPolicy,
@@ -134,6 +138,19 @@ def test_policy_validates() -> None:
         RetryPolicy(on_ambiguous="sometimes")  # type: ignore[arg-type]
 
 
+async def add_once(client: ZyntroClient) -> BulkResult[Profile]:
+    """One add, with what it took (attempts, recovered, unknown) as a bulk result says."""
+    (result,) = [
+        r async for r in client.bulk_add_profiles([ProfileRequest("a1b2", PAYLOAD, SOURCE)])
+    ]
+    return result
+
+
+async def fetch_once(client: ZyntroClient) -> BulkResult[ContactDetails]:
+    (result,) = [r async for r in client.bulk_fetch_contacts(["a1b2"])]
+    return result
+
+
 # -- reads --------------------------------------------------------------------------------
 
 
@@ -141,8 +158,9 @@ async def test_500_500_200_succeeds(client: ZyntroClient, mocked: aioresponses) 
     mocked.post(FETCH, status=500, body="boom")
     mocked.post(FETCH, status=500, body="boom")
     mocked.post(FETCH, payload=doc_json("fetchContact_response_success.json"))
-    details, stats = await client._fetch_contact_with_stats("a1b2", policy=client.retry)
-    assert details.contact.first_name == "Jane"
+    stats = await fetch_once(client)
+    assert stats.value is not None
+    assert stats.value.contact.first_name == "Jane"
     assert stats.attempts == 3
     assert stats.retries == 2
 
@@ -253,7 +271,9 @@ async def test_not_sent_add_is_retried_without_reconciling(
 ) -> None:
     mocked.post(ADD, exception=aiohttp.ConnectionTimeoutError("pool"))
     mocked.post(ADD, payload=created())
-    profile, stats = await client._add_profile_with_stats("a1b2", PAYLOAD, SOURCE)
+    stats = await add_once(client)
+    profile = stats.value
+    assert profile is not None
     assert profile.id == 142
     assert stats.attempts == 2
     assert not stats.recovered
@@ -271,7 +291,9 @@ async def test_disconnect_after_commit_returns_the_committed_record(
             {"profile_id": 143, "profile_source": SOURCE, "profile_payload": PAYLOAD},
         ),
     )
-    profile, stats = await client._add_profile_with_stats("a1b2", PAYLOAD, SOURCE)
+    stats = await add_once(client)
+    profile = stats.value
+    assert profile is not None
     assert profile.id == 143
     assert stats.recovered
     assert count(mocked, ADD) == 1  # never re-sent
@@ -285,7 +307,9 @@ async def test_ambiguous_add_not_applied_is_sent_again(
     mocked.post(ADD, status=504, body="gateway timeout")
     mocked.post(FETCH, payload=contact_with_profiles())
     mocked.post(ADD, payload=created(144))
-    profile, stats = await client._add_profile_with_stats("a1b2", PAYLOAD, SOURCE)
+    stats = await add_once(client)
+    profile = stats.value
+    assert profile is not None
     assert profile.id == 144
     assert not stats.recovered
     assert count(mocked, ADD) == 2
@@ -350,11 +374,12 @@ async def test_concurrent_calls_keep_their_own_retry_state(
         mocked.post(FETCH, status=503)
     for _ in range(10):
         mocked.post(FETCH, payload=doc_json("fetchContact_response_success.json"))
-    results = await asyncio.gather(
-        *(client._fetch_contact_with_stats(f"c{i}", policy=client.retry) for i in range(10))
-    )
-    assert sum(stats.attempts for _, stats in results) == 20
-    assert all(1 <= stats.attempts <= 3 for _, stats in results)
+    results = [
+        r async for r in client.bulk_fetch_contacts([f"c{i}" for i in range(10)], concurrency=10)
+    ]
+    assert all(r.ok for r in results)
+    assert sum(r.attempts for r in results) == 20
+    assert all(1 <= r.attempts <= 3 for r in results)
 
 
 async def test_out_of_attempts_a_last_reconcile_finds_the_record(
@@ -372,7 +397,9 @@ async def test_out_of_attempts_a_last_reconcile_finds_the_record(
             {"profile_id": 150, "profile_source": SOURCE, "profile_payload": PAYLOAD}
         ),
     )
-    profile, stats = await client._add_profile_with_stats("a1b2", PAYLOAD, SOURCE)
+    stats = await add_once(client)
+    profile = stats.value
+    assert profile is not None
     assert profile.id == 150
     assert stats.recovered
     assert not stats.unknown
@@ -386,9 +413,8 @@ async def test_a_reported_failure_means_not_applied(
         mocked.post(ADD, status=502, body=HTML_502, content_type="text/html")
     for _ in range(3):
         mocked.post(FETCH, payload=contact_with_profiles())
-    stats = zyntro_async.RetryStats()
-    with pytest.raises(ServerError):
-        await client._add_profile_with_stats("a1b2", PAYLOAD, SOURCE, stats=stats)
+    stats = await add_once(client)
+    assert isinstance(stats.error, ServerError)
     assert not stats.unknown  # the last reconcile proved it was not applied
     assert not stats.recovered
 
@@ -399,8 +425,7 @@ async def test_unknown_only_when_reconciling_is_impossible(
     mocked.post(ADD, exception=aiohttp.ServerDisconnectedError())
     for _ in range(30):
         mocked.post(FETCH, status=500)
-    stats = zyntro_async.RetryStats()
-    with pytest.raises(DisconnectedError):
-        await client._add_profile_with_stats("a1b2", PAYLOAD, SOURCE, stats=stats)
+    stats = await add_once(client)
+    assert isinstance(stats.error, DisconnectedError)
     assert stats.unknown
     assert count(mocked, ADD) == 1

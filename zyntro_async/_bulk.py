@@ -45,13 +45,7 @@ from typing import Any, Generic, TypeVar
 from ._exceptions import ZyntroError
 from ._flow import FlowControl
 from ._journal import JournalError
-
-# Old import path of these names (the CLI's); new code imports them from ._results.
-from ._results import BulkReport as BulkReport
-from ._results import BulkResult as BulkResult
-from ._results import FailurePolicy, StopRules
-from ._results import ProfileRequest as ProfileRequest
-from ._results import Progress as Progress
+from ._results import BulkReport, BulkResult, FailurePolicy, Progress, StopRules
 
 log = logging.getLogger("zyntro_async")
 

@@ -22,7 +22,7 @@ from ._flow import DEFAULT_BUDGET, FlowControl
 from ._models import ContactDetails, Profile
 from ._operations import Operations
 from ._pipelines import AddProfiles, EnrichContacts, Enricher, FetchContacts
-from ._protocol import ADD_PROFILE
+from ._protocol import ADD_PROFILE, php_empty
 from ._results import FailurePolicy, ProfileRequest, Progress
 from ._retry import RetryPolicy
 from ._transport import Transport
@@ -299,7 +299,7 @@ class ZyntroClient:
         """Enrich contacts: fetch each (with profiles), skip it if it already has a profile
         from ``source``, ``await enricher(details)`` for the payload (None: nothing to add),
         add it. An enricher's exception fails that item only (``EnricherError``)."""
-        if not isinstance(source, str) or not source.strip():
+        if not isinstance(source, str) or php_empty(source):
             raise ValidationError(
                 ["source must be a non-empty string"], code="MISSING_FIELDS", endpoint=ADD_PROFILE
             )

@@ -20,7 +20,7 @@ from typing import Any
 
 import attrs
 
-from ._bulk import ProfileRequest
+from ._results import ProfileRequest
 
 # The largest CSV cell read (csv's default is 128 KiB); a larger one is a problem on its line.
 CSV_FIELD_LIMIT = 16 * 1024 * 1024

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
@@ -25,7 +24,7 @@ from ._exceptions import ValidationError, ZyntroError
 from ._journal import Journal, JournalEntry, JournalState, item_key, payload_digest
 from ._models import ContactDetails, Profile
 from ._operations import Operations
-from ._protocol import ADD_PROFILE
+from ._protocol import ADD_PROFILE, coerce_id
 from ._results import BulkResult, ProfileRequest
 from ._retry import RetryStats
 
@@ -57,20 +56,9 @@ class JournalConflictError(ZyntroError):
     code = "JOURNAL_KEY_CONFLICT"
 
 
-def coerce_id(value: object, what: str) -> str:
-    """An id as the wire wants it: a non-empty string; ints (database rows) and UUIDs are
-    converted, anything else is refused -- the same rule in every entry point."""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, int) and not isinstance(value, bool):
-        return str(value)
-    if isinstance(value, uuid.UUID):
-        return str(value)
-    raise ValidationError(
-        [f"{what} must be a string or an integer, not {type(value).__name__}"],
-        code="MISSING_FIELDS",
-        endpoint=ADD_PROFILE,
-    )
+def _id(value: object, what: str) -> str:
+    """Ids follow the protocol's one rule (ints and UUIDs become strings) everywhere."""
+    return coerce_id(value, what, endpoint=ADD_PROFILE, code="MISSING_FIELDS")
 
 
 def coerce_request(item: object, default_source: str | None) -> ProfileRequest:
@@ -110,11 +98,11 @@ def coerce_request(item: object, default_source: str | None) -> ProfileRequest:
     key = mapping.get("key")
     member_id = mapping.get("member_id")
     return ProfileRequest(
-        coerce_id(contact_id, "contact_id"),
+        _id(contact_id, "contact_id"),
         payload,  # checked by the add, which refuses a non-JSON one
         source,
-        key=None if key is None else coerce_id(key, "key"),
-        member_id=None if member_id is None else coerce_id(member_id, "member_id"),
+        key=None if key is None else str(key),
+        member_id=None if member_id is None else _id(member_id, "member_id"),
     )
 
 
@@ -337,7 +325,7 @@ class FetchContacts:
         notes, entity, profile, signals = self._include
         try:
             details = await self._ops.fetch_contact(
-                coerce_id(contact_id, "contact_id"),
+                _id(contact_id, "contact_id"),
                 include_notes=notes,
                 include_entity=entity,
                 include_profile=profile,
@@ -383,7 +371,7 @@ class EnrichContacts(_JournalSlot):
 
     async def __call__(self, item: Any) -> BulkResult[Profile]:
         try:
-            contact_id = coerce_id(item, "contact_id")
+            contact_id = _id(item, "contact_id")
         except ZyntroError as exc:
             return _failed(item, exc)
         key: str | None = None

@@ -7,7 +7,7 @@ from typing import Any, Generic, Literal, TypeVar
 
 import attrs
 
-from ._exceptions import APIError, ServerError, ZyntroError
+from ._exceptions import APIError, ConfigurationError, ServerError, ZyntroError
 from ._models import payload_summary
 
 T = TypeVar("T")
@@ -138,7 +138,9 @@ class StopRules:
 
     def __init__(self, policy: FailurePolicy) -> None:
         if policy not in ("continue", "fail_fast") and not isinstance(policy, ErrorRate):
-            raise ValueError("on_failure must be 'continue', 'fail_fast' or an ErrorRate")
+            raise ConfigurationError(
+                f"on_failure must be 'continue', 'fail_fast' or an ErrorRate (got {policy!r})"
+            )
         self._policy = policy
         self._ok = 0
         self._failed = 0

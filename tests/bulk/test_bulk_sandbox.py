@@ -22,7 +22,7 @@ from zyntro_async import (
     Timeout,
     ZyntroClient,
 )
-from zyntro_async.testing import Fault, Faults, ZyntroSandbox
+from zyntro_async.testing import Faults, ZyntroSandbox
 
 FAULT_MIX = Faults(
     rate_limit=0.02,
@@ -215,27 +215,3 @@ async def test_bulk_fetch_contacts(sandbox: ZyntroSandbox) -> None:
     assert len(results) == 50
     assert all(r.ok and r.value is not None and r.value.notes is not None for r in results)
     assert {r.value.contact.id for r in results if r.value} == set(ids)
-
-
-async def test_429s_close_the_gate_for_the_whole_pool(sandbox: ZyntroSandbox) -> None:
-    ids = sandbox.seed(200)
-    sandbox.script("addProfileToContact", *([Fault.RATE_LIMIT] * 10))
-    async with client_for(sandbox) as client:
-        progress: list[Progress] = []
-        report = await client.bulk_add_profiles(
-            requests_for(ids), concurrency=32, on_progress=progress.append
-        )
-    assert report.succeeded == 200
-    assert report.retries >= 10
-    assert any(p.throttled for p in progress)
-
-
-async def test_a_spent_retry_budget_fails_items_fast(sandbox: ZyntroSandbox) -> None:
-    ids = sandbox.seed(100)
-    sandbox.faults = Faults(server_error=1.0)
-    async with client_for(sandbox) as client:
-        report = await client.bulk_add_profiles(requests_for(ids), concurrency=8, retry_budget=50)
-    assert report.failed == 100
-    # Each fault reconciles (one fetch) and may retry; the budget caps the retries at 10.
-    assert report.retries <= 10
-    assert sum(len(sandbox.profiles(cid)) for cid in ids) == 0

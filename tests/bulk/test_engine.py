@@ -1,4 +1,4 @@
-"""The bulk engine without a network: laziness, order, stop policies, cancellation."""
+"""The bulk engine through the public API: laziness, accounting, stop policies, cancellation."""
 
 from __future__ import annotations
 
@@ -8,150 +8,184 @@ from typing import Any
 
 import pytest
 
-from zyntro_async import BulkResult, ErrorRate, Progress, ValidationError
-from zyntro_async._bulk import BulkRun
-from zyntro_async._throttle import Throttle
+from zyntro_async import ConfigurationError, ErrorRate, Progress, ZyntroClient
+from zyntro_async.testing import ZyntroSandbox
+
+MISSING = "00000000-0000-4000-8000-000000000000"  # no such contact: NOT_FOUND
 
 
-def run_of(items: Any, process: Any, *, concurrency: int = 8, **kwargs: Any) -> BulkRun[Any]:
-    return BulkRun(
-        items, process, concurrency=concurrency, throttle=Throttle(concurrency), **kwargs
-    )
+@pytest.fixture
+async def sandbox() -> AsyncIterator[ZyntroSandbox]:
+    async with ZyntroSandbox(seed=7) as sb:
+        sb.seed(50)
+        yield sb
 
 
-async def ok(item: Any) -> BulkResult[Any]:
-    await asyncio.sleep(0)
-    return BulkResult(request=item, ok=True, value=item, attempts=1)
+@pytest.fixture
+async def client(sandbox: ZyntroSandbox) -> AsyncIterator[ZyntroClient]:
+    async with ZyntroClient(**sandbox.credentials, base_url=sandbox.base_url) as c:
+        yield c
 
 
-def fail_some(bad: set[int]) -> Any:
-    async def process(item: int) -> BulkResult[Any]:
-        await asyncio.sleep(0)
-        if item in bad:
-            return BulkResult(
-                request=item, ok=False, error=ValidationError(["bad"], code="INVALID_PAYLOAD")
-            )
-        return BulkResult(request=item, ok=True, value=item, attempts=2)
+def ids_of(sandbox: ZyntroSandbox) -> list[str]:
+    from zyntro_async.testing import seeded_contact_ids
 
-    return process
+    return seeded_contact_ids(sandbox.random_seed, 50)
 
 
-async def test_a_200000_item_generator_is_not_drained_ahead_of_the_workers() -> None:
+async def test_a_100000_item_generator_is_not_drained_ahead_of_the_run(
+    sandbox: ZyntroSandbox, client: ZyntroClient
+) -> None:
+    ids = ids_of(sandbox)
     pulled = 0
 
-    def items() -> Iterator[int]:
+    def items() -> Iterator[str]:
         nonlocal pulled
-        for n in range(200_000):
+        for n in range(100_000):
             pulled += 1
-            yield n
+            yield ids[n % len(ids)]
 
-    run = run_of(items(), ok, concurrency=16)
     seen = 0
-    async for _ in run:
-        seen += 1
-        # taken = finished (seen or queued, at most `concurrency`) + in flight (<= workers)
-        assert pulled <= seen + 2 * 16 + 1
-        if seen == 1000:
-            break
-    await run.aclose()
-    assert pulled < 1100
+    async with client.bulk_fetch_contacts(items(), concurrency=16) as run:
+        async for result in run:
+            assert result.ok
+            seen += 1
+            # The engine holds at most 8 x concurrency items (in flight, sleeping, unread).
+            assert pulled <= seen + 8 * 16 + 1
+            if seen == 500:
+                break
+    assert pulled <= 500 + 8 * 16 + 1
     assert run.report is not None
     assert run.report.stopped == "cancelled"
+    assert run.report.total >= 500
 
 
-async def test_await_consumes_everything_and_reports() -> None:
-    report = await run_of(range(100), fail_some({3, 50}))
-    assert report.total == 100
-    assert report.succeeded == 98
-    assert report.failed == 2
-    assert report.retries == 98
-    assert sorted(r.request for r in report.failures) == [3, 50]
+async def test_await_consumes_everything_and_reports(
+    sandbox: ZyntroSandbox, client: ZyntroClient
+) -> None:
+    ids = ids_of(sandbox) * 6
+    report = await client.bulk_fetch_contacts(ids, concurrency=8)
+    assert (report.total, report.succeeded, report.failed, report.skipped) == (300, 300, 0, 0)
+    assert report.retries == 0
     assert report.stopped is None
+    assert sandbox.stats["fetchContact"].requests == 300
 
 
-async def test_async_iterable_input_and_every_item_exactly_once() -> None:
-    async def items() -> AsyncIterator[int]:
-        for n in range(500):
-            yield n
+async def test_async_iterable_input_and_every_item_exactly_once(
+    sandbox: ZyntroSandbox, client: ZyntroClient
+) -> None:
+    ids = ids_of(sandbox)
 
-    results = [r.request async for r in run_of(items(), ok, concurrency=32)]
-    assert sorted(results) == list(range(500))
+    async def items() -> AsyncIterator[str]:
+        for cid in ids:
+            await asyncio.sleep(0)
+            yield cid
+
+    results = [r async for r in client.bulk_fetch_contacts(items(), concurrency=8)]
+    assert sorted(r.request for r in results) == sorted(ids)
+    assert all(r.ok and r.value is not None and r.value.contact.id == r.request for r in results)
 
 
-async def test_fail_fast_stops_taking_input() -> None:
-    report = await run_of(range(10_000), fail_some({5}), concurrency=4, on_failure="fail_fast")
-    assert report.failed == 1
-    assert report.total < 100
+async def test_fail_fast_stops_taking_input(sandbox: ZyntroSandbox, client: ZyntroClient) -> None:
+    ids = ids_of(sandbox)
+    items = [*ids[:10], MISSING, *ids[10:]] * 4
+    report = await client.bulk_fetch_contacts(items, concurrency=2, on_failure="fail_fast")
     assert report.stopped is not None
-    assert "fail_fast" in report.stopped
+    assert report.stopped.startswith("fail_fast")
+    assert report.failed >= 1
+    assert report.total < len(items)
 
 
-async def test_error_rate_stops_after_its_minimum() -> None:
-    bad = set(range(0, 10_000, 2))  # half fail
-    report = await run_of(range(10_000), fail_some(bad), on_failure=ErrorRate(0.3, min_items=40))
-    assert 40 <= report.total < 200
+async def test_error_rate_stops_after_its_minimum(
+    sandbox: ZyntroSandbox, client: ZyntroClient
+) -> None:
+    ids = ids_of(sandbox)
+    items = [x for cid in ids for x in (cid, MISSING)] * 4  # half fail, never 25 in a row
+    report = await client.bulk_fetch_contacts(
+        items, concurrency=4, on_failure=ErrorRate(0.3, min_items=20)
+    )
     assert report.stopped is not None
     assert "error rate" in report.stopped
+    assert 20 <= report.total < len(items)
 
 
-async def test_an_input_iterator_error_is_raised_after_in_flight_items_finish() -> None:
-    def items() -> Iterator[int]:
-        yield from range(10)
-        raise OSError("the input file went away")
+async def test_the_same_error_for_the_first_items_stops_the_run(client: ZyntroClient) -> None:
+    items = [MISSING] * 400
+    report = await client.bulk_fetch_contacts(items, concurrency=4)
+    assert report.stopped is not None
+    assert "NOT_FOUND" in report.stopped
+    assert report.total < 100  # the rest were never taken
 
-    run = run_of(items(), ok, concurrency=4)
-    with pytest.raises(OSError, match="went away"):
+
+async def test_an_input_iterator_error_is_raised_after_in_flight_items_finish(
+    sandbox: ZyntroSandbox, client: ZyntroClient
+) -> None:
+    ids = ids_of(sandbox)
+
+    def items() -> Iterator[str]:
+        yield from ids[:20]
+        raise KeyError("broken input")
+
+    run = client.bulk_fetch_contacts(items(), concurrency=4)
+    with pytest.raises(KeyError, match="broken input"):
         await run
     assert run.report is not None
-    assert run.report.total == 10
+    assert run.report.total == run.report.succeeded == 20
+    assert run.report.stopped == "the input raised KeyError"
 
 
-async def test_cancelling_the_consumer_cancels_the_workers() -> None:
-    started = asyncio.Event()
+async def test_cancelling_the_consumer_ends_the_run(
+    sandbox: ZyntroSandbox, client: ZyntroClient
+) -> None:
+    ids = ids_of(sandbox) * 100
+    run = client.bulk_fetch_contacts(ids, concurrency=8)
+    seen = 0
 
-    async def slow(item: int) -> BulkResult[Any]:
-        started.set()
-        await asyncio.sleep(3600)
-        raise AssertionError("unreachable")
+    async def consume() -> None:
+        nonlocal seen
+        async for _ in run:
+            seen += 1
+            if seen == 50:
+                asyncio.current_task().cancel()  # type: ignore[union-attr]
 
-    run = run_of(range(100), slow, concurrency=4)
-    task = asyncio.ensure_future(run._consume())
-    await started.wait()
-    task.cancel()
     with pytest.raises(asyncio.CancelledError):
-        await task
+        await consume()
     assert run.report is not None
     assert run.report.stopped == "cancelled"
-    assert all(w.done() for w in run._workers)
+    assert run.report.total < len(ids)
 
 
 async def test_progress_reports_and_a_broken_callback_does_not_kill_the_run(
-    caplog: pytest.LogCaptureFixture,
+    sandbox: ZyntroSandbox, client: ZyntroClient
 ) -> None:
     seen: list[Progress] = []
-    report = await run_of(range(50), ok, on_progress=seen.append, progress_interval=0)
-    assert seen[-1].done == 50
-    assert seen[-1].total == 50
-    assert seen[-1].ok == 50
 
-    def broken(_: Progress) -> None:
-        raise RuntimeError("oops")
+    def on_progress(p: Progress) -> None:
+        seen.append(p)
+        raise RuntimeError("callback bug")
 
-    report = await run_of(range(50), ok, on_progress=broken, progress_interval=0)
-    assert report.succeeded == 50
-    assert "on_progress callback failed" in caplog.text
+    report = await client.bulk_fetch_contacts(ids_of(sandbox) * 4, on_progress=on_progress)
+    assert report.succeeded == 200
+    assert len(seen) == 1  # the first call broke; reports stop, the run goes on
+    assert seen[0].in_flight <= 64
 
 
-async def test_bad_arguments() -> None:
-    with pytest.raises(ValueError, match="concurrency"):
-        run_of([], ok, concurrency=0)
-    with pytest.raises(ValueError, match="on_failure"):
-        run_of([], ok, on_failure="sometimes")
+async def test_bad_arguments_are_typed_errors(client: ZyntroClient) -> None:
+    with pytest.raises(ConfigurationError):
+        client.bulk_fetch_contacts([], concurrency=0)
+    with pytest.raises(ConfigurationError):
+        client.bulk_fetch_contacts([], max_per_second=0)
+    with pytest.raises(ConfigurationError):
+        client.bulk_fetch_contacts([], max_per_second=float("nan"))
+    with pytest.raises(ConfigurationError):
+        client.bulk_fetch_contacts([], retry_budget=-1)
+    with pytest.raises(ConfigurationError):
+        client.bulk_fetch_contacts([], on_failure="sometimes")  # type: ignore[arg-type]
 
 
-async def test_async_with_closes_an_abandoned_run() -> None:
-    async with run_of(range(1000), ok) as run:
-        async for _ in run:
-            break
+async def test_a_run_closed_before_it_starts_reports_nothing_done(client: ZyntroClient) -> None:
+    run: Any = client.bulk_fetch_contacts(["x"] * 10)
+    await run.aclose()
     assert run.report is not None
-    assert all(w.done() for w in run._workers)
+    assert run.report.total == 0
+    assert run.report.stopped is not None

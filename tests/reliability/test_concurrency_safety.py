@@ -7,7 +7,7 @@ import gc
 
 import pytest
 
-from zyntro_async import ClientClosedError, ProfileRequest, ZyntroClient
+from zyntro_async import BulkReport, ClientClosedError, ProfileRequest, ZyntroClient
 from zyntro_async.testing import Faults, ZyntroSandbox
 
 
@@ -46,7 +46,7 @@ async def test_closing_while_calls_are_in_flight() -> None:
     assert others == []
 
 
-async def test_closing_under_a_bulk_run_fails_items_and_journal_keeps_them_unknown(
+async def test_closing_under_a_bulk_run_ends_it_and_the_journal_resumes_it(
     tmp_path: object,
 ) -> None:
     from pathlib import Path
@@ -58,11 +58,17 @@ async def test_closing_under_a_bulk_run_fails_items_and_journal_keeps_them_unkno
         run = client.bulk_add_profiles(
             (ProfileRequest(cid, {"n": 1}, "B") for cid in ids), concurrency=8, journal=journal
         )
-        consumer = asyncio.ensure_future(run._consume())
-        await asyncio.sleep(0.15)
+
+        async def consume() -> BulkReport:
+            return await run
+
+        consumer = asyncio.ensure_future(consume())
+        while sb.stats["addProfileToContact"].requests < 8:  # adds are on the wire
+            await asyncio.sleep(0.01)
         await client.close()
-        report = await consumer
-        assert report.failed > 0
+        report = await consumer  # ends: the run was cancelled, not left hanging
+        assert report.stopped == "the client was closed"
+        assert report.total < len(ids)
         assert all(isinstance(r.error, ClientClosedError) for r in report.failures)
         # Resume with a new client: each contact ends with exactly one profile.
         async with ZyntroClient(**sb.credentials, base_url=sb.base_url) as again:

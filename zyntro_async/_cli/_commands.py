@@ -14,10 +14,10 @@ from collections.abc import Callable, Coroutine, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .._bulk import ProfileRequest
 from .._client import ZyntroClient
 from .._converter import unstructure
 from .._exceptions import ZyntroError
+from .._results import ProfileRequest
 from . import _env, _signals
 from ._common import EXIT_FAILED, EXIT_OK, Context, UsageError
 from ._render import (

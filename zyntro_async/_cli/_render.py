@@ -11,9 +11,9 @@ import logging
 import time
 from typing import Any, TextIO
 
-from .._bulk import BulkReport, BulkResult, Progress
 from .._converter import unstructure
 from .._models import ContactDetails, Profile
+from .._results import BulkReport, BulkResult, Progress
 
 PLAIN_PROGRESS_EVERY = 5.0  # seconds between progress lines when stderr is not a terminal
 EXAMPLE_CHARS = 200

@@ -1,0 +1,141 @@
+"""How a run paces itself, against the sandbox, with the real pool-wide decisions running
+(test mode zeroes only each item's own backoff sleeps)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from zyntro_async import (
+    ProfileRequest,
+    Progress,
+    RateLimitError,
+    ReadTimeout,
+    RetryPolicy,
+    Timeout,
+    ZyntroClient,
+)
+from zyntro_async.testing import Fault, Faults, ZyntroSandbox
+
+ADD, FETCH = "addProfileToContact", "fetchContact"
+
+
+@pytest.fixture
+async def sandbox() -> AsyncIterator[ZyntroSandbox]:
+    async with ZyntroSandbox(seed=99) as sb:
+        yield sb
+
+
+def client_for(sb: ZyntroSandbox, **kwargs: Any) -> ZyntroClient:
+    return ZyntroClient(**sb.credentials, base_url=sb.base_url, **kwargs)
+
+
+def adds(ids: list[str], n: int) -> list[ProfileRequest]:
+    return [ProfileRequest(ids[i % len(ids)], {"n": i}, "Flow") for i in range(n)]
+
+
+async def watch(run: Any) -> tuple[list[Any], list[Progress]]:
+    """Consume a run, taking a progress snapshot after every result."""
+    results, snapshots = [], []
+    async for result in run:
+        results.append(result)
+        snapshots.append(run.progress())
+    return results, snapshots
+
+
+async def test_an_isolated_503_slows_only_its_own_item(sandbox: ZyntroSandbox) -> None:
+    ids = sandbox.seed(50)
+    sandbox.faults = Faults(latency=0.002, unavailable_retry_after=False)
+    sandbox.script(ADD, None, None, Fault.UNAVAILABLE, Fault.SERVER_ERROR, Fault.RATE_LIMIT)
+    async with client_for(sandbox) as client:
+        run = client.bulk_add_profiles(adds(ids, 400), concurrency=16)
+        results, snapshots = await watch(run)
+    assert all(r.ok for r in results)
+    assert run.report is not None
+    assert run.report.retries == 3
+    # Nothing pool-wide slowed down, and in flight never passed the concurrency.
+    assert not any(p.throttled for p in snapshots)
+    assert max(p.in_flight for p in snapshots) <= 16
+
+
+async def test_a_sustained_refusal_ratio_slows_the_pool(sandbox: ZyntroSandbox) -> None:
+    ids = sandbox.seed(50)
+    sandbox.faults = Faults(rate_limit=0.4, retry_after=0)  # 40 % refused, no Retry-After
+    async with client_for(sandbox, retry=RetryPolicy(max_attempts=10)) as client:
+        run = client.bulk_add_profiles(adds(ids, 300), concurrency=16)
+        results, snapshots = await watch(run)
+    assert all(r.ok for r in results)
+    assert any(p.throttled for p in snapshots)
+
+
+async def test_a_quota_is_met_by_pacing_not_by_hammering(sandbox: ZyntroSandbox) -> None:
+    ids = sandbox.seed(50)
+    sandbox.faults = Faults(quota_rps=400)
+    async with client_for(sandbox, retry=RetryPolicy(max_attempts=10)) as client:
+        report = await client.bulk_add_profiles(adds(ids, 800), concurrency=32)
+    refused = sandbox.stats[ADD].faults[Fault.QUOTA]
+    assert report.succeeded == 800
+    # Unpaced, 32 requests at a time against 400/s are refused most of the time.
+    assert refused <= 0.1 * sandbox.stats[ADD].requests
+
+
+async def test_max_per_second_keeps_under_a_quota_it_matches(sandbox: ZyntroSandbox) -> None:
+    ids = sandbox.seed(50)
+    sandbox.faults = Faults(quota_rps=400)
+    async with client_for(sandbox) as client:
+        report = await client.bulk_add_profiles(adds(ids, 400), concurrency=32, max_per_second=400)
+    assert report.succeeded == 400
+    assert sandbox.stats[ADD].faults[Fault.QUOTA] <= 4
+
+
+async def test_a_rate_below_one_per_second_works(sandbox: ZyntroSandbox) -> None:
+    ids = sandbox.seed(2)
+    async with client_for(sandbox) as client:
+        report = await client.bulk_fetch_contacts(ids, max_per_second=0.5)
+    assert report.succeeded == 2
+
+
+async def test_a_long_retry_after_fails_fast_and_stops_the_run(sandbox: ZyntroSandbox) -> None:
+    ids = sandbox.seed(200)
+    sandbox.faults = Faults(retry_after=86400, latency=0.005)
+    sandbox.script(ADD, *([None] * 19), Fault.RATE_LIMIT)
+    async with client_for(sandbox, retry=RetryPolicy(deadline=5)) as client:
+        run = client.bulk_add_profiles(adds(ids, 200), concurrency=8)
+        results, _ = await asyncio.wait_for(watch(run), 60)  # a safety net, not a timing
+    report = run.report
+    assert report is not None
+    assert report.stopped is not None
+    assert "wait until" in report.stopped
+    assert report.succeeded + report.failed + report.skipped == report.total == len(results)
+    assert report.total < 200  # the rest were never taken: a journal resumes them
+    refused = [r.error for r in results if not r.ok]
+    assert refused
+    assert all(isinstance(e, RateLimitError) for e in refused)
+    assert all(e.retry_after is not None and e.retry_after > 5 for e in refused)  # type: ignore[union-attr]
+    stored = sum(len(sandbox.profiles(cid)) for cid in ids)
+    assert stored == report.succeeded
+
+
+async def test_reconcile_fetches_are_paced_and_budgeted(sandbox: ZyntroSandbox) -> None:
+    ids = sandbox.seed(100)
+    sandbox.faults = Faults(server_error=1.0)
+    async with client_for(sandbox) as client:
+        report = await client.bulk_add_profiles(adds(ids, 100), concurrency=8, retry_budget=50)
+    assert report.failed == report.total  # (the run stops early: one code for all)
+    # 50 tokens buy 10 retries; a reconcile fetch is part of a retry or costs one itself.
+    assert sandbox.stats[FETCH].requests <= 10
+    assert sandbox.stats[ADD].requests <= report.total + 10
+    assert sum(len(sandbox.profiles(cid)) for cid in ids) == 0
+
+
+async def test_the_deadline_bounds_a_call_against_a_slow_server(sandbox: ZyntroSandbox) -> None:
+    (cid,) = sandbox.seed(1)
+    sandbox.faults = Faults(latency=3.0)
+    policy = RetryPolicy(deadline=0.5, max_attempts=5)
+    async with client_for(sandbox, retry=policy, timeout=Timeout(read=30, total=60)) as client:
+        # Without the deadline bounding the attempt, this answer would come in 3 s.
+        with pytest.raises(ReadTimeout):
+            await client.fetch_contact(cid)
