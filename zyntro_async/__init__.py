@@ -28,7 +28,7 @@ from ._exceptions import (
 )
 from ._journal import JournalError
 from ._models import Contact, ContactDetails, Entity, Note, Profile
-from ._pipelines import EnricherError, JournalConflictError
+from ._pipelines import EnricherError, JournalConflictError, PreviousFailure
 from ._results import BulkReport, BulkResult, ErrorRate, ProfileRequest, Progress
 from ._retry import (
     DEFAULT_RULES,
@@ -48,6 +48,7 @@ __all__ = [
     "JournalError",
     "EnricherError",
     "JournalConflictError",
+    "PreviousFailure",
     "Progress",
     "ProfileRequest",
     "ErrorRate",

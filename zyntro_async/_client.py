@@ -134,7 +134,7 @@ class ZyntroClient:
 
     async def fetch_contact(
         self,
-        contact_id: str,
+        contact_id: str | int,
         *,
         include_notes: bool = False,
         include_entity: bool = False,
@@ -154,7 +154,7 @@ class ZyntroClient:
 
     async def add_profile_to_contact(
         self,
-        contact_id: str,
+        contact_id: str | int,
         payload: dict[str, Any] | list[Any],
         source: str,
         *,
@@ -250,7 +250,7 @@ class ZyntroClient:
 
     def bulk_fetch_contacts(
         self,
-        contact_ids: Iterable[str] | AsyncIterable[str],
+        contact_ids: Iterable[str | int] | AsyncIterable[str | int],
         *,
         include_notes: bool = False,
         include_entity: bool = False,
@@ -283,7 +283,7 @@ class ZyntroClient:
 
     def enrich_contacts(
         self,
-        contact_ids: Iterable[str] | AsyncIterable[str],
+        contact_ids: Iterable[str | int] | AsyncIterable[str | int],
         enricher: Enricher,
         *,
         source: str,

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
@@ -31,6 +32,22 @@ from ._retry import RetryStats
 Enricher = Callable[[ContactDetails], Awaitable["dict[str, Any] | list[Any] | None"]]
 
 
+#: Failures that are the item's own (its contact, its payload): a re-run skips them unless
+#: ``retry_failed=True``. Any other journaled failure (credentials, permissions, the
+#: server's 5xx, rate limits, timeouts) said nothing about the item, so a re-run retries it.
+ITEM_FAILURES = frozenset(
+    {
+        "NOT_FOUND",
+        "NOT_OWNER",
+        "INVALID_PAYLOAD",
+        "MISSING_FIELDS",
+        "MISSING_CONTACT_ID",
+        "JOURNAL_KEY_CONFLICT",
+        "ENRICHER_FAILED",
+    }
+)
+
+
 class EnricherError(ZyntroError):
     """The caller's enricher raised for this item (the original is ``__cause__``)."""
 
@@ -38,11 +55,13 @@ class EnricherError(ZyntroError):
 
 
 class PreviousFailure(ZyntroError):
-    """The journal says this item failed in an earlier run; ``retry_failed=True`` retries."""
+    """The journal says this item already failed for its own reasons (``code``: the
+    original error's), in an earlier run or an earlier copy in this one; nothing was sent.
+    ``retry_failed=True`` retries such items."""
 
-    def __init__(self, code: str, *, endpoint: str, contact_id: str) -> None:
+    def __init__(self, code: str, *, endpoint: str, contact_id: str, when: str) -> None:
         super().__init__(
-            f"failed in an earlier run ({code}); pass retry_failed=True to try again",
+            f"failed in {when} ({code}); retry it with retry_failed=True",
             endpoint=endpoint,
             contact_id=contact_id,
         )
@@ -127,8 +146,10 @@ class _JournalSlot:
     def __init__(self, path: str | os.PathLike[str] | None) -> None:
         self.path = path
         self.journal: Journal | None = None
+        self.opened_at = 0.0  # wall clock, as the journal's updated_at
 
     async def setup(self) -> None:
+        self.opened_at = time.time()
         if self.path is not None:
             self.journal = await Journal.open(self.path)
 
@@ -227,11 +248,20 @@ class AddProfiles(_JournalSlot):
             if entry.profile_id is not None:
                 value = Profile(id=entry.profile_id, source=request.source, payload=request.payload)
             return BulkResult(request=request, ok=True, value=value, skipped=True)
-        if entry is not None and entry.state is JournalState.FAILED and not self._retry_failed:
+        if (
+            entry is not None
+            and entry.state is JournalState.FAILED
+            and entry.error_code in ITEM_FAILURES
+            and not self._retry_failed
+        ):
+            when = "an earlier run" if entry.updated_at < self.opened_at else "this run"
             error = PreviousFailure(
-                entry.error_code or "UNKNOWN", endpoint=ADD_PROFILE, contact_id=request.contact_id
+                entry.error_code or "UNKNOWN",
+                endpoint=ADD_PROFILE,
+                contact_id=request.contact_id,
+                when=when,
             )
-            return BulkResult(request=request, ok=False, error=error, skipped=True)
+            return BulkResult(request=request, ok=False, error=error)
         return await add_one(
             self._ops,
             request,

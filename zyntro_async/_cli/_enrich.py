@@ -19,6 +19,7 @@ from typing import IO, Any, BinaryIO
 import attrs
 
 from .._inputs import InputProblem, Row, count_csv, count_jsonl, read_csv, read_jsonl
+from .._pipelines import PreviousFailure
 from .._results import BulkResult, ProfileRequest
 from . import _env, _signals
 from ._common import EXIT_FAILED, EXIT_OK, EXIT_STOPPED, Context, UsageError
@@ -112,8 +113,8 @@ async def _threaded(rows: Iterator[Row]) -> AsyncIterator[Row]:
 def _stop_advice(job: _Job, succeeded: int, unsent: int | None) -> str:
     left = f"{unsent} lines were not sent" if unsent else "the rest of the input was not sent"
     if job.args.journal:
-        again = "the same command" if job.args.retry_failed else "it again with --retry-failed"
-        return f"{left}; fix that, then run {again} to resume from the journal"
+        # A failure every request hits is not the item's: a re-run retries it by itself.
+        return f"{left}; fix that, then run the same command to resume from the journal"
     if succeeded == 0:
         return f"{left}; nothing was added: fix that and run the same command again"
     return (
@@ -166,7 +167,7 @@ async def _enrich(job: _Job, ctx: Context) -> int:
             return
         where = f"line {line}: " if line is not None else ""
         code = result.error.code
-        if result.skipped:  # the journal says it failed in an earlier run: not retried
+        if isinstance(result.error, PreviousFailure):  # failed before for its own reasons
             failed_before += 1
             label = f"{code} in an earlier run, not retried (add --retry-failed)"
             summary.add(label, f"{where}contact {result.request.contact_id}")
@@ -216,4 +217,4 @@ async def _enrich(job: _Job, ctx: Context) -> int:
             console.line(f"  {advice}")
         console.line(f"  {_stop_advice(job, report.succeeded, unsent)}")
         return EXIT_STOPPED
-    return EXIT_OK if report.failed + view.invalid + failed_before == 0 else EXIT_FAILED
+    return EXIT_OK if report.failed + view.invalid == 0 else EXIT_FAILED

@@ -187,19 +187,20 @@ class FailureSummary:
 
 def summary_table(report: BulkReport, *, invalid: int | None = None, failed_before: int = 0) -> str:
     """The end-of-run numbers. ``invalid``: input lines that never became requests;
-    ``failed_before``: items the journal says failed in an earlier run (not retried), which
-    the report counts as skipped. "skipped" here means only: done in an earlier run."""
+    ``failed_before``: items the journal says failed before for their own reasons (not
+    retried), which the report counts as failed. "skipped" means only: done in an earlier
+    run."""
     rows: list[tuple[str, object]] = [
         ("items", report.total + (invalid or 0)),
         ("succeeded", report.succeeded),
-        ("failed", report.failed),
+        ("failed", report.failed - failed_before),
     ]
     if invalid is not None:
         rows.append(("invalid", invalid))
     if failed_before:
         rows.append(("failed before", failed_before))
     rows += [
-        ("skipped", report.skipped - failed_before),
+        ("skipped", report.skipped),
         ("retries", report.retries),
         ("recovered", report.recovered),
         ("elapsed", f"{report.elapsed:.1f} s"),
