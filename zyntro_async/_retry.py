@@ -163,10 +163,12 @@ _testing = False
 
 
 def set_testing(testing: bool = True) -> None:
-    """In tests, retry without sleeping: every backoff and ``Retry-After`` becomes 0 s.
+    """In tests, retry without sleeping: each item's own backoff and ``Retry-After`` sleep
+    becomes 0 s.
 
-    Attempts, classification and reconciliation are unchanged, so tests exercise the real
-    retry paths without slowing down.
+    Attempts, classification and reconciliation are unchanged, and so are the pool-wide
+    decisions of a bulk run (pacing, the ``Retry-After`` gate, deadlines): tests exercise
+    the real mechanisms without waiting out backoffs.
     """
     global _testing
     _testing = testing
