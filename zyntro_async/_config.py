@@ -90,7 +90,8 @@ class Settings:
     base_url: str
 
 
-def _is_loopback(host: str) -> bool:
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` is this machine (plain http is safe only there)."""
     if host == "localhost":
         return True
     try:
@@ -110,7 +111,7 @@ def normalise_base_url(url: str, *, allow_insecure_http: bool) -> str:
         raise ConfigurationError("base_url must not carry a query string or fragment")
     if parts.username or parts.password:
         raise ConfigurationError("base_url must not carry credentials")
-    if parts.scheme == "http" and not allow_insecure_http and not _is_loopback(parts.hostname):
+    if parts.scheme == "http" and not allow_insecure_http and not is_loopback(parts.hostname):
         raise ConfigurationError(
             "base_url uses plain http to a non-loopback host; the credentials would travel "
             "unencrypted. Use https, or pass allow_insecure_http=True if you really mean it"

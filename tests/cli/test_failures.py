@@ -41,7 +41,7 @@ async def test_wrong_credentials_stop_the_run_then_the_journal_resumes_it(
     ids = sandbox.seed(300)
     source, journal = jsonl(tmp_path / "in.jsonl", ids), tmp_path / "run.db"
     args = ("enrich", str(source), "--source", "S", "--journal", str(journal))
-    code, out, err = await run_cli(*args, env=env_for(sandbox, ZYNTRO_API_KEY="zk_test_wrong"))
+    code, _, err = await run_cli(*args, env=env_for(sandbox, ZYNTRO_API_KEY="zk_test_wrong"))
     assert code == 3, err
     assert "Traceback" not in err
     assert "zyntro-async: stopped: INVALID_API_KEY" in err

@@ -8,14 +8,13 @@ message ever shows a value, only variable names.
 from __future__ import annotations
 
 import io
-import ipaddress
 import os
 from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from .._client import ZyntroClient
-from .._config import DEFAULT_BASE_URL, ENV_VARS
+from .._config import DEFAULT_BASE_URL, ENV_VARS, is_loopback
 from .._exceptions import (
     AuthenticationError,
     ConfigurationError,
@@ -73,15 +72,6 @@ def load_settings(env_file: str | None, environ: Mapping[str, str] = os.environ)
     return settings
 
 
-def _loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def check_base_url(url: str) -> None:
     example = f"such as {DEFAULT_BASE_URL}"
     try:
@@ -95,7 +85,7 @@ def check_base_url(url: str) -> None:
         raise UsageError(f"{BASE_URL} must not hold a user name or password")
     if parts.query or parts.fragment:
         raise UsageError(f"{BASE_URL} must not hold a query string or #fragment")
-    if parts.scheme == "http" and not _loopback(parts.hostname):
+    if parts.scheme == "http" and not is_loopback(parts.hostname):
         raise UsageError(
             f"{BASE_URL} uses plain http to {parts.hostname}: the credentials would travel "
             "unencrypted; use https://"
