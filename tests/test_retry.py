@@ -188,6 +188,25 @@ async def test_backoff_is_full_jitter_within_the_cap(
     assert all(0 <= s <= cap for s, cap in zip(sleeps, caps, strict=True))
 
 
+async def test_an_add_with_no_answer_settles_before_it_looks(
+    mocked: aioresponses, sleeps: list[float]
+) -> None:
+    policy = RetryPolicy(initial_backoff=0.01, settle_delay=0.3, deadline=None)
+    async with ZyntroClient(**CREDS, base_url=BASE, retry=policy) as client:
+        mocked.post(ADD, exception=aiohttp.ServerDisconnectedError())
+        mocked.post(FETCH, payload=contact_with_profiles())
+        mocked.post(ADD, payload=created(150))
+        assert (await client.add_profile_to_contact("a1b2", PAYLOAD, SOURCE)).id == 150
+        mocked.post(ADD, status=500, body="boom")
+        mocked.post(FETCH, payload=contact_with_profiles())
+        mocked.post(ADD, payload=created(151))
+        assert (await client.add_profile_to_contact("a1b2", PAYLOAD, SOURCE)).id == 151
+    # No answer: the server may still be working on the lost add, so wait before looking.
+    assert sleeps[0] >= 0.3
+    # The API answered 500: it is done with the request, the ordinary backoff applies.
+    assert sleeps[1] <= 0.01
+
+
 async def test_retry_after_beyond_the_deadline_raises_at_once(
     mocked: aioresponses, sleeps: list[float]
 ) -> None:

@@ -117,16 +117,21 @@ class RetryPolicy:
     """How a call is retried. ``ZyntroClient(retry=None)`` or ``max_attempts=1`` disables.
 
     Backoff is "full jitter": a random wait in ``[0, min(max_backoff, initial_backoff *
-    2**n)]``; a server's ``Retry-After`` replaces it. ``deadline`` bounds a whole call
-    (attempts and sleeps); a ``Retry-After`` beyond it fails the call at once.
+    2**n)]``; a server's ``Retry-After`` replaces it. An add whose request got *no answer*
+    (a timeout, a dropped connection, a gateway's 502/504) waits at least ``settle_delay``
+    before it looks for the record, so a server still working on the lost request can
+    finish it first; a failure the API itself answered (a 500) needs no such floor.
+    ``deadline`` bounds a whole call (attempts and sleeps); a ``Retry-After`` beyond it
+    fails the call at once.
     ``on_ambiguous`` decides what an add does when its request may have been applied:
     ``"reconcile"`` (look before re-sending), ``"retry"`` (re-send blindly; may duplicate)
     or ``"raise"`` (give the caller the ambiguous error).
     """
 
     max_attempts: int = attrs.field(default=3, validator=attrs.validators.ge(1))
-    initial_backoff: float = attrs.field(default=0.5, validator=_positive)
+    initial_backoff: float = attrs.field(default=0.1, validator=_positive)
     max_backoff: float = attrs.field(default=8.0, validator=_positive)
+    settle_delay: float = attrs.field(default=0.25, validator=attrs.validators.ge(0))
     jitter: bool = True
     deadline: float | None = attrs.field(default=60.0, validator=_positive)
     on_ambiguous: Literal["reconcile", "retry", "raise"] = attrs.field(
@@ -214,6 +219,11 @@ class _StopAtDeadline(_t.stop.stop_base):
         return self._deadline_at is not None and time.monotonic() >= self._deadline_at
 
 
+#: Statuses of an ambiguous failure that may leave the request still running on the server:
+#: no answer at all (None), or a gateway that gave up on the backend (502, 504).
+_UNSETTLED = frozenset({None, 502, 504})
+
+
 class _DeadlineReached(Exception):
     """Internal: the next sleep would end past the deadline."""
 
@@ -282,9 +292,18 @@ async def _retry(
         return budget is None or budget.allow_retry(exc, kind)
 
     def wait(state: _t.RetryCallState) -> float:
-        retry_after = getattr(failure(state), "retry_after", None)
-        # The server's word replaces our backoff.
-        seconds = float(retry_after) if isinstance(retry_after, (int, float)) else backoff(state)
+        exc = failure(state)
+        retry_after = getattr(exc, "retry_after", None)
+        if isinstance(retry_after, (int, float)):
+            seconds = float(retry_after)  # the server's word replaces our backoff
+        else:
+            seconds = backoff(state)
+            if (
+                not idempotent
+                and getattr(exc, "status", None) in _UNSETTLED
+                and kind_of(exc, rules) is FailureKind.AMBIGUOUS
+            ):
+                seconds = max(seconds, policy.settle_delay)
         if deadline_at is not None and time.monotonic() + seconds > deadline_at:
             raise _DeadlineReached
         return 0.0 if _testing else seconds
