@@ -189,6 +189,7 @@ class Operations:
                 endpoint=call.endpoint,
                 stats=stats,
                 budget=self._flow,
+                tries=add.tries,
             )
         except ClientClosedError:
             # Closed under us: an add already on the wire may have been applied.
@@ -206,9 +207,11 @@ class _Add:
         "_ops",
         "call",
         "deadline_at",
+        "failed_looks",
         "member_id",
         "payload",
         "reconcile",
+        "sends",
         "sent",
         "source",
         "stats",
@@ -237,6 +240,8 @@ class _Add:
         self.deadline_at: float | None = None
         self.reconcile = policy is not None and policy.on_ambiguous == "reconcile"
         self.sent = False
+        self.sends = 0
+        self.failed_looks = 0
         # The ambiguous failure not yet settled by a reconcile: while set, nothing is sent.
         self.unresolved: ZyntroError | None = None
         if maybe_applied:
@@ -246,15 +251,25 @@ class _Add:
                 contact_id=call.contact_id,
             )
 
+    def tries(self) -> int:
+        """Attempts used: sends and failed looks count apart, so a look that fails does not
+        take a send away from the add (each is still paced and budgeted)."""
+        return max(self.sends, self.failed_looks)
+
     async def attempt(self, _: FailureKind | None, deadline_at: float | None) -> Profile:
         self.deadline_at = deadline_at
         if self.unresolved is not None:
-            found = await self.look(deadline_at)  # a failed look raises the fetch's error
+            try:
+                found = await self.look(deadline_at)  # a failed look raises the fetch's error
+            except BaseException:
+                self.failed_looks += 1
+                raise
             if found is not None:
                 self.stats.recovered = True
                 return found
             self.unresolved = None
         self.sent = True
+        self.sends += 1
         try:
             return await self._ops.send(self.call, deadline_at)
         except ZyntroError as exc:

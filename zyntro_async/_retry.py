@@ -209,6 +209,18 @@ class Budget(Protocol):
 Attempt = Callable[[FailureKind | None, "float | None"], Awaitable[T]]
 
 
+class _StopAfterTries(_t.stop.stop_base):
+    """Stop after ``max_attempts`` tries, as the call counts them (default: every attempt)."""
+
+    def __init__(self, max_attempts: int, tries: Callable[[], int] | None) -> None:
+        self._max = max_attempts
+        self._tries = tries
+
+    def __call__(self, retry_state: _t.RetryCallState) -> bool:
+        used = retry_state.attempt_number if self._tries is None else self._tries()
+        return used >= self._max
+
+
 class _StopAtDeadline(_t.stop.stop_base):
     """Stop once the call's deadline has passed."""
 
@@ -236,8 +248,12 @@ async def run_with_retries(
     endpoint: str,
     stats: RetryStats,
     budget: Budget | None = None,
+    tries: Callable[[], int] | None = None,
 ) -> T:
     """Run ``attempt`` until it succeeds or the policy says stop; re-raise the last error.
+
+    ``tries`` says how many of ``policy.max_attempts`` the call has used, when not every
+    attempt counts as one (an add counts its sends, and its failed looks, apart).
 
     The deadline (``policy.deadline`` from now) is passed to every attempt, which bounds
     its requests by it. Fast path: the first attempt runs before any tenacity object
@@ -254,7 +270,9 @@ async def run_with_retries(
         if policy is None or policy.max_attempts == 1 or not kind_of(exc, policy.rules).retryable:
             raise
         first = exc
-    return await _retry(attempt, first, policy, idempotent, endpoint, stats, budget, deadline_at)
+    return await _retry(
+        attempt, first, policy, idempotent, endpoint, stats, budget, deadline_at, tries
+    )
 
 
 async def _retry(
@@ -266,6 +284,7 @@ async def _retry(
     stats: RetryStats,
     budget: Budget | None,
     deadline_at: float | None,
+    tries: Callable[[], int] | None,
 ) -> T:
     rules = policy.rules
     backoff = (
@@ -324,7 +343,7 @@ async def _retry(
         )
 
     retrying = _t.AsyncRetrying(
-        stop=_t.stop_after_attempt(policy.max_attempts) | _StopAtDeadline(deadline_at),
+        stop=_StopAfterTries(policy.max_attempts, tries) | _StopAtDeadline(deadline_at),
         wait=wait,
         retry=should_retry,
         before_sleep=before_sleep,
