@@ -11,6 +11,9 @@ With a journal, an add is recorded ``sent`` (committed) before the request goes 
 sending again, so a crash never leads to a second record. A journal entry answers only for
 the item it was written for: a key met again with another contact, source or payload is
 that item's failure (``JOURNAL_KEY_CONFLICT``), never someone else's profile.
+
+Size: ~490 lines, three pipelines that share the journal plumbing; one module per
+pipeline is issue 16's layout work.
 """
 
 from __future__ import annotations

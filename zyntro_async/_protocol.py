@@ -4,6 +4,9 @@
 (endpoint + JSON body); :func:`interpret` turns ``(status, headers, body)`` into the call's
 model or raises the matching :mod:`._exceptions` error. Nothing here touches the network,
 so every rule is tested on plain bytes.
+
+Size: ~550 lines: the call builders and their validation share one walk of the payload
+and the PHP ``empty()`` rule; the answer side could move out (issue 16).
 """
 
 from __future__ import annotations
