@@ -47,6 +47,12 @@ def test_the_contract_names_are_exported() -> None:
         "ProfileRequest",
         "BulkResult",
         "BulkReport",
+        # every error a bulk result can carry is catchable by name
+        "ItemError",
+        "JournalConflictError",
+        "PreviousFailure",
+        "EnricherError",
+        "JournalError",
     ):
         assert name in zyntro_async.__all__, name
     for name in ("ZyntroSandbox", "Faults", "Fault"):

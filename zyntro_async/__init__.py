@@ -5,7 +5,7 @@ Everything public is importable from here; the underscore modules are private.
 
 import logging as _logging
 
-from ._bulk import BulkRun
+from ._bulk import BulkRun, ItemError
 from ._client import ZyntroClient
 from ._config import Limits, Timeout
 from ._exceptions import (
@@ -47,6 +47,7 @@ _logging.getLogger("zyntro_async").addHandler(_logging.NullHandler())
 __all__ = [
     "JournalError",
     "EnricherError",
+    "ItemError",
     "JournalConflictError",
     "PreviousFailure",
     "Progress",
