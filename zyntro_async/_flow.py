@@ -192,7 +192,6 @@ class FlowControl:
         self.gate_until = 0.0
         self.gate_reason: BaseException | None = None
         self.rate: float | None = None  # the adaptive rate; None until overload is seen
-        self.reductions = 0
         self.budget = retry_budget
         self.capacity = retry_budget
         self.max_per_second = max_per_second
@@ -375,7 +374,6 @@ class FlowControl:
         self._k = (w_max * (1 - BETA) / CUBIC_C) ** (1 / 3)
         self.rate = w_max * BETA
         self._last_reduction = now
-        self.reductions += 1
 
     # -- items -----------------------------------------------------------------------------------
 

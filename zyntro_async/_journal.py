@@ -63,6 +63,7 @@ __all__ = [
     "JournalEntry",
     "JournalError",
     "JournalState",
+    "digest_or_none",
     "item_key",
     "payload_digest",
 ]
@@ -221,6 +222,14 @@ def item_key(
 def payload_digest(payload: object) -> str:
     """Return the hex SHA-256 of the payload's canonical JSON (what the journal stores)."""
     return _canonical_digest(payload)
+
+
+def digest_or_none(payload: object) -> str | None:
+    """:func:`payload_digest`, or None for a payload JSON cannot carry."""
+    try:
+        return payload_digest(payload)
+    except (TypeError, ValueError):
+        return None
 
 
 def _entry(row: _Row) -> JournalEntry:

@@ -26,7 +26,7 @@ from ._exceptions import (
     ZyntroError,
 )
 from ._flow import FlowControl, GateClosed
-from ._journal import payload_digest
+from ._journal import digest_or_none, payload_digest
 from ._models import ContactDetails, Profile
 from ._protocol import Call, add_profile_call, fetch_contact_call, interpret
 from ._retry import DEFAULT_RULES, FailureKind, RetryPolicy, RetryStats, kind_of, run_with_retries
@@ -35,6 +35,8 @@ from ._transport import Transport
 log = logging.getLogger("zyntro_async")
 
 T = TypeVar("T")
+
+_SLACK = 0.01  # seconds a deadline may be overrun rather than build a timeout per request
 
 
 class Operations:
@@ -103,7 +105,10 @@ class Operations:
                     contact_id=call.contact_id,
                 )
             limit = self._transport.total_timeout
-            if limit is None or left < limit:
+            # Shorten the attempt only when the deadline binds; within 10 ms of the pool's
+            # own total (a first attempt with deadline == total) the default timeout stands,
+            # so the common request builds no per-request ClientTimeout.
+            if limit is None or left < limit - _SLACK:
                 total = left
         started = time.perf_counter()
         response = await self._transport.post(
@@ -115,7 +120,7 @@ class Operations:
                 call.endpoint,
                 response.status,
                 (time.perf_counter() - started) * 1000,
-                extra={"zyntro_endpoint": call.endpoint, "zyntro_contact_id": call.contact_id},
+                extra=_extra(call, None),
             )
         return response
 
@@ -193,7 +198,7 @@ class Operations:
             )
         except ClientClosedError:
             # Closed under us: an add already on the wire may have been applied.
-            stats.unknown = add.sent or maybe_applied
+            stats.unknown = add.sends > 0 or maybe_applied
             raise
         except ZyntroError as exc:
             return await add.settle(exc)
@@ -212,7 +217,6 @@ class _Add:
         "payload",
         "reconcile",
         "sends",
-        "sent",
         "source",
         "stats",
         "unresolved",
@@ -239,7 +243,6 @@ class _Add:
         self.stats = stats
         self.deadline_at: float | None = None
         self.reconcile = policy is not None and policy.on_ambiguous == "reconcile"
-        self.sent = False
         self.sends = 0
         self.failed_looks = 0
         # The ambiguous failure not yet settled by a reconcile: while set, nothing is sent.
@@ -268,7 +271,6 @@ class _Add:
                 self.stats.recovered = True
                 return found
             self.unresolved = None
-        self.sent = True
         self.sends += 1
         try:
             return await self._ops.send(self.call, deadline_at)
@@ -328,7 +330,7 @@ class _Add:
         matches = [
             p
             for p in (details.profiles or ())
-            if p.source == self.source and _digest_or_none(p.payload) == digest
+            if p.source == self.source and digest_or_none(p.payload) == digest
         ]
         if not matches:
             log.info(
@@ -347,13 +349,6 @@ class _Add:
             extra=_extra(call, None),
         )
         return found
-
-
-def _digest_or_none(payload: object) -> str | None:
-    try:
-        return payload_digest(payload)
-    except (TypeError, ValueError):  # a stored payload JSON cannot carry: not ours
-        return None
 
 
 def _extra(call: Call[Any], code: str | None) -> dict[str, Any]:

@@ -25,7 +25,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from ._exceptions import ValidationError, ZyntroError
-from ._journal import Journal, JournalEntry, JournalState, item_key, payload_digest
+from ._journal import Journal, JournalEntry, JournalState, digest_or_none, item_key, payload_digest
 from ._models import ContactDetails, Profile
 from ._operations import Operations
 from ._protocol import ADD_PROFILE, coerce_id
@@ -214,10 +214,8 @@ class AddProfiles(_JournalSlot):
             return _failed(item, exc)
         if self.journal is None:
             return await add_one(self._ops, request)
-        try:
-            digest = payload_digest(request.payload)
-        except (TypeError, ValueError):
-            # Not JSON: the add refuses it locally, before anything is journaled.
+        digest = digest_or_none(request.payload)
+        if digest is None:  # not JSON: the add refuses it locally, before any journaling
             return await add_one(self._ops, request)
         key = request.key or item_key(request.contact_id, request.source, None, digest=digest)
         earlier = self._working.get(key)
@@ -427,7 +425,7 @@ class EnrichContacts(_JournalSlot):
         existing = details.profiles_from(self._source)
         if entry is not None and entry.state is JournalState.SENT and not self._skip_if_enriched:
             # An earlier run sent this add and never saw the answer: is it there?
-            landed = [p for p in existing if _digest(p.payload) == entry.payload_digest]
+            landed = [p for p in existing if digest_or_none(p.payload) == entry.payload_digest]
             if landed:
                 if journal is not None and key is not None:
                     journal.mark_done(key, profile_id=landed[-1].id)
@@ -469,7 +467,7 @@ class EnrichContacts(_JournalSlot):
                 retries=fetched.retries,
             )
         request = ProfileRequest(contact_id, payload, self._source, key=key)
-        digest = _digest(payload) if journal is not None else None
+        digest = digest_or_none(payload) if journal is not None else None
         if journal is not None and digest is None:
             journal = None  # not JSON: the add refuses it before anything is journaled
         result = await add_one(self._ops, request, journal=journal, key=key, digest=digest)
@@ -483,10 +481,3 @@ class EnrichContacts(_JournalSlot):
             recovered=result.recovered,
             unknown=result.unknown,
         )
-
-
-def _digest(payload: object) -> str | None:
-    try:
-        return payload_digest(payload)
-    except (TypeError, ValueError):
-        return None
