@@ -14,6 +14,7 @@ import platform
 import ssl
 
 import aiohttp
+from yarl import URL
 
 from ._config import Limits, Timeout
 from ._exceptions import (
@@ -98,6 +99,10 @@ class Transport:
             "Accept": "application/json",
             "User-Agent": USER_AGENT,
         }
+        # A session we create carries our headers itself, so a request passes none (aiohttp
+        # then merges nothing); a caller's session gets them per request.
+        self._request_headers: dict[str, str] | None = None if session is None else self._headers
+        self._urls: dict[str, URL] = {}
 
     @property
     def closed(self) -> bool:
@@ -130,7 +135,12 @@ class Transport:
                 ssl=self._ssl,
             )
             session = self._session = aiohttp.ClientSession(
-                connector=connector, timeout=self._timeout, raise_for_status=False
+                connector=connector,
+                timeout=self._timeout,
+                raise_for_status=False,
+                headers=self._headers,
+                # The API sets no cookies and reads none: skip the jar's work per request.
+                cookie_jar=aiohttp.DummyCookieJar(),
             )
         return session
 
@@ -154,7 +164,9 @@ class Transport:
 
         ``total`` shortens this attempt's total timeout (what is left of a deadline)."""
         session = self._get_session()
-        url = self._base_url + endpoint
+        url = self._urls.get(endpoint)
+        if url is None:  # parsed once per endpoint, not per request
+            url = self._urls[endpoint] = URL(self._base_url + endpoint)
         timeout = self._timeout
         if total is not None:
             timeout = aiohttp.ClientTimeout(
@@ -168,7 +180,7 @@ class Transport:
                 url,
                 # aiohttp warns about (and blocks the loop on) big raw bodies; stream those.
                 data=body if len(body) < _STREAM_BODY_FROM else io.BytesIO(body),
-                headers=self._headers,
+                headers=self._request_headers,
                 allow_redirects=False,  # never re-send the credentials somewhere else
                 timeout=timeout,
             ) as resp:
