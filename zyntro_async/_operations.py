@@ -29,7 +29,16 @@ from ._flow import FlowControl, GateClosed
 from ._journal import digest_or_none, payload_digest
 from ._models import ContactDetails, Profile
 from ._protocol import Call, add_profile_call, fetch_contact_call, interpret
-from ._retry import DEFAULT_RULES, FailureKind, RetryPolicy, RetryStats, kind_of, run_with_retries
+from ._retry import (
+    DEFAULT_RULES,
+    FailureKind,
+    RetryPolicy,
+    RetryStats,
+    deadline_of,
+    kind_of,
+    retry_after,
+    run_with_retries,
+)
 from ._transport import Transport
 
 log = logging.getLogger("zyntro_async")
@@ -74,55 +83,47 @@ class Operations:
     async def send(self, call: Call[T], deadline_at: float | None) -> T:
         """One request: paced, bounded by the deadline, its outcome reported to the flow."""
         flow = self._flow
-        if flow is None:
-            return interpret(call, await self._post(call, deadline_at))
-        try:
-            started = await flow.acquire(deadline_at)
-        except GateClosed as gate:
-            raise RateLimitError(
-                f"the server asked every request to wait {gate.wait:.0f} s, past this call's "
-                "deadline",
-                retry_after=gate.wait,
-                endpoint=call.endpoint,
-                contact_id=call.contact_id,
-            ) from None
-        try:
-            result = interpret(call, await self._post(call, deadline_at))
-        except BaseException as exc:
-            flow.release(started, exc, kind_of(exc, self._rules))
-            raise
-        flow.release(started, None, None)
-        return result
-
-    async def _post(self, call: Call[Any], deadline_at: float | None) -> Any:
-        total = None
-        if deadline_at is not None:
-            left = deadline_at - time.monotonic()
-            if left <= 0:
-                raise ConnectTimeout(
-                    "the call's deadline passed before this request was sent",
+        started = 0.0
+        if flow is not None:
+            try:
+                started = await flow.acquire(deadline_at)
+            except GateClosed as gate:
+                raise RateLimitError(
+                    f"the server asked every request to wait {gate.wait:.0f} s, past this "
+                    "call's deadline",
+                    retry_after=gate.wait,
                     endpoint=call.endpoint,
                     contact_id=call.contact_id,
-                )
-            limit = self._transport.total_timeout
-            # Shorten the attempt only when the deadline binds; within 10 ms of the pool's
-            # own total (a first attempt with deadline == total) the default timeout stands,
-            # so the common request builds no per-request ClientTimeout.
-            if limit is None or left < limit - _SLACK:
-                total = left
-        started = time.perf_counter()
-        response = await self._transport.post(
-            call.endpoint, call.body, contact_id=call.contact_id, total=total
-        )
-        if log.isEnabledFor(logging.DEBUG):
-            log.debug(
-                "%s -> HTTP %d in %.1f ms",
-                call.endpoint,
-                response.status,
-                (time.perf_counter() - started) * 1000,
-                extra=_extra(call, None),
+                ) from None
+        try:
+            total = None
+            if deadline_at is not None:
+                left = deadline_at - time.monotonic()
+                if left <= 0:
+                    raise ConnectTimeout(
+                        "the call's deadline passed before this request was sent",
+                        endpoint=call.endpoint,
+                        contact_id=call.contact_id,
+                    )
+                limit = self._transport.total_timeout
+                # Shorten the attempt only when the deadline binds; within 10 ms of the
+                # pool's own total (a first attempt with deadline == total) the default
+                # timeout stands, so the common request builds no per-request timeout.
+                if limit is None or left < limit - _SLACK:
+                    total = left
+            response = await self._transport.post(
+                call.endpoint, call.body, contact_id=call.contact_id, total=total
             )
-        return response
+            if log.isEnabledFor(logging.DEBUG):
+                log.debug("%s -> HTTP %d", call.endpoint, response.status, extra=_extra(call, None))
+            result = interpret(call, response)
+        except BaseException as exc:
+            if flow is not None:
+                flow.release(started, exc, kind_of(exc, self._rules))
+            raise
+        if flow is not None:
+            flow.release(started, None, None)
+        return result
 
     # -- fetchContact -------------------------------------------------------------------------
 
@@ -185,17 +186,42 @@ class Operations:
         if before_send is not None:
             await before_send()
         stats = RetryStats() if stats is None else stats
-        add = _Add(self, call, source, payload, member_id, digest, maybe_applied, stats)
-        try:
-            return await run_with_retries(
+        policy = self._policy
+        deadline_at = deadline_of(policy)
+        retries: Awaitable[Profile]
+        if maybe_applied:
+            add = _Add(self, call, source, payload, member_id, digest, True, stats)
+            retries = run_with_retries(
                 add.attempt,
-                policy=self._policy,
+                policy=policy,
                 idempotent=False,
                 endpoint=call.endpoint,
                 stats=stats,
                 budget=self._flow,
                 tries=add.tries,
             )
+        else:
+            # Fast path: the first send, before any retry state exists.
+            stats.attempts += 1
+            try:
+                return await self.send(call, deadline_at)
+            except BaseException as exc:
+                first = exc
+            add = _Add(self, call, source, payload, member_id, digest, False, stats)
+            add.sent_and_failed(first, deadline_at)
+            retries = retry_after(
+                add.attempt,
+                first,
+                policy=policy,
+                idempotent=False,
+                endpoint=call.endpoint,
+                stats=stats,
+                budget=self._flow,
+                deadline_at=deadline_at,
+                tries=add.tries,
+            )
+        try:
+            return await retries
         except ClientClosedError:
             # Closed under us: an add already on the wire may have been applied.
             stats.unknown = add.sends > 0 or maybe_applied
@@ -274,10 +300,23 @@ class _Add:
         self.sends += 1
         try:
             return await self._ops.send(self.call, deadline_at)
-        except ZyntroError as exc:
-            if self.reconcile and kind_of(exc, self._ops._rules) is FailureKind.AMBIGUOUS:
-                self.unresolved = exc
+        except BaseException as exc:
+            self.failed(exc)
             raise
+
+    def sent_and_failed(self, exc: BaseException, deadline_at: float | None) -> None:
+        """The first send, made before this object existed, failed with ``exc``."""
+        self.deadline_at = deadline_at
+        self.sends = 1
+        self.failed(exc)
+
+    def failed(self, exc: BaseException) -> None:
+        if (
+            self.reconcile
+            and isinstance(exc, ZyntroError)
+            and kind_of(exc, self._ops._rules) is FailureKind.AMBIGUOUS
+        ):
+            self.unresolved = exc
 
     async def settle(self, exc: ZyntroError) -> Profile:
         """The attempts are over and ``exc`` is the last error: say truthfully what happened.

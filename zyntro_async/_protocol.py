@@ -53,13 +53,18 @@ class Call(Generic[T]):
     secrets: tuple[str, ...] = attrs.field(default=(), repr=False, eq=False)
 
 
-@attrs.frozen
 class RawResponse:
-    """What came back, before interpretation."""
+    """What came back, before interpretation (a plain slotted class: one per request)."""
 
-    status: int
-    headers: Mapping[str, str] = attrs.field(repr=False)
-    body: bytes = attrs.field(repr=False)
+    __slots__ = ("body", "headers", "status")
+
+    def __init__(self, *, status: int, headers: Mapping[str, str], body: bytes) -> None:
+        self.status = status
+        self.headers = headers
+        self.body = body
+
+    def __repr__(self) -> str:
+        return f"RawResponse(status={self.status})"
 
 
 def _encode(body: dict[str, Any]) -> bytes:

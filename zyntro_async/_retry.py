@@ -261,15 +261,47 @@ async def run_with_retries(
     failure starts tenacity, which replays that failure as its attempt 1, so stop, wait
     and retry decisions are tenacity's strategies.
     """
-    deadline = None if policy is None else policy.deadline
-    deadline_at = None if deadline is None else time.monotonic() + deadline
+    deadline_at = deadline_of(policy)
     stats.attempts += 1
     try:
         return await attempt(None, deadline_at)
     except BaseException as exc:
-        if policy is None or policy.max_attempts == 1 or not kind_of(exc, policy.rules).retryable:
-            raise
         first = exc
+    return await retry_after(
+        attempt,
+        first,
+        policy=policy,
+        idempotent=idempotent,
+        endpoint=endpoint,
+        stats=stats,
+        budget=budget,
+        deadline_at=deadline_at,
+        tries=tries,
+    )
+
+
+def deadline_of(policy: RetryPolicy | None) -> float | None:
+    """The ``time.monotonic()`` instant a call started now must end by (None: no deadline)."""
+    deadline = None if policy is None else policy.deadline
+    return None if deadline is None else time.monotonic() + deadline
+
+
+async def retry_after(
+    attempt: Attempt[T],
+    first: BaseException,
+    *,
+    policy: RetryPolicy | None,
+    idempotent: bool,
+    endpoint: str,
+    stats: RetryStats,
+    budget: Budget | None,
+    deadline_at: float | None,
+    tries: Callable[[], int] | None = None,
+) -> T:
+    """Go on after a first attempt (already counted in ``stats``) failed with ``first``:
+    re-raise it if it is not retryable, else retry as :func:`run_with_retries` does."""
+    if policy is None or policy.max_attempts == 1 or not kind_of(first, policy.rules).retryable:
+        raise first
     return await _retry(
         attempt, first, policy, idempotent, endpoint, stats, budget, deadline_at, tries
     )
