@@ -14,7 +14,7 @@ import aiohttp
 import pytest
 
 from zyntro_async.testing import Fault, Faults, ZyntroSandbox
-from zyntro_async.testing._faults import Quota
+from zyntro_async.testing._quota import Quota
 
 
 class FakeClock:

@@ -3,15 +3,12 @@
 ``ZyntroSandbox`` is the server side of the contract and imports nothing from the SDK.
 """
 
-from ._faults import ENDPOINTS, Fault, Faults
-from ._sandbox import (
-    EndpointStats,
-    RecordedRequest,
-    SandboxStats,
-    ZyntroSandbox,
-    seeded_contact_ids,
-    serve,
-)
+from ._faults import Fault, Faults
+from ._sandbox import ZyntroSandbox
+from ._seed import seeded_contact_ids
+from ._serve import serve
+from ._stats import EndpointStats, RecordedRequest, SandboxStats
+from ._wire import ENDPOINTS
 
 # The pytest plugin (fixtures zyntro_sandbox, zyntro_client) lives in ._pytest_plugin and is
 # registered through the pytest11 entry point.
