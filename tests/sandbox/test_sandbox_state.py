@@ -20,7 +20,14 @@ from typing import Any
 import aiohttp
 import pytest
 
-from zyntro_async.testing import RecordedRequest, ZyntroSandbox, seeded_contact_ids, serve
+from zyntro_async.testing import (
+    Fault,
+    Faults,
+    RecordedRequest,
+    ZyntroSandbox,
+    seeded_contact_ids,
+    serve,
+)
 from zyntro_async.testing.__main__ import main
 
 REPO = Path(__file__).resolve().parents[2]
@@ -366,6 +373,44 @@ async def test_request_log_is_bounded(http: aiohttp.ClientSession) -> None:
         await call(http, sandbox, "fetchContact")
         assert list(sandbox.requests) == []
         assert sandbox.stats.requests == 1
+
+
+# -------------------------------------------------------------------------------- waiting
+
+
+async def test_waiting_for_the_server_instead_of_sleeping(http: aiohttp.ClientSession) -> None:
+    sandbox = ZyntroSandbox(faults=Faults(hang_seconds=30))
+    await sandbox.start()
+    contact_id = sandbox.add_contact()
+    # Three fetches that commit, then hang until the sandbox stops: in flight, for sure.
+    sandbox.script("fetchContact", *[Fault.TIMEOUT_AFTER_COMMIT] * 3)
+    pending = [
+        asyncio.ensure_future(call(http, sandbox, "fetchContact", contact_id=contact_id))
+        for _ in range(3)
+    ]
+    await sandbox.wait_for_requests(3, "fetchContact")
+    assert sandbox.stats.requests == 3
+    await sandbox.wait_until(lambda s: s.fetch_contact.successes == 3)
+    assert (sandbox.stats.in_flight, sandbox.stats.peak_in_flight) == (3, 3)
+    await sandbox.wait_for_requests(3)  # already true: returns at once
+    with pytest.raises(asyncio.TimeoutError, match="did not reach"):
+        await sandbox.wait_for_requests(1, "addProfileToContact", timeout=0.05)
+    with pytest.raises(KeyError):
+        await sandbox.wait_for_requests(1, "deleteContact")
+    await sandbox.stop()  # releases the hanging answers
+    for outcome in await asyncio.gather(*pending, return_exceptions=True):
+        assert isinstance(outcome, aiohttp.ServerDisconnectedError)
+    assert (sandbox.stats.in_flight, sandbox.stats.peak_in_flight) == (0, 3)
+
+
+async def test_a_condition_that_raises_fails_its_waiter_not_the_server(
+    sb: ZyntroSandbox, http: aiohttp.ClientSession
+) -> None:
+    waiting = asyncio.ensure_future(sb.wait_until(lambda s: 1 / (s.requests - 1) > 0))
+    assert (await call(http, sb, "fetchContact"))["status"] == "error"
+    with pytest.raises(ZeroDivisionError):
+        await waiting
+    assert (await call(http, sb, "fetchContact"))["status"] == "error"  # still serving
 
 
 # -------------------------------------------------------------------------------- lifecycle
