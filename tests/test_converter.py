@@ -10,12 +10,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import attrs
 import cattrs
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from zyntro_async import _converter
 from zyntro_async._converter import (
     MalformedResponseError,
     structure_contact_details,
@@ -25,8 +25,6 @@ from zyntro_async._converter import (
 from zyntro_async._models import Contact, ContactDetails, Entity, Note, Profile
 
 DOCS = Path(__file__).parent / "fixtures" / "docs"
-CONVERTER = _converter._CONVERTER
-Malformed = _converter._MalformedField
 
 ALL = {
     "include_notes": True,
@@ -99,11 +97,6 @@ def warnings_log(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
 
 def _contact(**wire: Any) -> dict[str, Any]:
     return {"contact": {"contact_id": "c-1", **wire}}
-
-
-def _structure(value: Any, type_: Any) -> Any:
-    """The private converter's structure(), typed loosely for union targets."""
-    return CONVERTER.structure(value, type_)
 
 
 def _warnings(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
@@ -436,7 +429,23 @@ def test_numeric_contact_id_is_accepted() -> None:
 
 
 @pytest.mark.parametrize(
-    "profile_id", [None, "", "abc", "1.5", "1e3", True, False, 1.5, [1], {"id": 1}, "٣"]
+    "profile_id",
+    [
+        None,
+        "",
+        "abc",
+        "1.5",
+        "1e3",
+        "5.0",
+        "1_000",
+        True,
+        False,
+        1.5,
+        float("inf"),
+        [1],
+        {"id": 1},
+        "٣",
+    ],
 )
 def test_unusable_profile_id_is_fatal(profile_id: Any) -> None:
     with pytest.raises(MalformedResponseError):
@@ -449,7 +458,8 @@ def test_missing_profile_id_is_fatal() -> None:
 
 
 @pytest.mark.parametrize(
-    ("profile_id", "expected"), [(142, 142), ("142", 142), (" 142 ", 142), (142.0, 142), (0, 0)]
+    ("profile_id", "expected"),
+    [(142, 142), ("142", 142), (" 142 ", 142), (142.0, 142), (0, 0), ("-5", -5)],
 )
 def test_usable_profile_ids(profile_id: Any, expected: int) -> None:
     profile = structure_profile({"profile_id": profile_id})
@@ -616,59 +626,62 @@ def test_entity_unusable_shape(value: Any, warnings_log: Any) -> None:
     assert SECRET not in warnings_log.text
 
 
-# --------------------------------------------------------------------------- hooks, one by one
+# ------------------------------------------------------------------ one field, every value
 
 
-def test_hooks_live_on_the_private_converter_only() -> None:
-    assert isinstance(CONVERTER, cattrs.Converter)
-    assert CONVERTER is not cattrs.global_converter
-    ours = {
-        bool | None: _converter._structure_optional_bool,
-        str | None: _converter._structure_optional_str,
-        str: _converter._structure_str,
-        int: _converter._structure_int,
-        datetime | None: _converter._structure_optional_datetime,
-        list[str]: _converter._structure_str_list,
-        dict[str, Any]: _converter._structure_json_object,
-        dict[str, Any] | list[Any]: _converter._structure_json_container,
-    }
-    for type_, hook in ours.items():
-        assert CONVERTER.get_structure_hook(type_) is hook, type_
+def field_of(wire_key: str, value: Any) -> Contact:
+    """The contact parsed from a record whose ``wire_key`` holds ``value``."""
+    return structure_contact_details(_contact(**{wire_key: value}), **NONE).contact
+
+
+def assert_kept_raw(contact: Contact, wire_key: str, value: Any) -> None:
+    """A value the field cannot take: the attribute keeps its default, the value is in extra."""
+    assert contact.extra == {wire_key: value}
+    assert contact.extra[wire_key] is value
+
+
+def test_using_the_sdk_leaves_the_global_cattrs_converter_alone(
+    fetch_data: dict[str, Any],
+) -> None:
+    # The SDK parses "0" as False, " 1 " as 1, "" as None...; an application's own cattrs
+    # use must not start doing the same after a contact was parsed.
+    structure_contact_details(fetch_data, **ALL)
+
+    def outcome(converter: cattrs.Converter, value: Any, type_: Any) -> Any:
         try:
-            global_hook = cattrs.global_converter.get_structure_hook(type_)
-        except cattrs.errors.StructureHandlerNotFoundError:
-            continue
-        assert global_hook is not hook, type_
+            return converter.structure(value, type_)
+        except Exception as exc:  # the kind of failure is part of the behaviour
+            return type(exc)
+
+    fresh = cattrs.Converter()
+    cases = [
+        ("0", bool | None),
+        ("", bool | None),
+        (" 1 ", int),
+        ("", str | None),
+        (94105, str | None),
+        ('["a"]', list[str]),
+        ('{"a": 1}', dict[str, Any]),
+        ("2025-01-15 09:30:00", datetime | None),
+        ({"contact_id": "c-1", "contact_dnc": "1"}, Contact),
+    ]
+    for value, type_ in cases:
+        expected = outcome(fresh, value, type_)
+        assert outcome(cattrs.global_converter, value, type_) == expected, (value, type_)
 
 
-def test_plans_reuse_the_converter_hooks() -> None:
-    plan = _converter._CONTACT_PLAN
-    assert plan.fields["contact_dnc"][:2] == ("dnc", _converter._structure_optional_bool)
-    assert plan.fields["contact_stageid"][0] == "stage_id"
-    assert "contact_stage_id" not in plan.fields
-    assert set(plan.fields) == set(CONTACT_WIRE_KEYS)
-    assert set(_converter._NOTE_PLAN.fields) == {"note_maker", "note_content", "note_date_created"}
-    assert set(_converter._ENTITY_PLAN.fields) == {
-        "entity_name",
-        "entity_label",
-        "entity_website",
-        "entity_location",
-        "entity_tags",
-        "entity_socials",
-        "entity_custom_fields",
-    }
-    assert set(_converter._PROFILE_PLAN.fields) == {
-        "profile_id",
-        "profile_source",
-        "profile_payload",
-    }
-
-
-def test_converter_structures_models_with_the_plans() -> None:
-    assert _structure({"contact_id": "c", "contact_dnc": "1"}, Contact) == Contact(id="c", dnc=True)
-    assert _structure({"profile_id": "3"}, Profile) == Profile(id=3)
-    with pytest.raises(MalformedResponseError):
-        _structure(["x"], Note)
+def test_every_documented_key_lands_in_its_attribute(fetch_data: dict[str, Any]) -> None:
+    details = structure_contact_details(fetch_data, **ALL)
+    assert set(fetch_data["contact"]) == set(CONTACT_WIRE_KEYS)
+    assert details.contact.extra == {}  # every documented key has an attribute
+    assert details.contact.stage_id == "stage-uuid"  # contact_stageid: the one odd name
+    attributes = [a for a in attrs.fields_dict(Contact) if a != "extra"]
+    assert len(attributes) == len(CONTACT_WIRE_KEYS)
+    assert all(getattr(details.contact, a) is not None for a in attributes)
+    assert details.notes is not None
+    assert details.entity is not None
+    assert all(note.extra == {} for note in details.notes)
+    assert details.entity.extra == {}
 
 
 @pytest.mark.parametrize(
@@ -689,14 +702,17 @@ def test_converter_structures_models_with_the_plans() -> None:
         (None, None),
     ],
 )
-def test_bool_hook(value: Any, expected: bool | None) -> None:
-    assert _structure(value, bool | None) is expected
+def test_flag_values(value: Any, expected: bool | None) -> None:
+    contact = field_of("contact_dnc", value)
+    assert contact.dnc is expected
+    assert contact.extra == {}
 
 
 @pytest.mark.parametrize("value", ["yes", "2", "-1", 2, -1, 1.0, [], {}, "01"])
-def test_bool_hook_rejects(value: Any) -> None:
-    with pytest.raises(Malformed):
-        _structure(value, bool | None)
+def test_flag_values_kept_raw(value: Any) -> None:
+    contact = field_of("contact_dnc", value)
+    assert contact.dnc is None
+    assert_kept_raw(contact, "contact_dnc", value)
 
 
 @pytest.mark.parametrize(
@@ -712,13 +728,13 @@ def test_bool_hook_rejects(value: Any) -> None:
         ("0000-00-00", None),
         ("", None),
         (None, None),
-        (datetime(2025, 1, 1), datetime(2025, 1, 1)),
     ],
 )
-def test_datetime_hook(value: Any, expected: datetime | None) -> None:
-    result = _structure(value, datetime | None)
-    assert result == expected
-    assert result is None or result.tzinfo is None
+def test_date_values(value: Any, expected: datetime | None) -> None:
+    contact = field_of("contact_date_created", value)
+    assert contact.date_created == expected
+    assert contact.date_created is None or contact.date_created.tzinfo is None
+    assert contact.extra == {}
 
 
 @pytest.mark.parametrize(
@@ -737,9 +753,10 @@ def test_datetime_hook(value: Any, expected: datetime | None) -> None:
         [],
     ],
 )
-def test_datetime_hook_rejects(value: Any) -> None:
-    with pytest.raises(Malformed):
-        _structure(value, datetime | None)
+def test_date_values_kept_raw(value: Any) -> None:
+    contact = field_of("contact_date_created", value)
+    assert contact.date_created is None
+    assert_kept_raw(contact, "contact_date_created", value)
 
 
 @pytest.mark.parametrize(
@@ -757,23 +774,27 @@ def test_datetime_hook_rejects(value: Any) -> None:
         ('[1, 2.5, "x"]', ["1", "2.5", "x"]),  # numbers are str()-ed
     ],
 )
-def test_tags_hook(value: Any, expected: list[str]) -> None:
-    assert _structure(value, list[str]) == expected
+def test_tag_values(value: Any, expected: list[str]) -> None:
+    contact = field_of("contact_tags", value)
+    assert contact.tags == expected
+    assert contact.extra == {}
 
 
 @pytest.mark.parametrize(
     "value", ["[null]", "[true]", '[["a"]]', '[{"a": 1}]', "a,b", "[", '"a"', "3", 3, True]
 )
-def test_tags_hook_rejects(value: Any) -> None:
-    with pytest.raises(Malformed):
-        _structure(value, list[str])
+def test_tag_values_kept_raw(value: Any) -> None:
+    contact = field_of("contact_tags", value)
+    assert contact.tags == []
+    assert_kept_raw(contact, "contact_tags", value)
 
 
-def test_tags_hook_copies_decoded_lists() -> None:
+def test_tags_are_a_copy_of_the_wire_list() -> None:
     tags = ["a"]
-    result = _structure(tags, list[str])
-    assert result == tags
-    assert result is not tags
+    contact = field_of("contact_tags", tags)
+    assert contact.tags == tags
+    contact.tags.append("b")
+    assert tags == ["a"]  # the parsed answer does not share the wire's list
 
 
 @pytest.mark.parametrize(
@@ -789,54 +810,40 @@ def test_tags_hook_copies_decoded_lists() -> None:
         (None, {}),
     ],
 )
-def test_json_object_hook(value: Any, expected: dict[str, Any]) -> None:
-    assert _structure(value, dict[str, Any]) == expected
+def test_custom_field_values(value: Any, expected: dict[str, Any]) -> None:
+    contact = field_of("contact_custom_fields", value)
+    assert contact.custom_fields == expected
+    assert contact.extra == {}
 
 
 @pytest.mark.parametrize("value", ['["a"]', ["a"], "{", "x", "1", 1, True])
-def test_json_object_hook_rejects(value: Any) -> None:
-    with pytest.raises(Malformed):
-        _structure(value, dict[str, Any])
+def test_custom_field_values_kept_raw(value: Any) -> None:
+    contact = field_of("contact_custom_fields", value)
+    assert contact.custom_fields == {}
+    assert_kept_raw(contact, "contact_custom_fields", value)
 
 
-def test_json_hooks_survive_hostile_json() -> None:
+def test_hostile_json_in_a_field_is_kept_raw() -> None:
     deep = "[" * 100_000 + "]" * 100_000
-    with pytest.raises(Malformed):
-        _structure(deep, list[str])
-    with pytest.raises(Malformed):
-        _structure("{NaN", dict[str, Any])
+    assert_kept_raw(field_of("contact_tags", deep), "contact_tags", deep)
+    assert_kept_raw(field_of("contact_custom_fields", "{NaN"), "contact_custom_fields", "{NaN")
 
 
 @pytest.mark.parametrize(
     ("value", "expected"),
     [("abc", "abc"), ("", ""), (94105, "94105"), (1.5, "1.5"), (None, None)],
 )
-def test_optional_str_hook(value: Any, expected: str | None) -> None:
-    assert _structure(value, str | None) == expected
+def test_text_values(value: Any, expected: str | None) -> None:
+    contact = field_of("contact_zip", value)
+    assert contact.zip == expected
+    assert contact.extra == {}
 
 
 @pytest.mark.parametrize("value", [True, [], {}, ["a"]])
-def test_optional_str_hook_rejects(value: Any) -> None:
-    with pytest.raises(Malformed):
-        _structure(value, str | None)
-
-
-def test_str_hook_rejects_null() -> None:
-    with pytest.raises(Malformed):
-        _structure(None, str)
-
-
-@pytest.mark.parametrize(
-    ("value", "expected"), [(5, 5), ("5", 5), ("-5", -5), (5.0, 5), (" 12 ", 12)]
-)
-def test_int_hook(value: Any, expected: int) -> None:
-    assert _structure(value, int) == expected
-
-
-@pytest.mark.parametrize("value", [True, None, "", "5.0", "five", 5.5, float("inf"), "1_000"])
-def test_int_hook_rejects(value: Any) -> None:
-    with pytest.raises(Malformed):
-        _structure(value, int)
+def test_text_values_kept_raw(value: Any) -> None:
+    contact = field_of("contact_zip", value)
+    assert contact.zip is None
+    assert_kept_raw(contact, "contact_zip", value)
 
 
 # --------------------------------------------------------------------------- unstructure
@@ -916,9 +923,8 @@ def test_property_structure_never_fails_unexpectedly(
         return
     assert isinstance(details, ContactDetails)
     # Nothing the server sent is lost: unknown or malformed values are in extra, verbatim.
-    plan = _converter._CONTACT_PLAN.fields
     for key, value in data["contact"].items():
-        if key not in plan or key in details.contact.extra:
+        if key not in CONTACT_WIRE_KEYS or key in details.contact.extra:
             assert details.contact.extra[key] is value
     json.dumps(unstructure(details))
 
