@@ -7,7 +7,9 @@ import asyncio
 import gzip
 import json
 import math
+import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,12 +20,14 @@ from hypothesis import strategies as st
 from zyntro_async import (
     ContactDetails,
     Limits,
+    NotFoundError,
     Profile,
     RateLimitError,
     ReadTimeout,
     RetryPolicy,
     ServerError,
     Timeout,
+    TLSError,
     ZyntroClient,
     ZyntroError,
 )
@@ -213,11 +217,39 @@ async def test_html_from_a_proxy_on_every_attempt(crafted: Any) -> None:
             await c.fetch_contact("x")
 
 
+TLS = Path(__file__).resolve().parent.parent / "fixtures" / "tls"
+
+
 async def test_tls_verification_is_on_by_default() -> None:
-    async with client("https://crm.example.com/crm/") as c:
-        connector = c._transport._get_session().connector
-        assert connector is not None
-        assert connector._ssl is True  # verify certificates with the system's CAs
+    # A server with a self-signed certificate (tests/fixtures/tls, made for these tests):
+    # nothing the system trusts vouches for it, so a default client must refuse it.
+    server_side = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_side.load_cert_chain(TLS / "self-signed.pem", TLS / "self-signed-key.pem")
+    app = web.Application()
+
+    async def answer(_: web.Request) -> web.Response:
+        return web.json_response({"status": "error", "data": ["No such contact"]})
+
+    app.router.add_post("/crm/fetchContact", answer)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=server_side)
+        await site.start()
+        base = f"https://127.0.0.1:{runner.addresses[0][1]}/crm/"
+        async with client(base) as c:
+            with pytest.raises(TLSError):
+                await c.fetch_contact("x")
+        # The same server is reachable when the caller says not to verify: the refusal
+        # above was the certificate check, not a broken server.
+        unverified = ssl.create_default_context()
+        unverified.check_hostname = False
+        unverified.verify_mode = ssl.CERT_NONE
+        async with client(base, ssl_context=unverified) as c:
+            with pytest.raises(NotFoundError):
+                await c.fetch_contact("x")
+    finally:
+        await runner.cleanup()
 
 
 async def test_rate_limit_headers_reach_the_caller(crafted: Any) -> None:
