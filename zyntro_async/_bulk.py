@@ -45,7 +45,7 @@ from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, G
 from datetime import datetime, timedelta, timezone
 from typing import Any, Generic, TypeVar
 
-from ._exceptions import ZyntroError
+from ._exceptions import ItemError
 from ._flow import FlowControl
 from ._journal import JournalError
 from ._results import BulkReport, BulkResult, FailurePolicy, Progress, StopRules
@@ -57,12 +57,6 @@ T = TypeVar("T")
 _END: Any = object()
 ACTIVE_PER_SLOT = 1.5  # items being worked on per request slot
 HELD_PER_SLOT = 8  # items held at most per request slot
-
-
-class ItemError(ZyntroError):
-    """Processing this item raised an unexpected error (its ``__cause__``): it failed alone."""
-
-    code = "ITEM_ERROR"
 
 
 def _iterate(items: Iterable[Any] | AsyncIterable[Any]) -> Callable[[], Awaitable[Any]]:

@@ -56,7 +56,7 @@ from typing import Any, Final, TypeVar
 
 import attrs
 
-from ._exceptions import ZyntroError
+from ._exceptions import JournalError
 
 __all__ = [
     "Journal",
@@ -157,12 +157,6 @@ _UPDATE_FIRST: Final = {_SQL_DONE: _SQL_DONE_UPDATE, _SQL_FAILED: _SQL_FAILED_UP
 
 _Params = tuple[object, ...]
 _Row = tuple[str, str, str, str, str, int | None, str | None, int, float]
-
-
-class JournalError(ZyntroError, ValueError):
-    """The journal cannot be opened or a journal operation failed (the run must stop)."""
-
-    code = "JOURNAL_ERROR"
 
 
 class JournalState(enum.Enum):

@@ -24,7 +24,13 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-from ._exceptions import ValidationError, ZyntroError
+from ._exceptions import (
+    EnricherError,
+    JournalConflictError,
+    PreviousFailure,
+    ValidationError,
+    ZyntroError,
+)
 from ._journal import Journal, JournalEntry, JournalState, digest_or_none, item_key, payload_digest
 from ._models import ContactDetails, Profile
 from ._operations import Operations
@@ -49,33 +55,6 @@ ITEM_FAILURES = frozenset(
         "ENRICHER_FAILED",
     }
 )
-
-
-class EnricherError(ZyntroError):
-    """The caller's enricher raised for this item (the original is ``__cause__``)."""
-
-    code = "ENRICHER_FAILED"
-
-
-class PreviousFailure(ZyntroError):
-    """The journal says this item already failed for its own reasons (``code``: the
-    original error's), in an earlier run or an earlier copy in this one; nothing was sent.
-    ``retry_failed=True`` retries such items."""
-
-    def __init__(self, code: str, *, endpoint: str, contact_id: str, when: str) -> None:
-        super().__init__(
-            f"failed in {when} ({code}); retry it with retry_failed=True",
-            endpoint=endpoint,
-            contact_id=contact_id,
-        )
-        self.code = code
-
-
-class JournalConflictError(ZyntroError):
-    """This item's key is journaled for another item (contact, source or payload differ):
-    nothing was sent, and the other item's profile is not reported as this one's."""
-
-    code = "JOURNAL_KEY_CONFLICT"
 
 
 def _id(value: object, what: str) -> str:

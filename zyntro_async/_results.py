@@ -3,11 +3,14 @@ the rules that stop a run early (plain data, no I/O)."""
 
 from __future__ import annotations
 
-from typing import Any, Generic, Literal, TypeVar
+import math
+from collections.abc import Callable
+from typing import Any, Generic, Literal, TypedDict, TypeVar
 
 import attrs
 
 from ._exceptions import APIError, ConfigurationError, ServerError, ZyntroError
+from ._flow import DEFAULT_BUDGET
 from ._models import payload_summary
 
 T = TypeVar("T")
@@ -101,16 +104,108 @@ class Progress:
     eta: float | None
 
 
+def _fraction(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not (0 < value <= 1)  # also refuses NaN
+    ):
+        raise ConfigurationError(f"{attribute.name} must be a number in (0, 1] (got {value!r})")
+
+
+def _count(minimum: int) -> Callable[[object, attrs.Attribute[Any], object], None]:
+    def check(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            raise ConfigurationError(
+                f"{attribute.name} must be an integer >= {minimum} (got {value!r})"
+            )
+
+    return check
+
+
+def _optional(
+    check: Callable[[object, attrs.Attribute[Any], object], None],
+) -> Callable[[object, attrs.Attribute[Any], object], None]:
+    def optional(inst: object, attribute: attrs.Attribute[Any], value: object) -> None:
+        if value is not None:
+            check(inst, attribute, value)
+
+    return optional
+
+
 @attrs.frozen
 class ErrorRate:
     """Stop a run once more than ``threshold`` of its finished items failed (checked after
     ``min_items`` items, so one early failure does not stop it)."""
 
-    threshold: float = attrs.field(validator=[attrs.validators.gt(0), attrs.validators.le(1)])
-    min_items: int = attrs.field(default=50, validator=attrs.validators.ge(1))
+    threshold: float = attrs.field(validator=_fraction)
+    min_items: int = attrs.field(default=50, validator=_count(1))
 
 
 FailurePolicy = Literal["continue", "fail_fast"] | ErrorRate
+
+
+def _failure_policy(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if value not in ("continue", "fail_fast") and not isinstance(value, ErrorRate):
+        raise ConfigurationError(
+            f"{attribute.name} must be 'continue', 'fail_fast' or an ErrorRate (got {value!r})"
+        )
+
+
+def _rate(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if value is None:
+        return
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not (value > 0 and math.isfinite(value))
+    ):
+        raise ConfigurationError(f"{attribute.name} must be a number > 0 (got {value!r})")
+
+
+def _callable_or_none(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if value is not None and not callable(value):
+        raise ConfigurationError(f"{attribute.name} must be callable or None (got {value!r})")
+
+
+@attrs.frozen(kw_only=True)
+class BulkOptions:
+    """How a bulk run runs: the options all three entry points share, in one place.
+
+    Pass one as ``options=`` (``client.bulk_add_profiles(items, options=opts)``), or give
+    the same names as keyword arguments; both together: the keywords win.
+
+    - ``concurrency``: requests in flight at most (kept at or below the pool's size);
+    - ``max_per_second``: your own cap on the request rate (None: the server's evidence
+      alone paces the run);
+    - ``retry_budget``: retry tokens shared by the run (botocore's quota: 5 per retry, 10
+      after a timeout, refunded by successes; None: no budget);
+    - ``on_failure``: ``"continue"``, ``"fail_fast"`` or an :class:`ErrorRate`;
+    - ``on_progress``: called with a :class:`Progress` about twice a second;
+    - ``total``: how many items the input holds, for the ETA (taken from ``len()`` when
+      the input has one).
+    """
+
+    concurrency: int = attrs.field(default=64, validator=_count(1))
+    max_per_second: float | None = attrs.field(default=None, validator=_rate)
+    retry_budget: int | None = attrs.field(default=DEFAULT_BUDGET, validator=_optional(_count(0)))
+    on_failure: FailurePolicy = attrs.field(default="continue", validator=_failure_policy)
+    on_progress: Callable[[Progress], object] | None = attrs.field(
+        default=None, validator=_callable_or_none
+    )
+    total: int | None = attrs.field(default=None, validator=_optional(_count(0)))
+
+
+class BulkOptionsArgs(TypedDict, total=False):
+    """:class:`BulkOptions`' fields as keyword arguments (for type checkers: ``**kwargs``)."""
+
+    concurrency: int
+    max_per_second: float | None
+    retry_budget: int | None
+    on_failure: FailurePolicy
+    on_progress: Callable[[Progress], object] | None
+    total: int | None
+
 
 #: Codes that fail every request of a run the same way: stop at the first one.
 GLOBAL_CODES = frozenset(
@@ -137,10 +232,7 @@ class StopRules:
     __slots__ = ("_failed", "_ok", "_policy", "_streak", "_streak_code")
 
     def __init__(self, policy: FailurePolicy) -> None:
-        if policy not in ("continue", "fail_fast") and not isinstance(policy, ErrorRate):
-            raise ConfigurationError(
-                f"on_failure must be 'continue', 'fail_fast' or an ErrorRate (got {policy!r})"
-            )
+        _failure_policy(None, attrs.fields(BulkOptions).on_failure, policy)
         self._policy = policy
         self._ok = 0
         self._failed = 0

@@ -18,8 +18,8 @@ from typing import IO, Any, BinaryIO
 
 import attrs
 
+from .._exceptions import PreviousFailure
 from .._inputs import InputProblem, Row, count_csv, count_jsonl, read_csv, read_jsonl
-from .._pipelines import PreviousFailure
 from .._results import BulkResult, ProfileRequest
 from . import _env, _signals
 from ._common import EXIT_FAILED, EXIT_OK, EXIT_STOPPED, Context, UsageError
