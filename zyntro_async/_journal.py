@@ -157,6 +157,8 @@ _UPDATE_FIRST: Final = {_SQL_DONE: _SQL_DONE_UPDATE, _SQL_FAILED: _SQL_FAILED_UP
 
 _Params = tuple[object, ...]
 _Row = tuple[str, str, str, str, str, int | None, str | None, int, float]
+# A claim's answer: the entry before it, and whether this claim marked the key sent.
+_Claimed = tuple["JournalEntry | None", bool]
 
 
 class JournalState(enum.Enum):
@@ -186,8 +188,12 @@ class JournalEntry:
     updated_at: float
 
 
+# Built once: json.dumps with options builds a new encoder per call.
+_CANONICAL: Final = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
 def _canonical_digest(value: object) -> str:
-    text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    text = _CANONICAL.encode(value)
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
@@ -318,6 +324,10 @@ class _Batch:
     reads: list[tuple[Sequence[str], asyncio.Future[dict[str, JournalEntry]]]] = attrs.field(
         factory=list
     )
+    # claim: (key, sent-row params, decision, future), decided and written in the commit.
+    claims: list[
+        tuple[str, _Params, Callable[[JournalEntry | None], bool], asyncio.Future[_Claimed]]
+    ] = attrs.field(factory=list)
     # Other read-only queries run after the commit: (function, future).
     queries: list[tuple[Callable[[sqlite3.Connection], Any], asyncio.Future[Any]]] = attrs.field(
         factory=list
@@ -325,7 +335,7 @@ class _Batch:
 
     def size(self) -> int:
         """Number of queued operations, compared with ``batch_size``."""
-        return self.n_writes + len(self.reads) + len(self.queries)
+        return self.n_writes + len(self.claims) + len(self.reads) + len(self.queries)
 
     def add_write(self, sql: str, key: str, params: _Params) -> None:
         """Queue a write, joining the latest run of ``sql`` unless that reorders ``key``.
@@ -343,10 +353,11 @@ class _Batch:
         self.n_writes += 1
 
     def empty(self) -> bool:
-        return not (self.runs or self.commit_waiters or self.reads or self.queries)
+        return not (self.runs or self.claims or self.commit_waiters or self.reads or self.queries)
 
     def futures(self) -> list[asyncio.Future[Any]]:
         out: list[asyncio.Future[Any]] = list(self.commit_waiters)
+        out.extend(fut for *_, fut in self.claims)
         out.extend(fut for _, fut in self.reads)
         out.extend(fut for _, fut in self.queries)
         return out
@@ -488,6 +499,33 @@ class Journal:
         # ride the next. A caller waits about one commit, never flush_interval.
         self._queued(urgent=True)
         await fut
+
+    async def claim(
+        self,
+        key: str,
+        *,
+        contact_id: str,
+        source: str,
+        payload_digest: str,
+        send_if: Callable[[JournalEntry | None], bool],
+    ) -> tuple[JournalEntry | None, bool]:
+        """Read ``key``'s entry and, if ``send_if(entry)``, mark it sent: one transaction.
+
+        Returns ``(entry before, marked)``. When ``marked``, this is :meth:`mark_sent`
+        (committed on return, write-ahead); either way it costs one round trip where
+        :meth:`get` then :meth:`mark_sent` cost two. ``send_if`` runs in the journal's
+        worker thread, in commit order: make it a pure function of the entry.
+        """
+        self._check_usable()
+        _check_str("key", key)
+        _check_str("contact_id", contact_id)
+        _check_str("source", source)
+        _check_str("payload_digest", payload_digest)
+        fut: asyncio.Future[_Claimed] = self._loop.create_future()
+        params = (key, contact_id, source, payload_digest, time.time())
+        self._batch.claims.append((key, params, send_if, fut))
+        self._queued(urgent=True)
+        return await fut
 
     def mark_done(
         self,
@@ -641,7 +679,7 @@ class Journal:
     async def _apply(self, batch: _Batch) -> bool:
         """Run one batch in the worker thread and settle its futures; False if it failed."""
         try:
-            reads, query_results = await asyncio.shield(
+            reads, claimed, query_results = await asyncio.shield(
                 self._loop.run_in_executor(self._executor, self._apply_sync, batch)
             )
         except asyncio.CancelledError:
@@ -656,6 +694,13 @@ class Journal:
         for fut in batch.commit_waiters:
             if not fut.done():
                 fut.set_result(None)
+        for (*_, claim_fut), answer in zip(batch.claims, claimed, strict=True):
+            if claim_fut.done():
+                continue
+            if isinstance(answer, BaseException):
+                claim_fut.set_exception(answer)
+            else:
+                claim_fut.set_result(answer)
         for keys, read_fut in batch.reads:
             if not read_fut.done():
                 read_fut.set_result({k: reads[k] for k in keys if k in reads})
@@ -669,10 +714,14 @@ class Journal:
             if not fut.done():
                 fut.set_exception(self._error())
 
-    def _apply_sync(self, batch: _Batch) -> tuple[dict[str, JournalEntry], list[Any]]:
-        """Worker thread: commit the batch's writes in one transaction, then run its reads."""
+    def _apply_sync(
+        self, batch: _Batch
+    ) -> tuple[dict[str, JournalEntry], list[_Claimed | Exception], list[Any]]:
+        """Worker thread: commit the batch's writes and claims in one transaction, then run
+        its reads."""
         conn = self._conn
-        if batch.runs:
+        claimed: list[_Claimed | Exception] = []
+        if batch.runs or batch.claims:
             conn.execute("BEGIN IMMEDIATE")
             try:
                 for sql, rows in batch.runs:
@@ -682,6 +731,8 @@ class Journal:
                     # and failed assignments are idempotent, and the order is kept.
                     if update is None or conn.executemany(update, rows).rowcount != len(rows):
                         conn.executemany(sql, rows)
+                if batch.claims:
+                    claimed = _claim_sync(conn, batch.claims)
                 conn.execute("COMMIT")
             except BaseException:
                 if conn.in_transaction:
@@ -689,12 +740,52 @@ class Journal:
                         conn.execute("ROLLBACK")
                 raise
             self._transactions += 1
-        reads: dict[str, JournalEntry] = {}
-        keys = list(dict.fromkeys(k for ks, _ in batch.reads for k in ks))
-        for start in range(0, len(keys), _IN_CHUNK):
-            chunk = keys[start : start + _IN_CHUNK]
-            marks = ",".join("?" * len(chunk))
-            sql = f"SELECT {_COLUMNS} FROM entries WHERE key IN ({marks})"
-            for row in conn.execute(sql, chunk):
-                reads[row[0]] = _entry(row)
-        return reads, [fn(conn) for fn, _ in batch.queries]
+        reads = _select(conn, list(dict.fromkeys(k for ks, _ in batch.reads for k in ks)))
+        return reads, claimed, [fn(conn) for fn, _ in batch.queries]
+
+
+def _select(conn: sqlite3.Connection, keys: Sequence[str]) -> dict[str, JournalEntry]:
+    out: dict[str, JournalEntry] = {}
+    for start in range(0, len(keys), _IN_CHUNK):
+        chunk = keys[start : start + _IN_CHUNK]
+        marks = ",".join("?" * len(chunk))
+        sql = f"SELECT {_COLUMNS} FROM entries WHERE key IN ({marks})"
+        for row in conn.execute(sql, chunk):
+            out[row[0]] = _entry(row)
+    return out
+
+
+def _claim_sync(
+    conn: sqlite3.Connection,
+    claims: Sequence[tuple[str, _Params, Callable[[JournalEntry | None], bool], Any]],
+) -> list[_Claimed | Exception]:
+    """Worker thread, inside the batch's transaction: decide each claim on the entry as it
+    stands (earlier claims of the same key included) and write the sent rows."""
+    current = _select(conn, list(dict.fromkeys(key for key, *_ in claims)))
+    answers: list[_Claimed | Exception] = []
+    rows: list[_Params] = []
+    for key, params, send_if, _ in claims:
+        entry = current.get(key)
+        try:
+            send = bool(send_if(entry))
+        except Exception as exc:  # the caller's decision failed: only its claim fails
+            answers.append(exc)
+            continue
+        answers.append((entry, send))
+        if send:
+            rows.append(params)
+            _, contact_id, source, digest, now = params
+            current[key] = JournalEntry(
+                key=key,
+                state=JournalState.SENT,
+                contact_id=str(contact_id),
+                source=str(source),
+                payload_digest=str(digest),
+                profile_id=None,
+                error_code=None,
+                attempts=1 if entry is None else entry.attempts + 1,
+                updated_at=now,  # type: ignore[arg-type]
+            )
+    if rows:
+        conn.executemany(_SQL_SENT, rows)
+    return answers

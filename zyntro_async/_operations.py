@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from typing import Any, TypeVar
 
 from ._config import Credentials
@@ -163,6 +163,12 @@ class Operations:
 
     # -- addProfileToContact ------------------------------------------------------------------
 
+    def prepare_add(
+        self, contact_id: object, payload: object, source: object, *, member_id: object = None
+    ) -> Call[Profile]:
+        """The add's request, validated locally (raises ``ValidationError``); nothing sent."""
+        return add_profile_call(self._credentials, contact_id, payload, source, member_id=member_id)
+
     async def add_profile(
         self,
         contact_id: object,
@@ -171,20 +177,28 @@ class Operations:
         *,
         member_id: str | None = None,
         stats: RetryStats | None = None,
+    ) -> Profile:
+        """Add a profile; never sends twice unless the first was shown not applied."""
+        call = self.prepare_add(contact_id, payload, source, member_id=member_id)
+        return await self.add(call, payload, source, member_id=member_id, stats=stats)
+
+    async def add(
+        self,
+        call: Call[Profile],
+        payload: object,
+        source: object,
+        *,
+        member_id: str | None = None,
+        stats: RetryStats | None = None,
         maybe_applied: bool = False,
-        before_send: Callable[[], Awaitable[None]] | None = None,
         digest: str | None = None,
     ) -> Profile:
-        """Add a profile; never sends twice unless the first was shown not applied.
+        """Send a prepared add (:meth:`prepare_add`) exactly once.
 
         ``maybe_applied``: an earlier run sent this very add and never saw the answer (a
-        journal says so): reconcile before the first send. ``before_send`` runs after the
-        local validation and before any request (the journal's write-ahead), outside any
-        slot. ``digest``: the payload's digest, if the caller has it.
+        journal says so): reconcile before the first send. ``digest``: the payload's
+        digest, if the caller has it.
         """
-        call = add_profile_call(self._credentials, contact_id, payload, source, member_id=member_id)
-        if before_send is not None:
-            await before_send()
         stats = RetryStats() if stats is None else stats
         policy = self._policy
         deadline_at = deadline_of(policy)

@@ -34,7 +34,7 @@ from ._exceptions import (
 from ._journal import Journal, JournalEntry, JournalState, digest_or_none, item_key, payload_digest
 from ._models import ContactDetails, Profile
 from ._operations import Operations
-from ._protocol import ADD_PROFILE, coerce_id
+from ._protocol import ADD_PROFILE, Call, coerce_id
 from ._results import BulkResult, ProfileRequest
 from ._retry import RetryStats
 
@@ -218,19 +218,63 @@ class AddProfiles(_JournalSlot):
     async def _journaled(
         self, request: ProfileRequest, key: str, digest: str
     ) -> BulkResult[Profile]:
+        """Validate, then read and write-ahead the key in one journal round trip, then send."""
         journal = self.journal
         assert journal is not None
-        entry = await journal.get(key)
-        if entry is not None and not _entry_matches(entry, request, digest):
+        invalid: ZyntroError | None = None
+        call = None
+        try:
+            call = self._ops.prepare_add(
+                request.contact_id, request.payload, request.source, member_id=request.member_id
+            )
+        except ZyntroError as exc:
+            invalid = exc
+
+        def send_if(entry: JournalEntry | None) -> bool:  # runs in the journal's thread
+            return invalid is None and self._refusal(entry, request, digest) is None
+
+        entry, sent = await journal.claim(
+            key,
+            contact_id=request.contact_id,
+            source=request.source,
+            payload_digest=digest,
+            send_if=send_if,
+        )
+        if not sent:
+            refusal = self._refusal(entry, request, digest)
+            if refusal is not None:
+                return refusal
+            assert invalid is not None
+            journal.mark_failed(
+                key, error_code=invalid.code, contact_id=request.contact_id, source=request.source
+            )
+            return _failed(request, invalid)
+        return await add_one(
+            self._ops,
+            request,
+            call=call,
+            journal=journal,
+            key=key,
+            digest=digest,
+            maybe_applied=entry is not None and entry.state is JournalState.SENT,
+            write_ahead=False,
+        )
+
+    def _refusal(
+        self, entry: JournalEntry | None, request: ProfileRequest, digest: str
+    ) -> BulkResult[Profile] | None:
+        """The result of an item its journal entry says not to send (None: send it)."""
+        if entry is None:
+            return None
+        if not _entry_matches(entry, request, digest):
             return _failed(request, _conflict(request, "an item of an earlier run"))
-        if entry is not None and entry.state is JournalState.DONE:
+        if entry.state is JournalState.DONE:
             value = None
             if entry.profile_id is not None:
                 value = Profile(id=entry.profile_id, source=request.source, payload=request.payload)
             return BulkResult(request=request, ok=True, value=value, skipped=True)
         if (
-            entry is not None
-            and entry.state is JournalState.FAILED
+            entry.state is JournalState.FAILED
             and entry.error_code in ITEM_FAILURES
             and not self._retry_failed
         ):
@@ -242,14 +286,7 @@ class AddProfiles(_JournalSlot):
                 when=when,
             )
             return BulkResult(request=request, ok=False, error=error)
-        return await add_one(
-            self._ops,
-            request,
-            journal=journal,
-            key=key,
-            digest=digest,
-            maybe_applied=entry is not None and entry.state is JournalState.SENT,
-        )
+        return None
 
 
 def _conflict(request: ProfileRequest, whom: str) -> JournalConflictError:
@@ -265,33 +302,36 @@ async def add_one(
     ops: Operations,
     request: ProfileRequest,
     *,
+    call: Call[Profile] | None = None,
     journal: Journal | None = None,
     key: str | None = None,
     digest: str | None = None,
     maybe_applied: bool = False,
+    write_ahead: bool = True,
 ) -> BulkResult[Profile]:
-    """Add one profile, journaling it (write-ahead) when ``journal`` and ``key`` are given."""
+    """Add one profile (``call``: already prepared), journaling it when ``journal`` and
+    ``key`` are given: marked sent before the first request (unless the caller did,
+    ``write_ahead=False``), then done or failed."""
     stats = RetryStats()
-    before_send = None
-    if journal is not None and key is not None:
-
-        async def before_send() -> None:
+    try:
+        if call is None:
+            call = ops.prepare_add(
+                request.contact_id, request.payload, request.source, member_id=request.member_id
+            )
+        if journal is not None and key is not None and write_ahead:
             await journal.mark_sent(
                 key,
                 contact_id=request.contact_id,
                 source=request.source,
                 payload_digest=digest or payload_digest(request.payload),
             )
-
-    try:
-        profile = await ops.add_profile(
-            request.contact_id,
+        profile = await ops.add(
+            call,
             request.payload,
             request.source,
             member_id=request.member_id,
             stats=stats,
             maybe_applied=maybe_applied,
-            before_send=before_send,
             digest=digest,
         )
     except ZyntroError as exc:

@@ -67,8 +67,12 @@ class RawResponse:
         return f"RawResponse(status={self.status})"
 
 
+# Built once: json.dumps with options builds a new encoder per call.
+_ENCODER: Final = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+
+
 def _encode(body: dict[str, Any]) -> bytes:
-    return json.dumps(body, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
+    return _ENCODER.encode(body).encode()
 
 
 def php_empty(value: object) -> bool:
