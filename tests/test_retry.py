@@ -4,7 +4,6 @@ reconcile-before-resend rule that keeps addProfileToContact from duplicating a r
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -39,7 +38,7 @@ from zyntro_async import (
     ZyntroClient,
     _retry,
 )
-from zyntro_async._retry import classify
+from zyntro_async.testing import Fault, Faults, ZyntroSandbox
 
 FETCH = BASE + "fetchContact"
 ADD = BASE + "addProfileToContact"
@@ -71,6 +70,16 @@ def mocked() -> Iterator[aioresponses]:
 async def client() -> AsyncIterator[ZyntroClient]:
     async with ZyntroClient(**CREDS, base_url=BASE) as c:
         yield c
+
+
+@pytest.fixture
+async def sb() -> AsyncIterator[ZyntroSandbox]:
+    async with ZyntroSandbox() as sandbox:
+        yield sandbox
+
+
+def sandbox_client(sb: ZyntroSandbox, **kwargs: Any) -> ZyntroClient:
+    return ZyntroClient(**sb.credentials, base_url=sb.base_url, **kwargs)
 
 
 @pytest.fixture
@@ -117,7 +126,7 @@ def count(mocked: aioresponses, url: str) -> int:
     ],
 )
 def test_classification_table(error: BaseException, kind: FailureKind) -> None:
-    assert classify(error) is kind
+    assert RetryPolicy().classify(error) is kind
     assert kind.retryable is (kind is not FailureKind.FATAL)
 
 
@@ -154,15 +163,16 @@ async def fetch_once(client: ZyntroClient) -> BulkResult[ContactDetails]:
 # -- reads --------------------------------------------------------------------------------
 
 
-async def test_500_500_200_succeeds(client: ZyntroClient, mocked: aioresponses) -> None:
-    mocked.post(FETCH, status=500, body="boom")
-    mocked.post(FETCH, status=500, body="boom")
-    mocked.post(FETCH, payload=doc_json("fetchContact_response_success.json"))
-    stats = await fetch_once(client)
-    assert stats.value is not None
-    assert stats.value.contact.first_name == "Jane"
-    assert stats.attempts == 3
-    assert stats.retries == 2
+async def test_500_500_200_succeeds(sb: ZyntroSandbox) -> None:
+    cid = sb.add_contact(first_name="Jane")
+    sb.script("fetchContact", Fault.SERVER_ERROR, Fault.SERVER_ERROR)
+    async with sandbox_client(sb) as client:
+        (result,) = [r async for r in client.bulk_fetch_contacts([cid])]
+    assert result.value is not None
+    assert result.value.contact.first_name == "Jane"
+    assert result.attempts == 3
+    assert result.retries == 2
+    assert sb.stats.fetch_contact.requests == 3
 
 
 async def test_429_waits_for_retry_after(
@@ -220,16 +230,14 @@ async def test_retry_after_beyond_the_deadline_raises_at_once(
     assert count(mocked, FETCH) == 1
 
 
-async def test_html_502_raises_server_error_after_the_attempts(
-    client: ZyntroClient, mocked: aioresponses
-) -> None:
-    for _ in range(3):
-        mocked.post(FETCH, status=502, body=HTML_502, content_type="text/html")
-    with pytest.raises(ServerError) as info:
-        await client.fetch_contact("a1b2")
+async def test_html_502_raises_server_error_after_the_attempts(sb: ZyntroSandbox) -> None:
+    sb.script("fetchContact", *[Fault.BAD_GATEWAY_HTML] * 3)
+    async with sandbox_client(sb) as client:
+        with pytest.raises(ServerError) as info:
+            await client.fetch_contact(sb.add_contact())
     assert info.value.status == 502
     assert "text/html" in str(info.value)
-    assert count(mocked, FETCH) == 3
+    assert sb.stats.fetch_contact.requests == 3
 
 
 async def test_html_on_a_200_is_retried_as_ambiguous(
@@ -241,21 +249,22 @@ async def test_html_on_a_200_is_retried_as_ambiguous(
     assert details.contact.last_name == "Smith"
 
 
-async def test_api_errors_are_never_retried(client: ZyntroClient, mocked: aioresponses) -> None:
-    mocked.post(FETCH, payload={"data": ["Invalid API Key"], "status": "error"})
-    with pytest.raises(APIError) as info:
-        await client.fetch_contact("a1b2")
+async def test_api_errors_are_never_retried(sb: ZyntroSandbox) -> None:
+    wrong = {**sb.credentials, "api_key": "zk_test_unknown"}
+    async with ZyntroClient(**wrong, base_url=sb.base_url) as client:
+        with pytest.raises(APIError) as info:
+            await client.fetch_contact(sb.add_contact())
     assert info.value.code == "INVALID_API_KEY"
-    assert count(mocked, FETCH) == 1
+    assert sb.stats.fetch_contact.requests == 1
 
 
-async def test_retry_none_and_one_attempt_disable(mocked: aioresponses) -> None:
+async def test_retry_none_and_one_attempt_disable(sb: ZyntroSandbox) -> None:
     for retry in (None, RetryPolicy(max_attempts=1)):
-        async with ZyntroClient(**CREDS, base_url=BASE, retry=retry) as client:
-            mocked.post(FETCH, status=503)
+        sb.script("fetchContact", Fault.UNAVAILABLE)
+        async with sandbox_client(sb, retry=retry) as client:
             with pytest.raises(ServerError):
-                await client.fetch_contact("a1b2")
-    assert count(mocked, FETCH) == 2
+                await client.fetch_contact(sb.add_contact())
+    assert sb.stats.fetch_contact.requests == 2
 
 
 async def test_each_retry_logs_a_warning_without_secrets_or_payload(
@@ -299,39 +308,35 @@ async def test_not_sent_add_is_retried_without_reconciling(
     assert count(mocked, FETCH) == 0
 
 
-async def test_disconnect_after_commit_returns_the_committed_record(
-    client: ZyntroClient, mocked: aioresponses
-) -> None:
-    mocked.post(ADD, exception=aiohttp.ServerDisconnectedError())
-    mocked.post(
-        FETCH,
-        payload=contact_with_profiles(
-            {"profile_id": 7, "profile_source": "Other", "profile_payload": PAYLOAD},
-            {"profile_id": 143, "profile_source": SOURCE, "profile_payload": PAYLOAD},
-        ),
-    )
-    stats = await add_once(client)
-    profile = stats.value
-    assert profile is not None
-    assert profile.id == 143
-    assert stats.recovered
-    assert count(mocked, ADD) == 1  # never re-sent
-    (fetch,) = [c for (_, u), cs in mocked.requests.items() if str(u) == FETCH for c in cs]
-    assert json.loads(fetch.kwargs["data"])["include_profile"] == 1
+async def test_disconnect_after_commit_returns_the_committed_record(sb: ZyntroSandbox) -> None:
+    cid = sb.add_contact()
+    sb.script("addProfileToContact", Fault.DROP_AFTER_COMMIT)  # stored, then no answer
+    async with sandbox_client(sb) as client:
+        (result,) = [
+            r async for r in client.bulk_add_profiles([ProfileRequest(cid, PAYLOAD, SOURCE)])
+        ]
+    (stored,) = sb.profiles(cid)
+    assert result.value is not None
+    assert result.value.id == stored["profile_id"]
+    assert result.recovered
+    assert sb.stats.add_profile_to_contact.requests == 1  # never re-sent
+    (fetch,) = [r for r in sb.requests if r.endpoint == "fetchContact"]
+    assert fetch.body["include_profile"] == 1
 
 
-async def test_ambiguous_add_not_applied_is_sent_again(
-    client: ZyntroClient, mocked: aioresponses
-) -> None:
-    mocked.post(ADD, status=504, body="gateway timeout")
-    mocked.post(FETCH, payload=contact_with_profiles())
-    mocked.post(ADD, payload=created(144))
-    stats = await add_once(client)
-    profile = stats.value
-    assert profile is not None
-    assert profile.id == 144
-    assert not stats.recovered
-    assert count(mocked, ADD) == 2
+async def test_ambiguous_add_not_applied_is_sent_again(sb: ZyntroSandbox) -> None:
+    cid = sb.add_contact()
+    sb.script("addProfileToContact", Fault.SERVER_ERROR)  # a 500 before anything was stored
+    async with sandbox_client(sb) as client:
+        (result,) = [
+            r async for r in client.bulk_add_profiles([ProfileRequest(cid, PAYLOAD, SOURCE)])
+        ]
+    (stored,) = sb.profiles(cid)
+    assert result.value is not None
+    assert result.value.id == stored["profile_id"]
+    assert not result.recovered
+    assert sb.stats.add_profile_to_contact.requests == 2
+    assert sb.stats.fetch_contact.requests == 1  # looked before sending again
 
 
 async def test_failed_reconcile_never_resends(client: ZyntroClient, mocked: aioresponses) -> None:
@@ -344,26 +349,25 @@ async def test_failed_reconcile_never_resends(client: ZyntroClient, mocked: aior
     assert count(mocked, ADD) == 1
 
 
-async def test_on_ambiguous_raise_gives_the_caller_the_ambiguity(mocked: aioresponses) -> None:
-    async with ZyntroClient(
-        **CREDS, base_url=BASE, retry=RetryPolicy(on_ambiguous="raise")
-    ) as client:
-        mocked.post(ADD, exception=aiohttp.ServerDisconnectedError())
+async def test_on_ambiguous_raise_gives_the_caller_the_ambiguity(sb: ZyntroSandbox) -> None:
+    cid = sb.add_contact()
+    sb.script("addProfileToContact", Fault.DROP_AFTER_COMMIT)
+    async with sandbox_client(sb, retry=RetryPolicy(on_ambiguous="raise")) as client:
         with pytest.raises(DisconnectedError):
-            await client.add_profile_to_contact("a1b2", PAYLOAD, SOURCE)
-    assert count(mocked, ADD) == 1
-    assert count(mocked, FETCH) == 0
+            await client.add_profile_to_contact(cid, PAYLOAD, SOURCE)
+    assert len(sb.profiles(cid)) == 1  # it was applied: the caller has to find out
+    assert sb.stats.add_profile_to_contact.requests == 1
+    assert sb.stats.fetch_contact.requests == 0
 
 
-async def test_on_ambiguous_retry_resends_blindly(mocked: aioresponses) -> None:
-    async with ZyntroClient(
-        **CREDS, base_url=BASE, retry=RetryPolicy(on_ambiguous="retry")
-    ) as client:
-        mocked.post(ADD, status=500)
-        mocked.post(ADD, payload=created())
-        await client.add_profile_to_contact("a1b2", PAYLOAD, SOURCE)
-    assert count(mocked, ADD) == 2
-    assert count(mocked, FETCH) == 0
+async def test_on_ambiguous_retry_resends_blindly(sb: ZyntroSandbox) -> None:
+    cid = sb.add_contact()
+    sb.script("addProfileToContact", Fault.DROP_AFTER_COMMIT)
+    async with sandbox_client(sb, retry=RetryPolicy(on_ambiguous="retry")) as client:
+        await client.add_profile_to_contact(cid, PAYLOAD, SOURCE)
+    assert len(sb.profiles(cid)) == 2  # the price of not looking: a duplicate
+    assert sb.stats.add_profile_to_contact.requests == 2
+    assert sb.stats.fetch_contact.requests == 0
 
 
 async def test_add_validation_error_is_raised_at_once(
@@ -385,17 +389,12 @@ async def test_add_validation_error_is_raised_at_once(
     assert count(mocked, ADD) == 1
 
 
-async def test_concurrent_calls_keep_their_own_retry_state(
-    client: ZyntroClient, mocked: aioresponses
-) -> None:
-    # aioresponses serves matches in order, so interleaved calls share the failures.
-    for _ in range(10):
-        mocked.post(FETCH, status=503)
-    for _ in range(10):
-        mocked.post(FETCH, payload=doc_json("fetchContact_response_success.json"))
-    results = [
-        r async for r in client.bulk_fetch_contacts([f"c{i}" for i in range(10)], concurrency=10)
-    ]
+async def test_concurrent_calls_keep_their_own_retry_state(sb: ZyntroSandbox) -> None:
+    ids = sb.seed(10)
+    # Scripted answers are served in arrival order, so interleaved calls share the failures.
+    sb.script("fetchContact", *[Fault.UNAVAILABLE] * 10)
+    async with sandbox_client(sb) as client:
+        results = [r async for r in client.bulk_fetch_contacts(ids, concurrency=10)]
     assert all(r.ok for r in results)
     assert sum(r.attempts for r in results) == 20
     assert all(1 <= r.attempts <= 3 for r in results)
@@ -425,26 +424,28 @@ async def test_out_of_attempts_a_last_reconcile_finds_the_record(
     assert count(mocked, ADD) == 3
 
 
-async def test_a_reported_failure_means_not_applied(
-    client: ZyntroClient, mocked: aioresponses
-) -> None:
-    for _ in range(3):
-        mocked.post(ADD, status=502, body=HTML_502, content_type="text/html")
-    for _ in range(3):
-        mocked.post(FETCH, payload=contact_with_profiles())
-    stats = await add_once(client)
-    assert isinstance(stats.error, ServerError)
-    assert not stats.unknown  # the last reconcile proved it was not applied
-    assert not stats.recovered
+async def test_a_reported_failure_means_not_applied(sb: ZyntroSandbox) -> None:
+    cid = sb.add_contact()
+    sb.script("addProfileToContact", *[Fault.BAD_GATEWAY_HTML] * 3)
+    async with sandbox_client(sb) as client:
+        (result,) = [
+            r async for r in client.bulk_add_profiles([ProfileRequest(cid, PAYLOAD, SOURCE)])
+        ]
+    assert isinstance(result.error, ServerError)
+    assert not result.unknown  # the last reconcile proved it was not applied
+    assert not result.recovered
+    assert sb.profiles(cid) == []
 
 
-async def test_unknown_only_when_reconciling_is_impossible(
-    client: ZyntroClient, mocked: aioresponses
-) -> None:
-    mocked.post(ADD, exception=aiohttp.ServerDisconnectedError())
-    for _ in range(30):
-        mocked.post(FETCH, status=500)
-    stats = await add_once(client)
-    assert isinstance(stats.error, DisconnectedError)
-    assert stats.unknown
-    assert count(mocked, ADD) == 1
+async def test_unknown_only_when_reconciling_is_impossible(sb: ZyntroSandbox) -> None:
+    cid = sb.add_contact()
+    sb.script("addProfileToContact", Fault.DROP_AFTER_COMMIT)
+    sb.faults = Faults(server_error=1.0, endpoints="fetchContact")  # no look ever succeeds
+    async with sandbox_client(sb) as client:
+        (result,) = [
+            r async for r in client.bulk_add_profiles([ProfileRequest(cid, PAYLOAD, SOURCE)])
+        ]
+    assert isinstance(result.error, DisconnectedError)
+    assert result.unknown
+    assert len(sb.profiles(cid)) == 1  # it was applied; the client could not know
+    assert sb.stats.add_profile_to_contact.requests == 1
