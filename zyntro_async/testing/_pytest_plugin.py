@@ -17,12 +17,14 @@ They work in a project with no pytest configuration at all (pytest-asyncio's str
   client and the server would sit on two loops.
 * pytest-asyncio warns, at start-up, in every session that leaves
   ``asyncio_default_fixture_loop_scope`` unset, although only async fixtures of a wider
-  scope with no loop scope of their own are affected. While this plugin is installed that
+  scope with no loop scope of their own are affected. With pytest-asyncio 1.1 or later
+  (which resolves loop scopes at fixture setup, where this plugin can see them) that
   warning is held back and raised (once) only when such a fixture is set up.
 """
 
 from __future__ import annotations
 
+import importlib.metadata
 import importlib.util
 import inspect
 import re
@@ -73,6 +75,17 @@ def _ini(config: pytest.Config, name: str) -> Any:
         return None
 
 
+def _resolves_loop_scope_at_setup() -> bool:
+    """Whether pytest-asyncio (1.1 and later) resolves a fixture's loop scope when the
+    fixture is set up: only then can this plugin tell which fixtures left it unset."""
+    try:
+        version = importlib.metadata.version("pytest-asyncio")
+    except importlib.metadata.PackageNotFoundError:
+        return False
+    match = re.match(r"(\d+)\.(\d+)", version)
+    return match is not None and (int(match[1]), int(match[2])) >= (1, 1)
+
+
 def _asyncio_active(config: pytest.Config) -> bool:
     """Whether pytest-asyncio is loaded, under any plugin name (``-p`` names it otherwise)."""
     return _HAVE_PYTEST_ASYNCIO and _ini(config, "asyncio_mode") is not None
@@ -85,7 +98,11 @@ def pytest_configure(config: pytest.Config) -> None:
         f"{_MARKER}(**kwargs): keyword arguments for the zyntro_sandbox fixture's "
         "ZyntroSandbox (faults=, seed=, ...)",
     )
-    if _asyncio_active(config) and not _ini(config, "asyncio_default_fixture_loop_scope"):
+    if (
+        _asyncio_active(config)
+        and not _ini(config, "asyncio_default_fixture_loop_scope")
+        and _resolves_loop_scope_at_setup()
+    ):
         # Runs before pytest-asyncio's pytest_configure (tryfirst); pytest calls this hook
         # inside its own warnings context, which drops the filter when it ends.
         warnings.filterwarnings(
