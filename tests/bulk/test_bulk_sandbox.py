@@ -105,17 +105,17 @@ async def test_a_cancelled_run_resumed_with_its_journal_adds_each_item_once(
             async for _ in client.bulk_add_profiles(requests, concurrency=32, journal=journal):
                 seen += 1
                 if seen == 300:
-                    await asyncio.sleep(0.05)  # more in flight
+                    await sandbox.wait_until(lambda s: s.in_flight > 0)  # adds on the wire
                     asyncio.current_task().cancel()  # type: ignore[union-attr]
 
         with pytest.raises(asyncio.CancelledError):
             await first_run()
-        assert 300 <= seen < 900
+        assert seen < 900  # the run ended when it was cancelled, not at its end
         resumed = client.bulk_add_profiles(requests, concurrency=32, journal=journal)
         results = [r async for r in resumed]
     assert resumed.report is not None
     assert resumed.report.total == 900
-    assert resumed.report.skipped >= 300
+    assert resumed.report.skipped >= seen  # every result delivered was journaled
     assert resumed.report.failed == 0
     for cid, request in zip(ids, requests, strict=True):
         held = sandbox.profiles(cid)

@@ -27,14 +27,15 @@ async def test_one_client_shared_by_1000_tasks() -> None:
 
 
 async def test_closing_while_calls_are_in_flight() -> None:
-    async with ZyntroSandbox(seed=4, faults=Faults(latency=0.5)) as sb:
+    # Answers that would take a minute: the calls are in flight until the client closes.
+    async with ZyntroSandbox(seed=4, faults=Faults(latency=60)) as sb:
         ids = sb.seed(50)
         client = ZyntroClient(**sb.credentials, base_url=sb.base_url)
         tasks = [
             asyncio.ensure_future(client.add_profile_to_contact(cid, {"n": 1}, "Closing"))
             for cid in ids
         ]
-        await asyncio.sleep(0.1)  # all in flight, waiting for the slow server
+        await sb.wait_until(lambda s: s.in_flight == 50)  # all on the wire
         await client.close()
         results = await asyncio.gather(*tasks, return_exceptions=True)
         assert all(isinstance(r, ClientClosedError) for r in results), results
@@ -63,8 +64,7 @@ async def test_closing_under_a_bulk_run_ends_it_and_the_journal_resumes_it(
             return await run
 
         consumer = asyncio.ensure_future(consume())
-        while sb.stats["addProfileToContact"].requests < 8:  # adds are on the wire
-            await asyncio.sleep(0.01)
+        await sb.wait_for_requests(8, "addProfileToContact")  # adds are on the wire
         await client.close()
         report = await consumer  # ends: the run was cancelled, not left hanging
         assert report.stopped == "the client was closed"

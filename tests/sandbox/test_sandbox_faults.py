@@ -176,7 +176,8 @@ async def test_stop_releases_a_hanging_answer_at_once(http: aiohttp.ClientSessio
     await sandbox.start()
     sandbox.script("fetchContact", Fault.TIMEOUT_AFTER_COMMIT)
     pending = asyncio.ensure_future(status_of(http, sandbox, "fetchContact", {}))
-    await asyncio.sleep(0.1)
+    # Answered (an error: the body is empty), and now hanging on to the connection.
+    await sandbox.wait_until(lambda s: s.fetch_contact.errors.total() == 1 and s.in_flight == 1)
     started = time.monotonic()
     await sandbox.stop()
     assert time.monotonic() - started < 2
