@@ -331,7 +331,7 @@ async def _retry(
         assert exc is not None
         return exc
 
-    def should_retry(state: _t.RetryCallState) -> bool:
+    async def should_retry(state: _t.RetryCallState) -> bool:
         if state.outcome is None or not state.outcome.failed:
             return False
         exc = failure(state)
@@ -342,7 +342,7 @@ async def _retry(
             return False
         return budget is None or budget.allow_retry(exc, kind)
 
-    def wait(state: _t.RetryCallState) -> float:
+    async def wait(state: _t.RetryCallState) -> float:
         exc = failure(state)
         retry_after = getattr(exc, "retry_after", None)
         if isinstance(retry_after, (int, float)):
@@ -374,8 +374,13 @@ async def _retry(
             seconds,
         )
 
+    stop_rule = _StopAfterTries(policy.max_attempts, tries) | _StopAtDeadline(deadline_at)
+
+    async def stop(state: _t.RetryCallState) -> bool:
+        return stop_rule(state)
+
     retrying = _t.AsyncRetrying(
-        stop=_StopAfterTries(policy.max_attempts, tries) | _StopAtDeadline(deadline_at),
+        stop=stop,
         wait=wait,
         retry=should_retry,
         before_sleep=before_sleep,
