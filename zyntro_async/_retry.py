@@ -380,8 +380,9 @@ async def _retry(
         return stop_rule(state)
 
     retrying = _t.AsyncRetrying(
-        stop=stop,
-        wait=wait,
+        # AsyncRetrying awaits async strategies (tenacity >= 8.3); its stubs type only sync ones.
+        stop=stop,  # type: ignore[arg-type]
+        wait=wait,  # type: ignore[arg-type]
         retry=should_retry,
         before_sleep=before_sleep,
         sleep=budget.pause if budget is not None else _sleep,
