@@ -1,35 +1,153 @@
 """``ZyntroClient``: the async entry point. It composes the pieces and owns their lifetime:
 settings (``_config``), request building and answer reading (``_protocol``), the aiohttp
 session (``_transport``) and the retry/reconcile loop (``_retry``).
+
+Per-call options (``timeout=``, ``retry=``) and :meth:`ZyntroClient.with_options` give
+calls other settings over the same pool: a client made by ``with_options`` borrows the
+pool of the client it came from, which alone owns (and closes) it.
 """
 
 from __future__ import annotations
 
+import enum
 import logging
 import os
 import ssl
 import weakref
 from collections.abc import AsyncIterable, Callable, Iterable, Mapping
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
+import attrs
 
 from ._bulk import BulkRun, _Run
 from ._config import Limits, Timeout, resolve_settings
-from ._exceptions import ConfigurationError, ValidationError
-from ._flow import DEFAULT_BUDGET, FlowControl
+from ._exceptions import ClientClosedError, ConfigurationError, ValidationError
+from ._flow import FlowControl
 from ._models import ContactDetails, Profile
 from ._operations import Operations
 from ._pipelines import AddProfiles, EnrichContacts, Enricher, FetchContacts
-from ._protocol import ADD_PROFILE, php_empty
-from ._results import FailurePolicy, ProfileRequest, Progress
+from ._protocol import ADD_PROFILE, RawResponse, php_empty
+from ._results import BulkOptions, ProfileRequest
 from ._retry import RetryPolicy
 from ._transport import Transport
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+    from ._results import BulkOptionsArgs
 
 log = logging.getLogger("zyntro_async")
 
 _DEFAULT_RETRY = RetryPolicy()
+_DEFAULT_BULK = BulkOptions()
+
+
+class _Unset(enum.Enum):
+    """The default of a per-call option: "as the client is configured"."""
+
+    UNSET = "UNSET"
+
+    def __repr__(self) -> str:
+        return "<as the client>"
+
+
+UNSET = _Unset.UNSET
+
+#: What ``timeout=`` takes: a :class:`Timeout`, or seconds (``5`` is the client's
+#: ``Timeout`` with ``total=5``: each attempt ends within 5 s).
+TimeoutArg = Timeout | float
+
+
+def _timeout(value: object, base: Timeout) -> Timeout:
+    if isinstance(value, Timeout):
+        return value
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConfigurationError(
+            f"timeout must be a number of seconds or a Timeout (got {value!r}); for no limit "
+            "at all pass Timeout(connect=None, read=None, total=None)"
+        )
+    return attrs.evolve(base, total=float(value))
+
+
+def _retry_policy(value: object) -> RetryPolicy | None:
+    if value is not None and not isinstance(value, RetryPolicy):
+        raise ConfigurationError(f"retry must be a RetryPolicy or None (got {value!r})")
+    return value
+
+
+class _Borrowed(Transport):
+    """Another client's transport, seen with another per-attempt total timeout.
+
+    Requests go through ``parent.post`` (its session, connector, limits and lifetime) with
+    this view's total; closing the view refuses its own later requests and leaves the pool
+    open. Only ``Timeout.total`` can differ from the parent's: connect and read are the
+    pool's (see :func:`_check_borrowable`).
+    """
+
+    def __init__(self, parent: Transport, *, base_url: str, timeout: Timeout, limits: Limits):
+        super().__init__(base_url=base_url, timeout=timeout, limits=limits)
+        self._parent = parent
+        self._total = timeout.total
+        self._view_closed = False
+
+    @property
+    def closed(self) -> bool:
+        return self._view_closed or self._parent.closed
+
+    @property
+    def owns_session(self) -> bool:
+        return False
+
+    @property
+    def total_timeout(self) -> float | None:
+        return self._total
+
+    @property
+    def connection_limit(self) -> int | None:
+        return self._parent.connection_limit
+
+    async def post(
+        self, endpoint: str, body: bytes, *, contact_id: str, total: float | None = None
+    ) -> RawResponse:
+        if self._view_closed:
+            raise ClientClosedError(
+                "the client is closed", endpoint=endpoint, contact_id=contact_id
+            )
+        if total is None and self._total != self._parent.total_timeout:
+            total = self._total
+        return await self._parent.post(endpoint, body, contact_id=contact_id, total=total)
+
+    async def close(self) -> None:
+        self._view_closed = True
+
+
+def _check_borrowable(timeout: Timeout, pool: Timeout) -> None:
+    """Refuse what a borrowed view cannot apply (only the total can change per call)."""
+    if (timeout.connect, timeout.read) != (pool.connect, pool.read):
+        raise ConfigurationError(
+            f"timeout={timeout!r}: per-call and with_options() timeouts can change `total` "
+            f"only (this client's connect={pool.connect!r}, read={pool.read!r}); set connect "
+            "and read on ZyntroClient(timeout=...)"
+        )
+    if timeout.total is None and pool.total is not None:
+        raise ConfigurationError(
+            "timeout total=None: per-call and with_options() timeouts cannot lift the "
+            "client's total; set it on ZyntroClient(timeout=...)"
+        )
+
+
+class _Pool:
+    """What a client shares with the clients ``with_options`` makes from it: the transport
+    that owns the session, and every bulk run started on it (closed with the pool)."""
+
+    __slots__ = ("runs", "timeout", "transport")
+
+    def __init__(self, transport: Transport, timeout: Timeout) -> None:
+        self.transport = transport
+        self.timeout = timeout
+        self.runs: weakref.WeakSet[_Run[Any]] = weakref.WeakSet()
 
 
 class ZyntroClient:
@@ -41,6 +159,10 @@ class ZyntroClient:
 
     Every setting falls back to its ``ZYNTRO_*`` environment variable; ``base_url``
     defaults to the public API. A missing setting raises :class:`ConfigurationError` here.
+
+    ``timeout`` takes a :class:`Timeout` or seconds (``Timeout`` with that ``total``).
+    :meth:`with_options` gives a client with another ``timeout``/``retry`` on the same pool,
+    and every call takes ``timeout=`` and ``retry=`` for itself.
     """
 
     def __init__(
@@ -51,7 +173,7 @@ class ZyntroClient:
         member_id: str | None = None,
         base_url: str | None = None,
         *,
-        timeout: Timeout = Timeout(),  # noqa: B008 - frozen, so a shared default is safe
+        timeout: TimeoutArg = Timeout(),  # noqa: B008 - frozen, so a shared default is safe
         limits: Limits = Limits(),  # noqa: B008
         retry: RetryPolicy | None = _DEFAULT_RETRY,
         session: aiohttp.ClientSession | None = None,
@@ -66,11 +188,12 @@ class ZyntroClient:
             base_url=base_url,
             allow_insecure_http=allow_insecure_http,
         )
+        timeout = _timeout(timeout, Timeout())
         self._credentials = settings.credentials
         self._base_url = settings.base_url
         self._timeout = timeout
         self._limits = limits
-        self._retry = retry
+        self._retry = _retry_policy(retry)
         self._transport = Transport(
             base_url=settings.base_url,
             timeout=timeout,
@@ -78,8 +201,64 @@ class ZyntroClient:
             session=session,
             ssl_context=True if ssl_context is None else ssl_context,
         )
-        self._ops = Operations(self._transport, settings.credentials, retry)
-        self._runs: weakref.WeakSet[_Run[Any]] = weakref.WeakSet()
+        self._pool = _Pool(self._transport, timeout)
+        self._ops = Operations(self._transport, settings.credentials, self._retry)
+        self._runs: weakref.WeakSet[_Run[Any]] = self._pool.runs
+
+    def with_options(
+        self,
+        *,
+        timeout: TimeoutArg | _Unset = UNSET,
+        retry: RetryPolicy | _Unset | None = UNSET,
+    ) -> ZyntroClient:
+        """A client that differs from this one only in ``timeout`` and/or ``retry``.
+
+        It shares this client's connection pool (the session and its connector): creating
+        one is cheap, and there is no extra pool to size or close. The client you
+        constructed owns the pool; a derived client borrows it. Closing a derived client
+        (``close()``, ``async with``) cancels the bulk runs *it* started and makes it
+        refuse further calls; the pool stays open for the others. Closing the owner closes
+        the pool for every client derived from it (their calls raise
+        :class:`ClientClosedError`).
+
+        ``timeout``: a :class:`Timeout`, or seconds for this client's ``Timeout`` with that
+        ``total``. Only ``total`` may differ from the owner's: ``connect`` and ``read`` are
+        the pool's. ``retry``: a :class:`RetryPolicy`, or ``None`` to disable retries.
+        """
+        new_timeout = self._timeout if timeout is UNSET else _timeout(timeout, self._timeout)
+        new_retry = self._retry if retry is UNSET else _retry_policy(retry)
+        pool = self._pool
+        _check_borrowable(new_timeout, pool.timeout)
+        derived: ZyntroClient = object.__new__(ZyntroClient)
+        derived._credentials = self._credentials
+        derived._base_url = self._base_url
+        derived._timeout = new_timeout
+        derived._limits = self._limits
+        derived._retry = new_retry
+        derived._pool = pool
+        derived._transport = _Borrowed(
+            pool.transport, base_url=self._base_url, timeout=new_timeout, limits=self._limits
+        )
+        derived._ops = Operations(derived._transport, self._credentials, new_retry)
+        derived._runs = weakref.WeakSet()
+        return derived
+
+    def _operations(
+        self, timeout: TimeoutArg | _Unset, retry: RetryPolicy | _Unset | None
+    ) -> Operations:
+        """The calls for one call's own options (this client's when none are given)."""
+        if timeout is UNSET and retry is UNSET:
+            return self._ops
+        transport = self._transport
+        if timeout is not UNSET:
+            resolved = _timeout(timeout, self._timeout)
+            if resolved != self._timeout:
+                _check_borrowable(resolved, self._pool.timeout)
+                transport = _Borrowed(
+                    transport, base_url=self._base_url, timeout=resolved, limits=self._limits
+                )
+        policy = self._retry if retry is UNSET else _retry_policy(retry)
+        return Operations(transport, self._credentials, policy)
 
     def __repr__(self) -> str:
         return (
@@ -124,9 +303,16 @@ class ZyntroClient:
 
     async def close(self) -> None:
         """Cancel the bulk runs this client started that are still going (their journals
-        keep what was in flight), then close the pooled session (unless it is
-        caller-owned). Idempotent."""
-        for run in list(self._runs):
+        keep what was in flight), then close the pooled session. Idempotent.
+
+        Who owns what: the client you constructed owns the pool and closes its session
+        here (never one you passed as ``session=``: that stays yours). A client from
+        :meth:`with_options` borrows the pool: closing it ends its own runs and its own
+        use of the pool, which stays open for the owner and the other derived clients.
+        Closing the owner ends every run on the pool and every derived client's use of it.
+        """
+        runs = self._pool.runs if self._transport is self._pool.transport else self._runs
+        for run in list(runs):
             await run.cancel("the client was closed")
         await self._transport.close()
 
@@ -141,9 +327,15 @@ class ZyntroClient:
         include_profile: bool = False,
         include_signals: bool = False,
         member_id: str | None = None,
+        timeout: TimeoutArg | _Unset = UNSET,
+        retry: RetryPolicy | _Unset | None = UNSET,
     ) -> ContactDetails:
-        """Fetch one contact, with the related data asked for (``fetchContact``)."""
-        return await self._ops.fetch_contact(
+        """Fetch one contact, with the related data asked for (``fetchContact``).
+
+        ``timeout=`` (seconds, or a :class:`Timeout`) and ``retry=`` (a
+        :class:`RetryPolicy`, or ``None`` for one attempt) apply to this call only.
+        """
+        return await self._operations(timeout, retry).fetch_contact(
             contact_id,
             include_notes=include_notes,
             include_entity=include_entity,
@@ -159,19 +351,22 @@ class ZyntroClient:
         source: str,
         *,
         member_id: str | None = None,
+        timeout: TimeoutArg | _Unset = UNSET,
+        retry: RetryPolicy | _Unset | None = UNSET,
     ) -> Profile:
         """Attach a profile record to a contact (``addProfileToContact``).
 
         Not idempotent on the server: every accepted call creates a record. This method
         never re-sends blindly after an ambiguous failure (see ``RetryPolicy.on_ambiguous``).
+        ``timeout=`` and ``retry=`` apply to this call only, as on :meth:`fetch_contact`.
         """
-        return await self._ops.add_profile(contact_id, payload, source, member_id=member_id)
+        return await self._operations(timeout, retry).add_profile(
+            contact_id, payload, source, member_id=member_id
+        )
 
     # -- bulk -----------------------------------------------------------------------------
 
     def _effective_concurrency(self, concurrency: int) -> int:
-        if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
-            raise ConfigurationError(f"concurrency must be an integer >= 1 (got {concurrency!r})")
         pool = self._transport.connection_limit
         if pool is not None and concurrency > pool:
             # More requests than pool slots would only queue for a slot (and time out there).
@@ -183,35 +378,32 @@ class ZyntroClient:
         self,
         items: Any,
         pipeline: Callable[[Operations], Any],
-        *,
-        concurrency: int,
-        max_per_second: float | None,
-        retry_budget: int | None,
-        on_progress: Callable[[Progress], object] | None,
-        on_failure: FailurePolicy,
-        total: int | None,
+        options: BulkOptions | None,
+        run_options: Mapping[str, Any],
     ) -> BulkRun[Any]:
         """One run: flow control shared by its requests, the pipeline on it, the engine."""
+        opts = _bulk_options(options, run_options)
         flow = FlowControl(
-            self._effective_concurrency(concurrency),
-            max_per_second=max_per_second,
-            retry_budget=retry_budget,
+            self._effective_concurrency(opts.concurrency),
+            max_per_second=opts.max_per_second,
+            retry_budget=opts.retry_budget,
         )
         process = pipeline(self._ops.paced(flow))
         run: _Run[Any] = _Run(
             items,
             process,
             flow=flow,
-            on_progress=on_progress,
+            on_progress=opts.on_progress,
             progress_interval=0.5,
-            on_failure=on_failure,
-            total=total,
+            on_failure=opts.on_failure,
+            total=opts.total,
             keep_failures=10_000,
             setup=getattr(process, "setup", None),
             teardown=getattr(process, "teardown", None),
             max_wait=None if self._retry is None else self._retry.deadline,
         )
         self._runs.add(run)
+        self._pool.runs.add(run)
         return BulkRun(run)
 
     def bulk_add_profiles(
@@ -219,33 +411,28 @@ class ZyntroClient:
         requests: Iterable[ProfileRequest | Mapping[str, Any]]
         | AsyncIterable[ProfileRequest | Mapping[str, Any]],
         *,
-        concurrency: int = 64,
-        max_per_second: float | None = None,
         journal: str | os.PathLike[str] | None = None,
         retry_failed: bool = False,
         source: str | None = None,
-        on_progress: Callable[[Progress], object] | None = None,
-        on_failure: FailurePolicy = "continue",
-        retry_budget: int | None = DEFAULT_BUDGET,
-        total: int | None = None,
+        options: BulkOptions | None = None,
+        **run_options: Unpack[BulkOptionsArgs],
     ) -> BulkRun[Profile]:
         """Add many profiles: ``await`` it for the report, or ``async for`` the results.
 
         ``requests`` is any (async) iterable of :class:`ProfileRequest` or mappings with
         ``contact_id``, ``payload``, ``source`` (defaults to ``source=``) and ``key``. With
         ``journal=`` (a SQLite path) the run is resumable and never adds an item twice.
+        How the run runs (``concurrency``, ``max_per_second``, ``retry_budget``,
+        ``on_failure``, ``on_progress``, ``total``): a :class:`BulkOptions` as ``options=``,
+        or the same names as keyword arguments (they win over ``options``).
         """
         return self._run(
             requests,
             lambda ops: AddProfiles(
                 ops, journal=journal, retry_failed=retry_failed, default_source=source
             ),
-            concurrency=concurrency,
-            max_per_second=max_per_second,
-            retry_budget=retry_budget,
-            on_progress=on_progress,
-            on_failure=on_failure,
-            total=total,
+            options,
+            run_options,
         )
 
     def bulk_fetch_contacts(
@@ -256,14 +443,10 @@ class ZyntroClient:
         include_entity: bool = False,
         include_profile: bool = False,
         include_signals: bool = False,
-        concurrency: int = 64,
-        max_per_second: float | None = None,
-        on_progress: Callable[[Progress], object] | None = None,
-        on_failure: FailurePolicy = "continue",
-        retry_budget: int | None = DEFAULT_BUDGET,
-        total: int | None = None,
+        options: BulkOptions | None = None,
+        **run_options: Unpack[BulkOptionsArgs],
     ) -> BulkRun[ContactDetails]:
-        """Fetch many contacts; same run object as :meth:`bulk_add_profiles`."""
+        """Fetch many contacts; same run object and run options as :meth:`bulk_add_profiles`."""
         return self._run(
             contact_ids,
             lambda ops: FetchContacts(
@@ -273,12 +456,8 @@ class ZyntroClient:
                 include_profile=include_profile,
                 include_signals=include_signals,
             ),
-            concurrency=concurrency,
-            max_per_second=max_per_second,
-            retry_budget=retry_budget,
-            on_progress=on_progress,
-            on_failure=on_failure,
-            total=total,
+            options,
+            run_options,
         )
 
     def enrich_contacts(
@@ -287,18 +466,15 @@ class ZyntroClient:
         enricher: Enricher,
         *,
         source: str,
-        concurrency: int = 64,
         skip_if_enriched: bool = True,
-        max_per_second: float | None = None,
         journal: str | os.PathLike[str] | None = None,
-        on_progress: Callable[[Progress], object] | None = None,
-        on_failure: FailurePolicy = "continue",
-        retry_budget: int | None = DEFAULT_BUDGET,
-        total: int | None = None,
+        options: BulkOptions | None = None,
+        **run_options: Unpack[BulkOptionsArgs],
     ) -> BulkRun[Profile]:
         """Enrich contacts: fetch each (with profiles), skip it if it already has a profile
         from ``source``, ``await enricher(details)`` for the payload (None: nothing to add),
-        add it. An enricher's exception fails that item only (``EnricherError``)."""
+        add it. An enricher's exception fails that item only (``EnricherError``). Run
+        options as on :meth:`bulk_add_profiles`."""
         if not isinstance(source, str) or php_empty(source):
             raise ValidationError(
                 ["source must be a non-empty string"], code="MISSING_FIELDS", endpoint=ADD_PROFILE
@@ -312,10 +488,23 @@ class ZyntroClient:
                 skip_if_enriched=skip_if_enriched,
                 journal=journal,
             ),
-            concurrency=concurrency,
-            max_per_second=max_per_second,
-            retry_budget=retry_budget,
-            on_progress=on_progress,
-            on_failure=on_failure,
-            total=total,
+            options,
+            run_options,
         )
+
+
+def _bulk_options(options: BulkOptions | None, run_options: Mapping[str, Any]) -> BulkOptions:
+    """``options`` (or the defaults) with the keyword arguments given on top of it."""
+    base = _DEFAULT_BULK if options is None else options
+    if not isinstance(base, BulkOptions):
+        raise ConfigurationError(f"options must be a BulkOptions or None (got {base!r})")
+    if not run_options:
+        return base
+    known = attrs.fields_dict(BulkOptions)
+    unknown = sorted(set(run_options) - set(known))
+    if unknown:
+        raise TypeError(
+            f"unexpected keyword argument(s) {', '.join(map(repr, unknown))}; the run options "
+            f"are {', '.join(known)}"
+        )
+    return attrs.evolve(base, **run_options)
