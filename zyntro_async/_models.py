@@ -23,7 +23,15 @@ from typing import Any
 
 import attrs
 
-__all__ = ["Contact", "ContactDetails", "Entity", "Note", "Profile", "payload_summary"]
+__all__ = [
+    "Contact",
+    "ContactDetails",
+    "Entity",
+    "Note",
+    "Profile",
+    "payload_summary",
+    "personal",
+]
 
 
 def payload_summary(payload: object) -> str:
@@ -35,6 +43,12 @@ def payload_summary(payload: object) -> str:
     return f"<{type(payload).__name__}>"
 
 
+def personal(value: object) -> str:
+    """A repr for one personal value (an email, a phone number, a name): whether it is
+    set, never what it is."""
+    return "None" if value is None else "<redacted>"
+
+
 @attrs.frozen
 class Contact:
     """A CRM contact (the ``contact`` object of ``fetchContact``), ``contact_`` prefix dropped.
@@ -43,14 +57,18 @@ class Contact:
     flags are ``None`` when absent, empty or unparseable. ``date_created`` and
     ``date_updated`` are naive datetimes: the API documents no time zone.
     ``extra`` holds undocumented wire keys and malformed documented values, verbatim.
+
+    The repr keeps personal data out of logs and tracebacks: names, email, phone, address,
+    city and zip show as ``<redacted>`` when set, ``custom_fields`` and ``extra`` by their
+    shape; the attributes themselves hold the values.
     """
 
     id: str
-    name: str | None = None
-    first_name: str | None = None
-    last_name: str | None = None
-    email: str | None = None
-    phone: str | None = None
+    name: str | None = attrs.field(default=None, repr=personal)
+    first_name: str | None = attrs.field(default=None, repr=personal)
+    last_name: str | None = attrs.field(default=None, repr=personal)
+    email: str | None = attrs.field(default=None, repr=personal)
+    phone: str | None = attrs.field(default=None, repr=personal)
     owner: str | None = None
     stage: str | None = None
     stage_id: str | None = None
@@ -58,15 +76,15 @@ class Contact:
     source: str | None = None
     salutation: str | None = None
     role_label: str | None = None
-    address: str | None = None
-    city: str | None = None
+    address: str | None = attrs.field(default=None, repr=personal)
+    city: str | None = attrs.field(default=None, repr=personal)
     state: str | None = None
-    zip: str | None = None
+    zip: str | None = attrs.field(default=None, repr=personal)
     country: str | None = None
     country_code: str | None = None
     timezone: str | None = None
     tags: list[str] = attrs.field(factory=list)
-    custom_fields: dict[str, Any] = attrs.field(factory=dict)
+    custom_fields: dict[str, Any] = attrs.field(factory=dict, repr=payload_summary)
     dnc: bool | None = None
     is_test: bool | None = None
     sms_optout: bool | None = None
@@ -76,7 +94,7 @@ class Contact:
     phone_verified: bool | None = None
     date_created: datetime | None = None
     date_updated: datetime | None = None
-    extra: dict[str, Any] = attrs.field(factory=dict)
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=payload_summary)
 
 
 @attrs.frozen
@@ -88,7 +106,7 @@ class Note:
     """
 
     maker: str | None = None
-    content: str | None = None
+    content: str | None = attrs.field(default=None, repr=personal)  # notes are about a person
     date_created: datetime | None = None
     extra: dict[str, Any] = attrs.field(factory=dict)
 
