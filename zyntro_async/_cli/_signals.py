@@ -106,7 +106,7 @@ def run_event_loop(coro: Coroutine[Any, Any, _T]) -> _T:
         except ImportError:
             pass
         else:
-            logging.getLogger("zyntro_async").debug("event loop: uvloop %s", uvloop.__version__)
+            logging.getLogger("zyntro_async").debug("event loop: uvloop")
             return uvloop.run(coro)
     logging.getLogger("zyntro_async").debug("event loop: asyncio")
     return asyncio.run(coro)
