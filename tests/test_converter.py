@@ -905,6 +905,7 @@ WIRE_VALUES = (
 CONTACT_KEYS = st.sampled_from([*CONTACT_WIRE_KEYS, "contact_unknown", "x"])
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     fields=st.dictionaries(CONTACT_KEYS, WIRE_VALUES, max_size=10),
@@ -929,6 +930,7 @@ def test_property_structure_never_fails_unexpectedly(
     json.dumps(unstructure(details))
 
 
+@pytest.mark.slow
 @settings(max_examples=200, deadline=None)
 @given(data=WIRE_VALUES | st.dictionaries(CONTACT_KEYS, WIRE_VALUES))
 def test_property_contact_record_shape(data: Any) -> None:
@@ -936,6 +938,7 @@ def test_property_contact_record_shape(data: Any) -> None:
         structure_contact_details({"contact": data}, **ALL)
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None)
 @given(
     data=WIRE_VALUES

@@ -99,6 +99,7 @@ json_values = st.recursive(
 )
 
 
+@pytest.mark.slow
 @given(st.dictionaries(st.text(), json_values, max_size=6))
 def test_item_key_is_order_independent_property(payload: dict[str, object]) -> None:
     reordered = dict(reversed(list(payload.items())))
@@ -390,6 +391,7 @@ async def test_mark_sent_survives_sigkill_right_after_it_returns(tmp_path: Path)
         }
 
 
+@pytest.mark.slow
 async def test_sigkill_during_a_busy_run(tmp_path: Path) -> None:
     path = tmp_path / "j.db"
     n = 200
@@ -577,6 +579,7 @@ async def test_file_holds_no_payload(tmp_path: Path) -> None:
     assert b"tok_SECRET_123" not in data
 
 
+@pytest.mark.slow
 async def test_hundred_thousand_items(tmp_path: Path) -> None:
     n = 100_000
     items = iter(range(n))

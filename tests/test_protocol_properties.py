@@ -8,6 +8,7 @@ import json
 import uuid
 from typing import Any
 
+import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
@@ -78,6 +79,7 @@ ANYTHING = st.recursive(
 )
 
 
+@pytest.mark.slow
 @settings(max_examples=400, deadline=None)
 @given(contact_id=ANYTHING, payload=ANYTHING, source=ANYTHING, member_id=ANYTHING)
 @example(contact_id="c", payload={"n": 10**5000}, source="s", member_id=None)
@@ -103,6 +105,7 @@ def test_add_gives_a_faithful_call_or_a_validation_error(
     assert not php_empty(body["member_id"])
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None)
 @given(contact_id=ANYTHING, member_id=ANYTHING, flag=ANYTHING)
 @example(contact_id="0", member_id=None, flag=True)

@@ -69,6 +69,7 @@ def assert_exactly_once(sb: ZyntroSandbox, results: list[BulkResult[Any]], sourc
             assert held == [], (cid, result)
 
 
+@pytest.mark.slow
 async def test_5000_items_under_a_fault_mix_are_all_accounted_for(sandbox: ZyntroSandbox) -> None:
     ids = sandbox.seed(5000)
     sandbox.faults = FAULT_MIX

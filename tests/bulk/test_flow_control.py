@@ -61,6 +61,7 @@ async def test_an_isolated_503_slows_only_its_own_item(sandbox: ZyntroSandbox) -
     assert max(p.in_flight for p in snapshots) <= 16
 
 
+@pytest.mark.slow
 async def test_a_sustained_refusal_ratio_slows_the_pool(sandbox: ZyntroSandbox) -> None:
     ids = sandbox.seed(50)
     sandbox.faults = Faults(rate_limit=0.4, retry_after=0)  # 40 % refused, no Retry-After
@@ -71,6 +72,7 @@ async def test_a_sustained_refusal_ratio_slows_the_pool(sandbox: ZyntroSandbox) 
     assert any(p.throttled for p in snapshots)
 
 
+@pytest.mark.slow
 async def test_a_quota_is_met_by_pacing_not_by_hammering(sandbox: ZyntroSandbox) -> None:
     ids = sandbox.seed(50)
     sandbox.faults = Faults(quota_rps=400)
@@ -82,6 +84,7 @@ async def test_a_quota_is_met_by_pacing_not_by_hammering(sandbox: ZyntroSandbox)
     assert refused <= 0.1 * sandbox.stats[ADD].requests
 
 
+@pytest.mark.slow
 async def test_max_per_second_keeps_under_a_quota_it_matches(sandbox: ZyntroSandbox) -> None:
     ids = sandbox.seed(50)
     sandbox.faults = Faults(quota_rps=400)
@@ -91,6 +94,7 @@ async def test_max_per_second_keeps_under_a_quota_it_matches(sandbox: ZyntroSand
     assert sandbox.stats[ADD].faults[Fault.QUOTA] <= 4
 
 
+@pytest.mark.slow
 async def test_a_rate_below_one_per_second_works(sandbox: ZyntroSandbox) -> None:
     ids = sandbox.seed(2)
     async with client_for(sandbox) as client:

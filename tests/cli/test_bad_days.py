@@ -36,6 +36,7 @@ async def html_server() -> AsyncIterator[str]:
     await runner.cleanup()
 
 
+@pytest.mark.slow
 async def test_bad_invocations_are_one_line_with_the_documented_exit_code(
     sandbox: ZyntroSandbox, tmp_path: Path, html_server: str
 ) -> None:

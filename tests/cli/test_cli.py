@@ -7,6 +7,8 @@ import json
 import signal
 from pathlib import Path
 
+import pytest
+
 from tests.cli.helpers import CLI, X, clean_env, env_for, read_results, run_cli
 from zyntro_async.testing import Faults, ZyntroSandbox
 
@@ -124,6 +126,7 @@ async def test_enrich_reads_stdin(sandbox: ZyntroSandbox) -> None:
     assert len(sandbox.profiles(cid)) == 1
 
 
+@pytest.mark.slow
 async def test_sigkill_mid_run_then_resume_adds_each_line_once(
     sandbox: ZyntroSandbox, tmp_path: Path
 ) -> None:

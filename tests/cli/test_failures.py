@@ -8,6 +8,8 @@ import json
 import re
 from pathlib import Path
 
+import pytest
+
 from tests.cli.helpers import X, env_for, jsonl, run_cli
 from zyntro_async.testing import ZyntroSandbox
 
@@ -35,6 +37,7 @@ async def test_failures_are_summarised_by_code_without_output(
     assert "invalid     1" in out
 
 
+@pytest.mark.slow
 async def test_wrong_credentials_stop_the_run_then_the_journal_resumes_it(
     sandbox: ZyntroSandbox, tmp_path: Path
 ) -> None:

@@ -14,6 +14,8 @@ import termios
 import threading
 from pathlib import Path
 
+import pytest
+
 from tests.cli.helpers import CLI, env_for, jsonl, run_cli
 from zyntro_async.testing import Faults, ZyntroSandbox
 
@@ -58,6 +60,7 @@ async def test_verbose_log_lines_on_a_terminal_stay_off_the_bar(
         assert re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} WARNING ", segment), segment
 
 
+@pytest.mark.slow
 async def test_a_resumed_run_estimates_from_work_done_now_and_bounds_in_flight(
     sandbox: ZyntroSandbox, tmp_path: Path
 ) -> None:

@@ -9,6 +9,8 @@ import signal
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.cli.helpers import CLI, clean_env, run_cli
 
 
@@ -28,6 +30,7 @@ async def _serve(*args: str) -> tuple[asyncio.subprocess.Process, dict[str, str]
     return proc, exports
 
 
+@pytest.mark.slow
 async def test_one_launcher_fixed_credentials_ids_file_and_profile_dump(tmp_path: Path) -> None:
     ids_file, dump = tmp_path / "ids.txt", tmp_path / "profiles.json"
     flags = ("--contacts", "3", "--seed", "5")

@@ -9,6 +9,8 @@ import json
 import signal
 from pathlib import Path
 
+import pytest
+
 from tests.cli.helpers import CLI, env_for, jsonl, run_cli, wait_for_lines
 from zyntro_async.testing import Faults, ZyntroSandbox
 
@@ -26,6 +28,7 @@ async def _start(
     )
 
 
+@pytest.mark.slow
 async def test_sigterm_flushes_the_journal_exits_143_and_the_run_resumes(
     sandbox: ZyntroSandbox, tmp_path: Path
 ) -> None:

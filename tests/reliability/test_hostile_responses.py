@@ -86,6 +86,7 @@ RATE_HEADERS = st.dictionaries(
 )
 
 
+@pytest.mark.slow
 @settings(max_examples=400, deadline=None)
 @given(
     status=st.sampled_from([200, 200, 200, 201, 301, 404, 429, 500, 502, 503]),

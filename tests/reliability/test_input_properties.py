@@ -11,6 +11,7 @@ from collections.abc import Awaitable
 from pathlib import Path
 from typing import Any, TypeVar
 
+import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
@@ -168,6 +169,7 @@ def _utf8(text: str) -> bool:
     return True
 
 
+@pytest.mark.slow
 def test_ci_runs_every_property_test_derandomized(tmp_path: Path) -> None:
     """With CI set (CI=true), each property test draws the same examples on every run, so
     one that failed once fails every run; without it, the draw is random."""

@@ -133,6 +133,7 @@ async def test_every_error_path_keeps_secrets_and_payloads_out(
         assert secret.encode() not in journal_bytes
 
 
+@pytest.mark.slow
 async def test_cli_output_and_results_file_hold_no_secret(
     sandbox: ZyntroSandbox, tmp_path: Path
 ) -> None:

@@ -14,6 +14,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from zyntro_async import BulkResult, ProfileRequest, RetryPolicy, Timeout, ZyntroClient
 from zyntro_async.testing import Faults, ZyntroSandbox
 
@@ -31,6 +33,7 @@ EVERYTHING = Faults(
 )
 
 
+@pytest.mark.slow
 async def test_soak_every_fault_kind_at_once(tmp_path: Path) -> None:
     async with ZyntroSandbox(seed=2026, faults=EVERYTHING) as sb:
         ids = sb.seed(3000)
@@ -65,6 +68,7 @@ async def test_soak_every_fault_kind_at_once(tmp_path: Path) -> None:
 SCRIPT = [sys.executable, "-m", "zyntro_async"]
 
 
+@pytest.mark.slow
 async def test_cli_killed_at_random_points_resumes_without_duplicates(tmp_path: Path) -> None:
     rng = random.Random(8)
     async with ZyntroSandbox(

@@ -482,6 +482,7 @@ async def assert_documented_answer(
 
 
 # One sandbox for every example: each request is answered on its own.
+@pytest.mark.slow
 @settings(
     max_examples=150,
     deadline=None,
