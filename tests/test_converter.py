@@ -16,13 +16,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from zyntro_async import Contact, ContactDetails, Entity, Note, Profile
 from zyntro_async._converter import (
     MalformedResponseError,
     structure_contact_details,
     structure_profile,
     unstructure,
 )
-from zyntro_async._models import Contact, ContactDetails, Entity, Note, Profile
 
 DOCS = Path(__file__).parent / "fixtures" / "docs"
 

@@ -8,7 +8,7 @@ from typing import Any
 import attrs
 import pytest
 
-from zyntro_async._models import Contact, ContactDetails, Entity, Note, Profile
+from zyntro_async import Contact, ContactDetails, Entity, Note, Profile
 
 
 def _details(**kwargs: Any) -> ContactDetails:
