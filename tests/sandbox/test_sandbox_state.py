@@ -446,12 +446,20 @@ async def test_lifecycle_and_urls(http: aiohttp.ClientSession) -> None:
 async def test_serve_prints_exports_and_serves_until_cancelled(
     http: aiohttp.ClientSession,
 ) -> None:
-    out = io.StringIO()
+    class Out(io.StringIO):
+        """Says when serve() has flushed its lines: it is serving by then."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.flushed = asyncio.Event()
+
+        def flush(self) -> None:
+            super().flush()
+            self.flushed.set()
+
+    out = Out()
     task = asyncio.create_task(serve(contacts=3, seed=5, out=out))
-    for _ in range(200):
-        if "ZYNTRO_MEMBER_ID" in out.getvalue():
-            break
-        await asyncio.sleep(0.01)
+    await asyncio.wait_for(out.flushed.wait(), 10)
     env = dict(re.findall(r"^export (ZYNTRO_\w+)=(\S+)$", out.getvalue(), re.M))
     assert set(env) == {
         "ZYNTRO_BASE_URL",
