@@ -1,7 +1,9 @@
 """The sandbox's per-key quota (``Faults.quota_rps``): a token bucket, as gateways enforce.
 
-The bucket logic is tested sans I/O with a fake clock (no sleeping, no timing); one
-end-to-end test checks what a raw aiohttp client sees.
+The bucket logic is tested sans I/O with a fake clock (no sleeping, no timing): refills
+over seconds cannot be checked exactly over HTTP without sleeping, so these tests import
+the private ``Quota`` and assert the header values a gateway sends, not how it computes
+them. The end-to-end test checks what a raw aiohttp client sees.
 """
 
 from __future__ import annotations
