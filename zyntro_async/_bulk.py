@@ -45,6 +45,7 @@ from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, G
 from datetime import datetime, timedelta, timezone
 from typing import Any, Generic, TypeVar
 
+from . import _telemetry
 from ._exceptions import ItemError
 from ._flow import FlowControl
 from ._journal import JournalError
@@ -99,7 +100,9 @@ class _Run(Generic[T]):
         max_wait: float | None,
     ) -> None:
         self.items = items
-        self.process = process
+        # Each item reported (a span, its outcome counted) while OpenTelemetry is on.
+        reported = _telemetry.bulk_items(process, flow)
+        self.process = process if reported is None else reported
         self.flow = flow
         self.on_progress = on_progress
         self.progress_interval = progress_interval

@@ -17,6 +17,7 @@ import time
 from collections.abc import Awaitable
 from typing import Any, TypeVar
 
+from . import _telemetry
 from ._config import Credentials
 from ._exceptions import (
     ClientClosedError,
@@ -51,7 +52,7 @@ _SLACK = 0.01  # seconds a deadline may be overrun rather than build a timeout p
 class Operations:
     """Calls on one transport with one retry policy, paced by ``flow`` when given."""
 
-    __slots__ = ("_credentials", "_flow", "_policy", "_rules", "_transport")
+    __slots__ = ("_credentials", "_flow", "_policy", "_rules", "_telemetry", "_transport")
 
     def __init__(
         self,
@@ -65,6 +66,8 @@ class Operations:
         self._policy = policy
         self._rules = DEFAULT_RULES if policy is None else policy.rules
         self._flow = flow
+        # Decided here, once: None unless an OpenTelemetry provider is configured.
+        self._telemetry = _telemetry.for_transport(transport)
 
     def paced(self, flow: FlowControl) -> Operations:
         """The same calls, every request paced and budgeted by ``flow``."""
@@ -84,6 +87,7 @@ class Operations:
         """One request: paced, bounded by the deadline, its outcome reported to the flow."""
         flow = self._flow
         started = 0.0
+        traced = None  # this request's telemetry record, while telemetry is on
         if flow is not None:
             try:
                 started = await flow.acquire(deadline_at)
@@ -111,6 +115,8 @@ class Operations:
                 # timeout stands, so the common request builds no per-request timeout.
                 if limit is None or left < limit - _SLACK:
                     total = left
+            if self._telemetry is not None:
+                traced = self._telemetry.request(call)
             response = await self._transport.post(
                 call.endpoint, call.body, contact_id=call.contact_id, total=total
             )
@@ -118,9 +124,13 @@ class Operations:
                 log.debug("%s -> HTTP %d", call.endpoint, response.status, extra=_extra(call, None))
             result = interpret(call, response)
         except BaseException as exc:
+            if traced is not None:
+                traced.failed(exc)
             if flow is not None:
                 flow.release(started, exc, kind_of(exc, self._rules))
             raise
+        if traced is not None:
+            traced.succeeded()
         if flow is not None:
             flow.release(started, None, None)
         return result
@@ -152,14 +162,18 @@ class Operations:
         async def attempt(_: FailureKind | None, deadline_at: float | None) -> ContactDetails:
             return await send(call, deadline_at)
 
-        return await run_with_retries(
+        stats = RetryStats() if stats is None else stats
+        retries = run_with_retries(
             attempt,
             policy=self._policy,
             idempotent=True,
             endpoint=call.endpoint,
-            stats=RetryStats() if stats is None else stats,
+            stats=stats,
             budget=self._flow,
         )
+        if self._telemetry is not None:
+            return await self._telemetry.call(call, stats, retries)  # in the call's span
+        return await retries
 
     # -- addProfileToContact ------------------------------------------------------------------
 
@@ -200,6 +214,19 @@ class Operations:
         digest, if the caller has it.
         """
         stats = RetryStats() if stats is None else stats
+        telemetry = self._telemetry
+        if telemetry is not None and telemetry.opens(call):
+            # This same method, run inside the call's span (where ``opens`` is False).
+            inner = self.add(
+                call,
+                payload,
+                source,
+                member_id=member_id,
+                stats=stats,
+                maybe_applied=maybe_applied,
+                digest=digest,
+            )
+            return await telemetry.call(call, stats, inner)
         policy = self._policy
         deadline_at = deadline_of(policy)
         retries: Awaitable[Profile]
