@@ -48,6 +48,23 @@ def client_for(sb: ZyntroSandbox, **kwargs: Any) -> ZyntroClient:
 # -- timeout= and retry= on one call --------------------------------------------------------------
 
 
+async def test_a_per_call_read_timeout_applies_with_the_pools_total(
+    sandbox: ZyntroSandbox,
+) -> None:
+    cid = sandbox.add_contact(first_name="Jane")
+    sandbox.faults = Faults(latency=0.4)
+    async with client_for(sandbox) as client:
+        with pytest.raises(ReadTimeout):
+            await client.fetch_contact(
+                cid, timeout=Timeout(connect=5, read=0.1, total=5), retry=None
+            )
+        quick = client.with_options(timeout=Timeout(connect=5, read=0.1, total=5), retry=None)
+        with pytest.raises(ReadTimeout):
+            await quick.fetch_contact(cid)
+        details = await client.fetch_contact(cid)  # the client's own read=5 s
+    assert details.contact.id == cid
+
+
 async def test_a_per_call_timeout_bounds_that_call_only(sandbox: ZyntroSandbox) -> None:
     cid = sandbox.add_contact(first_name="Jane")
     sandbox.faults = Faults(latency=0.4)
@@ -110,7 +127,6 @@ async def test_an_add_with_a_short_timeout_is_still_added_exactly_once(
         "5",
         True,
         None,
-        Timeout(connect=1, read=5, total=5),  # connect/read are the pool's
         Timeout(connect=5, read=5, total=None),  # cannot lift the client's total
     ],
 )

@@ -78,17 +78,17 @@ def _retry_policy(value: object) -> RetryPolicy | None:
 
 
 class _Borrowed(Transport):
-    """Another client's transport, seen with another per-attempt total timeout.
+    """Another client's transport, seen with other per-attempt timeouts.
 
     Requests go through ``parent.post`` (its session, connector, limits and lifetime) with
-    this view's total; closing the view refuses its own later requests and leaves the pool
-    open. Only ``Timeout.total`` can differ from the parent's: connect and read are the
-    pool's (see :func:`_check_borrowable`).
+    this view's :class:`Timeout`; closing the view refuses its own later requests and
+    leaves the pool open.
     """
 
     def __init__(self, parent: Transport, *, base_url: str, timeout: Timeout, limits: Limits):
         super().__init__(base_url=base_url, timeout=timeout, limits=limits)
         self._parent = parent
+        self._settings_here = timeout
         self._total = timeout.total
         self._view_closed = False
 
@@ -109,28 +109,32 @@ class _Borrowed(Transport):
         return self._parent.connection_limit
 
     async def post(
-        self, endpoint: str, body: bytes, *, contact_id: str, total: float | None = None
+        self,
+        endpoint: str,
+        body: bytes,
+        *,
+        contact_id: str,
+        total: float | None = None,
+        timeout_settings: Timeout | None = None,
     ) -> RawResponse:
         if self._view_closed:
             raise ClientClosedError(
                 "the client is closed", endpoint=endpoint, contact_id=contact_id
             )
-        if total is None and self._total != self._parent.total_timeout:
-            total = self._total
-        return await self._parent.post(endpoint, body, contact_id=contact_id, total=total)
+        return await self._parent.post(
+            endpoint,
+            body,
+            contact_id=contact_id,
+            total=total,
+            timeout_settings=timeout_settings or self._settings_here,
+        )
 
     async def close(self) -> None:
         self._view_closed = True
 
 
 def _check_borrowable(timeout: Timeout, pool: Timeout) -> None:
-    """Refuse what a borrowed view cannot apply (only the total can change per call)."""
-    if (timeout.connect, timeout.read) != (pool.connect, pool.read):
-        raise ConfigurationError(
-            f"timeout={timeout!r}: per-call and with_options() timeouts can change `total` "
-            f"only (this client's connect={pool.connect!r}, read={pool.read!r}); set connect "
-            "and read on ZyntroClient(timeout=...)"
-        )
+    """Refuse what a borrowed view cannot apply."""
     if timeout.total is None and pool.total is not None:
         raise ConfigurationError(
             "timeout total=None: per-call and with_options() timeouts cannot lift the "

@@ -8,6 +8,7 @@ whether a retry is safe for a non-idempotent endpoint.
 from __future__ import annotations
 
 import asyncio
+import functools
 import io
 import logging
 import platform
@@ -40,6 +41,7 @@ _CHUNK = 64 * 1024
 _STREAM_BODY_FROM = 512 * 1024
 
 
+@functools.lru_cache(maxsize=64)  # per Timeout (frozen): a per-call one is built once
 def _client_timeout(timeout: Timeout) -> aiohttp.ClientTimeout:
     # aiohttp's ``connect`` includes the wait for a pool slot; ``sock_connect`` only the TCP
     # (and TLS) handshake. Ours means both, so it bounds each.
@@ -158,16 +160,25 @@ class Transport:
         return limit if isinstance(limit, int) and limit > 0 else None
 
     async def post(
-        self, endpoint: str, body: bytes, *, contact_id: str, total: float | None = None
+        self,
+        endpoint: str,
+        body: bytes,
+        *,
+        contact_id: str,
+        total: float | None = None,
+        timeout_settings: Timeout | None = None,
     ) -> RawResponse:
         """Send one request; return the raw answer or raise a TransportError.
 
-        ``total`` shortens this attempt's total timeout (what is left of a deadline)."""
+        ``timeout_settings`` replaces the pool's :class:`Timeout` for this request (a
+        per-call timeout); ``total`` then shortens its total (what is left of a deadline)."""
         session = self._get_session()
         url = self._urls.get(endpoint)
         if url is None:  # parsed once per endpoint, not per request
             url = self._urls[endpoint] = URL(self._base_url + endpoint)
         timeout = self._timeout
+        if timeout_settings is not None and timeout_settings != self._settings:
+            timeout = _client_timeout(timeout_settings)
         if total is not None:
             timeout = aiohttp.ClientTimeout(
                 total=total,
