@@ -38,6 +38,7 @@ import tenacity as _t
 from ._exceptions import (
     APIError,
     ClientClosedError,
+    ConfigurationError,
     ConnectError,
     ConnectTimeout,
     DisconnectedError,
@@ -109,7 +110,24 @@ def classify(exc: BaseException, rules: tuple[Rule, ...] = DEFAULT_RULES) -> Fai
 
 def _positive(_: object, attribute: attrs.Attribute[Any], value: float | None) -> None:
     if value is not None and not value > 0:
-        raise ValueError(f"{attribute.name} must be > 0 (got {value!r})")
+        raise ConfigurationError(f"{attribute.name} must be > 0 (got {value!r})")
+
+
+def _at_least(low: float, *, integer: bool = False) -> Callable[[object, Any, Any], None]:
+    def check(_: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+        kind = (int,) if integer else (int, float)
+        if isinstance(value, bool) or not isinstance(value, kind) or not value >= low:
+            raise ConfigurationError(f"{attribute.name} must be >= {low} (got {value!r})")
+
+    return check
+
+
+def _one_of(*choices: str) -> Callable[[object, Any, Any], None]:
+    def check(_: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+        if value not in choices:
+            raise ConfigurationError(f"{attribute.name} must be one of {choices} (got {value!r})")
+
+    return check
 
 
 @attrs.frozen
@@ -128,14 +146,14 @@ class RetryPolicy:
     or ``"raise"`` (give the caller the ambiguous error).
     """
 
-    max_attempts: int = attrs.field(default=3, validator=attrs.validators.ge(1))
+    max_attempts: int = attrs.field(default=3, validator=_at_least(1, integer=True))
     initial_backoff: float = attrs.field(default=0.1, validator=_positive)
     max_backoff: float = attrs.field(default=8.0, validator=_positive)
-    settle_delay: float = attrs.field(default=0.25, validator=attrs.validators.ge(0))
+    settle_delay: float = attrs.field(default=0.25, validator=_at_least(0))
     jitter: bool = True
     deadline: float | None = attrs.field(default=60.0, validator=_positive)
     on_ambiguous: Literal["reconcile", "retry", "raise"] = attrs.field(
-        default="reconcile", validator=attrs.validators.in_(("reconcile", "retry", "raise"))
+        default="reconcile", validator=_one_of("reconcile", "retry", "raise")
     )
     rules: tuple[Rule, ...] = DEFAULT_RULES
 
