@@ -2,10 +2,6 @@
 ``zyntro_contact_id``, ``zyntro_key``, ``zyntro_attempt``, ``zyntro_code``) that
 structured-logging users can index, and never a secret -- through the public API, against
 the sandbox.
-
-The xfail tests are the acceptance tests of fields not logged yet (the log calls live in
-the retry loop and the operations, see the report of issue 14); they fail loudly
-(``xfail_strict``) once the fields arrive, so the marker goes with them.
 """
 
 from __future__ import annotations
@@ -87,7 +83,6 @@ async def test_no_record_carries_a_secret_or_the_logger_name(
         assert not record.getMessage().startswith("zyntro_async")
 
 
-@pytest.mark.xfail(reason="the retry WARNING is logged with no extra= fields yet", strict=True)
 async def test_the_retry_warning_carries_endpoint_contact_attempt_and_code(
     sandbox: ZyntroSandbox, logs: pytest.LogCaptureFixture
 ) -> None:
@@ -103,7 +98,6 @@ async def test_the_retry_warning_carries_endpoint_contact_attempt_and_code(
     }
 
 
-@pytest.mark.xfail(reason="records do not carry zyntro_key/zyntro_attempt yet", strict=True)
 async def test_every_record_of_a_bulk_item_carries_its_key(
     sandbox: ZyntroSandbox, logs: pytest.LogCaptureFixture
 ) -> None:

@@ -60,6 +60,18 @@ ACTIVE_PER_SLOT = 1.5  # items being worked on per request slot
 HELD_PER_SLOT = 8  # items held at most per request slot
 
 
+def _item_fields(item: Any) -> dict[str, Any]:
+    """Log fields for an item the engine knows nothing of (see ``Operations`` for calls)."""
+    key, contact_id = getattr(item, "key", None), getattr(item, "contact_id", None)
+    return {
+        "zyntro_endpoint": None,
+        "zyntro_contact_id": contact_id if isinstance(contact_id, str) else None,
+        "zyntro_key": key if isinstance(key, str) else None,
+        "zyntro_attempt": None,
+        "zyntro_code": ItemError.code,
+    }
+
+
 def _iterate(items: Iterable[Any] | AsyncIterable[Any]) -> Callable[[], Awaitable[Any]]:
     """A pull function over a sync or async iterable, returning ``_END`` when exhausted."""
     if isinstance(items, AsyncIterable):
@@ -199,7 +211,7 @@ class _Run(Generic[T]):
             error = ItemError(f"processing this item raised {type(exc).__name__}")
             error.__cause__ = exc
             result = BulkResult(request=item, ok=False, error=error)
-            log.error("bulk item failed unexpectedly", exc_info=exc)
+            log.error("bulk item failed unexpectedly", exc_info=exc, extra=_item_fields(item))
         self.record(result)
         if self.streaming:
             self.results.append(result)

@@ -83,8 +83,12 @@ class Operations:
 
     # -- one request --------------------------------------------------------------------------
 
-    async def send(self, call: Call[T], deadline_at: float | None) -> T:
-        """One request: paced, bounded by the deadline, its outcome reported to the flow."""
+    async def send(
+        self, call: Call[T], deadline_at: float | None, key: str | None = None, attempt: int = 1
+    ) -> T:
+        """One request: paced, bounded by the deadline, its outcome reported to the flow.
+
+        ``key`` and ``attempt`` only label its log record."""
         flow = self._flow
         started = 0.0
         traced = None  # this request's telemetry record, while telemetry is on
@@ -121,7 +125,12 @@ class Operations:
                 call.endpoint, call.body, contact_id=call.contact_id, total=total
             )
             if log.isEnabledFor(logging.DEBUG):
-                log.debug("%s -> HTTP %d", call.endpoint, response.status, extra=_extra(call, None))
+                log.debug(
+                    "%s -> HTTP %d",
+                    call.endpoint,
+                    response.status,
+                    extra=_extra(call, None, key, attempt),
+                )
             result = interpret(call, response)
         except BaseException as exc:
             if traced is not None:
@@ -158,11 +167,11 @@ class Operations:
             include_signals=include_signals,
         )
         send = self.send
+        stats = counted = RetryStats() if stats is None else stats
 
         async def attempt(_: FailureKind | None, deadline_at: float | None) -> ContactDetails:
-            return await send(call, deadline_at)
+            return await send(call, deadline_at, None, counted.attempts)
 
-        stats = RetryStats() if stats is None else stats
         retries = run_with_retries(
             attempt,
             policy=self._policy,
@@ -170,6 +179,7 @@ class Operations:
             endpoint=call.endpoint,
             stats=stats,
             budget=self._flow,
+            log_fields=_fields(call, None),
         )
         if self._telemetry is not None:
             return await self._telemetry.call(call, stats, retries)  # in the call's span
@@ -206,12 +216,13 @@ class Operations:
         stats: RetryStats | None = None,
         maybe_applied: bool = False,
         digest: str | None = None,
+        key: str | None = None,
     ) -> Profile:
         """Send a prepared add (:meth:`prepare_add`) exactly once.
 
         ``maybe_applied``: an earlier run sent this very add and never saw the answer (a
         journal says so): reconcile before the first send. ``digest``: the payload's
-        digest, if the caller has it.
+        digest, if the caller has it. ``key``: the item's key, for log records.
         """
         stats = RetryStats() if stats is None else stats
         telemetry = self._telemetry
@@ -225,13 +236,14 @@ class Operations:
                 stats=stats,
                 maybe_applied=maybe_applied,
                 digest=digest,
+                key=key,
             )
             return await telemetry.call(call, stats, inner)
         policy = self._policy
         deadline_at = deadline_of(policy)
         retries: Awaitable[Profile]
         if maybe_applied:
-            add = _Add(self, call, source, payload, member_id, digest, True, stats)
+            add = _Add(self, call, source, payload, member_id, digest, True, stats, key)
             retries = run_with_retries(
                 add.attempt,
                 policy=policy,
@@ -240,15 +252,16 @@ class Operations:
                 stats=stats,
                 budget=self._flow,
                 tries=add.tries,
+                log_fields=_fields(call, key),
             )
         else:
             # Fast path: the first send, before any retry state exists.
             stats.attempts += 1
             try:
-                return await self.send(call, deadline_at)
+                return await self.send(call, deadline_at, key)
             except BaseException as exc:
                 first = exc
-            add = _Add(self, call, source, payload, member_id, digest, False, stats)
+            add = _Add(self, call, source, payload, member_id, digest, False, stats, key)
             add.sent_and_failed(first, deadline_at)
             retries = retry_after(
                 add.attempt,
@@ -260,6 +273,7 @@ class Operations:
                 budget=self._flow,
                 deadline_at=deadline_at,
                 tries=add.tries,
+                log_fields=_fields(call, key),
             )
         try:
             return await retries
@@ -280,6 +294,7 @@ class _Add:
         "call",
         "deadline_at",
         "failed_looks",
+        "key",
         "member_id",
         "payload",
         "reconcile",
@@ -299,6 +314,7 @@ class _Add:
         digest: str | None,
         maybe_applied: bool,
         stats: RetryStats,
+        key: str | None = None,
     ) -> None:
         policy = ops.policy
         self._ops = ops
@@ -308,6 +324,7 @@ class _Add:
         self.payload = payload
         self.member_id = member_id
         self.stats = stats
+        self.key = key
         self.deadline_at: float | None = None
         self.reconcile = policy is not None and policy.on_ambiguous == "reconcile"
         self.sends = 0
@@ -340,7 +357,7 @@ class _Add:
             self.unresolved = None
         self.sends += 1
         try:
-            return await self._ops.send(self.call, deadline_at)
+            return await self._ops.send(self.call, deadline_at, self.key, self.stats.attempts)
         except BaseException as exc:
             self.failed(exc)
             raise
@@ -395,14 +412,14 @@ class _Add:
             ops._credentials, call.contact_id, include_profile=True, member_id=self.member_id
         )
         try:
-            details = await ops.send(fetch, deadline_at)
+            details = await ops.send(fetch, deadline_at, self.key, self.stats.attempts)
         except ZyntroError as exc:
             log.warning(
                 "could not reconcile %s for contact %r (%s); outcome still unknown",
                 call.endpoint,
                 call.contact_id,
                 exc.code,
-                extra=_extra(call, exc.code),
+                extra=_extra(call, exc.code, self.key, self.stats.attempts),
             )
             raise
         digest = self._digest or payload_digest(self.payload)
@@ -417,7 +434,7 @@ class _Add:
                 "%s for contact %r was not applied; sending it",
                 call.endpoint,
                 call.contact_id,
-                extra=_extra(call, None),
+                extra=_extra(call, None, self.key, self.stats.attempts),
             )
             return None
         found = max(matches, key=lambda p: p.id)
@@ -426,15 +443,28 @@ class _Add:
             call.endpoint,
             call.contact_id,
             found.id,
-            extra=_extra(call, None),
+            extra=_extra(call, None, self.key, self.stats.attempts),
         )
         return found
 
 
-def _extra(call: Call[Any], code: str | None) -> dict[str, Any]:
+def _fields(call: Call[Any], key: str | None) -> dict[str, Any]:
+    """What every record about this call carries; the retry loop adds attempt and code."""
+    return {
+        "zyntro_endpoint": call.endpoint,
+        "zyntro_contact_id": call.contact_id,
+        "zyntro_key": key,
+    }
+
+
+def _extra(
+    call: Call[Any], code: str | None, key: str | None = None, attempt: int | None = None
+) -> dict[str, Any]:
     """Structured fields for log records (``extra=``): index them, never parse messages."""
     return {
         "zyntro_endpoint": call.endpoint,
         "zyntro_contact_id": call.contact_id,
+        "zyntro_key": key,
+        "zyntro_attempt": attempt,
         "zyntro_code": code,
     }

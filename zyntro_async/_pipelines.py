@@ -333,6 +333,7 @@ async def add_one(
             stats=stats,
             maybe_applied=maybe_applied,
             digest=digest,
+            key=request.key,
         )
     except ZyntroError as exc:
         # A failure that may have been applied stays "sent": a re-run reconciles it.

@@ -29,7 +29,7 @@ import contextlib
 import enum
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Literal, Protocol, TypeVar
 
 import attrs
@@ -267,6 +267,7 @@ async def run_with_retries(
     stats: RetryStats,
     budget: Budget | None = None,
     tries: Callable[[], int] | None = None,
+    log_fields: Mapping[str, object] | None = None,
 ) -> T:
     """Run ``attempt`` until it succeeds or the policy says stop; re-raise the last error.
 
@@ -295,6 +296,7 @@ async def run_with_retries(
         budget=budget,
         deadline_at=deadline_at,
         tries=tries,
+        log_fields=log_fields,
     )
 
 
@@ -315,13 +317,14 @@ async def retry_after(
     budget: Budget | None,
     deadline_at: float | None,
     tries: Callable[[], int] | None = None,
+    log_fields: Mapping[str, object] | None = None,
 ) -> T:
     """Go on after a first attempt (already counted in ``stats``) failed with ``first``:
     re-raise it if it is not retryable, else retry as :func:`run_with_retries` does."""
     if policy is None or policy.max_attempts == 1 or not kind_of(first, policy.rules).retryable:
         raise first
     return await _retry(
-        attempt, first, policy, idempotent, endpoint, stats, budget, deadline_at, tries
+        attempt, first, policy, idempotent, endpoint, stats, budget, deadline_at, tries, log_fields
     )
 
 
@@ -335,8 +338,10 @@ async def _retry(
     budget: Budget | None,
     deadline_at: float | None,
     tries: Callable[[], int] | None,
+    log_fields: Mapping[str, object] | None,
 ) -> T:
     rules = policy.rules
+    fields = dict(log_fields) if log_fields is not None else {"zyntro_endpoint": endpoint}
     backoff = (
         _t.wait_random_exponential(multiplier=policy.initial_backoff, max=policy.max_backoff)
         if policy.jitter
@@ -390,6 +395,7 @@ async def _retry(
             code,
             kind_of(exc, rules).value,
             seconds,
+            extra={**fields, "zyntro_attempt": state.attempt_number, "zyntro_code": code},
         )
 
     stop_rule = _StopAfterTries(policy.max_attempts, tries) | _StopAtDeadline(deadline_at)
