@@ -147,6 +147,7 @@ BREAK_SCRIPT = """
 """
 
 
+@pytest.mark.slow
 def test_break_inside_async_with_client_lets_the_program_exit() -> None:
     proc = run_script(BREAK_SCRIPT)
     assert proc.returncode == 0, proc.stderr
@@ -155,6 +156,7 @@ def test_break_inside_async_with_client_lets_the_program_exit() -> None:
     assert "Traceback" not in proc.stderr, proc.stderr
 
 
+@pytest.mark.slow
 def test_break_with_a_journal_releases_it_when_the_client_closes(tmp_path: Path) -> None:
     proc = run_script(BREAK_SCRIPT, str(tmp_path / "run.db"))
     assert proc.returncode == 0, proc.stderr
@@ -354,6 +356,7 @@ SECOND_LOOP_SCRIPT = """
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("first_loop", ["open", "closed"])
 def test_a_client_in_a_second_event_loop_raises_a_typed_error(first_loop: str) -> None:
     proc = run_script(SECOND_LOOP_SCRIPT, first_loop)

@@ -118,6 +118,7 @@ async def test_bad_invocations_are_one_line_with_the_documented_exit_code(
         assert not any(s in out + err for s in secrets)
 
 
+@pytest.mark.slow
 async def test_rate_below_one_per_second_works(sandbox: ZyntroSandbox, tmp_path: Path) -> None:
     ids = sandbox.seed(1)
     code, out, err = await run_cli(
@@ -129,6 +130,7 @@ async def test_rate_below_one_per_second_works(sandbox: ZyntroSandbox, tmp_path:
     assert len(sandbox.profiles(ids[0])) == 1
 
 
+@pytest.mark.slow
 async def test_global_flags_after_the_command(sandbox: ZyntroSandbox, tmp_path: Path) -> None:
     ids = sandbox.seed(2)
     dotenv = tmp_path / "zyntro.env"
@@ -142,6 +144,7 @@ async def test_global_flags_after_the_command(sandbox: ZyntroSandbox, tmp_path: 
     assert all(len(sandbox.profiles(cid)) == 1 for cid in ids)
 
 
+@pytest.mark.slow
 async def test_an_add_refused_by_the_server_is_not_a_traceback(sandbox: ZyntroSandbox) -> None:
     code, _, err = await run_cli(
         "add-profile", MISSING, "--source", "S", "--payload", json.dumps({"a": 1}),

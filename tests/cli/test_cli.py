@@ -13,6 +13,7 @@ from tests.cli.helpers import CLI, X, clean_env, env_for, read_results, run_cli
 from zyntro_async.testing import Faults, ZyntroSandbox
 
 
+@pytest.mark.slow
 async def test_fetch_pretty_and_json(sandbox: ZyntroSandbox) -> None:
     cid = sandbox.add_contact(first_name="Jane", last_name="Smith", tags=["vip"])
     pretty, as_json = await asyncio.gather(
@@ -25,6 +26,7 @@ async def test_fetch_pretty_and_json(sandbox: ZyntroSandbox) -> None:
     assert json.loads(as_json.out)["contact"]["id"] == cid
 
 
+@pytest.mark.slow
 async def test_add_profile(sandbox: ZyntroSandbox, tmp_path: Path) -> None:
     cid = sandbox.add_contact(first_name="Jane")
     code, out, _ = await run_cli(
@@ -49,6 +51,7 @@ async def test_add_profile(sandbox: ZyntroSandbox, tmp_path: Path) -> None:
     assert [p["profile_payload"]["title"] for p in sandbox.profiles(cid)] == ["VP", "CTO"]
 
 
+@pytest.mark.slow
 async def test_env_file_on_either_side_of_the_command(
     sandbox: ZyntroSandbox, tmp_path: Path
 ) -> None:
