@@ -50,7 +50,7 @@ async def test_a_fetched_contacts_repr_holds_no_personal_data(sandbox: ZyntroSan
     assert values(text) == []  # ... but not in the repr
     for field in ("email", "phone", "address", "first_name", "last_name", "city", "zip"):
         assert f"{field}=<redacted>" in repr(contact)
-    assert "custom_fields=<object with 1 keys>" in repr(contact)
+    assert "custom_fields=<object with 1 key>" in repr(contact)
     assert f"id={cid!r}" in repr(contact)  # what identifies the record stays readable
 
 
@@ -74,4 +74,4 @@ def test_undocumented_keys_are_summarised_too() -> None:
     # extra keeps wire keys verbatim, a malformed documented value among them.
     contact = Contact(id="c-1", extra={"contact_email": PERSONAL["email"]})
     assert values(repr(contact)) == []
-    assert "extra=<object with 1 keys>" in repr(contact)
+    assert "extra=<object with 1 key>" in repr(contact)

@@ -167,6 +167,10 @@ class ZyntroClient:
     ``timeout`` takes a :class:`Timeout` or seconds (``Timeout`` with that ``total``).
     :meth:`with_options` gives a client with another ``timeout``/``retry`` on the same pool,
     and every call takes ``timeout=`` and ``retry=`` for itself.
+
+    ``json_default``: called, like ``json.dumps(default=...)``, for each payload value JSON
+    cannot carry (a ``datetime``, ``Decimal``, ``UUID``, ...); it returns what to send
+    instead. Without it such a payload is refused locally, naming the value's key path.
     """
 
     def __init__(
@@ -183,6 +187,7 @@ class ZyntroClient:
         session: aiohttp.ClientSession | None = None,
         allow_insecure_http: bool = False,
         ssl_context: ssl.SSLContext | None = None,
+        json_default: Callable[[Any], Any] | None = None,
     ) -> None:
         settings = resolve_settings(
             api_key=api_key,
@@ -206,7 +211,12 @@ class ZyntroClient:
             ssl_context=True if ssl_context is None else ssl_context,
         )
         self._pool = _Pool(self._transport, timeout)
-        self._ops = Operations(self._transport, settings.credentials, self._retry)
+        if json_default is not None and not callable(json_default):
+            raise ConfigurationError(f"json_default must be callable (got {json_default!r})")
+        self._json_default = json_default
+        self._ops = Operations(
+            self._transport, settings.credentials, self._retry, json_default=json_default
+        )
         self._runs: weakref.WeakSet[_Run[Any]] = self._pool.runs
 
     def with_options(
@@ -226,8 +236,7 @@ class ZyntroClient:
         :class:`ClientClosedError`).
 
         ``timeout``: a :class:`Timeout`, or seconds for this client's ``Timeout`` with that
-        ``total``. Only ``total`` may differ from the owner's: ``connect`` and ``read`` are
-        the pool's. ``retry``: a :class:`RetryPolicy`, or ``None`` to disable retries.
+        ``total``. ``retry``: a :class:`RetryPolicy`, or ``None`` to disable retries.
         """
         new_timeout = self._timeout if timeout is UNSET else _timeout(timeout, self._timeout)
         new_retry = self._retry if retry is UNSET else _retry_policy(retry)
@@ -243,7 +252,10 @@ class ZyntroClient:
         derived._transport = _Borrowed(
             pool.transport, base_url=self._base_url, timeout=new_timeout, limits=self._limits
         )
-        derived._ops = Operations(derived._transport, self._credentials, new_retry)
+        derived._json_default = self._json_default
+        derived._ops = Operations(
+            derived._transport, self._credentials, new_retry, json_default=self._json_default
+        )
         derived._runs = weakref.WeakSet()
         return derived
 
@@ -262,7 +274,7 @@ class ZyntroClient:
                     transport, base_url=self._base_url, timeout=resolved, limits=self._limits
                 )
         policy = self._retry if retry is UNSET else _retry_policy(retry)
-        return Operations(transport, self._credentials, policy)
+        return Operations(transport, self._credentials, policy, json_default=self._json_default)
 
     def __repr__(self) -> str:
         return (

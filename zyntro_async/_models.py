@@ -37,9 +37,11 @@ __all__ = [
 def payload_summary(payload: object) -> str:
     """A repr for personal data: its shape, never its values."""
     if isinstance(payload, dict):
-        return f"<object with {len(payload)} keys>"
+        n = len(payload)
+        return f"<object with {n} key{'' if n == 1 else 's'}>"
     if isinstance(payload, list):
-        return f"<array of {len(payload)} items>"
+        n = len(payload)
+        return f"<array of {n} item{'' if n == 1 else 's'}>"
     return f"<{type(payload).__name__}>"
 
 

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable
-from typing import Any, TypeVar
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar, cast
 
 from . import _telemetry
 from ._config import Credentials
@@ -29,7 +29,7 @@ from ._exceptions import (
 from ._flow import FlowControl, GateClosed
 from ._journal import digest_or_none, payload_digest
 from ._models import ContactDetails, Profile
-from ._protocol import Call, add_profile_call, fetch_contact_call, interpret
+from ._protocol import Call, add_profile_call, apply_default, fetch_contact_call, interpret
 from ._retry import (
     DEFAULT_RULES,
     FailureKind,
@@ -52,7 +52,15 @@ _SLACK = 0.01  # seconds a deadline may be overrun rather than build a timeout p
 class Operations:
     """Calls on one transport with one retry policy, paced by ``flow`` when given."""
 
-    __slots__ = ("_credentials", "_flow", "_policy", "_rules", "_telemetry", "_transport")
+    __slots__ = (
+        "_credentials",
+        "_flow",
+        "_json_default",
+        "_policy",
+        "_rules",
+        "_telemetry",
+        "_transport",
+    )
 
     def __init__(
         self,
@@ -60,8 +68,11 @@ class Operations:
         credentials: Credentials,
         policy: RetryPolicy | None,
         flow: FlowControl | None = None,
+        *,
+        json_default: Callable[[Any], Any] | None = None,
     ) -> None:
         self._transport = transport
+        self._json_default = json_default
         self._credentials = credentials
         self._policy = policy
         self._rules = DEFAULT_RULES if policy is None else policy.rules
@@ -71,7 +82,19 @@ class Operations:
 
     def paced(self, flow: FlowControl) -> Operations:
         """The same calls, every request paced and budgeted by ``flow``."""
-        return Operations(self._transport, self._credentials, self._policy, flow)
+        return Operations(
+            self._transport,
+            self._credentials,
+            self._policy,
+            flow,
+            json_default=self._json_default,
+        )
+
+    def plain(self, payload: T) -> T:
+        """``payload`` as it will be sent: with ``json_default`` applied, if there is one
+        (the same kind of container; what is inside may have changed type)."""
+        default = self._json_default
+        return payload if default is None else cast(T, apply_default(payload, default))
 
     @property
     def policy(self) -> RetryPolicy | None:
@@ -203,6 +226,7 @@ class Operations:
         stats: RetryStats | None = None,
     ) -> Profile:
         """Add a profile; never sends twice unless the first was shown not applied."""
+        payload = self.plain(payload)
         call = self.prepare_add(contact_id, payload, source, member_id=member_id)
         return await self.add(call, payload, source, member_id=member_id, stats=stats)
 

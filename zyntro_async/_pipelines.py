@@ -24,6 +24,8 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
+import attrs
+
 from ._exceptions import (
     EnricherError,
     JournalConflictError,
@@ -191,6 +193,9 @@ class AddProfiles(_JournalSlot):
             request = coerce_request(item, self._default_source)
         except ZyntroError as exc:
             return _failed(item, exc)
+        plain = self._ops.plain(request.payload)
+        if plain is not request.payload:  # json_default: journal, send and match the sent form
+            request = attrs.evolve(request, payload=plain)
         if self.journal is None:
             return await add_one(self._ops, request)
         digest = digest_or_none(request.payload)
@@ -486,8 +491,8 @@ class EnrichContacts(_JournalSlot):
                 attempts=fetched.attempts,
                 retries=fetched.retries,
             )
-        request = ProfileRequest(contact_id, payload, self._source, key=key)
-        digest = digest_or_none(payload) if journal is not None else None
+        request = ProfileRequest(contact_id, self._ops.plain(payload), self._source, key=key)
+        digest = digest_or_none(request.payload) if journal is not None else None
         if journal is not None and digest is None:
             journal = None  # not JSON: the add refuses it before anything is journaled
         result = await add_one(self._ops, request, journal=journal, key=key, digest=digest)

@@ -200,6 +200,34 @@ _PLAIN: Final = frozenset({str, bool, type(None)})
 _BIG_INT: Final = 2**_BIG_INT_BITS
 
 
+def apply_default(payload: object, default: Callable[[Any], Any]) -> object:
+    """``payload`` with each value JSON cannot carry replaced by ``default(value)``, as
+    ``json.dumps(default=...)`` does: the replacement is walked in turn, so it may hold
+    more such values. JSON's own types are kept as they are (dict and list subclasses
+    become plain dicts and lists); a tuple or a set goes to ``default`` too (the SDK
+    refuses them, JSON would change them). If ``default`` raises, the value is left for
+    the usual check, which refuses it with its key path. A new structure is returned;
+    ``payload`` is not changed.
+    """
+
+    def walk(value: Any, depth: int) -> Any:
+        if depth > MAX_PAYLOAD_DEPTH:
+            return value  # the usual check refuses it, with its path
+        if isinstance(value, dict):
+            return {k: walk(v, depth + 1) for k, v in value.items()}
+        if isinstance(value, list):
+            return [walk(v, depth + 1) for v in value]
+        if value is None or isinstance(value, (str, int, float)):
+            return value  # bool is an int
+        try:
+            replaced = default(value)
+        except Exception:
+            return value
+        return walk(replaced, depth + 1)
+
+    return walk(payload, 1)
+
+
 def _payload_problem(payload: object) -> str | None:
     """Why ``payload`` would not round-trip as JSON unchanged, or None if it would.
 
