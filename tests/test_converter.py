@@ -21,7 +21,6 @@ from zyntro_async._converter import (
     MalformedResponseError,
     structure_contact_details,
     structure_profile,
-    unstructure,
 )
 
 DOCS = Path(__file__).parent / "fixtures" / "docs"
@@ -851,7 +850,7 @@ def test_text_values_kept_raw(value: Any) -> None:
 
 def test_unstructure_doc_example(fetch_data: dict[str, Any]) -> None:
     details = structure_contact_details(fetch_data, **ALL)
-    plain = unstructure(details)
+    plain = details.to_dict()
     text = json.dumps(plain)
     assert json.loads(text) == plain
     contact = plain["contact"]
@@ -869,7 +868,7 @@ def test_unstructure_doc_example(fetch_data: dict[str, Any]) -> None:
 
 
 def test_unstructure_profile_and_none_dates(profile_data: dict[str, Any]) -> None:
-    assert unstructure(structure_profile(profile_data)) == {
+    assert structure_profile(profile_data).to_dict() == {
         "id": 142,
         "source": "LinkedIn Scraper",
         "payload": {
@@ -878,8 +877,8 @@ def test_unstructure_profile_and_none_dates(profile_data: dict[str, Any]) -> Non
         },
         "extra": {},
     }
-    assert unstructure(Note())["date_created"] is None
-    assert unstructure(Contact(id="c", date_created=datetime(2025, 1, 1, 0, 0, 0, 5)))[
+    assert Note().to_dict()["date_created"] is None
+    assert Contact(id="c", date_created=datetime(2025, 1, 1, 0, 0, 0, 5)).to_dict()[
         "date_created"
     ] == ("2025-01-01T00:00:00.000005")
 
@@ -927,7 +926,7 @@ def test_property_structure_never_fails_unexpectedly(
     for key, value in data["contact"].items():
         if key not in CONTACT_WIRE_KEYS or key in details.contact.extra:
             assert details.contact.extra[key] is value
-    json.dumps(unstructure(details))
+    json.dumps(details.to_dict())
 
 
 @pytest.mark.slow
@@ -954,4 +953,4 @@ def test_property_structure_profile_never_fails_unexpectedly(data: Any) -> None:
         return
     assert type(profile.id) is int
     assert isinstance(profile.payload, (dict, list))
-    json.dumps(unstructure(profile))
+    json.dumps(profile.to_dict())

@@ -41,6 +41,7 @@ EXPORTED = {
     "ContactDetails",
     "Entity",
     "Note",
+    "PlainData",  # to_dict()/from_dict() of every model
     "Profile",
     # bulk runs: what they take and give back (Enricher and FailurePolicy are in signatures)
     "BulkRun",

@@ -35,7 +35,7 @@ from ._exceptions import (
     ValidationError,
     ZyntroError,
 )
-from ._models import Contact, ContactDetails, Entity, Note, Profile
+from ._models import Contact, ContactDetails, Entity, Note, PlainData, Profile
 from ._pipelines import Enricher
 from ._results import (
     BulkOptions,
@@ -77,6 +77,7 @@ __all__ = [
     "ContactDetails",
     "Entity",
     "Note",
+    "PlainData",
     "Profile",
     # bulk runs
     "BulkRun",

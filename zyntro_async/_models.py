@@ -18,8 +18,9 @@ Conventions shared by every model:
   attributes are ordinary mutable containers; treat them as read-only.
 """
 
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import attrs
 
@@ -28,6 +29,7 @@ __all__ = [
     "ContactDetails",
     "Entity",
     "Note",
+    "PlainData",
     "Profile",
     "payload_summary",
     "personal",
@@ -45,6 +47,35 @@ def payload_summary(payload: object) -> str:
     return f"<{type(payload).__name__}>"
 
 
+_M = TypeVar("_M", bound="PlainData")
+
+
+class PlainData:
+    """``to_dict()`` / ``from_dict()`` for the models: plain data out, and back.
+
+    ``to_dict()`` gives JSON-ready data keyed by the *Python* attribute names (``id``,
+    ``first_name``; not the wire's ``contact_id``), nested models as dicts, datetimes as
+    ISO 8601 strings (``"2026-11-24T09:30:00"``), ``extra``/``raw`` kept. It is the full
+    data, personal data included (unlike the repr). ``Model.from_dict(m.to_dict()) == m``.
+    """
+
+    __slots__ = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        """This model as JSON-ready plain data (Python attribute names)."""
+        from ._converter import to_plain
+
+        return to_plain(self)
+
+    @classmethod
+    def from_dict(cls: type[_M], data: Mapping[str, Any]) -> _M:
+        """The model back from :meth:`to_dict`'s data; ``InvalidArgumentError`` (a
+        ``ValueError``) naming the field if it does not fit."""
+        from ._converter import from_plain
+
+        return from_plain(data, cls)
+
+
 def personal(value: object) -> str:
     """A repr for one personal value (an email, a phone number, a name): whether it is
     set, never what it is."""
@@ -52,7 +83,7 @@ def personal(value: object) -> str:
 
 
 @attrs.frozen
-class Contact:
+class Contact(PlainData):
     """A CRM contact (the ``contact`` object of ``fetchContact``), ``contact_`` prefix dropped.
 
     ``stage_id`` comes from the wire key ``contact_stageid`` (no underscore). Boolean
@@ -100,7 +131,7 @@ class Contact:
 
 
 @attrs.frozen
-class Note:
+class Note(PlainData):
     """A note on a contact (one item of ``fetchContact``'s ``notes``, ``note_`` prefix dropped).
 
     ``maker`` is the member UUID that wrote it; ``date_created`` is naive (no
@@ -114,7 +145,7 @@ class Note:
 
 
 @attrs.frozen
-class Entity:
+class Entity(PlainData):
     """The company/organisation linked to a contact (``entity``, ``entity_`` prefix dropped).
 
     ``tags``, ``socials`` and ``custom_fields`` are JSON inside strings on the wire
@@ -132,7 +163,7 @@ class Entity:
 
 
 @attrs.frozen
-class Profile:
+class Profile(PlainData):
     """An enrichment/external profile record attached to a contact (``profile_`` prefix dropped).
 
     Shaped like ``addProfileToContact``'s ``data``. ``payload`` is whatever the
@@ -148,7 +179,7 @@ class Profile:
 
 
 @attrs.frozen
-class ContactDetails:
+class ContactDetails(PlainData):
     """Everything ``fetchContact`` returned: the contact plus the related data asked for.
 
     ``notes``, ``entity`` and ``profiles`` are ``None`` when the matching

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .._client import ZyntroClient
-from .._converter import unstructure
 from .._exceptions import ZyntroError
 from .._results import ProfileRequest
 from . import _env, _signals
@@ -109,7 +108,7 @@ def cmd_add_profile(args: argparse.Namespace, ctx: Context) -> int:
     async def call(client: ZyntroClient) -> str:
         profile = await client.add_profile_to_contact(args.contact_id, payload, args.source)
         if args.json:
-            return dump(unstructure(profile))
+            return dump(profile.to_dict())
         return f"added profile #{profile.id} ({profile.source}) to {args.contact_id}"
 
     return _call(settings, ctx, call)

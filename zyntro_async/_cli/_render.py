@@ -11,7 +11,6 @@ import logging
 import time
 from typing import Any, TextIO
 
-from .._converter import unstructure
 from .._models import ContactDetails, Profile
 from .._results import BulkReport, BulkResult, Progress
 
@@ -232,7 +231,7 @@ def result_record(result: BulkResult[Any], line: int | None) -> dict[str, Any]:
 
 
 def details_json(details: ContactDetails) -> dict[str, Any]:
-    data: dict[str, Any] = unstructure(details)
+    data: dict[str, Any] = details.to_dict()
     data.pop("raw", None)
     return data
 
