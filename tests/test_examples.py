@@ -18,6 +18,9 @@ import pytest
 
 from tests.test_plugin_bare_project import pytest_asyncio_version
 
+# Each test starts Python processes (a few seconds apiece): CI runs them, -m 'not slow' skips.
+pytestmark = pytest.mark.slow
+
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 #: Per program: patterns its output must match, in order, each on a line of its own.

@@ -15,6 +15,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
+# Each test starts Python processes (a few seconds apiece): CI runs them, -m 'not slow' skips.
+pytestmark = pytest.mark.slow
+
 # Plugins this environment has and a bare project would not.
 _OTHER_PLUGINS = ("-p", "no:cacheprovider", "-p", "no:anyio", "-p", "no:hypothesispytest")
 
