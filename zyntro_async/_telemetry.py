@@ -11,7 +11,8 @@ Spans
   ``http.response.status_code`` (when an answer came), ``error.type`` (a status >= 400 as
   a string, else the exception's class name, e.g. ``ReadTimeout``, ``NotFoundError``),
   ``http.request.resend_count`` (how many times this same request was sent before; a
-  reconcile fetch is a request of its own), ``zyntro.endpoint``, ``zyntro.contact_id``.
+  reconcile fetch is a request of its own). Its parent, the call's span, names the
+  endpoint and the contact.
   It covers the request on the wire only: the wait for a bulk run's slot and pace is not
   in it (and a request refused locally by the pool-wide gate makes none).
 
@@ -31,11 +32,12 @@ Metrics (meter ``zyntro_async``)
   ``http.client.request.duration`` (histogram, s): per request; ``http.request.method``,
   ``server.address``, ``server.port``, ``url.scheme``, ``http.response.status_code``,
   ``error.type``, ``zyntro.endpoint``.
-  ``http.client.active_requests`` (up-down counter, {request}): requests on the wire.
   ``zyntro.bulk.items`` (counter, {item}): finished bulk items by ``zyntro.outcome``,
   ``zyntro.operation`` and ``zyntro.endpoint`` (as ``BulkReport`` counts them).
-  The limiter of every live bulk run (what ``run.progress()`` shows), observed:
-  ``zyntro.bulk.throttled`` (up-down counter, {run}: runs held below their pace now),
+  The limiter of every live bulk run (what ``run.progress()`` shows), observed at each
+  collection (nothing per request): ``zyntro.bulk.requests.in_flight`` (up-down counter,
+  {request}: requests on the wire, ``Progress.in_flight``), ``zyntro.bulk.throttled``
+  (up-down counter, {run}: runs held below their pace now, ``Progress.throttled``),
   ``zyntro.bulk.items.sleeping`` (up-down counter, {item}: items in a backoff or
   ``Retry-After`` sleep, holding no slot), ``zyntro.bulk.rate_limit`` (gauge,
   {request}/s: the adaptive rate the throttled runs pace at, summed; reported only while
@@ -46,7 +48,7 @@ Exception events carry the SDK's messages, which never contain a secret or a pay
 
 **Cost.** Whether telemetry is on is decided when an ``Operations`` (a client, a
 ``with_options`` client, a call with its own options, a bulk run) or a bulk run is
-created, not per request: off, a request pays one ``is None`` test and nothing is
+created, not per request: off, a request pays a few ``is None`` tests and nothing is
 imported. The check itself imports nothing either while no code has imported
 ``opentelemetry.trace`` or ``opentelemetry.metrics`` (no provider can be set without
 that) and no ``OTEL_PYTHON_*_PROVIDER`` variable names one; else it asks the API whether
@@ -80,7 +82,6 @@ if TYPE_CHECKING:
         Histogram,
         Meter,
         Observation,
-        UpDownCounter,
     )
     from opentelemetry.trace import Span, Tracer  # type: ignore[import-not-found, unused-ignore]
 
@@ -335,8 +336,6 @@ class _Request:
                 "server.address": target.address,
                 "server.port": target.port,
                 "url.full": target.url + call.endpoint,
-                "zyntro.endpoint": call.endpoint,
-                "zyntro.contact_id": call.contact_id,
             }
             scope = _scope.get()
             if scope is not None:
@@ -344,9 +343,6 @@ class _Request:
                 if resends:
                     attributes["http.request.resend_count"] = resends
             self._span = tracer.start_span(METHOD, kind=_api.client, attributes=attributes)
-        instruments = telemetry._instruments
-        if instruments is not None:
-            instruments.active.add(1, telemetry.metric_attributes(call.endpoint))
         self._started = time.perf_counter()
 
     def succeeded(self) -> None:
@@ -378,9 +374,7 @@ class _Request:
         telemetry = self._telemetry
         instruments = telemetry._instruments
         if instruments is not None:
-            shared = telemetry.metric_attributes(self._call.endpoint)
-            instruments.active.add(-1, shared)
-            attributes = dict(shared)
+            attributes = dict(telemetry.metric_attributes(self._call.endpoint))
             if status is not None:
                 attributes["http.response.status_code"] = status
             if error is not None:
@@ -501,15 +495,16 @@ class _Instruments:
                 description="Duration of HTTP client requests.",
             )
         self.duration = duration
-        self.active: UpDownCounter = meter.create_up_down_counter(
-            "http.client.active_requests",
-            unit="{request}",
-            description="Number of active HTTP requests.",
-        )
         self.items: Counter = meter.create_counter(
             "zyntro.bulk.items",
             unit="{item}",
             description="Bulk items finished, by outcome.",
+        )
+        meter.create_observable_up_down_counter(
+            "zyntro.bulk.requests.in_flight",
+            callbacks=[self._in_flight],
+            unit="{request}",
+            description="Requests of bulk runs on the wire now.",
         )
         meter.create_observable_up_down_counter(
             "zyntro.bulk.throttled",
@@ -538,6 +533,9 @@ class _Instruments:
     def _live(self) -> list[FlowControl]:
         with self._flows_lock:
             return list(self._flows)
+
+    def _in_flight(self, options: CallbackOptions) -> Iterator[Observation]:
+        yield self._observation(sum(flow.sending for flow in self._live()))
 
     def _throttled(self, options: CallbackOptions) -> Iterator[Observation]:
         yield self._observation(sum(1 for flow in self._live() if flow.throttled))
