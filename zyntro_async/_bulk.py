@@ -46,9 +46,8 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Generic, TypeVar
 
 from . import _telemetry
-from ._exceptions import ItemError
+from ._exceptions import ItemError, JournalError
 from ._flow import FlowControl
-from ._journal import JournalError
 from ._results import BulkReport, BulkResult, FailurePolicy, Progress, StopRules
 
 log = logging.getLogger("zyntro_async")

@@ -35,6 +35,12 @@ item in flight. ``mark_done``/``mark_failed`` are synchronous and the flusher ru
 caller yields: code that marks many items without awaiting should ``await flush()`` every few
 thousand calls.
 
+Layout: this module is the event-loop side (the public operations, the batch queue and
+its flusher); :mod:`._journal_store` is what the worker thread runs (schema, statements,
+one batch per transaction) and :mod:`._digest` the item keys and payload digests.
+Size: ~450 lines, most of it the public operations' documented contracts; the flusher and
+the queue they feed are one state machine, kept together.
+
 Privacy: the file stores only key digests, payload digests, contact ids, source names, profile
 ids and error codes; never a payload and never a secret.
 """
@@ -43,20 +49,26 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import contextlib
-import enum
-import hashlib
-import json
 import os
 import sqlite3
 import time
 from collections.abc import Callable, Sequence
 from types import TracebackType
-from typing import Any, Final, TypeVar
+from typing import Any, TypeVar
 
-import attrs
-
+from ._digest import digest_or_none, item_key, payload_digest
 from ._exceptions import JournalError
+from ._journal_store import (
+    SQL_DONE,
+    SQL_FAILED,
+    SQL_SENT,
+    Batch,
+    Claimed,
+    JournalEntry,
+    JournalState,
+    apply_batch,
+    connect,
+)
 
 __all__ = [
     "Journal",
@@ -70,181 +82,6 @@ __all__ = [
 
 _T = TypeVar("_T")
 
-#: ``PRAGMA application_id`` of a journal file ("ZYJL").
-_APPLICATION_ID: Final = 0x5A594A4C
-#: ``PRAGMA user_version`` of the current schema.
-_SCHEMA_VERSION: Final = 1
-#: Keys per ``IN (...)`` list; below SQLite's historical 999-variable limit.
-_IN_CHUNK: Final = 500
-#: Seconds to wait for a lock held by another connection before giving up.
-_BUSY_TIMEOUT: Final = 0.25
-#: SQLite page cache (KiB), WAL pages between checkpoints, WAL size kept after a checkpoint.
-_CACHE_KIB: Final = 32 * 1024
-_CHECKPOINT_PAGES: Final = 8192
-_WAL_LIMIT_BYTES: Final = 64 * 1024 * 1024
-
-_SCHEMA: Final = """
-CREATE TABLE entries (
-    key TEXT PRIMARY KEY NOT NULL,
-    state TEXT NOT NULL CHECK (state IN ('sent', 'done', 'failed')),
-    contact_id TEXT NOT NULL,
-    source TEXT NOT NULL,
-    payload_digest TEXT NOT NULL,
-    profile_id INTEGER,
-    error_code TEXT,
-    attempts INTEGER NOT NULL,
-    updated_at REAL NOT NULL
-)
-"""
-
-_COLUMNS: Final = (
-    "key, state, contact_id, source, payload_digest, profile_id, error_code, attempts, updated_at"
-)
-
-# Parameters: key, contact_id, source, payload_digest, updated_at.
-_SQL_SENT: Final = f"""
-INSERT INTO entries ({_COLUMNS}) VALUES (?1, 'sent', ?2, ?3, ?4, NULL, NULL, 1, ?5)
-ON CONFLICT (key) DO UPDATE SET
-    state = 'sent', contact_id = ?2, source = ?3, payload_digest = ?4,
-    profile_id = NULL, error_code = NULL, attempts = entries.attempts + 1, updated_at = ?5
-"""
-
-# Parameters: key, contact_id?, source?, payload_digest?, profile_id, updated_at.
-_SQL_DONE: Final = f"""
-INSERT INTO entries ({_COLUMNS})
-VALUES (?1, 'done', coalesce(?2, ''), coalesce(?3, ''), coalesce(?4, ''), ?5, NULL, 0, ?6)
-ON CONFLICT (key) DO UPDATE SET
-    state = 'done',
-    contact_id = coalesce(?2, entries.contact_id),
-    source = coalesce(?3, entries.source),
-    payload_digest = coalesce(?4, entries.payload_digest),
-    profile_id = ?5, error_code = NULL, updated_at = ?6
-"""
-
-# Parameters: key, contact_id?, source?, payload_digest?, error_code, updated_at.
-_SQL_FAILED: Final = f"""
-INSERT INTO entries ({_COLUMNS})
-VALUES (?1, 'failed', coalesce(?2, ''), coalesce(?3, ''), coalesce(?4, ''), NULL, ?5, 0, ?6)
-ON CONFLICT (key) DO UPDATE SET
-    state = 'failed',
-    contact_id = coalesce(?2, entries.contact_id),
-    source = coalesce(?3, entries.source),
-    payload_digest = coalesce(?4, entries.payload_digest),
-    profile_id = NULL, error_code = ?5, updated_at = ?6
-"""
-
-# Same parameters as the upserts above. mark_done/mark_failed nearly always follow a committed
-# mark_sent, and a plain UPDATE is much cheaper than an upsert; rows it misses get the upsert.
-_SQL_DONE_UPDATE: Final = """
-UPDATE entries SET
-    state = 'done',
-    contact_id = coalesce(?2, contact_id),
-    source = coalesce(?3, source),
-    payload_digest = coalesce(?4, payload_digest),
-    profile_id = ?5, error_code = NULL, updated_at = ?6
-WHERE key = ?1
-"""
-_SQL_FAILED_UPDATE: Final = """
-UPDATE entries SET
-    state = 'failed',
-    contact_id = coalesce(?2, contact_id),
-    source = coalesce(?3, source),
-    payload_digest = coalesce(?4, payload_digest),
-    profile_id = NULL, error_code = ?5, updated_at = ?6
-WHERE key = ?1
-"""
-_UPDATE_FIRST: Final = {_SQL_DONE: _SQL_DONE_UPDATE, _SQL_FAILED: _SQL_FAILED_UPDATE}
-
-_Params = tuple[object, ...]
-_Row = tuple[str, str, str, str, str, int | None, str | None, int, float]
-# A claim's answer: the entry before it, and whether this claim marked the key sent.
-_Claimed = tuple["JournalEntry | None", bool]
-
-
-class JournalState(enum.Enum):
-    """Recorded state of an item; an item absent from the journal is pending."""
-
-    SENT = "sent"
-    DONE = "done"
-    FAILED = "failed"
-
-
-@attrs.frozen
-class JournalEntry:
-    """One journal row.
-
-    ``contact_id``, ``source`` and ``payload_digest`` are ``""`` when the row was created by
-    ``mark_done``/``mark_failed`` without them. ``attempts`` counts recorded ``mark_sent`` calls.
-    """
-
-    key: str
-    state: JournalState
-    contact_id: str
-    source: str
-    payload_digest: str
-    profile_id: int | None
-    error_code: str | None
-    attempts: int
-    updated_at: float
-
-
-# Built once: json.dumps with options builds a new encoder per call.
-_CANONICAL: Final = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-
-
-def _canonical_digest(value: object) -> str:
-    text = _CANONICAL.encode(value)
-    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
-
-
-def item_key(
-    contact_id: str,
-    source: str,
-    payload: object,
-    key: str | None = None,
-    *,
-    digest: str | None = None,
-) -> str:
-    """Return the stable identity of an item: a hex SHA-256 over (contact, source, payload
-    digest), so the payload is serialised and hashed once (pass ``digest`` if you have it).
-
-    With a caller-supplied correlation ``key`` the identity depends on that key only, so the
-    payload may change between runs without the item being sent twice.
-    Raises ``TypeError`` if ``payload`` is not JSON-serializable.
-    """
-    if key is not None:
-        return _canonical_digest(["key", key])
-    if digest is None:
-        digest = payload_digest(payload)
-    return _canonical_digest(["profile", contact_id, source, digest])
-
-
-def payload_digest(payload: object) -> str:
-    """Return the hex SHA-256 of the payload's canonical JSON (what the journal stores)."""
-    return _canonical_digest(payload)
-
-
-def digest_or_none(payload: object) -> str | None:
-    """:func:`payload_digest`, or None for a payload JSON cannot carry."""
-    try:
-        return payload_digest(payload)
-    except (TypeError, ValueError):
-        return None
-
-
-def _entry(row: _Row) -> JournalEntry:
-    return JournalEntry(
-        key=row[0],
-        state=JournalState(row[1]),
-        contact_id=row[2],
-        source=row[3],
-        payload_digest=row[4],
-        profile_id=row[5],
-        error_code=row[6],
-        attempts=row[7],
-        updated_at=row[8],
-    )
-
 
 def _check_str(name: str, value: object, *, optional: bool = False) -> None:
     """Reject a bad argument at the call, before it can poison a shared batch."""
@@ -256,111 +93,6 @@ def _check_optionals(contact_id: object, source: object, payload_digest: object)
     _check_str("contact_id", contact_id, optional=True)
     _check_str("source", source, optional=True)
     _check_str("payload_digest", payload_digest, optional=True)
-
-
-def _is_locked(exc: sqlite3.Error) -> bool:
-    text = str(exc).lower()
-    return "locked" in text or "busy" in text
-
-
-def _connect(path: str) -> sqlite3.Connection:
-    """Open, lock, and validate or initialise the journal at ``path`` (worker thread)."""
-    try:
-        conn = sqlite3.connect(path, timeout=_BUSY_TIMEOUT, isolation_level=None)
-    except sqlite3.Error as exc:
-        raise JournalError(f"cannot open journal {path!r}: {exc}") from exc
-    try:
-        conn.execute("PRAGMA locking_mode=EXCLUSIVE")
-        # A write transaction takes the exclusive lock now and keeps it until close.
-        conn.execute("BEGIN IMMEDIATE")
-        app_id = conn.execute("PRAGMA application_id").fetchone()[0]
-        version = conn.execute("PRAGMA user_version").fetchone()[0]
-        n_objects = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
-        if app_id == 0 and version == 0 and n_objects == 0:
-            conn.execute(_SCHEMA)
-            conn.execute(f"PRAGMA application_id={_APPLICATION_ID}")
-            conn.execute(f"PRAGMA user_version={_SCHEMA_VERSION}")
-        elif app_id != _APPLICATION_ID:
-            raise JournalError(f"{path!r} is not a zyntro_async journal")
-        elif version != _SCHEMA_VERSION:
-            raise JournalError(
-                f"journal {path!r} has schema version {version}, expected {_SCHEMA_VERSION}"
-            )
-        conn.execute("COMMIT")
-        mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
-        if str(mode).lower() != "wal":
-            raise JournalError(f"cannot enable WAL mode on journal {path!r} (got {mode!r})")
-        conn.execute("PRAGMA synchronous=NORMAL")
-        # Bounded memory and disk on runs of millions of items: a 32 MiB page cache (random
-        # keys make the key index the hot spot), a checkpoint every 8192 pages (32 MiB of WAL,
-        # fewer fsyncs than the default 1000), and the WAL truncated back to 64 MiB afterwards.
-        conn.execute(f"PRAGMA cache_size=-{_CACHE_KIB}")
-        conn.execute(f"PRAGMA wal_autocheckpoint={_CHECKPOINT_PAGES}")
-        conn.execute(f"PRAGMA journal_size_limit={_WAL_LIMIT_BYTES}")
-    except JournalError:
-        conn.close()
-        raise
-    except sqlite3.Error as exc:
-        conn.close()
-        if _is_locked(exc):
-            raise JournalError(f"journal {path!r} is in use by another run") from exc
-        raise JournalError(f"cannot open journal {path!r}: {exc}") from exc
-    return conn
-
-
-@attrs.define
-class _Batch:
-    """Operations queued since the last flush, applied together in one worker call."""
-
-    # Writes grouped by statement for executemany: (sql, rows), applied in list order.
-    runs: list[tuple[str, list[_Params]]] = attrs.field(factory=list)
-    n_writes: int = 0
-    # Index in ``runs`` of the latest run of each statement, and of the latest run per key.
-    _run_of_sql: dict[str, int] = attrs.field(factory=dict)
-    _run_of_key: dict[str, int] = attrs.field(factory=dict)
-    # Resolved once this batch's transaction is committed (mark_sent, flush).
-    commit_waiters: list[asyncio.Future[None]] = attrs.field(factory=list)
-    # get/get_many: (keys, future), answered after the commit.
-    reads: list[tuple[Sequence[str], asyncio.Future[dict[str, JournalEntry]]]] = attrs.field(
-        factory=list
-    )
-    # claim: (key, sent-row params, decision, future), decided and written in the commit.
-    claims: list[
-        tuple[str, _Params, Callable[[JournalEntry | None], bool], asyncio.Future[_Claimed]]
-    ] = attrs.field(factory=list)
-    # Other read-only queries run after the commit: (function, future).
-    queries: list[tuple[Callable[[sqlite3.Connection], Any], asyncio.Future[Any]]] = attrs.field(
-        factory=list
-    )
-
-    def size(self) -> int:
-        """Number of queued operations, compared with ``batch_size``."""
-        return self.n_writes + len(self.claims) + len(self.reads) + len(self.queries)
-
-    def add_write(self, sql: str, key: str, params: _Params) -> None:
-        """Queue a write, joining the latest run of ``sql`` unless that reorders ``key``.
-
-        Writes to different keys commute, so only each key's own order must be kept; this
-        keeps runs long (one executemany per statement) under interleaved sent/done traffic.
-        """
-        run = self._run_of_sql.get(sql)
-        if run is None or self._run_of_key.get(key, -1) > run:
-            run = len(self.runs)
-            self.runs.append((sql, []))
-            self._run_of_sql[sql] = run
-        self.runs[run][1].append(params)
-        self._run_of_key[key] = run
-        self.n_writes += 1
-
-    def empty(self) -> bool:
-        return not (self.runs or self.claims or self.commit_waiters or self.reads or self.queries)
-
-    def futures(self) -> list[asyncio.Future[Any]]:
-        out: list[asyncio.Future[Any]] = list(self.commit_waiters)
-        out.extend(fut for *_, fut in self.claims)
-        out.extend(fut for _, fut in self.reads)
-        out.extend(fut for _, fut in self.queries)
-        return out
 
 
 class Journal:
@@ -386,7 +118,7 @@ class Journal:
         self._flush_interval = flush_interval
         self._batch_size = batch_size
         self._loop = asyncio.get_running_loop()
-        self._batch = _Batch()
+        self._batch = Batch()
         self._kick = asyncio.Event()
         self._timer: asyncio.TimerHandle | None = None
         self._closing = False
@@ -422,7 +154,7 @@ class Journal:
         )
         loop = asyncio.get_running_loop()
         try:
-            conn = await loop.run_in_executor(executor, _connect, fspath)
+            conn = await loop.run_in_executor(executor, connect, fspath)
         except BaseException:
             executor.shutdown(wait=False)
             raise
@@ -491,9 +223,7 @@ class Journal:
             _check_str("source", source)
             _check_str("payload_digest", payload_digest)
         fut: asyncio.Future[None] = self._loop.create_future()
-        self._batch.add_write(
-            _SQL_SENT, key, (key, contact_id, source, payload_digest, time.time())
-        )
+        self._batch.add_write(SQL_SENT, key, (key, contact_id, source, payload_digest, time.time()))
         self._batch.commit_waiters.append(fut)
         # Group commit: start a commit now if none is running; marks queued while one runs
         # ride the next. A caller waits about one commit, never flush_interval.
@@ -521,7 +251,7 @@ class Journal:
         _check_str("contact_id", contact_id)
         _check_str("source", source)
         _check_str("payload_digest", payload_digest)
-        fut: asyncio.Future[_Claimed] = self._loop.create_future()
+        fut: asyncio.Future[Claimed] = self._loop.create_future()
         params = (key, contact_id, source, payload_digest, time.time())
         self._batch.claims.append((key, params, send_if, fut))
         self._queued(urgent=True)
@@ -548,7 +278,7 @@ class Journal:
         if not (contact_id is None and source is None and payload_digest is None):
             _check_optionals(contact_id, source, payload_digest)
         self._batch.add_write(
-            _SQL_DONE, key, (key, contact_id, source, payload_digest, profile_id, time.time())
+            SQL_DONE, key, (key, contact_id, source, payload_digest, profile_id, time.time())
         )
         self._queued(urgent=False)
 
@@ -571,7 +301,7 @@ class Journal:
         if not (contact_id is None and source is None and payload_digest is None):
             _check_optionals(contact_id, source, payload_digest)
         self._batch.add_write(
-            _SQL_FAILED, key, (key, contact_id, source, payload_digest, error_code, time.time())
+            SQL_FAILED, key, (key, contact_id, source, payload_digest, error_code, time.time())
         )
         self._queued(urgent=False)
 
@@ -663,7 +393,7 @@ class Journal:
                 if self._timer is not None:
                     self._timer.cancel()
                     self._timer = None
-                batch, self._batch = self._batch, _Batch()
+                batch, self._batch = self._batch, Batch()
                 if batch.empty():
                     if self._closing:
                         return
@@ -676,7 +406,7 @@ class Journal:
             self._fail_futures(self._batch.futures())
             raise
 
-    async def _apply(self, batch: _Batch) -> bool:
+    async def _apply(self, batch: Batch) -> bool:
         """Run one batch in the worker thread and settle its futures; False if it failed."""
         try:
             reads, claimed, query_results = await asyncio.shield(
@@ -689,7 +419,7 @@ class Journal:
         except Exception as exc:
             self._failure = exc
             self._fail_futures(batch.futures() + self._batch.futures())
-            self._batch = _Batch()
+            self._batch = Batch()
             return False
         for fut in batch.commit_waiters:
             if not fut.done():
@@ -715,77 +445,10 @@ class Journal:
                 fut.set_exception(self._error())
 
     def _apply_sync(
-        self, batch: _Batch
-    ) -> tuple[dict[str, JournalEntry], list[_Claimed | Exception], list[Any]]:
-        """Worker thread: commit the batch's writes and claims in one transaction, then run
-        its reads."""
-        conn = self._conn
-        claimed: list[_Claimed | Exception] = []
-        if batch.runs or batch.claims:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                for sql, rows in batch.runs:
-                    update = _UPDATE_FIRST.get(sql)
-                    # Each row updates at most one entry (key is unique), so a short count means
-                    # some keys are missing. Re-applying the run as upserts is then exact: done
-                    # and failed assignments are idempotent, and the order is kept.
-                    if update is None or conn.executemany(update, rows).rowcount != len(rows):
-                        conn.executemany(sql, rows)
-                if batch.claims:
-                    claimed = _claim_sync(conn, batch.claims)
-                conn.execute("COMMIT")
-            except BaseException:
-                if conn.in_transaction:
-                    with contextlib.suppress(sqlite3.Error):
-                        conn.execute("ROLLBACK")
-                raise
+        self, batch: Batch
+    ) -> tuple[dict[str, JournalEntry], list[Claimed | Exception], list[Any]]:
+        """Worker thread: :func:`apply_batch`, counting transactions."""
+        committed, reads, claimed, queries = apply_batch(self._conn, batch)
+        if committed:
             self._transactions += 1
-        reads = _select(conn, list(dict.fromkeys(k for ks, _ in batch.reads for k in ks)))
-        return reads, claimed, [fn(conn) for fn, _ in batch.queries]
-
-
-def _select(conn: sqlite3.Connection, keys: Sequence[str]) -> dict[str, JournalEntry]:
-    out: dict[str, JournalEntry] = {}
-    for start in range(0, len(keys), _IN_CHUNK):
-        chunk = keys[start : start + _IN_CHUNK]
-        marks = ",".join("?" * len(chunk))
-        sql = f"SELECT {_COLUMNS} FROM entries WHERE key IN ({marks})"
-        for row in conn.execute(sql, chunk):
-            out[row[0]] = _entry(row)
-    return out
-
-
-def _claim_sync(
-    conn: sqlite3.Connection,
-    claims: Sequence[tuple[str, _Params, Callable[[JournalEntry | None], bool], Any]],
-) -> list[_Claimed | Exception]:
-    """Worker thread, inside the batch's transaction: decide each claim on the entry as it
-    stands (earlier claims of the same key included) and write the sent rows."""
-    current = _select(conn, list(dict.fromkeys(key for key, *_ in claims)))
-    answers: list[_Claimed | Exception] = []
-    rows: list[_Params] = []
-    for key, params, send_if, _ in claims:
-        entry = current.get(key)
-        try:
-            send = bool(send_if(entry))
-        except Exception as exc:  # the caller's decision failed: only its claim fails
-            answers.append(exc)
-            continue
-        answers.append((entry, send))
-        if send:
-            rows.append(params)
-            _, contact_id, source, digest, now = params
-            current[key] = JournalEntry(
-                key=key,
-                state=JournalState.SENT,
-                contact_id=str(contact_id),
-                source=str(source),
-                payload_digest=str(digest),
-                profile_id=None,
-                error_code=None,
-                attempts=1 if entry is None else entry.attempts + 1,
-                updated_at=now,  # type: ignore[arg-type]
-            )
-    if rows:
-        conn.executemany(_SQL_SENT, rows)
-    return answers
+        return reads, claimed, queries

@@ -19,6 +19,7 @@ from typing import Any, TypeVar, cast
 
 from . import _telemetry
 from ._config import Credentials
+from ._digest import digest_or_none, payload_digest
 from ._exceptions import (
     ClientClosedError,
     ConnectTimeout,
@@ -27,7 +28,6 @@ from ._exceptions import (
     ZyntroError,
 )
 from ._flow import FlowControl, GateClosed
-from ._journal import digest_or_none, payload_digest
 from ._models import ContactDetails, Profile
 from ._protocol import Call, add_profile_call, apply_default, fetch_contact_call, interpret
 from ._retry import (

@@ -26,6 +26,7 @@ from typing import Any
 
 import attrs
 
+from ._digest import digest_or_none, item_key, payload_digest
 from ._exceptions import (
     EnricherError,
     JournalConflictError,
@@ -33,7 +34,7 @@ from ._exceptions import (
     ValidationError,
     ZyntroError,
 )
-from ._journal import Journal, JournalEntry, JournalState, digest_or_none, item_key, payload_digest
+from ._journal import Journal, JournalEntry, JournalState
 from ._models import ContactDetails, Profile
 from ._operations import Operations
 from ._protocol import ADD_PROFILE, Call, coerce_id

@@ -20,8 +20,7 @@ import sys
 import traceback
 from collections.abc import Sequence
 
-from .._exceptions import ZyntroError
-from .._journal import JournalError
+from .._exceptions import JournalError, ZyntroError
 from ._common import (
     EXIT_FAILED,
     EXIT_INTERNAL,
