@@ -69,6 +69,10 @@ measured the same (7.4 us vs 7.4 us per ``addProfileToContact`` answer, 2026-11-
 payload's JSON decoding dominates), and a generated function cannot keep unknown keys in
 ``extra`` nor keep one malformed field's raw value while structuring the rest, which the
 rules above require.
+
+Size: ~550 lines, a sixth of it this docstring: every lenient rule, the field plans,
+the related-data shapes and the plain-data round trip are one contract with the doc
+pages, read together.
 """
 
 from __future__ import annotations

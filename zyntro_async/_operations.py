@@ -8,6 +8,10 @@ never reach into the client.
 
 Every request gets a total timeout of at most what is left of its call's deadline, so a
 deadline bounds a call even against a server that answers slowly.
+
+Size: ~500 lines: one paced request, the fetch, and the exactly-once add (its state
+across attempts, reconcile, settle) are one concern -- what a request and a retry may
+do -- and are kept in one place on purpose.
 """
 
 from __future__ import annotations

@@ -20,6 +20,9 @@ failure is *reconciled* before anything is re-sent: the contact is fetched with 
 profiles and, if a record with the same source and payload is there, that record is the
 call's result. A new ``AsyncRetrying`` is built per call: tenacity keeps its state on the
 instance, which concurrent calls must not share.
+
+Size: ~430 lines: the retry policy, the failure classification it retries by, and
+the loop (tenacity) that applies both.
 """
 
 from __future__ import annotations
