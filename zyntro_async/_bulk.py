@@ -37,11 +37,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 import warnings
 from collections import deque
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Generator, Iterable
+from collections.abc import (
+    AsyncIterable,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Coroutine,
+    Generator,
+    Iterable,
+)
 from datetime import datetime, timedelta, timezone
 from typing import Any, Generic, TypeVar
 
@@ -98,7 +107,7 @@ class _Run(Generic[T]):
     def __init__(
         self,
         items: Iterable[Any] | AsyncIterable[Any],
-        process: Callable[[Any], Awaitable[BulkResult[T]]],
+        process: Callable[[Any], Coroutine[Any, Any, BulkResult[T]]],
         *,
         flow: FlowControl,
         on_progress: Callable[[Progress], object] | None,
@@ -131,7 +140,7 @@ class _Run(Generic[T]):
         self.room = asyncio.Event()  # an item ended, a result was read, or a slot freed
         self.ready = asyncio.Event()  # a result is ready, or the run ended
         flow.on_change = self.room
-        self.tasks: set[asyncio.Task[None]] = set()
+        self.tasks: set[asyncio.Task[BulkResult[T]]] = set()
         self.supervisor: asyncio.Task[None] | None = None
         self.report: BulkReport | None = None
         self.error: BaseException | None = None  # what the consumer gets after the report
@@ -195,32 +204,49 @@ class _Run(Generic[T]):
                 return
             self.taken += 1
             self.held += 1
-            task = loop.create_task(self.one(item))
+            # The item's own coroutine is the task (no wrapper frame for every resume);
+            # its end is handled in ``item_done``.
+            try:
+                work = self.process(item)
+            except Exception as exc:  # a pipeline that fails before its coroutine exists
+                self.finish(self.failure(item, exc))
+                continue
+            task: asyncio.Task[BulkResult[T]] = loop.create_task(work)
             self.tasks.add(task)
-            task.add_done_callback(self.task_done)
+            task.add_done_callback(functools.partial(self.item_done, item))
 
-    async def one(self, item: Any) -> None:
-        try:
-            result = await self.process(item)
-        except JournalError as exc:  # the journal cannot be written: the run must end
-            result = BulkResult(request=item, ok=False, error=exc)
+    def item_done(self, item: Any, task: asyncio.Task[BulkResult[T]]) -> None:
+        self.tasks.discard(task)
+        self.room.set()
+        if task.cancelled():
+            return  # the run is ending: wind_down reports what was not done
+        exc = task.exception()
+        if exc is None:
+            self.finish(task.result())
+        elif isinstance(exc, Exception):
+            self.finish(self.failure(item, exc))
+        # else a BaseException (SystemExit, KeyboardInterrupt): the loop is going down
+
+    def failure(self, item: Any, exc: Exception) -> BulkResult[T]:
+        """The result of an item whose processing raised ``exc`` (pipelines return their
+        failures as results; this is for the unexpected)."""
+        if isinstance(exc, JournalError):  # the journal cannot be written: the run must end
             self.stop(f"the journal failed: {exc}")
             self.error = self.error or exc
-        except Exception as exc:  # a bug or a surprise in one item: it fails alone
-            error = ItemError(f"processing this item raised {type(exc).__name__}")
-            error.__cause__ = exc
-            result = BulkResult(request=item, ok=False, error=error)
-            log.error("bulk item failed unexpectedly", exc_info=exc, extra=_item_fields(item))
+            return BulkResult(request=item, ok=False, error=exc)
+        # A bug or a surprise in one item: it fails alone.
+        error = ItemError(f"processing this item raised {type(exc).__name__}")
+        error.__cause__ = exc
+        log.error("bulk item failed unexpectedly", exc_info=exc, extra=_item_fields(item))
+        return BulkResult(request=item, ok=False, error=error)
+
+    def finish(self, result: BulkResult[T]) -> None:
         self.record(result)
         if self.streaming:
             self.results.append(result)
             self.ready.set()
         else:
             self.held -= 1
-
-    def task_done(self, task: asyncio.Task[None]) -> None:
-        self.tasks.discard(task)
-        self.room.set()
 
     def record(self, result: BulkResult[Any]) -> None:
         self.done += 1

@@ -17,8 +17,8 @@ import math
 import re
 import time
 import uuid
-from collections.abc import Callable, Mapping
-from typing import Any, Final, Generic, TypeAlias, TypeVar
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, Final, Generic, TypeAlias, TypeVar, cast
 
 import attrs
 
@@ -245,12 +245,17 @@ def _payload_problem(payload: object) -> str | None:
         value, depth, parent, key = stack.pop()
         if depth > MAX_PAYLOAD_DEPTH:
             return f"{_path((parent, key))} is nested deeper than {MAX_PAYLOAD_DEPTH} levels"
-        if isinstance(value, (dict, list)):
+        is_dict = isinstance(value, dict)
+        if is_dict or isinstance(value, list):
             link = (parent, key) if depth > 1 else None
             inline = depth < MAX_PAYLOAD_DEPTH  # else the depth check must see each child
-            items = value.items() if isinstance(value, dict) else enumerate(value)
+            items: Iterable[tuple[Any, Any]] = (
+                cast("dict[Any, Any]", value).items()
+                if is_dict
+                else enumerate(cast("list[Any]", value))
+            )
             for k, item in items:
-                if isinstance(value, dict) and not isinstance(k, str):
+                if is_dict and type(k) is not str and not isinstance(k, str):
                     kind = _article(type(k).__name__)
                     return f"{_path(link)} has {kind} key; JSON keys are strings"
                 if inline:

@@ -66,7 +66,7 @@ import sys
 import threading
 import time
 import weakref
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 from uuid import UUID
@@ -386,8 +386,8 @@ class _Request:
 
 
 def bulk_items(
-    process: Callable[[Any], Awaitable[BulkResult[T]]], flow: FlowControl
-) -> Callable[[Any], Awaitable[BulkResult[T]]] | None:
+    process: Callable[[Any], Coroutine[Any, Any, BulkResult[T]]], flow: FlowControl
+) -> Callable[[Any], Coroutine[Any, Any, BulkResult[T]]] | None:
     """``process`` reporting each item (a span, the outcome count), and ``flow`` observed;
     None while telemetry is off (the run then calls ``process`` as it is)."""
     tracer, instruments = _active()

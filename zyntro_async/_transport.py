@@ -195,7 +195,17 @@ class Transport:
                 allow_redirects=False,  # never re-send the credentials somewhere else
                 timeout=timeout,
             ) as resp:
-                payload = await self._read_capped(resp, endpoint=endpoint, contact_id=contact_id)
+                declared = resp.content_length
+                if (
+                    declared is not None
+                    and declared <= self._limits.max_response_bytes
+                    and not resp.headers.get("Content-Encoding")
+                ):
+                    payload = await resp.read()  # the common answer: small, length known
+                else:
+                    payload = await self._read_capped(
+                        resp, endpoint=endpoint, contact_id=contact_id
+                    )
                 return RawResponse(status=resp.status, headers=resp.headers, body=payload)
         except TransportError:
             raise
