@@ -10,6 +10,7 @@ is checked in a fresh interpreter.
 
 from __future__ import annotations
 
+import inspect
 import json
 import subprocess
 import sys
@@ -23,6 +24,7 @@ import pytest
 pytest.importorskip("opentelemetry.sdk")
 
 from opentelemetry import metrics, trace
+from opentelemetry.metrics import Meter
 from opentelemetry.sdk.metrics import Counter, Histogram, MeterProvider
 from opentelemetry.sdk.metrics.export import (
     AggregationTemporality,
@@ -266,7 +268,8 @@ async def test_an_add_whose_outcome_cannot_be_settled_is_unknown(
     assert attrs_of(item)["zyntro.outcome"] == "unknown"
     (call,) = children(spans, item)
     assert attrs_of(call)["zyntro.outcome"] == "unknown"
-    assert otel.points()["zyntro.bulk.items"][0].attributes["zyntro.outcome"] == "unknown"
+    points = otel.points()["zyntro.bulk.items"]
+    assert [p.attributes["zyntro.outcome"] for p in points if p.value] == ["unknown"]
 
 
 # -- bulk runs -------------------------------------------------------------------------------
@@ -314,7 +317,8 @@ async def test_bulk_items_are_parents_of_their_calls_and_counted_by_outcome(
     (request,) = children(spans, call)
     assert_request(request, sb, ADD)
 
-    counted = {p.attributes["zyntro.outcome"]: p.value for p in otel.points()["zyntro.bulk.items"]}
+    points = otel.points()["zyntro.bulk.items"]  # older SDKs repeat earlier outcomes at 0
+    counted = {p.attributes["zyntro.outcome"]: p.value for p in points if p.value}
     assert counted == {"skipped": 2, "failed": 2}
 
 
@@ -373,7 +377,11 @@ async def test_request_durations(otel: Otel, sb: ZyntroSandbox) -> None:
     assert durations[failed_add].count == 1
     assert durations[ok_fetch].count == 1  # the reconcile fetch
     assert all(0 < p.sum < 10 for p in durations.values())  # seconds, not milliseconds
-    assert 0.005 in durations[ok_add].explicit_bounds  # the conventions' buckets
+    if (
+        "explicit_bucket_boundaries_advisory"
+        in inspect.signature(Meter.create_histogram).parameters
+    ):
+        assert durations[ok_add].explicit_bounds[:2] == (0.005, 0.01)  # the conventions' buckets
     # Nothing is left on the wire.
     assert [p.value for p in points["zyntro.bulk.requests.in_flight"]] == [0]
 

@@ -61,6 +61,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import logging
 import os
 import sys
 import threading
@@ -92,6 +93,8 @@ if TYPE_CHECKING:
     from ._transport import Transport
 
 T = TypeVar("T")
+
+log = logging.getLogger("zyntro_async")
 
 NAME = "zyntro_async"
 #: The semantic conventions version the names above follow (HTTP is stable since 1.23).
@@ -161,7 +164,8 @@ class _Api:
         provider = trace.get_tracer_provider()
         if isinstance(provider, (trace.ProxyTracerProvider, trace.NoOpTracerProvider)):
             return None
-        tracer: Tracer = trace.get_tracer(NAME, __version__, schema_url=SCHEMA_URL)
+        # What trace.get_tracer() does, with the schema URL every supported API takes.
+        tracer: Tracer = provider.get_tracer(NAME, __version__, SCHEMA_URL)
         return tracer
 
     def meter(self) -> Meter | None:
@@ -172,23 +176,29 @@ class _Api:
             type(provider).__name__ == "_ProxyMeterProvider"
         ):
             return None
-        meter: Meter = metrics.get_meter(NAME, __version__, schema_url=SCHEMA_URL)
+        # metrics.get_meter() takes no schema URL before opentelemetry-api 1.22.
+        meter: Meter = provider.get_meter(NAME, __version__, SCHEMA_URL)
         return meter
 
 
 def _active() -> tuple[Tracer | None, _Instruments | None]:
     """The tracer and instruments to use now (None each while its provider is not set)."""
-    global _tracer, _instruments
+    global _tracer, _instruments, _missing
     if (_tracer is None or _instruments is None) and _in_use():
         api = _load()
         if api is not None:
             with _lock:
-                if _tracer is None:
-                    _tracer = api.tracer()
-                if _instruments is None:
-                    meter = api.meter()
-                    if meter is not None:
-                        _instruments = _Instruments(api, meter)
+                try:
+                    if _tracer is None:
+                        _tracer = api.tracer()
+                    if _instruments is None:
+                        meter = api.meter()
+                        if meter is not None:
+                            _instruments = _Instruments(api, meter)
+                except Exception:  # an API we cannot use must not break the client
+                    log.warning("OpenTelemetry cannot be used; telemetry is off", exc_info=True)
+                    _missing = True
+                    _tracer = _instruments = None
     return _tracer, _instruments
 
 
