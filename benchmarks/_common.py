@@ -9,6 +9,7 @@ import hashlib
 import importlib
 import importlib.metadata
 import importlib.util
+import json
 import os
 import platform
 import resource
@@ -18,6 +19,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.request
 from collections.abc import Coroutine, Iterator
 from pathlib import Path
 from typing import IO, Any, TypeVar
@@ -136,6 +138,26 @@ class ServerInfo:
     base_url: str
     env: dict[str, str]  # ZYNTRO_* variables and BENCH_STATS_URL
     pid: int
+    process: subprocess.Popen[Any] | None = attrs.field(default=None, eq=False, repr=False)
+
+    def alive(self) -> bool:
+        return self.process is None or self.process.poll() is None
+
+
+def reset_server(server: ServerInfo, timeout: float = 60.0) -> bool:
+    """Ask ``server`` to forget its stored profiles (``POST /reset`` next to ``/stats``).
+
+    True once it has; False if it cannot (then a fresh server is needed for a clean state).
+    """
+    stats_url = server.env.get("BENCH_STATS_URL")
+    if not stats_url or not server.alive():
+        return False
+    request = urllib.request.Request(stats_url.rsplit("/", 1)[0] + "/reset", method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as resp:
+            return bool(json.loads(resp.read()).get("reset"))
+    except (OSError, ValueError):
+        return False
 
 
 def _read_exports(stream: IO[bytes], out: dict[str, str], done: threading.Event) -> None:
@@ -157,6 +179,7 @@ def sandbox_server(
     faults: str = "",
     scripts: tuple[str, ...] = (),
     use_uvloop: bool = True,
+    lean: bool = False,
     cpu: int | None = None,
     max_seconds: float = 3600.0,
     start_timeout: float = 30.0,
@@ -184,6 +207,8 @@ def sandbox_server(
         cmd += ["--script", script]
     if not use_uvloop:
         cmd.append("--no-uvloop")
+    if lean:
+        cmd.append("--lean")
     log = tempfile.TemporaryFile()  # noqa: SIM115 - closed in the finally below
     proc = subprocess.Popen(
         cmd,
@@ -203,7 +228,7 @@ def sandbox_server(
             log.seek(0)
             tail = log.read()[-2000:].decode("utf-8", "replace")
             raise RuntimeError(f"the sandbox server did not start (exit {proc.poll()}):\n{tail}")
-        yield ServerInfo(base_url=env["ZYNTRO_BASE_URL"], env=env, pid=proc.pid)
+        yield ServerInfo(base_url=env["ZYNTRO_BASE_URL"], env=env, pid=proc.pid, process=proc)
     finally:
         stop_process(proc)
         log.close()
