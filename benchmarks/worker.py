@@ -19,6 +19,13 @@ server's counters right before and right after the timed part (requests, faults 
 refusals over exactly that part) and, with ``--census``, the server's count of duplicated
 profiles. ``BENCH_SDK_PATH`` makes it import ``zyntro_async`` from that directory (e.g. a
 ``git worktree`` of an older commit), ahead of the one under test.
+
+Besides the numbers it reports where the run's wall time went outside the timed part
+(``phases_s``: process start and imports, setup and warm-up, close), and the minor page
+faults per request and context switches of the timed part (a glibc heap that trims and
+regrows shows as ~2 faults per request and tens of µs of system CPU). The runner starts
+it through :mod:`benchmarks.launcher` (forked, imports done) or as ``python -m
+benchmarks.worker`` (``--spawn``); both run the same ``main``.
 """
 
 from __future__ import annotations
@@ -30,6 +37,7 @@ import gc
 import importlib.util
 import json
 import os
+import resource
 import sys
 import tempfile
 import time
@@ -51,6 +59,10 @@ from ._common import (
     uvloop_available,
     work,
 )
+
+#: Set by ``benchmarks.launcher`` in the workers it forks: the digest of the sources it
+#: imported (the files may have changed since).
+IMPORTED_DIGEST: str | None = None
 
 VARIANTS = ("raw", "sdk", "sdk_journal", "aiometer", "httpx", "sequential")
 _HEADERS = {"Content-Type": "application/json"}
@@ -455,10 +467,25 @@ def _sdk_location() -> str | None:
     return str(next(iter(spec.submodule_search_locations)))
 
 
+def _process_age() -> float | None:
+    """Seconds since this process started (Linux ``/proc``), or None."""
+    try:
+        with open("/proc/self/stat", encoding="ascii") as f:
+            start_ticks = int(f.read().rsplit(")", 1)[1].split()[19])
+        with open("/proc/uptime", encoding="ascii") as f:
+            uptime = float(f.read().split()[0])
+        return max(0.0, uptime - start_ticks / os.sysconf("SC_CLK_TCK"))
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     from zyntro_async.testing import seeded_contact_ids
 
-    digest = sdk_digest()
+    # Where a run's wall time goes besides the timed part (the runner's budget).
+    started_after = _process_age()
+    p_start = time.perf_counter()
+    digest = IMPORTED_DIGEST or sdk_digest()
     settings = Settings()
     contact_ids = seeded_contact_ids(args.seed, args.contacts)
     setup = _SETUPS[args.variant]
@@ -467,6 +494,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         if args.warmup:
             warm = work(contact_ids, args.warmup, time.monotonic() + 30, start=WARMUP_OFFSET)
             await runner(warm)
+        p_warm = time.perf_counter()
         if args.settle:
             await asyncio.sleep(args.settle)
         deadline = time.monotonic() + args.time_limit
@@ -477,6 +505,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         gc_watch = _GCWatch()
         server0 = _server_cpu_seconds()
         cpu0 = os.times()
+        ru0 = resource.getrusage(resource.RUSAGE_SELF)
         c0, t0 = cpu_seconds(), time.perf_counter()
         sampler = None
         if args.sample_rss:
@@ -490,7 +519,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 with contextlib.suppress(asyncio.CancelledError):
                     await sampler
         cpu = cpu_seconds() - c0
+        p_end = time.perf_counter()
         cpu1 = os.times()
+        ru1 = resource.getrusage(resource.RUSAGE_SELF)
         server1 = _server_cpu_seconds()
         rss_after, maxrss_after = rss_kib(), maxrss_kib()
         if result is None:  # the run did not end: report that much, do not wait for it
@@ -504,8 +535,22 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             out.update(hung=True, **_server_delta(stats_before, stats_after))
             _emit(out)
             os._exit(0)  # the stuck run may not let the client close: leave now
+    p_closed = time.perf_counter()
     samples.append((round(elapsed, 3), counted.taken, rss_after))
     out = _result(args, digest, counts, counted, elapsed, cpu, cpu0, cpu1, gc_watch)
+    done = max(counts.done, 1)
+    out["minor_faults_per_req"] = round((ru1.ru_minflt - ru0.ru_minflt) / done, 3)
+    out["context_switches"] = {
+        "voluntary": ru1.ru_nvcsw - ru0.ru_nvcsw,
+        "involuntary": ru1.ru_nivcsw - ru0.ru_nivcsw,
+    }
+    out["phases_s"] = {
+        "start_and_imports": None if started_after is None else round(started_after, 3),
+        "setup_and_warmup": round(p_warm - p_start, 3),
+        "settle_and_stats": round(t0 - p_warm, 3),
+        "timed": round(elapsed, 3),
+        "stats_and_close": round(p_closed - p_end, 3),
+    }
     peak_sampled = max(s[2] for s in samples)
     out.update(
         server_cpu_util=(
