@@ -343,6 +343,28 @@ async def test_an_enriched_item_holds_its_fetch_and_its_add(otel: Otel, sb: Zynt
         assert attrs_of(fetch)["zyntro.contact_id"] == attrs_of(item)["zyntro.contact_id"]
 
 
+async def test_a_fetched_item_names_its_operation(otel: Otel, sb: ZyntroSandbox) -> None:
+    (cid,) = sb.seed(1)
+    async with client_for(sb) as client:
+        report = await client.bulk_fetch_contacts([cid])
+    assert report.succeeded == 1
+
+    spans = otel.finished()
+    (item,) = named(spans, "zyntro bulk item")
+    assert attrs_of(item) == {
+        "zyntro.operation": "bulk_fetch_contacts",
+        "zyntro.endpoint": FETCH,
+        "zyntro.contact_id": cid,
+        "zyntro.outcome": "ok",
+    }
+    (call,) = children(spans, item)
+    assert call.name == "zyntro fetchContact"
+    points = otel.points()["zyntro.bulk.items"]
+    assert [(p.attributes["zyntro.operation"], p.value) for p in points if p.value] == [
+        ("bulk_fetch_contacts", 1)
+    ]
+
+
 async def test_request_durations(otel: Otel, sb: ZyntroSandbox) -> None:
     ids = sb.seed(5)
     sb.script(ADD, Fault.SERVER_ERROR)
