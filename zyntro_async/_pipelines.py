@@ -37,7 +37,7 @@ from ._exceptions import (
 from ._journal import Journal, JournalEntry, JournalState
 from ._models import ContactDetails, Profile
 from ._operations import Operations
-from ._protocol import ADD_PROFILE, Call, coerce_id
+from ._protocol import ADD_PROFILE, FETCH_CONTACT, Call, coerce_id
 from ._results import BulkResult, ProfileRequest
 from ._retry import RetryStats
 
@@ -174,6 +174,9 @@ def _entry_matches(entry: JournalEntry, request: ProfileRequest, digest: str) ->
 
 class AddProfiles(_JournalSlot):
     """The ``bulk_add_profiles`` pipeline."""
+
+    operation = "bulk_add_profiles"  # what a run of it is called (telemetry)
+    endpoint = ADD_PROFILE
 
     def __init__(
         self,
@@ -374,6 +377,9 @@ async def add_one(
 class FetchContacts:
     """The ``bulk_fetch_contacts`` pipeline (read-only: no journal needed)."""
 
+    operation = "bulk_fetch_contacts"  # what a run of it is called (telemetry)
+    endpoint = FETCH_CONTACT
+
     def __init__(
         self,
         ops: Operations,
@@ -419,6 +425,9 @@ class EnrichContacts(_JournalSlot):
     before, and the fetch step itself reconciles a lost add (the profile from ``source`` is
     there, or it is not).
     """
+
+    operation = "enrich_contacts"  # what a run of it is called (telemetry)
+    endpoint = ADD_PROFILE
 
     def __init__(
         self,

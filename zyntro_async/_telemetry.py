@@ -105,12 +105,6 @@ DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.
 _MAX_ID = 128  # characters of a contact id kept in an attribute
 
 _PROVIDER_VARIABLES = ("OTEL_PYTHON_TRACER_PROVIDER", "OTEL_PYTHON_METER_PROVIDER")
-_PIPELINES = {
-    # pipeline class name -> (zyntro.operation, zyntro.endpoint)
-    "AddProfiles": ("bulk_add_profiles", "addProfileToContact"),
-    "FetchContacts": ("bulk_fetch_contacts", "fetchContact"),
-    "EnrichContacts": ("enrich_contacts", "addProfileToContact"),
-}
 
 # -- what is on: resolved lazily, kept once real --------------------------------------------
 
@@ -210,7 +204,7 @@ def for_transport(transport: Transport) -> Telemetry | None:
     tracer, instruments = _active()
     if tracer is None and instruments is None:
         return None
-    return Telemetry(tracer, instruments, _target(transport._base_url))
+    return Telemetry(tracer, instruments, _target(transport.base_url))
 
 
 class _Target:
@@ -403,7 +397,9 @@ def bulk_items(
     tracer, instruments = _active()
     if tracer is None and instruments is None:
         return None
-    operation, endpoint = _PIPELINES.get(type(process).__name__, (None, None))
+    # A pipeline names its run's operation and endpoint (class attributes of _pipelines).
+    operation = getattr(process, "operation", None)
+    endpoint = getattr(process, "endpoint", None)
     labels: dict[str, Any] = {}
     if operation is not None:
         labels["zyntro.operation"] = operation

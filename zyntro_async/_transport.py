@@ -111,6 +111,11 @@ class Transport:
         return self._closed
 
     @property
+    def base_url(self) -> str:
+        """Where requests go: ``base_url + endpoint``."""
+        return self._base_url
+
+    @property
     def owns_session(self) -> bool:
         return self._owns_session
 
