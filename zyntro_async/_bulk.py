@@ -50,6 +50,7 @@ from collections.abc import (
     Coroutine,
     Generator,
     Iterable,
+    Iterator,
 )
 from datetime import datetime, timedelta, timezone
 from typing import Any, Generic, TypeVar
@@ -80,24 +81,17 @@ def _item_fields(item: Any) -> dict[str, Any]:
     }
 
 
-def _iterate(items: Iterable[Any] | AsyncIterable[Any]) -> Callable[[], Awaitable[Any]]:
-    """A pull function over a sync or async iterable, returning ``_END`` when exhausted."""
-    if isinstance(items, AsyncIterable):
-        ait = aiter(items)
+def _pull_async(items: AsyncIterable[Any]) -> Callable[[], Awaitable[Any]]:
+    """A pull function over an async iterable, returning ``_END`` when exhausted."""
+    ait = aiter(items)
 
-        async def pull_async() -> Any:
-            try:
-                return await anext(ait)
-            except StopAsyncIteration:
-                return _END
+    async def pull() -> Any:
+        try:
+            return await anext(ait)
+        except StopAsyncIteration:
+            return _END
 
-        return pull_async
-    it = iter(items)
-
-    async def pull_sync() -> Any:
-        return next(it, _END)
-
-    return pull_sync
+    return pull
 
 
 class _Run(Generic[T]):
@@ -182,7 +176,14 @@ class _Run(Generic[T]):
             await self.wind_down()
 
     async def intake(self) -> None:
-        pull = _iterate(self.items)
+        items = self.items
+        # A plain iterable is read with next(): no coroutine per item.
+        pull: Callable[[], Awaitable[Any]] | None = None
+        sync: Iterator[Any] | None = None
+        if isinstance(items, AsyncIterable):
+            pull = _pull_async(items)
+        else:
+            sync = iter(items)
         flow = self.flow
         loop = asyncio.get_running_loop()
         while self.stopped is None:
@@ -195,7 +196,11 @@ class _Run(Generic[T]):
                 self.stop(_gate_message(flow, self.max_wait))
                 return
             try:
-                item = await pull()
+                if sync is not None:
+                    item = next(sync, _END)
+                else:
+                    assert pull is not None
+                    item = await pull()
             except Exception as exc:  # the caller's iterator failed: stop, then re-raise
                 self.stop(f"the input raised {type(exc).__name__}")
                 self.error = exc

@@ -233,6 +233,23 @@ class FlowControl:
 
     # -- per request ----------------------------------------------------------------------------
 
+    def try_acquire(self) -> float | None:
+        """:meth:`acquire` when nothing is to wait for (no gate, a free slot, no pacing):
+        the request's start time at once, without a coroutine; None otherwise."""
+        if (
+            self.rate is None
+            and self._limiter is None
+            and self.in_flight < self.concurrency
+            and not self._waiters
+        ):
+            now = time.monotonic()
+            if now >= self.gate_until:
+                self.in_flight += 1
+                self.sending += 1
+                self._sent += 1
+                return now
+        return None
+
     async def acquire(self, deadline_at: float | None) -> float:
         """Wait for the gate, a slot and the pace; return the request's start time."""
         now = time.monotonic()

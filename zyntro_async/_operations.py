@@ -119,7 +119,9 @@ class Operations:
         flow = self._flow
         started = 0.0
         traced = None  # this request's telemetry record, while telemetry is on
-        if flow is not None:
+        if flow is not None and (quick := flow.try_acquire()) is not None:
+            started = quick  # nothing to wait for: no coroutine
+        elif flow is not None:
             try:
                 started = await flow.acquire(deadline_at)
             except GateClosed as gate:
