@@ -20,8 +20,6 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Final, Generic, TypeAlias, TypeVar, cast
 
-import attrs
-
 from ._config import Credentials
 from ._converter import MalformedResponseError, structure_contact_details, structure_profile
 from ._exceptions import RateLimitError, ServerError, ValidationError, api_error_for, redact
@@ -36,21 +34,35 @@ MAX_PAYLOAD_DEPTH: Final = 128
 T = TypeVar("T")
 
 
-@attrs.frozen
 class Call(Generic[T]):
     """One request to make: where, what (the JSON body, secrets inside) and how to read it.
 
     ``secrets`` are the credentials' secret values the body carries; :func:`interpret`
     scrubs them from any server text that reaches an exception. Neither they nor the body
-    appear in the repr or take part in equality.
+    appear in the repr. A plain slotted class (one per request; treat it as immutable).
     """
 
-    endpoint: str
-    contact_id: str
-    body: bytes = attrs.field(repr=False)
-    decode: Callable[[Any], T] = attrs.field(repr=False)
-    idempotent: bool
-    secrets: tuple[str, ...] = attrs.field(default=(), repr=False, eq=False)
+    __slots__ = ("body", "contact_id", "decode", "endpoint", "idempotent", "secrets")
+
+    def __init__(
+        self,
+        *,
+        endpoint: str,
+        contact_id: str,
+        body: bytes,
+        decode: Callable[[Any], T],
+        idempotent: bool,
+        secrets: tuple[str, ...] = (),
+    ) -> None:
+        self.endpoint = endpoint
+        self.contact_id = contact_id
+        self.body = body
+        self.decode = decode
+        self.idempotent = idempotent
+        self.secrets = secrets
+
+    def __repr__(self) -> str:
+        return f"Call(endpoint={self.endpoint!r}, contact_id={self.contact_id!r})"
 
 
 class RawResponse:
