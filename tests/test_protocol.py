@@ -21,15 +21,13 @@ from zyntro_async import (
     ServerError,
     ValidationError,
 )
+from zyntro_async._answers import interpret, parse_rate_limit, parse_retry_after
 from zyntro_async._config import Credentials
 from zyntro_async._protocol import (
     RawResponse,
     add_profile_call,
     coerce_id,
     fetch_contact_call,
-    interpret,
-    parse_rate_limit,
-    parse_retry_after,
     php_empty,
 )
 

@@ -22,6 +22,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar, cast
 
 from . import _telemetry
+from ._answers import interpret
 from ._config import Credentials
 from ._digest import digest_or_none, payload_digest
 from ._exceptions import (
@@ -33,7 +34,8 @@ from ._exceptions import (
 )
 from ._flow import FlowControl, GateClosed
 from ._models import ContactDetails, Profile
-from ._protocol import Call, add_profile_call, apply_default, fetch_contact_call, interpret
+from ._payload import apply_default
+from ._protocol import Call, add_profile_call, fetch_contact_call
 from ._retry import (
     DEFAULT_RULES,
     FailureKind,

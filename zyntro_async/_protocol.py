@@ -1,35 +1,29 @@
 """The Zyntro wire protocol, sans I/O: plain data in, plain data (or a typed error) out.
 
 ``fetch_contact_call`` / ``add_profile_call`` validate arguments and build a :class:`Call`
-(endpoint + JSON body); :func:`interpret` turns ``(status, headers, body)`` into the call's
-model or raises the matching :mod:`._exceptions` error. Nothing here touches the network,
-so every rule is tested on plain bytes.
+(endpoint + JSON body); :func:`._answers.interpret` turns ``(status, headers, body)`` into
+the call's model or raises the matching :mod:`._exceptions` error. Nothing here touches
+the network, so every rule is tested on plain bytes.
 
-Size: ~550 lines: the call builders and their validation share one walk of the payload
-and the PHP ``empty()`` rule; the answer side could move out (issue 16).
+The payload rules are in :mod:`._payload`, the answer side in :mod:`._answers`.
 """
 
 from __future__ import annotations
 
-import email.utils
 import json
-import math
-import re
-import time
 import uuid
-from collections.abc import Callable, Iterable, Mapping
-from typing import Any, Final, Generic, TypeAlias, TypeVar, cast
+from collections.abc import Callable, Mapping
+from typing import Any, Final, Generic, TypeVar
 
 from ._config import Credentials
-from ._converter import MalformedResponseError, structure_contact_details, structure_profile
-from ._exceptions import RateLimitError, ServerError, ValidationError, api_error_for, redact
+from ._converter import structure_contact_details, structure_profile
+from ._exceptions import ValidationError
 from ._models import ContactDetails, Profile
+from ._payload import is_utf8, payload_problem, surrogate_path
 
 FETCH_CONTACT: Final = "fetchContact"
 ADD_PROFILE: Final = "addProfileToContact"
 
-# Deeper payloads are refused locally: the server's JSON decoder has a depth limit too.
-MAX_PAYLOAD_DEPTH: Final = 128
 
 T = TypeVar("T")
 
@@ -107,16 +101,6 @@ def php_empty(value: object) -> bool:
     return False
 
 
-def _is_utf8(text: str) -> bool:
-    if text.isascii():
-        return True
-    try:
-        text.encode()
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
 def _refuse(message: str, *, code: str, endpoint: str, contact_id: str | None) -> ValidationError:
     return ValidationError([message], code=code, endpoint=endpoint, contact_id=contact_id)
 
@@ -163,156 +147,11 @@ def coerce_id(
             endpoint=endpoint,
             contact_id=contact_id,
         )
-    if not _is_utf8(text):
+    if not is_utf8(text):
         raise _refuse(
             f"{what} is not valid UTF-8", code=code, endpoint=endpoint, contact_id=contact_id
         )
     return text
-
-
-# Ints are written out in decimal; one beyond ``sys.get_int_max_str_digits()`` (4300 by
-# default since Python 3.11, at least 640) cannot be. An int of at most this many bits
-# has fewer than 640 digits, so only a longer one is tried.
-_BIG_INT_BITS: Final = 2000
-
-
-def _article(name: str) -> str:
-    """``name`` with "a" or "an" as it is spoken ("an int", "a datetime", "a UUID")."""
-    if name[:2].isupper():  # an acronym, read letter by letter
-        return ("an " if name[0] in "AEFHILMNORSX" else "a ") + name
-    return ("an " if name[:1].lower() in "aeiou" else "a ") + name
-
-
-_Link: TypeAlias = "tuple[_Link | None, str | int]"
-
-
-def _path(link: _Link | None) -> str:
-    """``payload["meta"]["seen"]`` for the chain of keys ``link`` ends with."""
-    keys: list[str | int] = []
-    while link is not None:
-        link, key = link
-        keys.append(key)
-    keys.reverse()
-    if len(keys) > 8:
-        shown = [*map(_subscript, keys[:4]), "...", *map(_subscript, keys[-3:])]
-    else:
-        shown = [_subscript(k) for k in keys]
-    return "payload" + "".join(shown)
-
-
-def _subscript(key: str | int) -> str:
-    if isinstance(key, int):
-        return f"[{key}]"
-    shown = key if len(key) <= 40 else key[:40] + "..."
-    return f"[{json.dumps(shown)}]"  # ASCII-escaped: a lone surrogate prints safely
-
-
-# Values accepted without a closer look: exact types only (a subclass goes the long way).
-_PLAIN: Final = frozenset({str, bool, type(None)})
-_BIG_INT: Final = 2**_BIG_INT_BITS
-
-
-def apply_default(payload: object, default: Callable[[Any], Any]) -> object:
-    """``payload`` with each value JSON cannot carry replaced by ``default(value)``, as
-    ``json.dumps(default=...)`` does: the replacement is walked in turn, so it may hold
-    more such values. JSON's own types are kept as they are (dict and list subclasses
-    become plain dicts and lists); a tuple or a set goes to ``default`` too (the SDK
-    refuses them, JSON would change them). If ``default`` raises, the value is left for
-    the usual check, which refuses it with its key path. A new structure is returned;
-    ``payload`` is not changed.
-    """
-
-    def walk(value: Any, depth: int) -> Any:
-        if depth > MAX_PAYLOAD_DEPTH:
-            return value  # the usual check refuses it, with its path
-        if isinstance(value, dict):
-            return {k: walk(v, depth + 1) for k, v in value.items()}
-        if isinstance(value, list):
-            return [walk(v, depth + 1) for v in value]
-        if value is None or isinstance(value, (str, int, float)):
-            return value  # bool is an int
-        try:
-            replaced = default(value)
-        except Exception:
-            return value
-        return walk(replaced, depth + 1)
-
-    return walk(payload, 1)
-
-
-def _payload_problem(payload: object) -> str | None:
-    """Why ``payload`` would not round-trip as JSON unchanged, or None if it would.
-
-    One walk over the payload, no recursion; the common scalars are checked in place and
-    only containers and unusual values are stacked. The path to a problem is only put
-    together when there is one. Values never appear in the answer (they may be personal
-    data); the keys on the way to the problem do.
-    """
-    if not isinstance(payload, (dict, list)):
-        return f"profile_payload must be a JSON object or array, not {type(payload).__name__}"
-    # (value, depth, link to its container, its key there)
-    stack: list[tuple[object, int, _Link | None, str | int]] = [(payload, 1, None, "")]
-    push = stack.append
-    while stack:
-        value, depth, parent, key = stack.pop()
-        if depth > MAX_PAYLOAD_DEPTH:
-            return f"{_path((parent, key))} is nested deeper than {MAX_PAYLOAD_DEPTH} levels"
-        is_dict = isinstance(value, dict)
-        if is_dict or isinstance(value, list):
-            link = (parent, key) if depth > 1 else None
-            inline = depth < MAX_PAYLOAD_DEPTH  # else the depth check must see each child
-            items: Iterable[tuple[Any, Any]] = (
-                cast("dict[Any, Any]", value).items()
-                if is_dict
-                else enumerate(cast("list[Any]", value))
-            )
-            for k, item in items:
-                if is_dict and type(k) is not str and not isinstance(k, str):
-                    kind = _article(type(k).__name__)
-                    return f"{_path(link)} has {kind} key; JSON keys are strings"
-                if inline:
-                    cls = type(item)
-                    if (
-                        cls in _PLAIN
-                        or (cls is int and -_BIG_INT < item < _BIG_INT)
-                        or (cls is float and item - item == 0.0)
-                    ):
-                        continue  # finite: inf - inf and nan - nan are nan
-                push((item, depth + 1, link, k))
-        elif isinstance(value, str) or value is None or isinstance(value, bool):
-            continue
-        elif isinstance(value, int):
-            if value.bit_length() > _BIG_INT_BITS:
-                try:
-                    int.__repr__(value)
-                except ValueError:
-                    where = _path((parent, key))
-                    return f"{where} holds an int too large to write out as JSON"
-        elif isinstance(value, float):
-            if not math.isfinite(value):
-                where = _path((parent, key))
-                return f"{where} holds NaN or infinity, which JSON cannot carry"
-        else:
-            where = _path((parent, key))
-            return f"{where} holds {_article(type(value).__name__)}, which is not JSON"
-    return None
-
-
-def _surrogate_path(payload: object) -> str:
-    """Where the first string a UTF-8 encoder refuses is (only run once one was found)."""
-    stack: list[tuple[object, _Link | None]] = [(payload, None)]
-    while stack:
-        value, link = stack.pop()
-        if isinstance(value, dict):
-            for k, item in value.items():
-                if not _is_utf8(k):
-                    return f"{_path(link)} has a key"
-                stack.append((item, (link, k)))
-        elif isinstance(value, list):
-            stack.extend((item, (link, i)) for i, item in enumerate(value))
-        elif isinstance(value, str) and not _is_utf8(value):
-            return _path(link) + " holds a string"
-    return "payload holds a string"
 
 
 def _identity(
@@ -431,7 +270,7 @@ def add_profile_call(
         )
     if type(source) is not str:
         source = str.__str__(source) if isinstance(source, str) else None
-    if source is None or source == "" or source == "0" or not _is_utf8(source):
+    if source is None or source == "" or source == "0" or not is_utf8(source):
         raise _refuse(
             'profile_source must be a valid UTF-8 string, not empty or "0"',
             code="MISSING_FIELDS",
@@ -439,7 +278,7 @@ def add_profile_call(
             contact_id=cid,
         )
     try:
-        problem = _payload_problem(payload)
+        problem = payload_problem(payload)
         if problem is None:
             body["profile_payload"] = payload
             body["profile_source"] = source
@@ -447,7 +286,7 @@ def add_profile_call(
             # the payload's: a lone surrogate (one check on the whole body, not per string).
             encoded = _encode(body)
     except UnicodeEncodeError:
-        problem = f"{_surrogate_path(payload)} with a lone surrogate (not valid UTF-8)"
+        problem = f"{surrogate_path(payload)} with a lone surrogate (not valid UTF-8)"
     except Exception as exc:  # a dict/list subclass that misbehaves, a lowered int limit
         problem = f"profile_payload cannot be written as JSON ({type(exc).__name__})"
     if problem is not None:
@@ -460,144 +299,3 @@ def add_profile_call(
         idempotent=False,
         secrets=(credentials.api_key, credentials.developer_secret),
     )
-
-
-def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
-    """``Retry-After`` in seconds from now: delta-seconds or an HTTP date; None if unusable."""
-    if value is None:
-        return None
-    value = value.strip()
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            when = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError, IndexError):
-            return None
-        if when.tzinfo is None:
-            return None
-        seconds = when.timestamp() - (time.time() if now is None else now)
-    if not math.isfinite(seconds):
-        return None
-    return max(0.0, seconds)
-
-
-# Rate-limit headers: the de facto X-RateLimit-* names first, then the IETF draft's.
-_LIMIT_HEADERS: Final = ("X-RateLimit-Limit", "RateLimit-Limit")
-_REMAINING_HEADERS: Final = ("X-RateLimit-Remaining", "RateLimit-Remaining")
-_RESET_HEADERS: Final = ("X-RateLimit-Reset", "RateLimit-Reset")
-# A reset above this is a Unix timestamp in seconds (2001-09-09 on), above the next one in
-# milliseconds; below, it is seconds from now.
-_EPOCH_SECONDS: Final = 10**9
-_EPOCH_MILLISECONDS: Final = 10**12
-
-
-_NUMBER: Final = re.compile(r"[0-9]+(?:\.[0-9]*)?")
-
-
-def _header_number(headers: Mapping[str, str], names: tuple[str, ...]) -> float | None:
-    """The first of ``names`` present, as a plain number >= 0; None if absent or unusable.
-
-    Only the first item counts (``100, 100;w=60`` from a draft policy or a joined
-    duplicate is read as 100).
-    """
-    for name in names:
-        raw = headers.get(name)
-        if raw is None:
-            continue
-        text = str(raw).split(",", 1)[0].split(";", 1)[0].strip()
-        if _NUMBER.fullmatch(text) is None:
-            return None
-        number = float(text)
-        return number if math.isfinite(number) else None
-    return None
-
-
-def parse_rate_limit(
-    headers: Mapping[str, str], *, now: float | None = None
-) -> tuple[float | None, float | None, float | None]:
-    """``(limit, remaining, reset)`` from an answer's rate-limit headers; None for each one
-    absent or unusable, never an exception. ``reset`` is in seconds from now: a value above
-    ``10**9`` is taken as a Unix timestamp (above ``10**12``, in milliseconds)."""
-    limit = _header_number(headers, _LIMIT_HEADERS)
-    remaining = _header_number(headers, _REMAINING_HEADERS)
-    reset = _header_number(headers, _RESET_HEADERS)
-    if reset is not None and reset > _EPOCH_SECONDS:
-        if reset > _EPOCH_MILLISECONDS:
-            reset /= 1000
-        reset = max(0.0, reset - (time.time() if now is None else now))
-    return limit, remaining, reset
-
-
-def _describe_body(headers: Mapping[str, str], body: bytes, secrets: tuple[str, ...]) -> str:
-    ctype = str(headers.get("Content-Type", "no content type")).split(";")[0].strip()
-    if len(ctype) > 60:
-        ctype = ctype[:60] + "..."
-    return f"{redact(ctype, secrets)}, {len(body)} bytes"
-
-
-def _as_text(message: object) -> str:
-    return message if isinstance(message, str) else json.dumps(message)
-
-
-def interpret(call: Call[T], response: RawResponse, *, now: float | None = None) -> T:
-    """Turn a raw answer into the call's model, or raise its typed error.
-
-    Every piece of server text that reaches an error has ``call.secrets`` replaced by
-    ``***``. A non-200 answer's ``Retry-After`` and rate-limit headers go on the
-    ``RateLimitError``/``ServerError`` (``retry_after``, ``limit``, ``remaining``, ``reset``).
-    """
-    endpoint, cid, secrets = call.endpoint, call.contact_id, call.secrets
-    status = response.status
-    if status != 200:
-        headers = response.headers
-        retry_after = parse_retry_after(headers.get("Retry-After"), now=now)
-        limit, remaining, reset = parse_rate_limit(headers, now=now)
-        if status == 429:
-            raise RateLimitError(
-                "rate limited (HTTP 429)",
-                retry_after=retry_after,
-                endpoint=endpoint,
-                contact_id=cid,
-                limit=limit,
-                remaining=remaining,
-                reset=reset,
-            )
-        raise ServerError(
-            f"HTTP {status} ({_describe_body(headers, response.body, secrets)})",
-            status=status,
-            retry_after=retry_after,
-            endpoint=endpoint,
-            contact_id=cid,
-            limit=limit,
-            remaining=remaining,
-            reset=reset,
-        )
-    try:
-        envelope = json.loads(response.body)
-    except (ValueError, UnicodeDecodeError, RecursionError):
-        envelope = None
-    if not isinstance(envelope, dict) or envelope.get("status") not in ("success", "error"):
-        raise ServerError(
-            "the answer is not the API's JSON envelope "
-            f"({_describe_body(response.headers, response.body, secrets)})",
-            status=status,
-            endpoint=endpoint,
-            contact_id=cid,
-        )
-    data = envelope.get("data")
-    if envelope["status"] == "error":
-        if isinstance(data, list):
-            messages = [_as_text(m) for m in data]
-        else:
-            messages = [] if data is None else [_as_text(data)]
-        raise api_error_for(endpoint, messages, contact_id=cid, secrets=secrets)
-    try:
-        return call.decode(data)
-    except MalformedResponseError as exc:
-        raise ServerError(
-            f"malformed success answer: {redact(str(exc), secrets)}",
-            status=status,
-            endpoint=endpoint,
-            contact_id=cid,
-        ) from None

@@ -31,8 +31,9 @@ from zyntro_async import (
     ZyntroClient,
     ZyntroError,
 )
+from zyntro_async._answers import interpret
 from zyntro_async._config import Credentials
-from zyntro_async._protocol import RawResponse, add_profile_call, fetch_contact_call, interpret
+from zyntro_async._protocol import RawResponse, add_profile_call, fetch_contact_call
 
 CREDS = Credentials(api_key="k", developer_secret="s", org_id="o", member_id="m")
 JSON = st.recursive(

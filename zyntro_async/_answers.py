@@ -1,0 +1,164 @@
+"""Reading the API's answers, sans I/O: ``(status, headers, body)`` to a model or an error.
+
+:func:`interpret` is the one place an answer is judged: a non-200 status (with its
+``Retry-After`` and rate-limit headers), a body that is not the API's JSON envelope, the
+API's own ``{"status": "error"}`` (HTTP 200), or the call's model. Every piece of server
+text that reaches an exception has the request's secrets replaced by ``***``.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import math
+import re
+import time
+from collections.abc import Mapping
+from typing import Final, TypeVar
+
+from ._converter import MalformedResponseError
+from ._exceptions import RateLimitError, ServerError, api_error_for, redact
+from ._protocol import Call, RawResponse
+
+T = TypeVar("T")
+
+
+def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
+    """``Retry-After`` in seconds from now: delta-seconds or an HTTP date; None if unusable."""
+    if value is None:
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when.tzinfo is None:
+            return None
+        seconds = when.timestamp() - (time.time() if now is None else now)
+    if not math.isfinite(seconds):
+        return None
+    return max(0.0, seconds)
+
+
+# Rate-limit headers: the de facto X-RateLimit-* names first, then the IETF draft's.
+_LIMIT_HEADERS: Final = ("X-RateLimit-Limit", "RateLimit-Limit")
+_REMAINING_HEADERS: Final = ("X-RateLimit-Remaining", "RateLimit-Remaining")
+_RESET_HEADERS: Final = ("X-RateLimit-Reset", "RateLimit-Reset")
+# A reset above this is a Unix timestamp in seconds (2001-09-09 on), above the next one in
+# milliseconds; below, it is seconds from now.
+_EPOCH_SECONDS: Final = 10**9
+_EPOCH_MILLISECONDS: Final = 10**12
+
+
+_NUMBER: Final = re.compile(r"[0-9]+(?:\.[0-9]*)?")
+
+
+def _header_number(headers: Mapping[str, str], names: tuple[str, ...]) -> float | None:
+    """The first of ``names`` present, as a plain number >= 0; None if absent or unusable.
+
+    Only the first item counts (``100, 100;w=60`` from a draft policy or a joined
+    duplicate is read as 100).
+    """
+    for name in names:
+        raw = headers.get(name)
+        if raw is None:
+            continue
+        text = str(raw).split(",", 1)[0].split(";", 1)[0].strip()
+        if _NUMBER.fullmatch(text) is None:
+            return None
+        number = float(text)
+        return number if math.isfinite(number) else None
+    return None
+
+
+def parse_rate_limit(
+    headers: Mapping[str, str], *, now: float | None = None
+) -> tuple[float | None, float | None, float | None]:
+    """``(limit, remaining, reset)`` from an answer's rate-limit headers; None for each one
+    absent or unusable, never an exception. ``reset`` is in seconds from now: a value above
+    ``10**9`` is taken as a Unix timestamp (above ``10**12``, in milliseconds)."""
+    limit = _header_number(headers, _LIMIT_HEADERS)
+    remaining = _header_number(headers, _REMAINING_HEADERS)
+    reset = _header_number(headers, _RESET_HEADERS)
+    if reset is not None and reset > _EPOCH_SECONDS:
+        if reset > _EPOCH_MILLISECONDS:
+            reset /= 1000
+        reset = max(0.0, reset - (time.time() if now is None else now))
+    return limit, remaining, reset
+
+
+def _describe_body(headers: Mapping[str, str], body: bytes, secrets: tuple[str, ...]) -> str:
+    ctype = str(headers.get("Content-Type", "no content type")).split(";")[0].strip()
+    if len(ctype) > 60:
+        ctype = ctype[:60] + "..."
+    return f"{redact(ctype, secrets)}, {len(body)} bytes"
+
+
+def _as_text(message: object) -> str:
+    return message if isinstance(message, str) else json.dumps(message)
+
+
+def interpret(call: Call[T], response: RawResponse, *, now: float | None = None) -> T:
+    """Turn a raw answer into the call's model, or raise its typed error.
+
+    Every piece of server text that reaches an error has ``call.secrets`` replaced by
+    ``***``. A non-200 answer's ``Retry-After`` and rate-limit headers go on the
+    ``RateLimitError``/``ServerError`` (``retry_after``, ``limit``, ``remaining``, ``reset``).
+    """
+    endpoint, cid, secrets = call.endpoint, call.contact_id, call.secrets
+    status = response.status
+    if status != 200:
+        headers = response.headers
+        retry_after = parse_retry_after(headers.get("Retry-After"), now=now)
+        limit, remaining, reset = parse_rate_limit(headers, now=now)
+        if status == 429:
+            raise RateLimitError(
+                "rate limited (HTTP 429)",
+                retry_after=retry_after,
+                endpoint=endpoint,
+                contact_id=cid,
+                limit=limit,
+                remaining=remaining,
+                reset=reset,
+            )
+        raise ServerError(
+            f"HTTP {status} ({_describe_body(headers, response.body, secrets)})",
+            status=status,
+            retry_after=retry_after,
+            endpoint=endpoint,
+            contact_id=cid,
+            limit=limit,
+            remaining=remaining,
+            reset=reset,
+        )
+    try:
+        envelope = json.loads(response.body)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        envelope = None
+    if not isinstance(envelope, dict) or envelope.get("status") not in ("success", "error"):
+        raise ServerError(
+            "the answer is not the API's JSON envelope "
+            f"({_describe_body(response.headers, response.body, secrets)})",
+            status=status,
+            endpoint=endpoint,
+            contact_id=cid,
+        )
+    data = envelope.get("data")
+    if envelope["status"] == "error":
+        if isinstance(data, list):
+            messages = [_as_text(m) for m in data]
+        else:
+            messages = [] if data is None else [_as_text(data)]
+        raise api_error_for(endpoint, messages, contact_id=cid, secrets=secrets)
+    try:
+        return call.decode(data)
+    except MalformedResponseError as exc:
+        raise ServerError(
+            f"malformed success answer: {redact(str(exc), secrets)}",
+            status=status,
+            endpoint=endpoint,
+            contact_id=cid,
+        ) from None
