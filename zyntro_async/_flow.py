@@ -245,9 +245,7 @@ class FlowControl:
             now = time.monotonic()
             if now >= self.gate_until:
                 self.in_flight += 1
-                self.sending += 1
-                self._sent += 1
-                return now
+                return self._on_wire(now)
         return None
 
     async def acquire(self, deadline_at: float | None) -> float:
@@ -273,9 +271,13 @@ class FlowControl:
         except BaseException:
             self._release_slot()
             raise
+        return self._on_wire(time.monotonic())
+
+    def _on_wire(self, now: float) -> float:
+        """A request holding its slot goes on the wire at ``now`` (its start time)."""
         self.sending += 1
         self._sent += 1
-        return time.monotonic()
+        return now
 
     async def _wait_gate(self, now: float, deadline_at: float | None) -> None:
         while now < self.gate_until:

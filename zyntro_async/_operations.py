@@ -493,10 +493,4 @@ def _extra(
     call: Call[Any], code: str | None, key: str | None = None, attempt: int | None = None
 ) -> dict[str, Any]:
     """Structured fields for log records (``extra=``): index them, never parse messages."""
-    return {
-        "zyntro_endpoint": call.endpoint,
-        "zyntro_contact_id": call.contact_id,
-        "zyntro_key": key,
-        "zyntro_attempt": attempt,
-        "zyntro_code": code,
-    }
+    return {**_fields(call, key), "zyntro_attempt": attempt, "zyntro_code": code}

@@ -235,6 +235,7 @@ class Transport:
     async def _read_capped(
         self, resp: aiohttp.ClientResponse, *, endpoint: str, contact_id: str
     ) -> bytes:
+        """The answer ``post`` cannot read at once: length too big, unknown or compressed."""
         cap = self._limits.max_response_bytes
         declared = resp.content_length
         if declared is not None and declared > cap:
@@ -244,8 +245,6 @@ class Transport:
                 endpoint=endpoint,
                 contact_id=contact_id,
             )
-        if declared is not None and not resp.headers.get("Content-Encoding"):
-            return await resp.read()
         # Unknown or compressed length: count decompressed bytes as they arrive.
         chunks: list[bytes] = []
         size = 0
