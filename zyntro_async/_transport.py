@@ -18,6 +18,7 @@ import aiohttp
 from yarl import URL
 
 from ._config import Limits, Timeout
+from ._deadlines import Deadlines
 from ._exceptions import (
     ClientClosedError,
     ConnectError,
@@ -44,9 +45,10 @@ _STREAM_BODY_FROM = 512 * 1024
 @functools.lru_cache(maxsize=64)  # per Timeout (frozen): a per-call one is built once
 def _client_timeout(timeout: Timeout) -> aiohttp.ClientTimeout:
     # aiohttp's ``connect`` includes the wait for a pool slot; ``sock_connect`` only the TCP
-    # (and TLS) handshake. Ours means both, so it bounds each.
+    # (and TLS) handshake. Ours means both, so it bounds each. ``total`` is ours to enforce
+    # (:mod:`._deadlines`): aiohttp would arm and disarm a timer per request for it.
     return aiohttp.ClientTimeout(
-        total=timeout.total,
+        total=None,
         connect=timeout.connect,
         sock_connect=timeout.connect,
         sock_read=timeout.read,
@@ -91,6 +93,7 @@ class Transport:
         self._settings = timeout
         self._timeout = _client_timeout(timeout)
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._deadlines: Deadlines | None = None  # the requests' total timeouts, per loop
         self._limits = limits
         self._ssl = ssl_context
         self._session = session
@@ -132,6 +135,7 @@ class Transport:
                     "there (async with ZyntroClient(...))"
                 )
             self._loop = loop
+            self._deadlines = Deadlines(loop)
         if session is None:
             # Created here, inside the running loop, never in __init__.
             connector = aiohttp.TCPConnector(
@@ -182,15 +186,15 @@ class Transport:
         if url is None:  # parsed once per endpoint, not per request
             url = self._urls[endpoint] = URL(self._base_url + endpoint)
         timeout = self._timeout
+        limit = self._settings.total
         if timeout_settings is not None and timeout_settings != self._settings:
             timeout = _client_timeout(timeout_settings)
+            limit = timeout_settings.total
         if total is not None:
-            timeout = aiohttp.ClientTimeout(
-                total=total,
-                connect=timeout.connect,
-                sock_connect=timeout.sock_connect,
-                sock_read=timeout.sock_read,
-            )
+            limit = total
+        deadlines = self._deadlines
+        assert deadlines is not None  # set with the loop, by _get_session
+        watch = None if limit is None else deadlines.watch(limit)
         try:
             async with session.post(
                 url,
@@ -212,6 +216,14 @@ class Transport:
                         resp, endpoint=endpoint, contact_id=contact_id
                     )
                 return RawResponse(status=resp.status, headers=resp.headers, body=payload)
+        except asyncio.CancelledError:
+            if watch is not None and watch.expired():
+                raise ReadTimeout(
+                    "no complete answer within the total timeout",
+                    endpoint=endpoint,
+                    contact_id=contact_id,
+                ) from None
+            raise
         except TransportError:
             raise
         except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
@@ -231,6 +243,9 @@ class Transport:
                     contact_id=contact_id,
                 ) from None
             raise
+        finally:
+            if watch is not None:
+                deadlines.done(watch)
 
     async def _read_capped(
         self, resp: aiohttp.ClientResponse, *, endpoint: str, contact_id: str
