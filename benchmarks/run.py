@@ -1167,6 +1167,15 @@ def scenario_targets(key: str, results: dict[str, dict[str, Any]]) -> list[dict[
         )
         what = "10 % transient faults" if key == "c" else "5 % 429 with Retry-After: 0"
         measured = _x(ratio) + _per_round(ratios)
+        per_item, ref_per_item = get("sdk", "server_per_item"), get("sdk_clean", "server_per_item")
+        if ratio is not None and per_item and ref_per_item:
+            # Every extra request a fault costs (a re-send, a reconcile look) takes a slot for
+            # a round trip: at the same concurrency ok/s cannot exceed 1 / requests per item.
+            measured += (
+                f"; ceiling at this fault mix 1 ÷ {per_item:.3f} server requests/item = "
+                f"{_x(ref_per_item / per_item)}; server requests/s "
+                f"{_x(ratio * per_item / ref_per_item)} of fault-free"
+            )
         if res.get("reference") != "sdk_clean":  # a results file from before the reference
             ratio, measured = None, "no fault-free SDK run in these results"
         out.append(
