@@ -26,16 +26,23 @@ async def sandbox() -> AsyncIterator[ZyntroSandbox]:
         yield sb
 
 
+@pytest.fixture
+def slow_contact(sandbox: ZyntroSandbox) -> str:
+    """A contact id, with every answer taking 1 s from now on."""
+    cid = sandbox.add_contact(first_name="Jane")
+    sandbox.faults = Faults(latency=1.0)
+    return cid
+
+
 def client_for(sb: ZyntroSandbox, **kwargs: Any) -> ZyntroClient:
     kwargs.setdefault("timeout", LONG)
     return ZyntroClient(**sb.credentials, base_url=sb.base_url, **kwargs)
 
 
 async def test_a_short_timeout_fires_while_a_longer_one_still_waits(
-    sandbox: ZyntroSandbox,
+    sandbox: ZyntroSandbox, slow_contact: str
 ) -> None:
-    cid = sandbox.add_contact(first_name="Jane")
-    sandbox.faults = Faults(latency=1.0)
+    cid = slow_contact
     async with client_for(sandbox) as client:
         patient = asyncio.create_task(client.fetch_contact(cid))  # total 5 s
         await sandbox.wait_for_requests(1)
@@ -46,9 +53,10 @@ async def test_a_short_timeout_fires_while_a_longer_one_still_waits(
         assert (await patient).contact.id == cid  # answered after 1 s: not timed out
 
 
-async def test_every_request_past_its_deadline_times_out(sandbox: ZyntroSandbox) -> None:
-    cid = sandbox.add_contact(first_name="Jane")
-    sandbox.faults = Faults(latency=1.0)
+async def test_every_request_past_its_deadline_times_out(
+    sandbox: ZyntroSandbox, slow_contact: str
+) -> None:
+    cid = slow_contact
     async with client_for(sandbox, timeout=SHORT, retry=None) as client:
         outcomes = await asyncio.gather(
             *(client.fetch_contact(cid) for _ in range(20)), return_exceptions=True
@@ -72,9 +80,10 @@ async def test_a_timeout_leaves_the_callers_task_usable(sandbox: ZyntroSandbox) 
         assert (await client.fetch_contact(cid)).contact.id == cid
 
 
-async def test_a_cancellation_from_outside_stays_a_cancellation(sandbox: ZyntroSandbox) -> None:
-    cid = sandbox.add_contact(first_name="Jane")
-    sandbox.faults = Faults(latency=1.0)
+async def test_a_cancellation_from_outside_stays_a_cancellation(
+    sandbox: ZyntroSandbox, slow_contact: str
+) -> None:
+    cid = slow_contact
     async with client_for(sandbox) as client:
         call = asyncio.create_task(client.fetch_contact(cid))
         await sandbox.wait_for_requests(1)
@@ -84,10 +93,9 @@ async def test_a_cancellation_from_outside_stays_a_cancellation(sandbox: ZyntroS
 
 
 async def test_an_outer_timeout_shorter_than_the_requests_is_the_callers(
-    sandbox: ZyntroSandbox,
+    sandbox: ZyntroSandbox, slow_contact: str
 ) -> None:
-    cid = sandbox.add_contact(first_name="Jane")
-    sandbox.faults = Faults(latency=1.0)
+    cid = slow_contact
     async with client_for(sandbox) as client:
         with pytest.raises(asyncio.TimeoutError) as info:
             await asyncio.wait_for(client.fetch_contact(cid), 0.2)
