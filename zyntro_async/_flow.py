@@ -87,11 +87,12 @@ CUBIC_C = 0.4
 BETA = 0.9
 MIN_RATE = 0.5  # requests/s: botocore's floor
 EPISODE_GAP = 1.0  # seconds without evidence that end an overload episode
-#: Seconds of an episode before its own accepted rate is trusted. Shorter episodes are
-#: dominated by the pacer's burst right after a reduction, which lands on a bucket the
-#: unpaced start emptied: measured, 0.05 s gave estimates of half the quota (a 1,000/s
-#: run then crawled at 0.5-0.7x of it: CUBIC needs ~6 s to regain a W_max that low);
-#: 0.25 s settles within 5 % of it. Until then the last second's accepted rate stands in.
+#: Seconds of an episode before its own accepted rate is trusted. In its first tens of
+#: milliseconds an episode's requests reach a bucket that the run's unpaced opening burst
+#: emptied and still competes for (requests the server has yet to take off its queue):
+#: measured, 0.05 s gave estimates of half the quota (a 1,000/s run then crawled at
+#: 0.5-0.7x of it: CUBIC needs ~6 s to regain a W_max that low); 0.25 s settles within
+#: 5 % of it. Until then the last second's accepted rate stands in.
 MIN_EPISODE = 0.25
 #: Burst tolerance of the pacers, in seconds of traffic (at least one request).
 BURST_SECONDS = 0.02
