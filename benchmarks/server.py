@@ -65,6 +65,7 @@ from aiohttp import web
 
 from zyntro_async.testing import ENDPOINTS, Fault, Faults, ZyntroSandbox
 from zyntro_async.testing._rules import answer as sandbox_answer
+from zyntro_async.testing._stats import answered
 from zyntro_async.testing._wire import API_PATH, dumps, parse_body
 
 from ._common import HOST, WARMUP_OFFSET, run_loop, uvloop_available
@@ -327,12 +328,7 @@ async def _serve_lean(args: argparse.Namespace) -> None:
             stats = sandbox.stats[endpoint]
             stats.requests += 1
             code, data = sandbox_answer(endpoint, store, parse_body(body), HOST)
-            if code is None:
-                stats.successes += 1
-                envelope = {"data": data, "status": "success"}
-            else:
-                stats.errors[code] += 1
-                envelope = {"data": [data], "status": "error"}
+            envelope = answered(stats, code, data)
             return _response(b"200 OK", json_type, dumps(envelope), clock)
         if target.split(b"?", 1)[0] == b"/stats" and method == b"GET":
             return _response(b"200 OK", json_type, dumps({"counters": counters(sandbox)}), clock)

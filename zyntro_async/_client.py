@@ -92,8 +92,6 @@ class _Borrowed(Transport):
     def __init__(self, parent: Transport, *, base_url: str, timeout: Timeout, limits: Limits):
         super().__init__(base_url=base_url, timeout=timeout, limits=limits)
         self._parent = parent
-        self._settings_here = timeout
-        self._total = timeout.total
         self._view_closed = False
 
     @property
@@ -103,10 +101,6 @@ class _Borrowed(Transport):
     @property
     def owns_session(self) -> bool:
         return False
-
-    @property
-    def total_timeout(self) -> float | None:
-        return self._total
 
     @property
     def connection_limit(self) -> int | None:
@@ -130,7 +124,7 @@ class _Borrowed(Transport):
             body,
             contact_id=contact_id,
             total=total,
-            timeout_settings=timeout_settings or self._settings_here,
+            timeout_settings=timeout_settings or self._settings,
         )
 
     async def close(self) -> None:

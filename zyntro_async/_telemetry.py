@@ -65,6 +65,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import functools
 import logging
 import os
 import sys
@@ -491,19 +492,16 @@ class _Instruments:
         self._observation = api.observation
         self._flows: weakref.WeakSet[FlowControl] = weakref.WeakSet()
         self._flows_lock = threading.Lock()  # observed from the metric reader's thread
+        histogram = functools.partial(
+            meter.create_histogram,
+            "http.client.request.duration",
+            unit="s",
+            description="Duration of HTTP client requests.",
+        )
         try:
-            duration: Histogram = meter.create_histogram(
-                "http.client.request.duration",
-                unit="s",
-                description="Duration of HTTP client requests.",
-                explicit_bucket_boundaries_advisory=DURATION_BUCKETS,
-            )
+            duration: Histogram = histogram(explicit_bucket_boundaries_advisory=DURATION_BUCKETS)
         except TypeError:  # opentelemetry-api < 1.23: no advisory
-            duration = meter.create_histogram(
-                "http.client.request.duration",
-                unit="s",
-                description="Duration of HTTP client requests.",
-            )
+            duration = histogram()
         self.duration = duration
         self.items: Counter = meter.create_counter(
             "zyntro.bulk.items",

@@ -23,7 +23,7 @@ from ._faults import Fault, Faults
 from ._injector import FaultInjector, drop_connection, hang
 from ._rules import answer
 from ._seed import Seeder, new_key
-from ._stats import RecordedRequest, SandboxStats
+from ._stats import RecordedRequest, SandboxStats, answered
 from ._store import Key, Store, contact_from_fields
 from ._wire import API_PATH, ENDPOINTS, dumps, parse_body
 
@@ -309,12 +309,7 @@ class ZyntroSandbox:
                     response.headers.update(quota.headers)
                 return response
         code, data = answer(endpoint, self._store, body, request.remote)
-        if code is None:
-            stats.successes += 1
-            envelope = {"data": data, "status": "success"}
-        else:
-            stats.errors[code] += 1
-            envelope = {"data": [data], "status": "error"}
+        envelope = answered(stats, code, data)
         self._changed()
         if fault is Fault.TIMEOUT_AFTER_COMMIT:
             await hang(injector.faults.hang_seconds, self._stopping)

@@ -29,6 +29,16 @@ class EndpointStats:
     faults: Counter[Fault] = attrs.Factory(Counter)
 
 
+def answered(stats: EndpointStats, code: str | None, data: Any) -> dict[str, Any]:
+    """Count what the rules answered (``code`` None: a success) and return the API's
+    envelope for it: ``{"data": ..., "status": "success"}`` or the error's one message."""
+    if code is None:
+        stats.successes += 1
+        return {"data": data, "status": "success"}
+    stats.errors[code] += 1
+    return {"data": [data], "status": "error"}
+
+
 @attrs.define
 class SandboxStats:
     """Per-endpoint counters; ``stats["fetchContact"]`` works too.
