@@ -121,8 +121,12 @@ def count(mocked: aioresponses, url: str) -> int:
         (NotFoundError(["No such contact"], code="NOT_FOUND"), FailureKind.FATAL),
         (APIError(["Database on fire"]), FailureKind.FATAL),
         (ClientClosedError("closed"), FailureKind.FATAL),
-        (TransportError("other"), FailureKind.FATAL),
-        (KeyError("not ours"), FailureKind.FATAL),
+        (ServerError("413", status=413), FailureKind.FATAL),
+        (ServerError("501", status=501), FailureKind.AMBIGUOUS),
+        # Nothing proves these did not reach the server: ambiguous by default.
+        (TransportError("other"), FailureKind.AMBIGUOUS),
+        (KeyError("not ours"), FailureKind.AMBIGUOUS),
+        (asyncio.CancelledError(), FailureKind.FATAL),
     ],
 )
 def test_classification_table(error: BaseException, kind: FailureKind) -> None:

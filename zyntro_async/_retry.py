@@ -1,28 +1,33 @@
 """Retries that are safe for a non-idempotent API, run on tenacity.
 
-Every failure is classified once, by :data:`DEFAULT_RULES`, into a :class:`FailureKind`:
+Every failure is classified once, by :data:`DEFAULT_RULES`, into a :class:`FailureKind`,
+by how far the request got:
 
 =========  ===========================================================  =====================
 kind       failures                                                      retried?
 =========  ===========================================================  =====================
 NOT_SENT   ConnectError (refused/reset/DNS), ConnectTimeout (incl.       always
-           waiting for a pool slot)
+           waiting for a pool slot, or the deadline before sending)
 REFUSED    RateLimitError (429), ServerError 503                         always, after
                                                                          ``Retry-After``
-AMBIGUOUS  ReadTimeout, DisconnectedError, ServerError 500/502/504, a    reads: yes; adds: per
-           200 whose body is not the JSON envelope (a proxy's HTML)      ``on_ambiguous``
-FATAL      APIError (any ``{"status": "error"}``), TLSError, other       never
-           statuses, ClientClosedError, anything unlisted
+FATAL      APIError (any ``{"status": "error"}``), a 3xx/4xx status,      never
+           TLSError, ClientClosedError, InvalidArgumentError, a
+           BaseException that is not an Exception (cancellation, exit)
+AMBIGUOUS  everything else: ReadTimeout, DisconnectedError, any 5xx but   reads: yes; adds: per
+           503, a 200 that is not the JSON envelope, an answer that      ``on_ambiguous``
+           cannot be parsed, an exception no row names
 =========  ===========================================================  =====================
+
+Ambiguous is the default: once a byte of a request may have left, only an answer that
+proves it was not applied (the API's own refusal, a 4xx, a 429/503 refusal) makes a
+failure anything else. ``fatal`` is for what provably never reached the server or what
+the server refused; an exception no table names is never taken for either.
 
 For ``addProfileToContact`` (each call creates a record, no idempotency key) an AMBIGUOUS
 failure is *reconciled* before anything is re-sent: the contact is fetched with its
 profiles and, if a record with the same source and payload is there, that record is the
 call's result. A new ``AsyncRetrying`` is built per call: tenacity keeps its state on the
 instance, which concurrent calls must not share.
-
-Size: ~430 lines: the retry policy, the failure classification it retries by, and
-the loop (tenacity) that applies both.
 """
 
 from __future__ import annotations
@@ -40,11 +45,13 @@ import tenacity as _t
 
 from ._exceptions import (
     APIError,
+    APIStatusError,
     ClientClosedError,
     ConfigurationError,
     ConnectError,
     ConnectTimeout,
     DisconnectedError,
+    InvalidArgumentError,
     RateLimitError,
     ReadTimeout,
     ServerError,
@@ -89,26 +96,34 @@ class Rule:
         return self.statuses is None or getattr(exc, "status", None) in self.statuses
 
 
+#: Statuses by which the server (or a gateway before it) refused the request as such: a
+#: redirect (never followed) or a client error; 429 is REFUSED above.
+_REFUSED_AS_SENT = frozenset(range(300, 500)) - {429}
+
 DEFAULT_RULES: tuple[Rule, ...] = (
     Rule(APIError, FailureKind.FATAL),
     Rule(ClientClosedError, FailureKind.FATAL),
+    Rule(InvalidArgumentError, FailureKind.FATAL),
     Rule(TLSError, FailureKind.FATAL),
     Rule(ConnectError, FailureKind.NOT_SENT),
     Rule(ConnectTimeout, FailureKind.NOT_SENT),
     Rule(RateLimitError, FailureKind.REFUSED),
     Rule(ServerError, FailureKind.REFUSED, statuses=frozenset({503})),
-    Rule(ServerError, FailureKind.AMBIGUOUS, statuses=frozenset({200, 500, 502, 504})),
+    Rule(APIStatusError, FailureKind.FATAL, statuses=_REFUSED_AS_SENT),
     Rule(ReadTimeout, FailureKind.AMBIGUOUS),
     Rule(DisconnectedError, FailureKind.AMBIGUOUS),
+    # No row for the rest: what no row names is AMBIGUOUS (see classify).
 )
 
 
 def classify(exc: BaseException, rules: tuple[Rule, ...] = DEFAULT_RULES) -> FailureKind:
-    """The kind of ``exc`` per ``rules``; FATAL when no row matches."""
+    """The kind of ``exc`` per ``rules``. When no row matches: AMBIGUOUS for an
+    ``Exception`` (nothing proves the request did not reach the server), FATAL for a
+    ``BaseException`` that is not one (cancellation, exit: never retried)."""
     for rule in rules:
         if rule.matches(exc):
             return rule.kind
-    return FailureKind.FATAL
+    return FailureKind.AMBIGUOUS if isinstance(exc, Exception) else FailureKind.FATAL
 
 
 def _positive(_: object, attribute: attrs.Attribute[Any], value: float | None) -> None:
