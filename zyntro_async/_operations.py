@@ -16,7 +16,9 @@ do -- and are kept in one place on purpose.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import random
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar, cast
@@ -53,6 +55,7 @@ log = logging.getLogger("zyntro_async")
 T = TypeVar("T")
 
 _SLACK = 0.01  # seconds a deadline may be overrun rather than build a timeout per request
+_ALL_TRIES = 1 << 30  # an add's tries once nothing more may be sent: any max_attempts
 
 
 class Operations:
@@ -285,6 +288,7 @@ class Operations:
                 budget=self._flow,
                 tries=add.tries,
                 log_fields=_fields(call, key),
+                looks_next=add.looks_next,
             )
         else:
             # Fast path: the first send, before any retry state exists.
@@ -306,6 +310,7 @@ class Operations:
                 deadline_at=deadline_at,
                 tries=add.tries,
                 log_fields=_fields(call, key),
+                looks_next=add.looks_next,
             )
         try:
             return await retries
@@ -323,6 +328,7 @@ class _Add:
     __slots__ = (
         "_digest",
         "_ops",
+        "absent",
         "call",
         "deadline_at",
         "failed_looks",
@@ -332,6 +338,7 @@ class _Add:
         "reconcile",
         "sends",
         "source",
+        "spent",
         "stats",
         "unresolved",
     )
@@ -363,6 +370,10 @@ class _Add:
         self.failed_looks = 0
         # The ambiguous failure not yet settled by a reconcile: while set, nothing is sent.
         self.unresolved: ZyntroError | None = None
+        # The latest look found no record and nothing was sent since: not applied.
+        self.absent = False
+        # A look found nothing but the run's retry budget had no re-send left.
+        self.spent = False
         if maybe_applied:
             self.unresolved = DisconnectedError(
                 "an earlier run sent this add and saw no answer",
@@ -373,11 +384,18 @@ class _Add:
     def tries(self) -> int:
         """Attempts used: sends and failed looks count apart, so a look that fails does not
         take a send away from the add (each is still paced and budgeted)."""
+        if self.spent:
+            return _ALL_TRIES
         return max(self.sends, self.failed_looks)
+
+    def looks_next(self) -> bool:
+        """Whether the next attempt only looks (or sends nothing): the budget is not asked."""
+        return self.unresolved is not None or self.spent
 
     async def attempt(self, _: FailureKind | None, deadline_at: float | None) -> Profile:
         self.deadline_at = deadline_at
-        if self.unresolved is not None:
+        unresolved = self.unresolved
+        if unresolved is not None:
             try:
                 found = await self.look(deadline_at)  # a failed look raises the fetch's error
             except BaseException:
@@ -387,7 +405,18 @@ class _Add:
                 self.stats.recovered = True
                 return found
             self.unresolved = None
+            self.absent = True
+            flow = self._ops.flow
+            if (
+                self.sends > 0
+                and flow is not None
+                and not flow.allow_retry(unresolved, FailureKind.AMBIGUOUS)
+            ):
+                # Not applied, and the budget has no re-send left: the add fails truthfully.
+                self.spent = True
+                raise unresolved
         self.sends += 1
+        self.absent = False
         try:
             return await self._ops.send(self.call, deadline_at, self.key, self.stats.attempts)
         except BaseException as exc:
@@ -411,30 +440,74 @@ class _Add:
     async def settle(self, exc: ZyntroError) -> Profile:
         """The attempts are over and ``exc`` is the last error: say truthfully what happened.
 
-        With the outcome still open, one last paced look (if the budget and the deadline
-        allow) decides it; otherwise the outcome is unknown and we raise the ambiguous
-        error, so a raised error means "not applied" whenever the contact could be read.
+        With the outcome still open, the add keeps looking (:meth:`last_looks`) until the
+        contact can be read or its deadline passes; the retry budget is not asked, as it
+        limits re-sends only. A raised error means "not applied" whenever the contact could
+        be read, and ``stats.unknown`` is set when it could not.
         """
         stats = self.stats
         unresolved = self.unresolved
         if unresolved is None:
-            if kind_of(exc, self._ops._rules) is FailureKind.AMBIGUOUS:
+            if not self.absent and kind_of(exc, self._ops._rules) is FailureKind.AMBIGUOUS:
                 stats.unknown = True  # on_ambiguous="raise"/"retry": the caller's call
             raise exc
-        flow = self._ops.flow
-        if flow is not None and not flow.allow_retry(unresolved, FailureKind.AMBIGUOUS):
-            stats.unknown = True
-            raise unresolved from None
-        try:
-            # The deadline bounds the call: the last look gets what is left of it.
-            found = await self.look(self.deadline_at)
-        except ZyntroError:
-            stats.unknown = True
-            raise unresolved from None
+        found = await self.last_looks()
         if found is None:
             raise unresolved from None
         stats.recovered = True
         return found
+
+    async def last_looks(self) -> Profile | None:
+        """Look until the contact can be read (the record, or None: not applied); raise the
+        add's ambiguous error with ``stats.unknown`` once its deadline leaves no time.
+
+        Between looks the add waits without holding a slot, from ``settle_delay`` doubling
+        up to ``max_backoff`` (half of each wait jittered), or the server's ``Retry-After``:
+        a stalled server is looked at again a few times a minute, and the add is settled
+        soon after it answers again. Without a deadline it looks ``max_attempts`` times.
+        """
+        ops = self._ops
+        policy = ops.policy
+        assert policy is not None  # reconcile needs a policy
+        unresolved = self.unresolved
+        assert unresolved is not None
+        wait = max(policy.settle_delay, policy.initial_backoff)
+        looks = 0
+        while True:
+            looks += 1
+            try:
+                # The deadline bounds the call: the looks get what is left of it.
+                return await self.look(self.deadline_at)
+            except ZyntroError as exc:
+                err = exc
+                retry_after = getattr(err, "retry_after", None)
+                if isinstance(retry_after, (int, float)):
+                    seconds = float(retry_after)
+                else:
+                    seconds = wait / 2 + random.uniform(0, wait / 2)
+                    wait = min(policy.max_backoff, wait * 2)
+                deadline_at = self.deadline_at
+                if (
+                    not kind_of(err, ops._rules).retryable
+                    or (deadline_at is None and looks >= policy.max_attempts)
+                    or (deadline_at is not None and time.monotonic() + seconds >= deadline_at)
+                ):
+                    self.stats.unknown = True
+                    raise unresolved from None
+            self.stats.attempts += 1
+            log.warning(
+                "retrying the look for %s for contact %r (%s); waiting %.2fs for the server",
+                self.call.endpoint,
+                self.call.contact_id,
+                err.code,
+                seconds,
+                extra=_extra(self.call, err.code, self.key, self.stats.attempts),
+            )
+            self.stats.waited += seconds
+            if ops.flow is not None:
+                await ops.flow.pause(seconds)
+            else:
+                await asyncio.sleep(seconds)
 
     async def look(self, deadline_at: float | None) -> Profile | None:
         """Is the record there already? One paced fetch with profiles; the newest match."""

@@ -159,6 +159,9 @@ class RetryPolicy:
     finish it first; a failure the API itself answered (a 500) needs no such floor.
     ``deadline`` bounds a whole call (attempts and sleeps); a ``Retry-After`` beyond it
     fails the call at once.
+    An add whose outcome is in doubt keeps looking for its record (never re-sending) until
+    the contact can be read or ``deadline`` passes, waiting between looks without holding
+    a pool slot; a bulk run's ``retry_budget`` limits re-sends, never these looks.
     ``on_ambiguous`` decides what an add does when its request may have been applied:
     ``"reconcile"`` (look before re-sending), ``"retry"`` (re-send blindly; may duplicate)
     or ``"raise"`` (give the caller the ambiguous error).
@@ -209,7 +212,9 @@ def set_testing(testing: bool = True) -> None:
 
     Attempts, classification and reconciliation are unchanged, and so are the pool-wide
     decisions of a bulk run (pacing, the ``Retry-After`` gate, deadlines): tests exercise
-    the real mechanisms without waiting out backoffs.
+    the real mechanisms without waiting out backoffs. An add in doubt whose looks keep
+    failing waits in real time for the server to answer again (that wait is the mechanism
+    under test, and zeroing it would hammer a stalled server until the deadline).
     """
     global _testing
     _testing = testing
@@ -286,11 +291,15 @@ async def run_with_retries(
     budget: Budget | None = None,
     tries: Callable[[], int] | None = None,
     log_fields: Mapping[str, object] | None = None,
+    looks_next: Callable[[], bool] | None = None,
 ) -> T:
     """Run ``attempt`` until it succeeds or the policy says stop; re-raise the last error.
 
     ``tries`` says how many of ``policy.max_attempts`` the call has used, when not every
     attempt counts as one (an add counts its sends, and its failed looks, apart).
+    ``looks_next`` says whether the next attempt only looks (an add in doubt reads the
+    contact before anything is re-sent): such a retry is not taken from ``budget``, which
+    limits re-sends, never the looks that keep an add exactly-once.
 
     The deadline (``policy.deadline`` from now) is passed to every attempt, which bounds
     its requests by it. Fast path: the first attempt runs before any tenacity object
@@ -315,6 +324,7 @@ async def run_with_retries(
         deadline_at=deadline_at,
         tries=tries,
         log_fields=log_fields,
+        looks_next=looks_next,
     )
 
 
@@ -336,14 +346,33 @@ async def retry_after(
     deadline_at: float | None,
     tries: Callable[[], int] | None = None,
     log_fields: Mapping[str, object] | None = None,
+    looks_next: Callable[[], bool] | None = None,
 ) -> T:
     """Go on after a first attempt (already counted in ``stats``) failed with ``first``:
     re-raise it if it is not retryable, else retry as :func:`run_with_retries` does."""
     if policy is None or policy.max_attempts == 1 or not kind_of(first, policy.rules).retryable:
         raise first
+    if looks_next is not None and budget is not None:
+        budget = _LooksFree(budget, looks_next)
     return await _retry(
         attempt, first, policy, idempotent, endpoint, stats, budget, deadline_at, tries, log_fields
     )
+
+
+class _LooksFree:
+    """A budget that lets a retry through without charge when it will only look."""
+
+    __slots__ = ("_budget", "_looks_next")
+
+    def __init__(self, budget: Budget, looks_next: Callable[[], bool]) -> None:
+        self._budget = budget
+        self._looks_next = looks_next
+
+    def allow_retry(self, error: BaseException, kind: FailureKind) -> bool:
+        return self._looks_next() or self._budget.allow_retry(error, kind)
+
+    async def pause(self, seconds: float) -> None:
+        await self._budget.pause(seconds)
 
 
 async def _retry(
