@@ -69,6 +69,7 @@ from ._journal_store import (
     apply_batch,
     connect,
 )
+from ._payload import is_utf8
 
 __all__ = [
     "Journal",
@@ -84,9 +85,13 @@ _T = TypeVar("_T")
 
 
 def _check_str(name: str, value: object, *, optional: bool = False) -> None:
-    """Reject a bad argument at the call, before it can poison a shared batch."""
+    """Reject a bad argument at the call, before it can poison a shared batch: SQLite
+    cannot store a string that is not valid UTF-8 (a lone surrogate), and one such row
+    would fail the transaction of every operation batched with it."""
     if not (isinstance(value, str) or (optional and value is None)):
         raise TypeError(f"{name} must be a str, got {type(value).__name__}")
+    if isinstance(value, str) and not is_utf8(value):
+        raise ValueError(f"{name} is not valid UTF-8 (a lone surrogate)")
 
 
 def _check_optionals(contact_id: object, source: object, payload_digest: object) -> None:
@@ -217,6 +222,9 @@ class Journal:
             and type(contact_id) is str
             and type(source) is str
             and type(payload_digest) is str
+            and is_utf8(key)
+            and is_utf8(contact_id)
+            and is_utf8(source)
         ):
             _check_str("key", key)
             _check_str("contact_id", contact_id)

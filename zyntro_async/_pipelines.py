@@ -37,6 +37,7 @@ from ._exceptions import (
 from ._journal import Journal, JournalEntry, JournalState
 from ._models import ContactDetails, Profile
 from ._operations import Operations
+from ._payload import is_utf8
 from ._protocol import ADD_PROFILE, FETCH_CONTACT, Call, coerce_id
 from ._results import BulkResult, ProfileRequest
 from ._retry import RetryStats
@@ -65,13 +66,31 @@ def _id(value: object, what: str) -> str:
     return coerce_id(value, what, endpoint=ADD_PROFILE, code="MISSING_FIELDS")
 
 
+def _encodable(request: ProfileRequest) -> ProfileRequest:
+    """``request``, if its key, contact id and source can be written as UTF-8 (a journal,
+    a results file and the wire all need it); else its own ``ValidationError``."""
+    for what, value, code in (
+        ("key", request.key, "INVALID_ARGUMENT"),
+        ("contact_id", request.contact_id, "MISSING_FIELDS"),
+        ("source", request.source, "MISSING_FIELDS"),
+    ):
+        if isinstance(value, str) and not is_utf8(value):
+            raise ValidationError(
+                [f"{what} is not valid UTF-8 (a lone surrogate)"],
+                code=code,
+                endpoint=ADD_PROFILE,
+            )
+    return request
+
+
 def coerce_request(item: object, default_source: str | None) -> ProfileRequest:
-    """A ProfileRequest from a ProfileRequest or a mapping with the same keys."""
+    """A ProfileRequest from a ProfileRequest or a mapping with the same keys; its key,
+    contact id and source are valid UTF-8 (else ``ValidationError``)."""
     if isinstance(item, ProfileRequest):
         cid: object = item.contact_id  # typed str, but nothing stops an int at run time
         key: object = item.key
         if isinstance(cid, str) and (key is None or isinstance(key, str)):
-            return item
+            return _encodable(item)
         mapping: Mapping[str, Any] = {
             "contact_id": item.contact_id,
             "payload": item.payload,
@@ -101,12 +120,14 @@ def coerce_request(item: object, default_source: str | None) -> ProfileRequest:
         )
     key = mapping.get("key")
     member_id = mapping.get("member_id")
-    return ProfileRequest(
-        _id(contact_id, "contact_id"),
-        payload,  # checked by the add, which refuses a non-JSON one
-        source,
-        key=None if key is None else str(key),
-        member_id=None if member_id is None else _id(member_id, "member_id"),
+    return _encodable(
+        ProfileRequest(
+            _id(contact_id, "contact_id"),
+            payload,  # checked by the add, which refuses a non-JSON one
+            source,
+            key=None if key is None else str(key),
+            member_id=None if member_id is None else _id(member_id, "member_id"),
+        )
     )
 
 
@@ -492,15 +513,14 @@ class EnrichContacts(_JournalSlot):
                 attempts=fetched.attempts,
                 retries=fetched.retries,
             )
-        try:
-            payload = await self._enricher(details)
-        except Exception as exc:
+        payload, raised = await _enrich(self._enricher, details)
+        if raised is not None:
             error = EnricherError(
-                f"enricher raised {type(exc).__name__}",
+                f"enricher raised {type(raised).__name__}",
                 endpoint=ADD_PROFILE,
                 contact_id=contact_id,
             )
-            error.__cause__ = exc
+            error.__cause__ = raised
             return _failed(item, error, fetched)
         if payload is None:  # nothing to add for this contact
             return BulkResult(
@@ -525,3 +545,34 @@ class EnrichContacts(_JournalSlot):
             recovered=result.recovered,
             unknown=result.unknown,
         )
+
+
+async def _enrich(
+    enricher: Enricher, details: ContactDetails
+) -> tuple[dict[str, Any] | list[Any] | None, BaseException | None]:
+    """Run the caller's enricher in its own task: ``(payload, None)``, or ``(None, what it
+    raised)`` -- any BaseException, a ``CancelledError`` of its own included.
+
+    The task tells the enricher's own ``CancelledError`` apart from the run's: only a
+    cancellation of *this* item's task interrupts the wait, and then the enricher is
+    cancelled and waited for, and the cancellation goes on. (``KeyboardInterrupt`` and
+    ``SystemExit`` still stop the event loop, as asyncio makes any task's do.)
+    """
+    try:
+        task = asyncio.ensure_future(enricher(details))
+    except BaseException as exc:  # not async, or it raised before returning an awaitable
+        if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+            raise
+        return None, exc
+    try:
+        await asyncio.wait({task})
+    except asyncio.CancelledError:
+        task.cancel()
+        await asyncio.wait({task})
+        raise
+    if task.cancelled():
+        return None, asyncio.CancelledError("the enricher cancelled itself")
+    raised = task.exception()
+    if raised is not None:
+        return None, raised
+    return task.result(), None
