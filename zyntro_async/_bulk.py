@@ -58,7 +58,14 @@ from typing import Any, Generic, TypeVar
 from . import _telemetry
 from ._exceptions import ItemError, JournalError
 from ._flow import FlowControl
-from ._results import BulkReport, BulkResult, FailurePolicy, Progress, StopRules
+from ._results import (
+    BulkReport,
+    BulkResult,
+    FailurePolicy,
+    OutcomeNotRecorded,
+    Progress,
+    StopRules,
+)
 
 log = logging.getLogger("zyntro_async")
 
@@ -238,6 +245,8 @@ class _Run(Generic[T]):
         if isinstance(exc, JournalError):  # the journal cannot be written: the run must end
             self.stop(f"the journal failed: {exc}")
             self.error = self.error or exc
+            if isinstance(exc, OutcomeNotRecorded):
+                return exc.result  # what happened to the item, though unrecorded
             return BulkResult(request=item, ok=False, error=exc)
         # A bug or a surprise in one item: it fails alone.
         error = ItemError(f"processing this item raised {type(exc).__name__}")

@@ -19,6 +19,7 @@ pipeline is issue 16's layout work.
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
@@ -30,6 +31,7 @@ from ._digest import digest_or_none, item_key, payload_digest
 from ._exceptions import (
     EnricherError,
     JournalConflictError,
+    JournalError,
     PreviousFailure,
     ValidationError,
     ZyntroError,
@@ -39,7 +41,7 @@ from ._models import ContactDetails, Profile
 from ._operations import Operations
 from ._payload import is_utf8
 from ._protocol import ADD_PROFILE, FETCH_CONTACT, Call, coerce_id
-from ._results import BulkResult, ProfileRequest
+from ._results import BulkResult, OutcomeNotRecorded, ProfileRequest
 from ._retry import RetryStats
 
 Enricher = Callable[[ContactDetails], Awaitable["dict[str, Any] | list[Any] | None"]]
@@ -245,6 +247,12 @@ class AddProfiles(_JournalSlot):
         result: BulkResult[Profile] = BulkResult(request=request, ok=False)
         try:
             result = await self._journaled(request, key, digest)
+        except OutcomeNotRecorded as exc:
+            result = exc.result
+            raise
+        except JournalError as exc:
+            result = BulkResult(request=request, ok=False, error=exc)
+            raise
         finally:
             del self._working[key]
             identity.future.set_result(result)
@@ -375,17 +383,20 @@ async def add_one(
             key=request.key,
         )
     except ZyntroError as exc:
+        failed = _failed(request, exc, stats)
+        code = exc.code
         # A failure that may have been applied stays "sent": a re-run reconciles it.
         if journal is not None and key is not None and not stats.unknown:
-            journal.mark_failed(
-                key, error_code=exc.code, contact_id=request.contact_id, source=request.source
+            _record(
+                failed,
+                lambda: journal.mark_failed(
+                    key, error_code=code, contact_id=request.contact_id, source=request.source
+                ),
             )
-        return _failed(request, exc, stats)
-    if journal is not None and key is not None:
-        journal.mark_done(key, profile_id=profile.id)
+        return failed
     if ops.flow is not None:
         ops.flow.item_succeeded(stats.retries)
-    return BulkResult(
+    done = BulkResult(
         request=request,
         ok=True,
         value=profile,
@@ -393,6 +404,19 @@ async def add_one(
         retries=stats.retries,
         recovered=stats.recovered,
     )
+    if journal is not None and key is not None:
+        _record(done, lambda: journal.mark_done(key, profile_id=profile.id))
+    return done
+
+
+def _record(result: BulkResult[Any], mark: Callable[[], None]) -> None:
+    """Journal an item's outcome; if the journal cannot take it, the item is still
+    reported as ``result`` (what happened) and the run stops (:class:`OutcomeNotRecorded`).
+    The row stays ``sent``: the next run looks before it sends anything."""
+    try:
+        mark()
+    except JournalError as exc:
+        raise OutcomeNotRecorded(result, exc) from exc
 
 
 class FetchContacts:
@@ -492,9 +516,7 @@ class EnrichContacts(_JournalSlot):
             # An earlier run sent this add and never saw the answer: is it there?
             landed = [p for p in existing if digest_or_none(p.payload) == entry.payload_digest]
             if landed:
-                if journal is not None and key is not None:
-                    journal.mark_done(key, profile_id=landed[-1].id)
-                return BulkResult(
+                found = BulkResult(
                     request=item,
                     ok=True,
                     value=landed[-1],
@@ -502,10 +524,13 @@ class EnrichContacts(_JournalSlot):
                     retries=fetched.retries,
                     recovered=True,
                 )
+                if journal is not None and key is not None:
+                    _record(
+                        found, functools.partial(journal.mark_done, key, profile_id=landed[-1].id)
+                    )
+                return found
         if self._skip_if_enriched and existing:
-            if journal is not None and key is not None:
-                journal.mark_done(key, profile_id=max(p.id for p in existing))
-            return BulkResult(
+            there = BulkResult(
                 request=item,
                 ok=True,
                 value=existing[-1],
@@ -513,6 +538,10 @@ class EnrichContacts(_JournalSlot):
                 attempts=fetched.attempts,
                 retries=fetched.retries,
             )
+            if journal is not None and key is not None:
+                newest = max(p.id for p in existing)
+                _record(there, functools.partial(journal.mark_done, key, profile_id=newest))
+            return there
         payload, raised = await _enrich(self._enricher, details)
         if raised is not None:
             error = EnricherError(
@@ -534,17 +563,27 @@ class EnrichContacts(_JournalSlot):
         digest = digest_or_none(request.payload) if journal is not None else None
         if journal is not None and digest is None:
             journal = None  # not JSON: the add refuses it before anything is journaled
-        result = await add_one(self._ops, request, journal=journal, key=key, digest=digest)
-        return BulkResult(
-            request=item,
-            ok=result.ok,
-            value=result.value,
-            error=result.error,
-            attempts=fetched.attempts + result.attempts,
-            retries=fetched.retries + result.retries,
-            recovered=result.recovered,
-            unknown=result.unknown,
-        )
+        try:
+            result = await add_one(self._ops, request, journal=journal, key=key, digest=digest)
+        except OutcomeNotRecorded as exc:
+            unrecorded = exc.__cause__
+            assert isinstance(unrecorded, JournalError)
+            raise OutcomeNotRecorded(_as_item(item, fetched, exc.result), unrecorded) from exc
+        return _as_item(item, fetched, result)
+
+
+def _as_item(item: Any, fetched: RetryStats, result: BulkResult[Profile]) -> BulkResult[Profile]:
+    """An enriched item's result: its add's, with the fetch's attempts counted in."""
+    return BulkResult(
+        request=item,
+        ok=result.ok,
+        value=result.value,
+        error=result.error,
+        attempts=fetched.attempts + result.attempts,
+        retries=fetched.retries + result.retries,
+        recovered=result.recovered,
+        unknown=result.unknown,
+    )
 
 
 async def _enrich(

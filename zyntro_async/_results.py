@@ -9,7 +9,7 @@ from typing import Any, Generic, Literal, TypedDict, TypeVar
 
 import attrs
 
-from ._exceptions import APIError, ConfigurationError, ServerError, ZyntroError
+from ._exceptions import APIError, ConfigurationError, JournalError, ServerError, ZyntroError
 from ._flow import DEFAULT_BUDGET
 from ._models import payload_summary
 
@@ -55,6 +55,17 @@ class BulkResult(Generic[T]):
         """The caller's correlation key, if the request carried one."""
         key = getattr(self.request, "key", None)
         return key if isinstance(key, str) else None
+
+
+class OutcomeNotRecorded(JournalError):
+    """The item's outcome (``result``, true as it stands) could not be journaled: the run
+    must stop, and the item is reported as ``result`` says, never as "failed, not
+    applied" for the journal's sake. Its journal row stays ``sent``, so the next run
+    reconciles it."""
+
+    def __init__(self, result: BulkResult[Any], error: JournalError) -> None:  # raise from it
+        super().__init__(error.message)
+        self.result = result
 
 
 @attrs.frozen
