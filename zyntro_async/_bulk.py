@@ -66,6 +66,7 @@ from ._results import (
     Progress,
     StopRules,
 )
+from ._retry import RetryTally
 
 log = logging.getLogger("zyntro_async")
 
@@ -119,6 +120,7 @@ class _Run(Generic[T]):
         setup: Callable[[], Awaitable[None]] | None,
         teardown: Callable[[], Awaitable[None]] | None,
         max_wait: float | None,
+        tally: RetryTally | None = None,
     ) -> None:
         self.items = items
         # Each item reported (a span, its outcome counted) while OpenTelemetry is on.
@@ -133,6 +135,7 @@ class _Run(Generic[T]):
         self.setup = setup
         self.teardown = teardown
         self.max_wait = max_wait
+        self.tally = tally  # every retry logged, cancelled items' too
         slots = flow.concurrency
         self.max_active = max(slots + 1, int(slots * ACTIVE_PER_SLOT))
         self.max_held = slots * HELD_PER_SLOT
@@ -156,6 +159,7 @@ class _Run(Generic[T]):
         self.failed = 0
         self.skipped = 0
         self.retries = 0
+        self.abandoned = 0
         self.recovered = 0
         self.failures: list[BulkResult[Any]] = []
 
@@ -265,6 +269,7 @@ class _Run(Generic[T]):
     def record(self, result: BulkResult[Any]) -> None:
         self.done += 1
         self.retries += result.retries
+        self.abandoned += result.retries_abandoned
         if result.recovered:
             self.recovered += 1
         if result.skipped:
@@ -314,12 +319,14 @@ class _Run(Generic[T]):
         finally:
             if self.on_progress is not None:
                 self.emit_progress()
+            tally = self.tally
             self.report = BulkReport(
                 total=self.done,
                 succeeded=self.ok,
                 failed=self.failed,
                 skipped=self.skipped,
-                retries=self.retries,
+                retries=self.retries if tally is None else tally.scheduled,
+                retries_abandoned=self.abandoned if tally is None else tally.abandoned,
                 elapsed=time.monotonic() - self.started_at,
                 failures=self.failures,
                 recovered=self.recovered,

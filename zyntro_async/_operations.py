@@ -43,6 +43,7 @@ from ._retry import (
     FailureKind,
     RetryPolicy,
     RetryStats,
+    RetryTally,
     deadline_of,
     kind_of,
     retry_after,
@@ -67,6 +68,7 @@ class Operations:
         "_json_default",
         "_policy",
         "_rules",
+        "_tally",
         "_telemetry",
         "_transport",
     )
@@ -86,6 +88,8 @@ class Operations:
         self._policy = policy
         self._rules = DEFAULT_RULES if policy is None else policy.rules
         self._flow = flow
+        # Every retry of a run's calls, counted where it is logged (None: not a run).
+        self._tally = None if flow is None else RetryTally()
         # Decided here, once: None unless an OpenTelemetry provider is configured.
         self._telemetry = _telemetry.for_transport(transport)
 
@@ -113,14 +117,25 @@ class Operations:
     def flow(self) -> FlowControl | None:
         return self._flow
 
+    @property
+    def tally(self) -> RetryTally | None:
+        """The run's retries (for a run's operations, see :meth:`paced`)."""
+        return self._tally
+
     # -- one request --------------------------------------------------------------------------
 
     async def send(
-        self, call: Call[T], deadline_at: float | None, key: str | None = None, attempt: int = 1
+        self,
+        call: Call[T],
+        deadline_at: float | None,
+        key: str | None = None,
+        attempt: int = 1,
+        stats: RetryStats | None = None,
     ) -> T:
         """One request: paced, bounded by the deadline, its outcome reported to the flow.
 
-        ``key`` and ``attempt`` only label its log record."""
+        ``key`` and ``attempt`` only label its log record; ``stats`` learns that a request
+        of its call went on the wire (so a pending retry counts as sent)."""
         flow = self._flow
         started = 0.0
         traced = None  # this request's telemetry record, while telemetry is on
@@ -155,6 +170,8 @@ class Operations:
                     total = left
             if self._telemetry is not None:
                 traced = self._telemetry.request(call)
+            if stats is not None:
+                stats.on_wire()
             response = await self._transport.post(
                 call.endpoint, call.body, contact_id=call.contact_id, total=total
             )
@@ -202,9 +219,11 @@ class Operations:
         )
         send = self.send
         stats = counted = RetryStats() if stats is None else stats
+        if self._tally is not None:
+            stats.tally = self._tally
 
         async def attempt(_: FailureKind | None, deadline_at: float | None) -> ContactDetails:
-            return await send(call, deadline_at, None, counted.attempts)
+            return await send(call, deadline_at, None, counted.attempts, counted)
 
         retries = run_with_retries(
             attempt,
@@ -260,6 +279,8 @@ class Operations:
         digest, if the caller has it. ``key``: the item's key, for log records.
         """
         stats = RetryStats() if stats is None else stats
+        if self._tally is not None:
+            stats.tally = self._tally
         telemetry = self._telemetry
         if telemetry is not None and telemetry.opens(call):
             # This same method, run inside the call's span (where ``opens`` is False).
@@ -418,7 +439,9 @@ class _Add:
         self.sends += 1
         self.absent = False
         try:
-            return await self._ops.send(self.call, deadline_at, self.key, self.stats.attempts)
+            return await self._ops.send(
+                self.call, deadline_at, self.key, self.stats.attempts, self.stats
+            )
         except BaseException as exc:
             self.failed(exc)
             raise
@@ -495,6 +518,7 @@ class _Add:
                     self.stats.unknown = True
                     raise unresolved from None
             self.stats.attempts += 1
+            self.stats.retry_scheduled()
             log.warning(
                 "retrying the look for %s for contact %r (%s); waiting %.2fs for the server",
                 self.call.endpoint,
@@ -517,7 +541,7 @@ class _Add:
             ops._credentials, call.contact_id, include_profile=True, member_id=self.member_id
         )
         try:
-            details = await ops.send(fetch, deadline_at, self.key, self.stats.attempts)
+            details = await ops.send(fetch, deadline_at, self.key, self.stats.attempts, self.stats)
         except ZyntroError as exc:
             log.warning(
                 "could not reconcile %s for contact %r (%s); outcome still unknown",

@@ -145,6 +145,7 @@ def _failed(
         attempts=stats.attempts,
         retries=stats.retries,
         unknown=stats.unknown,
+        retries_abandoned=stats.retries_abandoned,
     )
 
 
@@ -403,6 +404,7 @@ async def add_one(
         attempts=stats.attempts,
         retries=stats.retries,
         recovered=stats.recovered,
+        retries_abandoned=stats.retries_abandoned,
     )
     if journal is not None and key is not None:
         _record(done, lambda: journal.mark_done(key, profile_id=profile.id))
@@ -459,6 +461,7 @@ class FetchContacts:
             value=details,
             attempts=stats.attempts,
             retries=stats.retries,
+            retries_abandoned=stats.retries_abandoned,
         )
 
 
@@ -583,6 +586,7 @@ def _as_item(item: Any, fetched: RetryStats, result: BulkResult[Profile]) -> Bul
         retries=fetched.retries + result.retries,
         recovered=result.recovered,
         unknown=result.unknown,
+        retries_abandoned=fetched.retries_abandoned + result.retries_abandoned,
     )
 
 

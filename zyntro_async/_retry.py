@@ -182,10 +182,28 @@ class RetryPolicy:
         return classify(exc, self.rules)
 
 
+class RetryTally:
+    """Every retry of a run, counted where it is logged: ``scheduled`` (each ``retrying``
+    log record) and ``sent`` (those that put a request on the wire); the rest were
+    abandoned (the deadline passed first, or the run stopped and cancelled the item)."""
+
+    __slots__ = ("scheduled", "sent")
+
+    def __init__(self) -> None:
+        self.scheduled = 0
+        self.sent = 0
+
+    @property
+    def abandoned(self) -> int:
+        return self.scheduled - self.sent
+
+
 @attrs.define
 class RetryStats:
-    """What one call took: attempts, seconds slept, and how an ambiguity ended.
+    """What one call took: attempts, retries, seconds slept, and how an ambiguity ended.
 
+    ``retries``: retries scheduled (each one logged as ``retrying``); ``retries_sent``: of
+    those, the ones that put a request on the wire (the rest were abandoned).
     ``recovered``: an answer was lost and reconciliation found the applied record.
     ``unknown``: the call failed and *may* have been applied -- only when reconciliation
     was impossible (the contact could not be read) or disabled by ``on_ambiguous``.
@@ -195,10 +213,31 @@ class RetryStats:
     waited: float = 0.0
     recovered: bool = False
     unknown: bool = False
+    retries: int = 0
+    retries_sent: int = 0
+    #: The run's tally, when the call is part of one (set by the run's operations).
+    tally: RetryTally | None = attrs.field(default=None, repr=False, eq=False)
+    _pending: bool = attrs.field(default=False, repr=False, eq=False)
 
     @property
-    def retries(self) -> int:
-        return max(0, self.attempts - 1)
+    def retries_abandoned(self) -> int:
+        """Retries scheduled (and logged) that never put a request on the wire."""
+        return self.retries - self.retries_sent
+
+    def retry_scheduled(self) -> None:
+        """A retry is logged and about to wait for its turn: count it."""
+        self.retries += 1
+        self._pending = True
+        if self.tally is not None:
+            self.tally.scheduled += 1
+
+    def on_wire(self) -> None:
+        """A request of this call goes on the wire: the pending retry, if any, was sent."""
+        if self._pending:
+            self._pending = False
+            self.retries_sent += 1
+            if self.tally is not None:
+                self.tally.sent += 1
 
 
 # -- testing switch ------------------------------------------------------------------------
@@ -433,6 +472,7 @@ async def _retry(
         exc = failure(state)
         seconds = state.upcoming_sleep
         stats.waited += seconds
+        stats.retry_scheduled()
         code = exc.code if isinstance(exc, ZyntroError) else type(exc).__name__
         log.warning(
             "retrying %s (attempt %d of %d failed: %s, %s); sleeping %.2fs",
