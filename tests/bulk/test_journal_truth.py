@@ -8,15 +8,14 @@ The full disk is a real 256 KiB tmpfs (the tests run as root here and in CI).
 from __future__ import annotations
 
 import asyncio
-import os
 import shutil
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.helpers import small_disk as mounted
 from zyntro_async import BulkResult, JournalError, ProfileRequest, Timeout, ZyntroClient
 from zyntro_async.testing import Faults, ZyntroSandbox
 
@@ -25,23 +24,8 @@ ADD = "addProfileToContact"
 
 @pytest.fixture
 def small_disk(tmp_path: Path) -> Iterator[Path]:
-    mount = tmp_path / "small"
-    mount.mkdir()
-    done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mount)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if done.returncode != 0:
-        reason = f"cannot mount a 256 KiB tmpfs here ({done.stderr.strip()}); needs root"
-        if os.environ.get("CI"):
-            pytest.fail(reason)
-        pytest.skip(reason)
-    try:
+    with mounted(tmp_path / "small") as mount:
         yield mount
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], check=False)
 
 
 def client_for(sb: ZyntroSandbox) -> ZyntroClient:

@@ -18,11 +18,11 @@ from typing import IO, Any, BinaryIO
 
 import attrs
 
-from .._exceptions import PreviousFailure
+from .._exceptions import JournalError, PreviousFailure
 from .._inputs import InputProblem, Row, count_csv, count_jsonl, read_csv, read_jsonl
 from .._results import BulkResult, ProfileRequest
 from . import _env, _signals
-from ._common import EXIT_FAILED, EXIT_OK, EXIT_STOPPED, Context, UsageError
+from ._common import EXIT_FAILED, EXIT_JOURNAL, EXIT_OK, EXIT_STOPPED, Context, UsageError
 from ._render import FailureSummary, ProgressView, dump, result_record, summary_table
 
 REPORTED_LINES = 20  # invalid lines named one by one on stderr; the rest are only counted
@@ -186,11 +186,16 @@ async def _enrich(job: _Job, ctx: Context) -> int:
             on_progress=view,
             total=job.total,
         )
+        journal_failed: JournalError | None = None
         try:
             async for result in run:
                 record(result)
         except asyncio.CancelledError:
             interrupted = True
+        except JournalError as exc:
+            if run.report is None or run.report.total == 0:
+                raise  # before anything was sent: a usage error
+            journal_failed = exc
         finally:
             view.close()
     report = run.report
@@ -209,6 +214,13 @@ async def _enrich(job: _Job, ctx: Context) -> int:
         )
         console.line(f"zyntro-async: interrupted after {handled} lines; {resume}")
         raise asyncio.CancelledError
+    if journal_failed is not None:
+        console.line(f"zyntro-async: error: {journal_failed}")
+        console.line(
+            f"  items may have been sent; fix the journal's disk, then run the same command "
+            f"with --journal {args.journal} (or the rescued copy it names) to reconcile them"
+        )
+        return EXIT_JOURNAL
     if report.stopped:
         console.line(f"zyntro-async: stopped: {report.stopped}")
         code = next((c for c in errors if c in report.stopped), next(iter(errors), None))
