@@ -72,7 +72,7 @@ async def test_rows_with_more_or_fewer_cells_than_the_header_are_invalid(
     source.write_text(
         f"contact_id,title,company\n{ids[0]},VP\n{ids[1]},CTO,Acme,extra\n{ids[2]},CEO,Beta\n"
     )
-    code, out, err = await run_cli("enrich", str(source), "--source", "S", env=env_for(sandbox))
+    code, _out, err = await run_cli("enrich", str(source), "--source", "S", env=env_for(sandbox))
     assert code == 1, err
     assert "in.csv:2: invalid input: 2 cells, fewer than the header's 3 columns" in err
     assert "in.csv:3: invalid input: 4 cells, more than the header's 3 columns" in err
