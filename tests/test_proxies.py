@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from tests.tinyproxy import PROXY_VARIABLES, Tinyproxy, tinyproxy
-from zyntro_async import ConfigurationError, ConnectError, ZyntroClient
+from zyntro_async import ConfigurationError, ConnectError, ProxyError, ZyntroClient
 from zyntro_async.testing import ZyntroSandbox
 
 __all__ = ["tinyproxy"]  # the fixture, imported for this module's tests
@@ -121,28 +121,29 @@ async def test_an_explicit_proxy_wins_without_any_variable(
     assert_carried(tinyproxy, sandbox, requests=5)
 
 
-async def test_a_proxy_that_cannot_be_reached_is_a_connect_error_naming_the_proxy(
+async def test_a_proxy_that_cannot_be_reached_is_a_proxy_error(
     sandbox: ZyntroSandbox, tinyproxy: Tinyproxy, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     (cid,) = sandbox.seed(1)
     tinyproxy.stop()
     monkeypatch.setenv(proxy_variable(sandbox), tinyproxy.url)
     async with client_for(sandbox, retry=None) as client:
-        with pytest.raises(ConnectError) as info:
+        with pytest.raises(ProxyError) as info:
             await client.add_profile_to_contact(cid, {"a": 1}, "S")
+    assert isinstance(info.value, ConnectError)  # nothing was sent: safe to send again
     assert "cannot connect to the proxy" in str(info.value)
     assert tinyproxy.password not in str(info.value)
     assert sandbox.stats.add_profile_to_contact.requests == 0  # nothing reached the API
 
 
-async def test_a_tunnel_the_proxy_refuses_is_a_connect_error_without_the_password(
+async def test_a_tunnel_the_proxy_refuses_is_a_proxy_error_without_the_password(
     tinyproxy: Tinyproxy,
 ) -> None:
     async with ZyntroSandbox(seed=5, ssl_context=_server_tls()) as sb:
         (cid,) = sb.seed(1)
         wrong = tinyproxy.url.replace(tinyproxy.password, "not-the-password")
         async with client_for(sb, proxy=wrong, retry=None) as client:
-            with pytest.raises(ConnectError) as info:
+            with pytest.raises(ProxyError) as info:
                 await client.add_profile_to_contact(cid, {"a": 1}, "S")
         assert "the proxy refused a tunnel to the API: HTTP 40" in str(info.value)  # 401 or 407
         assert "not-the-password" not in str(info.value)

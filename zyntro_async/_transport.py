@@ -24,6 +24,7 @@ from ._exceptions import (
     ConnectError,
     ConnectTimeout,
     DisconnectedError,
+    ProxyError,
     ReadTimeout,
     ServerError,
     TLSError,
@@ -69,9 +70,9 @@ def map_error(exc: BaseException, *, endpoint: str, contact_id: str) -> Transpor
         return TLSError(f"TLS failure: {type(exc).__name__}", **where)
     if isinstance(exc, aiohttp.ClientProxyConnectionError):
         reason = exc.os_error.strerror or type(exc).__name__
-        return ConnectError(f"cannot connect to the proxy: {reason}", **where)
+        return ProxyError(f"cannot connect to the proxy: {reason}", **where)
     if isinstance(exc, aiohttp.ClientHttpProxyError):  # CONNECT refused: nothing went out
-        return ConnectError(
+        return ProxyError(
             f"the proxy refused a tunnel to the API: HTTP {exc.status} {exc.message}", **where
         )
     if isinstance(exc, aiohttp.ClientConnectorError):

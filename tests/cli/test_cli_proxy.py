@@ -71,6 +71,7 @@ async def test_an_unreachable_proxy_is_named_in_the_error(
     code, _, err = await run_cli("fetch", cid, env=env)
     assert code != 0
     assert "cannot connect to the proxy" in err, err
+    assert "check HTTPS_PROXY / HTTP_PROXY, or list the API host in NO_PROXY" in err
     assert tinyproxy.password not in err
     assert "Traceback" not in err
     assert sandbox.stats.fetch_contact.requests == 0

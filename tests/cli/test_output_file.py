@@ -111,3 +111,22 @@ async def test_a_full_disk_under_output_stops_the_run_and_says_what_the_file_lac
     assert code == 0, err
     assert sorted(r["line"] for r in read_results(results)) == list(range(1, 401))
     assert all(len(sandbox.profiles(cid)) == 1 for cid in ids)
+
+
+async def test_an_id_that_cannot_be_encoded_is_a_line_of_its_own(
+    sandbox: ZyntroSandbox, tmp_path: Path
+) -> None:
+    ids = sandbox.seed(3)
+    lines = [json.dumps({"contact_id": cid, "payload": {"n": 1}}) for cid in ids]
+    lines.insert(1, '{"contact_id": "\\ud800x", "payload": {"n": 1}}')  # a lone surrogate
+    source, results = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    source.write_text("\n".join(lines) + "\n")
+    code, out, err = await run_cli(
+        "enrich", str(source), "--source", "S", "--output", str(results), env=env_for(sandbox)
+    )
+    assert code == 1, err  # that one item failed; the file and the run went on
+    records = read_results(results)
+    assert sorted(r["line"] for r in records) == [1, 2, 3, 4]
+    assert [r["contact_id"] for r in records if r["line"] == 2] == ["\ud800x"]
+    assert counted(summary(out)) == 4
+    assert all(len(sandbox.profiles(cid)) == 1 for cid in ids)
