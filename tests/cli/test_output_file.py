@@ -130,3 +130,20 @@ async def test_an_id_that_cannot_be_encoded_is_a_line_of_its_own(
     assert [r["contact_id"] for r in records if r["line"] == 2] == ["\ud800x"]
     assert counted(summary(out)) == 4
     assert all(len(sandbox.profiles(cid)) == 1 for cid in ids)
+
+
+async def test_output_cannot_be_the_input_or_the_journal(
+    sandbox: ZyntroSandbox, tmp_path: Path
+) -> None:
+    ids = sandbox.seed(3)
+    source, journal = jsonl(tmp_path / "in.jsonl", ids), tmp_path / "run.db"
+    args = ("enrich", str(source), "--source", "S", "--journal", str(journal))
+    code, _, err = await run_cli(*args, env=env_for(sandbox))
+    assert code == 0, err
+    kept = source.read_bytes(), journal.read_bytes()
+    for output, said in ((source, "is the input"), (journal, "is --journal")):
+        code, _, err = await run_cli(*args, "--output", str(output), env=env_for(sandbox))
+        assert code == 2, err
+        assert f"--output {output} {said}: each run rewrites --output" in err
+    assert (source.read_bytes(), journal.read_bytes()) == kept  # neither was touched
+    assert all(len(sandbox.profiles(cid)) == 1 for cid in ids)

@@ -65,12 +65,30 @@ def nothing_usable(name: str, is_csv: bool, problem: InputProblem | None) -> str
     return f"{name}: no line can be sent (line {problem.line}: {problem.reason}); {hint}"
 
 
+def _not_the_same(flag: str, path: str | None, others: list[tuple[str | None, str]]) -> None:
+    """Refuse ``path`` when it is another file the run needs: rewriting it would destroy it."""
+    if path is None:
+        return
+    for other, name in others:
+        if other is None or other == "-":
+            continue
+        try:
+            same = os.path.samefile(path, other)
+        except OSError:  # one of them does not exist yet
+            same = os.path.abspath(path) == os.path.abspath(other)
+        if same:
+            raise UsageError(
+                f"{flag} {path} is {name}: each run rewrites {flag}; choose another file"
+            )
+
+
 def cmd_enrich(args: argparse.Namespace, ctx: Context) -> int:
     settings = _env.load_settings(args.env_file)
     is_csv = args.format == "csv" or (args.format is None and args.input.lower().endswith(".csv"))
     if is_csv and not args.source:
         raise UsageError("a CSV input needs --source (the profile source label)")
     _check_writable("--output", args.output)  # before reading: the file is rewritten later
+    _not_the_same("--output", args.output, [(args.input, "the input"), (args.journal, "--journal")])
     if args.input == "-":
         stream, total = sys.stdin.buffer, None
     else:
