@@ -90,6 +90,8 @@ async def test_a_file_with_no_usable_line_is_a_usage_error_with_a_hint(
         "export.txt": f"contact_id,title\n{cid},VP\n",  # CSV read as JSON lines
         "lines.csv": json.dumps({"contact_id": cid, "payload": {"a": 1}}) + "\n",
         "nosource.jsonl": json.dumps({"contact_id": cid, "payload": {"a": 1}}) + "\n",
+        "excel.csv": f"contact_id;title\n{cid};VP\n",
+        "short.csv": f"contact_id,title,company\n{cid},VP\n",
     }
     for name, text in files.items():
         (tmp_path / name).write_text(text)
@@ -105,6 +107,8 @@ async def test_a_file_with_no_usable_line_is_a_usage_error_with_a_hint(
         (["export.txt", "--source", "S"], "for a CSV file, use --format csv"),
         (["lines.csv", "--source", "S"], "for a JSON lines file, use --format jsonl"),
         (["nosource.jsonl"], "no line can be sent (line 1: no source"),
+        (["excel.csv", "--source", "S"], "looks separated by ; or tabs"),
+        (["short.csv", "--source", "S"], "every row needs one cell per header column"),
     ]
     for args, message in cases:
         args[0] = str(tmp_path / args[0])

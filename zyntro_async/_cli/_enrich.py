@@ -50,11 +50,17 @@ def nothing_usable(name: str, is_csv: bool, problem: InputProblem | None) -> str
     if problem is None or problem.reason.startswith("the file is empty"):
         return f"{name} is empty: there is nothing to send"
     if "CSV header" in problem.reason:
+        if ";" in problem.reason or "\\t" in problem.reason:
+            hint = "the file looks separated by ; or tabs: save it as comma-separated CSV"
+        else:
+            hint = "for a JSON lines file, use --format jsonl"
         return (
             f"{name}: {problem.reason}; a CSV input needs a header line naming a contact_id "
-            "column (for a JSON lines file, use --format jsonl)"
+            f"column ({hint})"
         )
-    if is_csv:
+    if is_csv and "cells" in problem.reason:
+        hint = "every row needs one cell per header column (quote cells holding commas)"
+    elif is_csv:
         hint = "for a JSON lines file, use --format jsonl"
     elif "source" in problem.reason:
         hint = "give each line a source, or --source"
