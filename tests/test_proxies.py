@@ -2,7 +2,8 @@
 default, ``proxy=`` and ``trust_env=False``, credentials in a proxy URL shown nowhere.
 Through a real forward proxy (tinyproxy, :mod:`tests.tinyproxy`), to a sandbox on
 127.0.0.1 over http and over https (a CONNECT tunnel, with the test CA in
-``tests/fixtures/tls``). Loopback is not exempt from a proxy unless NO_PROXY says so."""
+``tests/fixtures/tls``). Loopback is not exempt from a proxy unless NO_PROXY says so.
+The test process starts with no proxy variable (``tests/conftest.py``)."""
 
 from __future__ import annotations
 
@@ -14,19 +15,13 @@ from typing import Any
 
 import pytest
 
-from tests.tinyproxy import PROXY_VARIABLES, Tinyproxy, tinyproxy
+from tests.tinyproxy import Tinyproxy, tinyproxy
 from zyntro_async import ConfigurationError, ConnectError, ProxyError, ZyntroClient
 from zyntro_async.testing import ZyntroSandbox
 
 __all__ = ["tinyproxy"]  # the fixture, imported for this module's tests
 
 TLS = Path(__file__).resolve().parent / "fixtures" / "tls"
-
-
-@pytest.fixture(autouse=True)
-def _no_proxy_variables(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in PROXY_VARIABLES:
-        monkeypatch.delenv(name, raising=False)
 
 
 def _server_tls() -> ssl.SSLContext:
