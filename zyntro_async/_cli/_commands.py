@@ -203,6 +203,7 @@ async def _demo(args: argparse.Namespace, ctx: Context) -> int:
                 org_id=creds["org_id"],
                 member_id=creds["member_id"],
                 base_url=sandbox.base_url,
+                trust_env=False,  # the embedded sandbox is on this machine: never via a proxy
             ) as client:
                 report = await client.bulk_add_profiles(
                     requests(), concurrency=args.concurrency, on_progress=view, total=len(ids)
