@@ -26,8 +26,15 @@ from .._exceptions import PreviousFailure
 from .._inputs import InputProblem, Row, read_csv, read_jsonl, survey_csv, survey_jsonl
 from .._results import BulkResult, ProfileRequest
 from . import _env, _signals
-from ._commands import _check_writable
-from ._common import EXIT_FAILED, EXIT_OK, EXIT_STOPPED, EXIT_USAGE, Context, UsageError
+from ._common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_STOPPED,
+    EXIT_USAGE,
+    Context,
+    UsageError,
+    check_writable,
+)
 from ._output import ResultsFile
 from ._render import FailureSummary, ProgressView, result_record, summary_table
 
@@ -93,7 +100,7 @@ def cmd_enrich(args: argparse.Namespace, ctx: Context) -> int:
     is_csv = args.format == "csv" or (args.format is None and args.input.lower().endswith(".csv"))
     if is_csv and not args.source:
         raise UsageError("a CSV input needs --source (the profile source label)")
-    _check_writable("--output", args.output)  # before reading: the file is rewritten later
+    check_writable("--output", args.output)  # before reading: the file is rewritten later
     _not_the_same("--output", args.output, [(args.input, "the input"), (args.journal, "--journal")])
     if args.input == "-":
         stream, total = sys.stdin.buffer, None
