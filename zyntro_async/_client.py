@@ -21,6 +21,7 @@ import weakref
 from collections.abc import AsyncIterable, Callable, Iterable, Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
+from uuid import UUID
 
 import aiohttp
 import attrs
@@ -334,7 +335,7 @@ class ZyntroClient:
 
     async def fetch_contact(
         self,
-        contact_id: str | int,
+        contact_id: str | int | UUID,
         *,
         include_notes: bool = False,
         include_entity: bool = False,
@@ -360,7 +361,7 @@ class ZyntroClient:
 
     async def add_profile_to_contact(
         self,
-        contact_id: str | int,
+        contact_id: str | int | UUID,
         payload: dict[str, Any] | list[Any],
         source: str,
         *,
@@ -451,7 +452,7 @@ class ZyntroClient:
 
     def bulk_fetch_contacts(
         self,
-        contact_ids: Iterable[str | int] | AsyncIterable[str | int],
+        contact_ids: Iterable[str | int | UUID] | AsyncIterable[str | int | UUID],
         *,
         include_notes: bool = False,
         include_entity: bool = False,
@@ -476,7 +477,7 @@ class ZyntroClient:
 
     def enrich_contacts(
         self,
-        contact_ids: Iterable[str | int] | AsyncIterable[str | int],
+        contact_ids: Iterable[str | int | UUID] | AsyncIterable[str | int | UUID],
         enricher: Enricher,
         *,
         source: str,

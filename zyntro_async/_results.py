@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Any, Generic, Literal, TypedDict, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypedDict, TypeVar, cast
 
 import attrs
 
@@ -57,6 +57,26 @@ class BulkResult(Generic[T]):
         return key if isinstance(key, str) else None
 
 
+if TYPE_CHECKING:
+
+    class BulkFailure(BulkResult[T]):
+        """A failed :class:`BulkResult`, as :attr:`BulkReport.failures` holds them: its
+        ``error`` is never None, so ``failure.error.code`` type-checks."""
+
+        error: ZyntroError
+
+else:
+    # At run time a failure is a BulkResult like any other (the same object a streaming
+    # run yields); the narrower type only tells type checkers what a failure guarantees.
+    BulkFailure = BulkResult
+
+
+def _failures(results: list[BulkResult[Any]]) -> list[BulkFailure[Any]]:
+    """The run's failed results: each carries its error (the engine sets one on every
+    failure), so they are typed as :class:`BulkFailure`."""
+    return cast("list[BulkFailure[Any]]", results)
+
+
 @attrs.frozen
 class BulkReport:
     """The account of a run: ``succeeded + failed + skipped == total`` (items taken).
@@ -72,7 +92,7 @@ class BulkReport:
     skipped: int
     retries: int
     elapsed: float
-    failures: list[BulkResult[Any]] = attrs.field(repr=False)
+    failures: list[BulkFailure[Any]] = attrs.field(repr=False, converter=_failures)
     recovered: int = 0
     stopped: str | None = None
 
