@@ -48,7 +48,14 @@ async def test_add_profile(sandbox: ZyntroSandbox, tmp_path: Path) -> None:
     )
     assert code == 0
     assert json.loads(out)["payload"] == {"title": "CTO"}
-    assert [p["profile_payload"]["title"] for p in sandbox.profiles(cid)] == ["VP", "CTO"]
+    code, out, err = await run_cli(
+        "add-profile", cid, "--source", "CLI", "--payload-file", "-", "--json",
+        env=env_for(sandbox), stdin=b'{"title": "CEO"}',
+    )  # fmt: skip
+    assert code == 0, err
+    assert json.loads(out)["payload"] == {"title": "CEO"}
+    titles = [p["profile_payload"]["title"] for p in sandbox.profiles(cid)]
+    assert titles == ["VP", "CTO", "CEO"]
 
 
 @pytest.mark.slow
