@@ -104,12 +104,15 @@ class BulkReport:
 
 @attrs.frozen
 class Progress:
-    """A snapshot for ``on_progress`` callbacks.
+    """A snapshot for ``on_progress`` callbacks; ``str(progress)`` is a line to print.
 
-    ``in_flight``: requests on the wire now. ``throttled``: the run is held below its pace
-    right now (the server's quota or overload, or a pool-wide ``Retry-After``). ``eta``
-    needs a known total; it is computed from the items that did work (skipped ones are
-    almost free, so a resumed run does not promise a finish too soon).
+    ``done`` counts finished items (``ok + failed + skipped``). ``total`` is None when
+    the input has no ``len()`` and no ``total=`` was given: unknown, not zero.
+    ``rate``: items processed per second, skipped ones left out (they are almost free, so
+    counting them would overstate a resumed run's speed). ``eta`` needs a known total and
+    is computed from the same rate. ``in_flight``: requests on the wire now.
+    ``throttled``: the run is held below its pace right now (the server's quota or
+    overload, or a pool-wide ``Retry-After``).
     """
 
     done: int
@@ -122,6 +125,16 @@ class Progress:
     elapsed: float
     total: int | None
     eta: float | None
+
+    def __str__(self) -> str:
+        total = "?" if self.total is None else str(self.total)
+        eta = "" if self.eta is None else f", eta {self.eta:.0f} s"
+        throttled = ", throttled" if self.throttled else ""
+        return (
+            f"{self.done}/{total} done ({self.ok} ok, {self.failed} failed, "
+            f"{self.skipped} skipped, {self.in_flight} in flight{throttled}), "
+            f"{self.rate:.0f}/s{eta}"
+        )
 
 
 def _fraction(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
