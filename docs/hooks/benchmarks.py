@@ -84,7 +84,9 @@ def draw(name: str) -> bytes:
             )
         )
         scenarios = [s for s in ("a", "b") if _summary(s)]
-        figure, axes = plt.subplots(1, len(scenarios), figsize=(9, 3.2), squeeze=False)
+        figure, axes = plt.subplots(
+            1, len(scenarios), figsize=(9, 3.2), squeeze=False, layout="constrained"
+        )
         for ax, scenario in zip(axes[0], scenarios, strict=True):
             summary = _summary(scenario)
             labels = [label for label in summary if summary[label].get(key) is not None]
@@ -92,7 +94,9 @@ def draw(name: str) -> bytes:
             _bars(ax, labels, [summary[label][key] for label in labels], unit=unit, title=title)
     elif name == "faults":
         scenarios = [s for s in ("c", "e", "f") if _summary(s)]
-        figure, axes = plt.subplots(1, len(scenarios), figsize=(9, 2.8), squeeze=False)
+        figure, axes = plt.subplots(
+            1, len(scenarios), figsize=(9, 2.8), squeeze=False, layout="constrained"
+        )
         titles = {"c": "(c) 10 % transient faults", "e": "(e) journal=", "f": "(f) 5 % 429"}
         for ax, scenario in zip(axes[0], scenarios, strict=True):
             summary = _summary(scenario)
