@@ -5,10 +5,6 @@ session (``_transport``) and the retry/reconcile loop (``_retry``).
 Per-call options (``timeout=``, ``retry=``) and :meth:`ZyntroClient.with_options` give
 calls other settings over the same pool: a client made by ``with_options`` borrows the
 pool of the client it came from, which alone owns (and closes) it.
-
-Size: ~530 lines, most of it the public methods' documented signatures (each
-call's arguments, per-call options, the three bulk entry points); the pool-sharing views
-(``with_options``) are small and live with the client whose lifetime they share.
 """
 
 from __future__ import annotations
