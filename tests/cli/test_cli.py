@@ -203,6 +203,7 @@ async def test_a_journal_in_use_is_a_one_line_error(sandbox: ZyntroSandbox, tmp_
     assert code == 2
     assert "in use by another run" in err
     assert "Traceback" not in err
+    assert "progress:" not in err  # the error alone: no "0 done" line before it
     assert sandbox.profiles(cid) == []
 
 

@@ -148,6 +148,8 @@ class ProgressView:
             self._bar.set_postfix_str(", ".join(parts), refresh=False)
             self._bar.refresh()
             return
+        if done == 0 and p.in_flight == 0:
+            return  # nothing under way yet: a run that fails to start says why, alone
         now = time.monotonic()
         complete = self._total is not None and done >= self._total
         recent = self._last_line is not None and now - self._last_line < PLAIN_PROGRESS_EVERY
