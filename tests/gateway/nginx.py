@@ -167,7 +167,10 @@ class Nginx:
         conf = self.prefix / "nginx.conf"
         conf.write_text(self.config.render(self.prefix, self.port, self.upstream_port))
         self._process = subprocess.Popen(
-            [self.binary, "-p", str(self.prefix), "-c", str(conf), "-g", "daemon off;"],
+            [
+                *(self.binary, "-p", str(self.prefix), "-c", str(conf)),
+                *("-e", str(self.error_log), "-g", "daemon off;"),
+            ],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,

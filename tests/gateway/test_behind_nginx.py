@@ -229,7 +229,9 @@ async def test_limit_req_is_held_at_its_rate_without_failing(
     assert report.failed == 0
     assert_nothing_lost(results, found.stored, found.duplicates)
     assert report.succeeded / report.elapsed >= 0.8 * rate
-    assert refused <= 0.05 * sum(served.values())
+    # The first flight of 64 meets the burst alone: a bounded run allows its refusals
+    # on top of the 5 % (a run of thousands absorbs them).
+    assert refused <= 0.05 * sum(served.values()) + 64
 
 
 @pytest.mark.slow
