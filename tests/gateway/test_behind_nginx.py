@@ -236,6 +236,11 @@ async def test_limit_req_is_held_at_its_rate_without_failing(
 
 @pytest.mark.slow
 @pytest.mark.usefixtures("real_sleeps")
+@pytest.mark.xfail(
+    strict=True,
+    reason="a stall spends the retry budget (refilled only by successes) and then the "
+    "final reconcile of adds in doubt: items fail, some of them applied",
+)
 async def test_a_6s_stall_behind_a_1s_gateway_timeout_fails_no_item(
     gateway: Any, sandbox_process: Callable[..., SandboxProcess]
 ) -> None:
