@@ -66,6 +66,7 @@ EXPORTED = {
     "APIConnectionError",
     "TransportError",
     "ConnectError",
+    "ProxyError",
     "TLSError",
     "DisconnectedError",
     "APITimeoutError",

@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import errno
 import json
-import os
 from collections.abc import Callable, Coroutine, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -18,7 +17,7 @@ from .._client import ZyntroClient
 from .._exceptions import ZyntroError
 from .._results import ProfileRequest
 from . import _env, _signals
-from ._common import EXIT_FAILED, EXIT_OK, Context, UsageError
+from ._common import EXIT_FAILED, EXIT_OK, Context, UsageError, check_writable
 from ._render import (
     FailureSummary,
     ProgressView,
@@ -114,16 +113,6 @@ def cmd_add_profile(args: argparse.Namespace, ctx: Context) -> int:
     return _call(settings, ctx, call)
 
 
-def _check_writable(flag: str, path: str | None) -> None:
-    if path is None:
-        return
-    parent = Path(path).resolve().parent
-    if Path(path).is_dir():
-        raise UsageError(f"{flag} {path} is a directory")
-    if not parent.is_dir() or not os.access(parent, os.W_OK):
-        raise UsageError(f"{flag} {path}: cannot write in {parent}")
-
-
 def faults(spec: str) -> Faults:
     """A ``--faults`` spec (checked by the parser already); "" or "none": no faults."""
     from ..testing import Faults
@@ -134,8 +123,8 @@ def faults(spec: str) -> Faults:
 def cmd_sandbox(args: argparse.Namespace, ctx: Context) -> int:
     from ..testing import serve
 
-    _check_writable("--ids-file", args.ids_file)
-    _check_writable("--dump-profiles", args.dump_profiles)
+    check_writable("--ids-file", args.ids_file)
+    check_writable("--dump-profiles", args.dump_profiles)
 
     async def command() -> int:
         try:
@@ -203,6 +192,7 @@ async def _demo(args: argparse.Namespace, ctx: Context) -> int:
                 org_id=creds["org_id"],
                 member_id=creds["member_id"],
                 base_url=sandbox.base_url,
+                trust_env=False,  # the embedded sandbox is on this machine: never via a proxy
             ) as client:
                 report = await client.bulk_add_profiles(
                     requests(), concurrency=args.concurrency, on_progress=view, total=len(ids)

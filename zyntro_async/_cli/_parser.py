@@ -150,7 +150,11 @@ def build_parser(prog: str = "zyntro-async") -> Parser:
     enrich.add_argument(
         "--retry-failed", action="store_true", help="retry items the journal says failed"
     )
-    enrich.add_argument("--output", metavar="FILE", help="append per-item results (JSONL)")
+    enrich.add_argument(
+        "--output",
+        metavar="FILE",
+        help="per-item results (JSONL), one line per input line; each run rewrites it",
+    )
 
     sandbox = command("sandbox", "run a local Zyntro sandbox (dev server) until Ctrl-C")
     sandbox.set_defaults(func=cmd_sandbox)
