@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import ssl
 from collections import deque
 from collections.abc import Awaitable, Callable
 from types import TracebackType
@@ -41,6 +42,8 @@ class ZyntroSandbox:
     ``requests`` keeps the last ``record_requests`` bodies (secrets redacted) and headers.
     ``seed`` drives both the fault dice and :meth:`seed`'s contacts. To wait for the
     server to reach a state, use :meth:`wait_for_requests` or :meth:`wait_until`.
+    ``ssl_context`` (a server-side context with a certificate) serves https instead of
+    http, to try a client's TLS or proxy settings end to end.
     """
 
     def __init__(
@@ -51,8 +54,10 @@ class ZyntroSandbox:
         faults: Faults | None = None,
         seed: int = 0,
         record_requests: int = 1000,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         self._host, self._port = host, port
+        self._ssl = ssl_context
         self._random_seed = seed
         self._injector = FaultInjector(faults or Faults(), seed)
         self._seeder: Seeder | None = None
@@ -78,7 +83,7 @@ class ZyntroSandbox:
         )
         await runner.setup()
         try:
-            site = web.TCPSite(runner, self._host, self._port)
+            site = web.TCPSite(runner, self._host, self._port, ssl_context=self._ssl)
             await site.start()
         except BaseException:
             await runner.cleanup()
@@ -118,9 +123,11 @@ class ZyntroSandbox:
 
     @property
     def base_url(self) -> str:
-        """``http://<host>:<port>/apis/v2/public/crm/`` (trailing slash)."""
+        """``http://<host>:<port>/apis/v2/public/crm/`` (trailing slash; ``https`` with an
+        ``ssl_context``)."""
         host = f"[{self._host}]" if ":" in self._host else self._host
-        return f"http://{host}:{self.port}{API_PATH}"
+        scheme = "http" if self._ssl is None else "https"
+        return f"{scheme}://{host}:{self.port}{API_PATH}"
 
     @property
     def random_seed(self) -> int:
@@ -289,12 +296,14 @@ class ZyntroSandbox:
         # The quota sits in front, as a gateway does: decided on arrival, before the
         # dice and before any state change.
         quota = injector.admit(body.get("api_key"))
+        quota_headers = None if quota is None else injector.quota_headers(quota)
         if quota is not None and not quota.admitted:
             stats.faults[Fault.QUOTA] += 1
             self._changed()
-            delay = injector.delay()
-            if delay > 0:
-                await asyncio.sleep(delay)
+            if not injector.faults.quota_instant:
+                delay = injector.delay()
+                if delay > 0:
+                    await asyncio.sleep(delay)
             return injector.quota_response(quota)
         fault = injector.choose(endpoint)
         delay = injector.delay()
@@ -305,8 +314,8 @@ class ZyntroSandbox:
             self._changed()
             if fault.is_status:
                 response = injector.status_response(fault)
-                if quota is not None:
-                    response.headers.update(quota.headers)
+                if quota_headers is not None:
+                    response.headers.update(quota_headers)
                 return response
         code, data = answer(endpoint, self._store, body, request.remote)
         envelope = answered(stats, code, data)
@@ -318,5 +327,5 @@ class ZyntroSandbox:
         return web.Response(
             body=dumps(envelope),
             content_type="application/json",
-            headers=None if quota is None else quota.headers,
+            headers=quota_headers,
         )
