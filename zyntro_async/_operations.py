@@ -486,7 +486,7 @@ class _Add:
         """Look until the contact can be read (the record, or None: not applied); raise the
         add's ambiguous error with ``stats.unknown`` once its deadline leaves no time.
 
-        Between looks the add waits without holding a slot, from ``settle_delay`` doubling
+        Between looks the add waits without holding a request slot, from ``settle_delay`` doubling
         up to ``max_backoff`` (half of each wait jittered), or the server's ``Retry-After``:
         a stalled server is looked at again a few times a minute, and the add is settled
         soon after it answers again. Without a deadline it looks ``max_attempts`` times.
@@ -530,10 +530,10 @@ class _Add:
                 extra=_extra(self.call, err.code, self.key, self.stats.attempts),
             )
             self.stats.waited += seconds
-            if ops.flow is not None:
-                await ops.flow.pause(seconds)
-            else:
-                await asyncio.sleep(seconds)
+            # Not the flow's pause: the add holds no request slot while it waits, but it
+            # stays one of the run's items at work, so a run does not take ever more
+            # items into an outage while the ones in doubt wait for the server.
+            await asyncio.sleep(seconds)
 
     async def look(self, deadline_at: float | None) -> Profile | None:
         """Is the record there already? One paced fetch with profiles; the newest match."""
