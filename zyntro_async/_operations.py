@@ -2,16 +2,17 @@
 
 This module owns what "add a profile exactly once" means: attempt, classify once, reconcile
 before any re-send, pace every request (reconcile fetches included) through the run's flow
-control, and spend the run's retry budget. ``ZyntroClient`` calls it for single calls; the
-bulk pipelines receive an :class:`Operations` bound to their run's :class:`FlowControl` and
+control, and spend the run's retry budget on re-sends only: the looks that settle an add
+in doubt are never refused for want of budget, and go on (waiting between them without a
+request slot) until the contact can be read or the call's deadline passes, so a stalled
+server costs time, not items. ``ZyntroClient`` calls it for single calls; the bulk
+pipelines receive an :class:`Operations` bound to their run's :class:`FlowControl` and
 never reach into the client.
 
 Every request gets a total timeout of at most what is left of its call's deadline, so a
-deadline bounds a call even against a server that answers slowly.
-
-Size: ~500 lines: one paced request, the fetch, and the exactly-once add (its state
-across attempts, reconcile, settle) are one concern -- what a request and a retry may
-do -- and are kept in one place on purpose.
+deadline bounds a call even against a server that answers slowly. One paced request, the
+fetch, and the exactly-once add (its state across attempts, reconcile, settle) are one
+concern -- what a request and a retry may do -- and are kept in one place on purpose.
 """
 
 from __future__ import annotations

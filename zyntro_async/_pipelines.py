@@ -12,8 +12,12 @@ sending again, so a crash never leads to a second record. A journal entry answer
 the item it was written for: a key met again with another contact, source or payload is
 that item's failure (``JOURNAL_KEY_CONFLICT``), never someone else's profile.
 
-Size: ~490 lines, three pipelines that share the journal plumbing; one module per
-pipeline is issue 16's layout work.
+A journal that cannot record an outcome never changes what an item reports: the item's
+result says what happened on the server, its row stays ``sent`` (the next run looks before
+sending), and the run stops (:class:`~._results.OutcomeNotRecorded`). What user code
+raises -- an enricher's ``BaseException``, its own ``CancelledError`` included -- and keys,
+ids or sources that are not valid UTF-8 fail their own item only. The three pipelines
+share the journal plumbing, so they live together.
 """
 
 from __future__ import annotations
