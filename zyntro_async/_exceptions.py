@@ -56,9 +56,11 @@ Each question a caller asks is one ``except`` clause: *did the API say no?*
      +- ItemError                      ITEM_ERROR: processing the item raised unexpectedly
 
 Retries (``_retry.DEFAULT_RULES``) go by the leaves, not by these groups: a ConnectError or
-ConnectTimeout is re-sent, a ReadTimeout or DisconnectedError may have been applied, a 429
-or 503 is retried after its ``Retry-After``; TLSError is fatal because it is no
-ConnectError, whatever the order of the rules.
+ConnectTimeout is re-sent, a 429 or 503 is retried after its ``Retry-After``, the API's
+own error and a 3xx/4xx are final; TLSError is fatal because it is no ConnectError,
+whatever the order of the rules. Everything else -- a ReadTimeout, a DisconnectedError, a
+5xx, a plain APIConnectionError (an answer that could not be parsed) -- may have been
+applied: an add looks for its record before anything is re-sent.
 
 Compatibility: ``TransportError`` is kept as another name of :class:`APIConnectionError`
 (it used to hold 429 and 5xx too: catch :class:`APIStatusError` for those).
