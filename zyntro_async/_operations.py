@@ -336,14 +336,32 @@ class Operations:
                 log_fields=_fields(call, key),
                 looks_next=add.looks_next,
             )
-        try:
-            return await retries
-        except ClientClosedError:
-            # Closed under us: an add already on the wire may have been applied.
-            stats.unknown = add.sends > 0 or maybe_applied
-            raise
-        except ZyntroError as exc:
-            return await add.settle(exc)
+        while True:
+            try:
+                return await retries
+            except ClientClosedError:
+                # Closed under us: an add already on the wire may have been applied.
+                stats.unknown = add.sends > 0 or maybe_applied
+                raise
+            except ZyntroError as exc:
+                found = await add.settle(exc)
+                if found is not None:
+                    return found
+                # The looks settled it as not applied, with sends and time left: re-send,
+                # through the same loop (budgeted, paced, bounded by max_attempts).
+                retries = retry_after(
+                    add.attempt,
+                    exc,
+                    policy=policy,
+                    idempotent=False,
+                    endpoint=call.endpoint,
+                    stats=stats,
+                    budget=self._flow,
+                    deadline_at=add.deadline_at,
+                    tries=add.tries,
+                    log_fields=_fields(call, key),
+                    looks_next=add.looks_next,
+                )
 
 
 class _Add:
@@ -430,6 +448,7 @@ class _Add:
                 return found
             self.unresolved = None
             self.absent = True
+            self.failed_looks = 0  # the contact answered: the looks are settled
             flow = self._ops.flow
             if (
                 self.sends > 0
@@ -463,13 +482,15 @@ class _Add:
         ):
             self.unresolved = exc
 
-    async def settle(self, exc: ZyntroError) -> Profile:
+    async def settle(self, exc: ZyntroError) -> Profile | None:
         """The attempts are over and ``exc`` is the last error: say truthfully what happened.
 
         With the outcome still open, the add keeps looking (:meth:`last_looks`) until the
         contact can be read or its deadline passes; the retry budget is not asked, as it
-        limits re-sends only. A raised error means "not applied" whenever the contact could
-        be read, and ``stats.unknown`` is set when it could not.
+        limits re-sends only. Returns the record the looks found, or None when they found
+        none and the add may still be re-sent (sends and deadline left). A raised error
+        means "not applied" whenever the contact could be read, and ``stats.unknown`` is
+        set when it could not.
         """
         stats = self.stats
         unresolved = self.unresolved
@@ -478,10 +499,22 @@ class _Add:
                 stats.unknown = True  # on_ambiguous="raise"/"retry": the caller's call
             raise exc
         found = await self.last_looks()
-        if found is None:
+        if found is not None:
+            stats.recovered = True
+            return found
+        self.unresolved = None
+        self.absent = True
+        self.failed_looks = 0
+        policy = self._ops.policy
+        assert policy is not None  # reconcile needs a policy
+        deadline_at = self.deadline_at
+        if (
+            self.spent
+            or self.sends >= policy.max_attempts
+            or (deadline_at is not None and time.monotonic() >= deadline_at)
+        ):
             raise unresolved from None
-        stats.recovered = True
-        return found
+        return None
 
     async def last_looks(self) -> Profile | None:
         """Look until the contact can be read (the record, or None: not applied); raise the

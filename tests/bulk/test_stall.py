@@ -33,8 +33,11 @@ class StallingGateway:
     """Forwards to the sandbox; after ``stall_after`` adds, the backend stops for
     ``stall`` seconds (requests queue, the gateway answers 504 after its timeout)."""
 
-    def __init__(self, sandbox: ZyntroSandbox, *, stall_after: int, stall: float) -> None:
+    def __init__(
+        self, sandbox: ZyntroSandbox, *, stall_after: int, stall: float, drops: bool = False
+    ) -> None:
         self.sandbox = sandbox
+        self.drops = drops  # the backend drops what the gateway gave up on
         self.stall_after = stall_after
         self.stall = stall
         self.adds = 0
@@ -47,6 +50,7 @@ class StallingGateway:
 
     async def forward(self, endpoint: str, body: bytes, at: float) -> tuple[int, bytes]:
         loop = asyncio.get_running_loop()
+        arrived = loop.time()
         if at > loop.time() or self.served < self.queued:
             # In the stopped backend's socket, or behind what queued there: the backend
             # takes them in the order they came.
@@ -57,6 +61,8 @@ class StallingGateway:
             async with self.order:
                 await self.order.wait_for(lambda: self.served == turn)
             try:
+                if self.drops and loop.time() - arrived >= GATEWAY_TIMEOUT:
+                    return 504, b""  # nobody is waiting for it: not processed
                 return await self.post(endpoint, body)
             finally:
                 async with self.order:
@@ -112,11 +118,12 @@ async def gateway_for(gateway: StallingGateway) -> AsyncIterator[str]:
 
 
 @pytest.mark.slow
-async def test_a_six_second_stall_fails_no_item_and_duplicates_none() -> None:
+@pytest.mark.parametrize("drops", [False, True], ids=["backend-processes", "backend-drops"])
+async def test_a_six_second_stall_fails_no_item_and_duplicates_none(drops: bool) -> None:
     async with ZyntroSandbox(seed=213, faults=Faults(latency=0.005)) as sb:
         ids = sb.seed(600)
         items = [ProfileRequest(cid, {"n": n}, "Stall", key=cid) for n, cid in enumerate(ids)]
-        gateway = StallingGateway(sb, stall_after=150, stall=6.0)
+        gateway = StallingGateway(sb, stall_after=150, stall=6.0, drops=drops)
         # Every default: a 60 s deadline, the default retry budget.
         async with (
             gateway_for(gateway) as base,
