@@ -124,3 +124,34 @@ async def test_a_deleted_journal_stops_the_run_and_a_rerun_adds_nothing_twice(
             report = await client.bulk_add_profiles(items, concurrency=16, journal=journal)
         assert (report.total, report.failed, report.stopped) == (600, 0, None)
         assert {cid: len(sb.profiles(cid)) for cid in ids} == dict.fromkeys(ids, 1)
+
+
+async def test_a_replaced_journal_stops_the_run_and_its_contents_are_kept_beside_it(
+    tmp_path: Path,
+) -> None:
+    journal = tmp_path / "run.db"
+    async with ZyntroSandbox(seed=2223, faults=Faults(latency=0.005)) as sb:
+        ids = sb.seed(400)
+        items = [ProfileRequest(cid, {"n": n}, "Swap", key=cid) for n, cid in enumerate(ids)]
+
+        async def replace_mid_run() -> None:
+            await sb.wait_until(lambda s: s[ADD].successes >= 100)
+            other = tmp_path / "other.db"
+            other.write_bytes(b"")
+            other.replace(journal)  # say, a restore from a backup, under the running job
+
+        async with client_for(sb) as client:
+            replacer = asyncio.ensure_future(replace_mid_run())
+            run = client.bulk_add_profiles(items, concurrency=16, journal=journal)
+            results, error = await run_until_it_ends(run)
+            await replacer
+
+        assert isinstance(error, JournalError)
+        assert "replaced" in str(error)
+        assert_truthful(sb, results)
+        rescued = Path(f"{journal}.rescued")
+        assert rescued.exists()
+        async with client_for(sb) as client:
+            report = await client.bulk_add_profiles(items, concurrency=16, journal=rescued)
+        assert (report.total, report.failed, report.stopped) == (400, 0, None)
+        assert {cid: len(sb.profiles(cid)) for cid in ids} == dict.fromkeys(ids, 1)
