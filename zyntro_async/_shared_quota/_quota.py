@@ -90,7 +90,7 @@ class SharedQuota:
         self._demand_at = time.monotonic()
         self._demand_count = 0
         self._waiting = 0
-        self._calls = 0  # script calls made (a waiter that sees it move need not call)
+        self._calls = 0  # script calls done (a waiter that sees it move need not call)
         self._closed = False
 
     @classmethod
@@ -266,7 +266,6 @@ class SharedQuota:
 
     async def _call(self, want: int, now: float) -> None:
         """One script call; on failure, switch to local limiting."""
-        self._calls += 1
         sent, accepted = self._sent, self._accepted
         refused_in, retry_after, limit = self._refused_in, self._retry_after, self._limit
         args: list[str | int | float] = [
@@ -291,6 +290,8 @@ class SharedQuota:
         except Exception as error:  # unreachable, timed out, or refused: limit locally
             self._go_local(time.monotonic(), error)
             return
+        finally:
+            self._calls += 1
         at = time.monotonic()
         self._sent -= sent
         self._accepted -= accepted
