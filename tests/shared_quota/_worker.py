@@ -1,11 +1,11 @@
 """One process of a fleet sharing a quota, for the tests and the benchmark.
 
-``python -m tests.shared_quota._worker URL MAX START SECONDS WIDTH SKEW`` (the API key in
-``ZYNTRO_API_KEY``: never in argv) acquires with
-WIDTH concurrent tasks from a little before Redis time START until START + SECONDS, and
-prints one JSON line: the acquisitions that completed inside [START, START + SECONDS] of
-Redis time, the script calls made, and the p99 wait. SKEW (seconds) offsets this process's
-``time.monotonic`` and ``time.time``, as a client with a wrong clock.
+``python -m tests.shared_quota._worker URL MAX SECONDS WIDTH SKEW`` (the API key in
+``ZYNTRO_API_KEY``: never in argv) connects, prints ``ready``, reads a Redis time START
+from stdin, acquires with WIDTH concurrent tasks from a little before START until
+START + SECONDS, and prints one JSON line: the acquisitions that completed inside
+[START, START + SECONDS] of Redis time, and the p99 wait. SKEW (seconds) offsets this
+process's ``time.monotonic`` and ``time.time``, as a client with a wrong clock.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ async def _redis_time(url: str) -> float:
 
 
 async def run(
-    url: str, key: str, max_per_second: float | None, start: float, seconds: float, width: int
+    url: str, key: str, max_per_second: float | None, seconds: float, width: int
 ) -> dict[str, float]:
     from zyntro_async._shared_quota import SharedQuota
 
@@ -45,6 +45,8 @@ async def run(
     now = await _redis_time(url)
     offset = now - (before + time.monotonic()) / 2
     quota = await SharedQuota.connect(url, key, max_per_second=max_per_second)
+    print("ready", flush=True)
+    start = float(await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline))
     begin, end = start - offset, start + seconds - offset
     counted = 0
     waits: list[float] = []
@@ -71,13 +73,11 @@ async def run(
 
 
 def main() -> None:
-    url, limit, start, seconds, width, skew = sys.argv[1:7]
+    url, limit, seconds, width, skew = sys.argv[1:6]
     key = os.environ["ZYNTRO_API_KEY"]
     _skew(float(skew))
-    result = asyncio.run(
-        run(url, key, float(limit) if float(limit) > 0 else None, float(start),
-            float(seconds), int(width))
-    )  # fmt: skip
+    ceiling = float(limit) if float(limit) > 0 else None
+    result = asyncio.run(run(url, key, ceiling, float(seconds), int(width)))
     print(json.dumps(result))
 
 

@@ -102,19 +102,37 @@ async def test_limiters_in_one_process_hold_the_quota_together(
 
 
 def _fleet(url: str, limit: float, skews: list[float], seconds: float) -> list[dict[str, float]]:
-    """Run one worker process per skew, all counting the same Redis-time window."""
-    start = asyncio.run(_redis_now(url)) + 1.5  # time for the workers to start
+    """Run one worker process per skew, all counting the same Redis-time window, which
+    opens once every worker is connected."""
     env = {**os.environ, "ZYNTRO_API_KEY": KEY, "PYTHONPATH": str(ROOT)}
     procs = []
     for skew in skews:
-        argv = [sys.executable, "-m", "tests.shared_quota._worker", url, str(limit), str(start),
+        argv = [sys.executable, "-m", "tests.shared_quota._worker", url, str(limit),
                 str(seconds), "4", str(skew)]  # fmt: skip
-        procs.append(subprocess.Popen(argv, stdout=subprocess.PIPE, env=env, cwd=ROOT))
-    results = []
-    for proc in procs:
-        out, _ = proc.communicate(timeout=30)
-        assert proc.returncode == 0
-        results.append(json.loads(out))
+        procs.append(
+            subprocess.Popen(
+                argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, cwd=ROOT, text=True
+            )
+        )
+    try:
+        for proc in procs:
+            assert proc.stdout is not None
+            assert proc.stdout.readline().strip() == "ready"
+        start = asyncio.run(_redis_now(url)) + 0.5
+        for proc in procs:
+            assert proc.stdin is not None
+            proc.stdin.write(f"{start}\n")
+            proc.stdin.flush()
+        results = []
+        for proc in procs:
+            out, _ = proc.communicate(timeout=30)
+            assert proc.returncode == 0
+            results.append(json.loads(out))
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
     return results
 
 
@@ -129,6 +147,7 @@ def test_processes_hold_the_quota_together(redis_server: RedisServer, skews: lis
     rate = sum(r["count"] for r in results) / 2.5
     assert 0.95 * 300 <= rate <= 1.05 * 300, results
     assert all(r["mode_shared"] for r in results)
+    assert min(r["count"] for r in results) > 0.5 * 300 * 2.5 / len(skews), results
 
 
 async def test_a_refusal_cuts_every_limiters_rate_once_per_episode(
