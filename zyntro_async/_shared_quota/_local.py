@@ -67,9 +67,10 @@ class Batch:
     """Tokens booked on the fleet's timeline: token ``i`` is due at ``start + i / rate``.
 
     ``start`` may be before ``issued`` (the fleet's idle credit): those tokens are due
-    on arrival. A token not taken within ``grace`` seconds of when it was due (or
-    arrived) lapses: spending old tokens late would put more than the rate into a short
-    stretch. ``rate`` None: a free pass, any number of tokens until ``until``.
+    on arrival. A token is never spent before it is due; tokens not spent by ``grace``
+    seconds after the batch's slice of the timeline ends (or it arrived, if later) lapse,
+    so a process late to spend its batch puts at most one batch into a short stretch.
+    ``rate`` None: a free pass, any number of tokens until ``until``.
     """
 
     issued: float
@@ -87,10 +88,10 @@ class Batch:
                 return None
             self.taken += 1
             return max(now, self.start)
-        if now - self.grace > self.issued:
-            late = now - self.grace - self.start
-            self.taken = max(self.taken, math.ceil(late * self.rate))
         if self.taken >= self.count:
+            return None
+        if now > max(self.start + self.count / self.rate, self.issued) + self.grace:
+            self.taken = self.count
             return None
         due = self.start + self.taken / self.rate
         self.taken += 1

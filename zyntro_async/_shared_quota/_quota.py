@@ -28,7 +28,7 @@ MAX_BATCH = 256
 BURST_SECONDS = 0.02
 HORIZON = 0.25
 #: A token not taken this long after its time lapses.
-GRACE = 0.01
+GRACE = 0.02
 #: With nothing limiting the fleet, a process still reports and syncs this often.
 FREE_PASS = 0.05
 #: A process that has not called for this long is no longer counted live.
@@ -74,12 +74,13 @@ class SharedQuota:
         self._ceiling = max_per_second
         self._mode: Mode = "shared"
         self._view: FleetView | None = None
-        self._batch: Batch | None = None
+        self._batch: Batch | None = None  # the tokens being spent
+        self._next: Batch | None = None  # the next booking, made before they run out
+        self._booking: asyncio.Task[None] | None = None  # the one script call in flight
         self._retry_at = 0.0  # no booking before this (the fleet's queue is full)
         self._local: LocalLimiter | None = None
         self._reconnect_at = 0.0
         self._reconnect_wait = RECONNECT_FIRST
-        self._lock = asyncio.Lock()
         self._episode_since = -math.inf  # when this process learned the current episode
         self._sent = 0  # news not yet sent to Redis
         self._accepted = 0
@@ -90,7 +91,7 @@ class SharedQuota:
         self._demand_at = time.monotonic()
         self._demand_count = 0
         self._waiting = 0
-        self._calls = 0  # script calls done (a waiter that sees it move need not call)
+        self._calls = 0  # script calls done
         self._closed = False
 
     @classmethod
@@ -128,8 +129,7 @@ class SharedQuota:
                 "the shared quota's Redis URL is not a redis://, rediss:// or unix:// URL"
             ) from None
         quota = cls(client, api_key, ceiling)
-        async with quota._lock:
-            await quota._call(0, time.monotonic())
+        await quota._call(0, time.monotonic())
         return quota
 
     # -- what the fleet's pace is now ---------------------------------------------------------
@@ -179,7 +179,7 @@ class SharedQuota:
             self._refused_in = self.episode
         if self._mode == "local" and self._local is not None:
             self._local.refused(now, sent_at, retry_after)
-        self._batch = None  # book again at once, at the cut rate
+        self._batch = self._next = None  # book again at once, at the cut rate
 
     def on_accepted(self) -> None:
         """A request was accepted: counts towards the fleet's accepted rate."""
@@ -212,18 +212,16 @@ class SharedQuota:
                 if due is not None:
                     self._sent += 1
                     self._demand_count += 1
+                    self._prefetch(now)
                     if due > now:
                         await asyncio.sleep(due - now)
                     return time.monotonic() - begun
                 if now < self._retry_at:
                     await asyncio.sleep(self._retry_at - now)
                     continue
-                if self._mode == "local" and self._lock.locked():
-                    continue  # another request is trying Redis: _take serves this one
-                calls = self._calls
-                async with self._lock:
-                    if calls == self._calls:  # nobody booked while this one waited
-                        await self._refill(time.monotonic())
+                # Wait for the call in flight (or start one); a waiter's cancellation
+                # leaves the call alone, and the call is bounded by CALL_TIMEOUT.
+                await asyncio.wait({self._book()})
         finally:
             self._waiting -= 1
 
@@ -233,7 +231,7 @@ class SharedQuota:
     def _take(self, now: float) -> float | None:
         """A token's due time from what this process holds; None: ask Redis."""
         if self._mode == "local":
-            if now >= self._reconnect_at and not self._lock.locked():
+            if now >= self._reconnect_at and self._booking is None:
                 return None  # time to try Redis again
             assert self._local is not None
             return self._local.due(now)
@@ -242,12 +240,38 @@ class SharedQuota:
         return self._take_batch(now)
 
     def _take_batch(self, now: float) -> float | None:
-        if self._batch is None:
-            return None
-        due = self._batch.take(now)
-        if due is None:
-            self._batch = None
-        return due
+        while self._batch is not None:
+            due = self._batch.take(now)
+            if due is not None:
+                return due
+            self._batch, self._next = self._next, None
+        return None
+
+    def _prefetch(self, now: float) -> None:
+        """Book the next batch while half of this one is left, so that no request waits
+        for Redis's round trip at a steady pace."""
+        batch = self._batch
+        if self._mode != "shared" or self._next is not None or self._booking is not None:
+            return
+        if batch is None:
+            return
+        if batch.rate is None:
+            low = now >= batch.until - FREE_PASS / 2
+        else:
+            low = 2 * (batch.count - batch.taken) <= batch.count
+        if low:
+            self._book()
+
+    def _book(self) -> asyncio.Task[None]:
+        if self._booking is None:
+            self._booking = asyncio.ensure_future(self._booked())
+        return self._booking
+
+    async def _booked(self) -> None:
+        try:
+            await self._refill(time.monotonic())
+        finally:
+            self._booking = None
 
     async def _refill(self, now: float) -> None:
         view = self._view
@@ -260,7 +284,7 @@ class SharedQuota:
                 self._demand = measured if span >= BATCH_SECONDS else max(self._demand, measured)
                 self._demand_at, self._demand_count = now, 0
             fleet = max(1, math.ceil(rate * BATCH_SECONDS))
-            mine = math.ceil(min(rate, self._demand * 1.5) * BATCH_SECONDS)
+            mine = math.ceil(min(rate, self._demand) * BATCH_SECONDS)
             want = min(MAX_BATCH, fleet, max(1, mine, self._waiting))
         await self._call(want, now)
 
@@ -268,19 +292,11 @@ class SharedQuota:
         """One script call; on failure, switch to local limiting."""
         sent, accepted = self._sent, self._accepted
         refused_in, retry_after, limit = self._refused_in, self._retry_after, self._limit
-        args: list[str | int | float] = [
-            self._proc,
-            want,
-            sent,
-            accepted,
-            self._ceiling or 0,
-            BURST_SECONDS,
-            HORIZON,
-            HEARTBEAT_TTL,
-            refused_in,
-            f"{retry_after:.6f}",
-            f"{limit:.6f}",
-        ]
+        numbers = (
+            f"{want} {sent} {accepted} {self._ceiling or 0:.6f} {BURST_SECONDS} {HORIZON} "
+            f"{HEARTBEAT_TTL} {refused_in} {retry_after:.6f} {limit:.6f}"
+        )
+        args = [self._proc, numbers]
         try:
             reply: Any = await asyncio.wait_for(
                 self._script(keys=self._keys, args=args), CALL_TIMEOUT
@@ -301,7 +317,8 @@ class SharedQuota:
             self._retry_after = 0.0
         if self._limit == limit:
             self._limit = 0.0
-        self._on_reply(at, [x.decode() if isinstance(x, bytes) else str(x) for x in reply])
+        text = reply.decode() if isinstance(reply, bytes) else str(reply)
+        self._on_reply(at, text.split())
 
     def _on_reply(self, at: float, reply: list[str]) -> None:
         granted, wait, rate = int(reply[0]), float(reply[1]), float(reply[2])
@@ -326,7 +343,7 @@ class SharedQuota:
             self._local = None
             self._reconnect_wait = RECONNECT_FIRST
         if granted > 0:
-            self._batch = Batch(
+            batch = Batch(
                 issued=at,
                 start=at + wait,
                 rate=rate if rate > 0 else None,
@@ -334,9 +351,14 @@ class SharedQuota:
                 until=at + max(0.0, wait) + FREE_PASS,
                 grace=GRACE,
             )
+            if previous is not None and episode != previous.episode:
+                self._batch = self._next = None  # booked at the rate before the cut
+            if self._batch is None:
+                self._batch = batch
+            else:
+                self._next = batch
             self._retry_at = 0.0
-        else:
-            self._batch = None
+        elif self._batch is None:
             self._retry_at = at + wait
 
     def _go_local(self, now: float, error: BaseException) -> None:
@@ -351,7 +373,7 @@ class SharedQuota:
                 not_before=view.not_before if view is not None else 0.0,
             )
             self._mode = "local"
-            self._batch = None
+            self._batch = self._next = None
             log.warning(
                 "shared quota: Redis unreachable (%s); pacing this process alone at %s",
                 type(error).__name__,
@@ -365,6 +387,10 @@ class SharedQuota:
         if self._closed:
             return
         self._closed = True
+        booking = self._booking
+        if booking is not None:
+            booking.cancel()  # a script call, bounded: its cancellation returns at once
+            await asyncio.wait({booking})
         try:
             await asyncio.wait_for(self._redis.zrem(self._keys[1], self._proc), CALL_TIMEOUT)
         except asyncio.CancelledError:
