@@ -82,6 +82,14 @@ async def _connect(url: str, n: int, max_per_second: float | None) -> list[Share
     return [await SharedQuota.connect(url, KEY, max_per_second=max_per_second) for _ in range(n)]
 
 
+async def _spend(*quotas: SharedQuota) -> None:
+    """Acquire through each more than it can hold booked (two batches of at most 10 ms
+    of traffic at 200/s), so that each has asked Redis since."""
+    for quota in quotas:
+        for _ in range(6):
+            await quota.acquire()
+
+
 async def _close(quotas: list[SharedQuota]) -> None:
     for quota in quotas:
         await quota.aclose()
@@ -161,21 +169,18 @@ async def test_a_refusal_cuts_every_limiters_rate_once_per_episode(
         # Two limiters are refused in the same episode: the fleet's rate is cut once.
         a.on_refusal(None, sent_at=sent)
         b.on_refusal(None, sent_at=sent)
-        for quota in (a, b, c):
-            await quota.acquire()
+        await _spend(a, b, c)
         assert a.episode == b.episode == c.episode == 1
         rates = [q.rate or 0.0 for q in (a, b, c)]
         assert all(0.6 * 200 <= r <= 0.8 * 200 for r in rates), rates
         assert max(rates) - min(rates) < 1
         # A refusal of a request sent before the cut was learned is old news.
         c.on_refusal(None, sent_at=sent)
-        await c.acquire()
-        await a.acquire()
+        await _spend(c, a)
         assert a.episode == c.episode == 1
         # One sent after it starts a new episode: cut again, once.
         c.on_refusal(None, sent_at=time.monotonic())
-        await c.acquire()
-        await a.acquire()
+        await _spend(c, a)
         assert a.episode == c.episode == 2
         cut = a.rate
         assert cut is not None
