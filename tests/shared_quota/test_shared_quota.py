@@ -306,3 +306,37 @@ async def test_bad_settings_are_typed_errors() -> None:
     with pytest.raises(ConfigurationError, match="URL") as raised:
         await SharedQuota.connect("http://user:pw-secret@host/0", KEY)
     assert "pw-secret" not in str(raised.value)
+
+
+@pytest.mark.slow
+async def test_a_low_quota_is_shared_too(redis_server: RedisServer) -> None:
+    quotas = await _connect(redis_server.url, 2, 5)
+    try:
+        rate, counts = await _measure(redis_server.url, quotas, 2.0, width=2)
+    finally:
+        await _close(quotas)
+    # 5/s for 2 s is 10 requests: one more at most, as the window's edge falls
+    assert 4.0 <= rate <= 5.5, (rate, counts)
+
+
+async def test_with_no_limit_known_nothing_waits(redis_server: RedisServer) -> None:
+    quotas = await _connect(redis_server.url, 2, None)
+    try:
+        started = time.monotonic()
+        counts = await _drive(quotas, 0.2)
+        elapsed = time.monotonic() - started
+        assert all(q.rate is None for q in quotas)
+        assert all(q.mode == "shared" for q in quotas)
+    finally:
+        await _close(quotas)
+    assert elapsed < 0.3
+    assert sum(counts) > 1000  # a free pass: no pacing, a Redis call every 50 ms or so
+    assert asyncio.all_tasks() == {asyncio.current_task()}  # no call left in flight
+
+
+def test_the_sdk_imports_without_redis() -> None:
+    code = (
+        "import sys, zyntro_async, zyntro_async._shared_quota; "
+        "assert 'redis' not in sys.modules, 'imported redis'"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT, timeout=60)
