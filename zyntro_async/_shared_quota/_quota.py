@@ -150,6 +150,15 @@ class SharedQuota:
         return self._view.rate_at(time.monotonic())
 
     @property
+    def hold(self) -> float:
+        """Seconds until a ``Retry-After`` reported anywhere in the fleet ends (0: none):
+        :meth:`acquire` waits that long, so a caller with a deadline can decide first."""
+        now = time.monotonic()
+        if self._mode == "local" and self._local is not None:
+            return max(0.0, self._local.not_before - now)
+        return max(0.0, self._view.not_before - now) if self._view is not None else 0.0
+
+    @property
     def live(self) -> int:
         """Processes that used the quota lately, as Redis last said (1 before it said)."""
         return self._view.live if self._view is not None else 1
@@ -173,12 +182,14 @@ class SharedQuota:
         now = time.monotonic()
         if retry_after is not None and not (retry_after >= 0 and math.isfinite(retry_after)):
             retry_after = None
+        if self._mode == "local" and self._local is not None:
+            # Redis hears nothing of it later: a stale cut or hold would hit the fleet.
+            self._local.refused(now, sent_at, retry_after)
+            return
         if retry_after:
             self._retry_after = max(self._retry_after, retry_after)
         if sent_at is None or sent_at >= self._episode_since:
             self._refused_in = self.episode
-        if self._mode == "local" and self._local is not None:
-            self._local.refused(now, sent_at, retry_after)
         self._batch = self._next = None  # book again at once, at the cut rate
 
     def on_accepted(self) -> None:
