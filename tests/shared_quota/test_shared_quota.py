@@ -158,6 +158,7 @@ def test_processes_hold_the_quota_together(redis_server: RedisServer, skews: lis
     assert min(r["count"] for r in results) > 0.5 * 300 * 2.5 / len(skews), results
 
 
+@pytest.mark.slow
 async def test_a_refusal_cuts_every_limiters_rate_once_per_episode(
     redis_server: RedisServer,
 ) -> None:
