@@ -17,9 +17,10 @@ import io
 import json
 import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from mkdocs.structure.files import File, Files
+if TYPE_CHECKING:
+    from mkdocs.structure.files import Files
 
 RESULTS = Path(__file__).resolve().parents[2] / "benchmarks" / "results"
 #: ``results-<UTC stamp>[-<label>].json``, as ``python -m benchmarks`` names them.
@@ -187,6 +188,8 @@ GENERATORS = {"bench-run": _run_line, "bench-targets": _targets, "bench-scenario
 
 
 def on_files(files: Files, config: Any) -> Files:
+    from mkdocs.structure.files import File
+
     for name in PLOTS:
         files.append(File.generated(config, f"img/bench-{name}.svg", content=draw(name)))
     return files
