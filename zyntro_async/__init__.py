@@ -39,6 +39,7 @@ from ._exceptions import (
 from ._models import Contact, ContactDetails, Entity, Note, PlainData, Profile
 from ._pipelines import Enricher
 from ._results import (
+    BulkFailure,
     BulkOptions,
     BulkReport,
     BulkResult,
@@ -85,6 +86,7 @@ __all__ = [
     "BulkOptions",
     "BulkReport",
     "BulkResult",
+    "BulkFailure",
     "Enricher",
     "ErrorRate",
     "FailurePolicy",

@@ -5,10 +5,6 @@ session (``_transport``) and the retry/reconcile loop (``_retry``).
 Per-call options (``timeout=``, ``retry=``) and :meth:`ZyntroClient.with_options` give
 calls other settings over the same pool: a client made by ``with_options`` borrows the
 pool of the client it came from, which alone owns (and closes) it.
-
-Size: ~530 lines, most of it the public methods' documented signatures (each
-call's arguments, per-call options, the three bulk entry points); the pool-sharing views
-(``with_options``) are small and live with the client whose lifetime they share.
 """
 
 from __future__ import annotations
@@ -21,6 +17,7 @@ import weakref
 from collections.abc import AsyncIterable, Callable, Iterable, Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
+from uuid import UUID
 
 import aiohttp
 import attrs
@@ -352,7 +349,7 @@ class ZyntroClient:
 
     async def fetch_contact(
         self,
-        contact_id: str | int,
+        contact_id: str | int | UUID,
         *,
         include_notes: bool = False,
         include_entity: bool = False,
@@ -378,7 +375,7 @@ class ZyntroClient:
 
     async def add_profile_to_contact(
         self,
-        contact_id: str | int,
+        contact_id: str | int | UUID,
         payload: dict[str, Any] | list[Any],
         source: str,
         *,
@@ -469,7 +466,7 @@ class ZyntroClient:
 
     def bulk_fetch_contacts(
         self,
-        contact_ids: Iterable[str | int] | AsyncIterable[str | int],
+        contact_ids: Iterable[str | int | UUID] | AsyncIterable[str | int | UUID],
         *,
         include_notes: bool = False,
         include_entity: bool = False,
@@ -494,7 +491,7 @@ class ZyntroClient:
 
     def enrich_contacts(
         self,
-        contact_ids: Iterable[str | int] | AsyncIterable[str | int],
+        contact_ids: Iterable[str | int | UUID] | AsyncIterable[str | int | UUID],
         enricher: Enricher,
         *,
         source: str,

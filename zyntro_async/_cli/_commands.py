@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import errno
 import json
+import sys
 from collections.abc import Callable, Coroutine, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -73,16 +74,20 @@ def _no_constant(name: str) -> Any:
 
 
 def read_payload(args: argparse.Namespace) -> Any:
-    """The add-profile payload, from --payload or --payload-file: a non-empty JSON object
-    or array (what the API takes)."""
+    """The add-profile payload, from --payload or --payload-file (``-``: standard input): a
+    non-empty JSON object or array (what the API takes)."""
     flag = "--payload-file" if args.payload_file is not None else "--payload"
     if args.payload_file is not None:
+        name = "standard input" if args.payload_file == "-" else args.payload_file
         try:
-            text = Path(args.payload_file).read_text(encoding="utf-8")
+            if args.payload_file == "-":
+                text = sys.stdin.buffer.read().decode("utf-8")
+            else:
+                text = Path(args.payload_file).read_bytes().decode("utf-8")
         except OSError as exc:
-            raise UsageError(f"cannot read --payload-file: {exc.strerror or exc}") from None
+            raise UsageError(f"cannot read --payload-file {name}: {exc.strerror or exc}") from None
         except UnicodeDecodeError:
-            raise UsageError("--payload-file is not UTF-8 text") from None
+            raise UsageError(f"--payload-file {name} is not UTF-8 text") from None
     else:
         text = args.payload
     try:
