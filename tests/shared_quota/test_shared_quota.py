@@ -341,3 +341,28 @@ def test_the_sdk_imports_without_redis() -> None:
         "assert 'redis' not in sys.modules, 'imported redis'"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT, timeout=60)
+
+
+@pytest.mark.slow
+async def test_a_cut_backs_off_to_the_fleets_accepted_rate(redis_server: RedisServer) -> None:
+    a, b = await _connect(redis_server.url, 2, 200)
+    try:
+        # The fleet sends 200/s and the server accepts every other request: 100/s.
+        end = time.monotonic() + 0.6
+
+        async def task(quota: SharedQuota) -> None:
+            sent = 0
+            while time.monotonic() < end:
+                await quota.acquire()
+                sent += 1
+                if sent % 2:
+                    quota.on_accepted()
+
+        await asyncio.gather(*(task(q) for q in (a, b) for _ in range(2)))
+        a.on_refusal(None)
+        await _spend(a, b)
+        rates = [q.rate or 0.0 for q in (a, b)]
+    finally:
+        await _close([a, b])
+    # CUBIC restarts at 0.9 of what the fleet got accepted (not 0.7 of what it sent: 140)
+    assert all(0.8 * 100 <= r <= 1.0 * 100 for r in rates), rates
