@@ -66,7 +66,8 @@ local live = redis.call('ZCARD', KEYS[2])
 redis.call('EXPIRE', KEYS[2], math.ceil(ttl) + 1)
 
 -- The fleet's send and accept rates: exponentially decayed counts (time constant TAU),
--- bias-corrected for a fleet that started less than a few TAU ago.
+-- bias-corrected for a fleet that started (or woke from idling) less than a few TAU ago.
+if now - est_at > 5 * TAU then since = now end
 local decay = math.exp(-math.max(0, now - est_at) / TAU)
 sent_rate = sent_rate * decay + used / TAU
 ok_rate = ok_rate * decay + accepted / TAU
