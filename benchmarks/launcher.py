@@ -1,8 +1,7 @@
 """``python -m benchmarks.launcher``: a fork server that starts benchmark workers at once.
 
-A worker process spends about 0.4 s of CPU importing aiohttp, zyntro_async and the rest
-before it sends a request; over the sixty-odd runs of ``python -m benchmarks`` that is
-half a minute of the 5-minute budget, measuring nothing. The launcher imports them once
+A worker process spends a good part of a second importing aiohttp, zyntro_async and the
+rest before it sends a request, on every run, measuring nothing. The launcher imports them once
 (everything a variant may use: aiohttp, zyntro_async and its sandbox module, httpx,
 aiometer, uvloop, and :mod:`benchmarks.worker`; no event loop, no connection, no thread),
 then for each run ``os.fork()``\\ s a child that is that run's worker: a new process with

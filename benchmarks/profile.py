@@ -253,12 +253,12 @@ async def _profiled_run(args: argparse.Namespace) -> tuple[dict[str, Any], Any]:
 
     from zyntro_async.testing import seeded_contact_ids
 
-    from . import worker
+    from . import _variants, worker
 
-    settings = worker.Settings()
+    settings = _variants.Settings()
     wargs = argparse.Namespace(variant=args.variant, concurrency=args.concurrency)
     contact_ids = seeded_contact_ids(args.seed, args.contacts)
-    async with worker._SETUPS[args.variant](settings, wargs) as runner:
+    async with _variants.SETUPS[args.variant](settings, wargs) as runner:
         await runner(work(contact_ids, args.warmup, time.monotonic() + 30, start=10**8))
         # An unprofiled run first: the profiler's own cost is visible next to it.
         c0 = cpu_seconds()

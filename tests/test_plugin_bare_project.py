@@ -1,4 +1,4 @@
-"""The pytest plugin as a user meets it: the README's example, as written, in a fresh project
+"""The pytest plugin as a user meets it: the testing guide's example, as written, in a fresh project
 with pytest and pytest-asyncio and no pytest configuration at all (pytest-asyncio's strict
 mode), run by a pytest process of its own with the plugins installed here."""
 
@@ -23,11 +23,10 @@ _OTHER_PLUGINS = ("-p", "no:cacheprovider", "-p", "no:anyio", "-p", "no:hypothes
 
 
 def readme_example() -> str:
-    """The first Python block of the README's section on testing."""
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
-    section = text.split("## Testing your code against a local Zyntro", 1)[1].split("\n## ", 1)[0]
-    match = re.search(r"```python\n(.*?)```", section, re.DOTALL)
-    assert match is not None, "the README's testing section has no Python example"
+    """The first Python block of the testing guide (docs/guides/testing.md)."""
+    text = (ROOT / "docs" / "guides" / "testing.md").read_text(encoding="utf-8")
+    match = re.search(r"```python\n(.*?)```", text, re.DOTALL)
+    assert match is not None, "the testing guide has no Python example"
     return match.group(1)
 
 

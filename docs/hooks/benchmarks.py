@@ -1,8 +1,10 @@
 """MkDocs hook: the benchmarks page's plots and tables, drawn from the results files.
 
 At build time it reads the newest full run in ``benchmarks/results/results-*.json`` (the
-one with the most scenarios, newest first), draws one SVG per chart with matplotlib (added
-to the site as generated files, never committed) and fills the page's markers:
+one with the most scenarios, newest first; quick runs, runs labelled by hand and the
+quota run's files are skipped, and ``archive/`` is not read), draws one SVG per chart
+with matplotlib (added to the site as generated files, never committed) and fills the
+page's markers:
 
 - ``bench-run``: when, where and on what the run was measured;
 - ``bench-targets``: every target with what was measured and PASS/MISS;
@@ -15,15 +17,30 @@ import io
 import json
 import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from mkdocs.structure.files import File, Files
+if TYPE_CHECKING:
+    from mkdocs.structure.files import Files
 
 RESULTS = Path(__file__).resolve().parents[2] / "benchmarks" / "results"
+#: ``results-<UTC stamp>[-<label>].json``, as ``python -m benchmarks`` names them.
+NAME = re.compile(r"^results-\d{8}T\d{6}Z(?:-([A-Za-z0-9_.-]+))?\.json$")
 MARKER = re.compile(r"^<!-- generated: (bench-[a-z-]+) -->$", re.MULTILINE)
 PLOTS = ("throughput", "cpu", "faults", "quota")
 
 _run: dict[str, Any] | None = None
+
+
+def _current(path: Path, data: dict[str, Any]) -> bool:
+    """A run of the main benchmark that may stand for the current figures: a full run
+    (no label) or a partial one (labelled with its scenario keys); not a quick run, not a
+    run labelled by hand (``--label``), not the quota run."""
+    match = NAME.match(path.name)
+    scenarios = data.get("scenarios")
+    if match is None or not scenarios or data.get("parameters", {}).get("quick"):
+        return False
+    label = match.group(1)
+    return label is None or label == "".join(sorted(scenarios))
 
 
 def latest_run() -> dict[str, Any]:
@@ -33,7 +50,7 @@ def latest_run() -> dict[str, Any]:
         runs = []
         for path in sorted(RESULTS.glob("results-*.json")):
             data = json.loads(path.read_text(encoding="utf-8"))
-            if data.get("parameters", {}).get("quick"):
+            if not _current(path, data):
                 continue
             data["_file"] = path.name
             runs.append(data)
@@ -171,6 +188,8 @@ GENERATORS = {"bench-run": _run_line, "bench-targets": _targets, "bench-scenario
 
 
 def on_files(files: Files, config: Any) -> Files:
+    from mkdocs.structure.files import File
+
     for name in PLOTS:
         files.append(File.generated(config, f"img/bench-{name}.svg", content=draw(name)))
     return files

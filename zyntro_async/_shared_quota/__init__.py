@@ -1,0 +1,44 @@
+"""A quota shared by every process that uses one API key: a GCRA on Redis.
+
+Several processes on one key (a service's replicas, a job's workers) each learning the
+key's quota alone are refused far more than one well-paced client, and cannot divide a
+known ``max_per_second``. Here they pace as one:
+
+* **One timeline, booked in batches.** A Lua script (``_fleet.lua``) keeps a GCRA's
+  theoretical arrival time, as throttled-py's ``gcra.lua`` does with a cost per call, and
+  reads Redis ``TIME`` for every decision, so client clocks never matter. A call books
+  the next ``n / rate`` seconds of the fleet's timeline; the process spends those ``n``
+  tokens itself at the fleet's pace, so at high rates it calls Redis about once per
+  :data:`~._quota.BATCH_SECONDS` (``n`` follows the fleet's rate and the process's own
+  demand). A booking never reaches more than :data:`~._quota.HORIZON` ahead, so no
+  request waits on a rate that has since changed.
+* **One adaptive rate.** The rate is botocore's CUBIC curve (``C = 0.4``, floor 0.5/s)
+  around a shared ``w_max`` and cut point; every process evaluates the same curve, so
+  all get the same feedback at the same time (Chiu & Jain's condition for AIMD to share
+  fairly), and the fleet probes back up once, not once per process. A refusal anywhere
+  cuts it once per episode: the report carries the episode its request was sent in, and
+  the script cuts only if that is still the current one (a compare-and-set). The cut
+  backs off to 0.9 of the fleet's measured accepted rate, or to 0.7 of its send rate
+  while too little was accepted to measure (botocore's beta); a refusal while more than
+  95 % of the fleet's requests are accepted is sporadic and cuts nothing. A
+  ``Retry-After`` anywhere sets a shared "not before" that every booking starts after;
+  a rate-limit header's limit and ``max_per_second`` (the fleet's total) cap the rate.
+* **Redis away.** Every call is bounded (:data:`~._quota.CALL_TIMEOUT`); on a failure
+  the process paces itself alone at the fleet's last rate divided by the processes last
+  seen live (heartbeats in a sorted set, forgotten after a TTL), so the fleet stays
+  under its quota, never faster. The next request after a back-off (at most
+  :data:`~._quota.RECONNECT_MAX`) tries Redis again; no task runs in the background. If
+  the fleet had no known limit, there is nothing to share out: each process's own flow
+  control paces it, as without a shared quota.
+* **No key in Redis.** Keys live under an HMAC-SHA256 of the API key with a fixed
+  context (:func:`~._local.namespace`); the key is in no Redis key or value, log or repr.
+
+The ``redis`` package (``redis.asyncio``) is an optional extra, imported on
+:meth:`SharedQuota.connect` only.
+"""
+
+from __future__ import annotations
+
+from ._quota import SharedQuota
+
+__all__ = ["SharedQuota"]
