@@ -653,3 +653,22 @@ def test_journal_matches_a_model(ops: list[tuple[str, str, int]]) -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         asyncio.run(run(Path(tmp) / "j.db"))
+
+
+async def test_a_lone_surrogate_is_refused_at_the_call_and_poisons_no_batch(
+    tmp_path: Path,
+) -> None:
+    async with await Journal.open(tmp_path / "j.db") as j:
+        good = asyncio.ensure_future(
+            j.mark_sent("good", contact_id="c", source="s", payload_digest="d")
+        )
+        with pytest.raises(ValueError, match="UTF-8"):
+            await j.mark_sent("bad\ud800", contact_id="c", source="s", payload_digest="d")
+        with pytest.raises(ValueError, match="UTF-8"):
+            await j.claim(
+                "k", contact_id="c\udfff", source="s", payload_digest="d", send_if=lambda e: True
+            )
+        await good
+        entry = await j.get("good")
+    assert entry is not None
+    assert entry.state is JournalState.SENT

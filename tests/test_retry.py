@@ -121,8 +121,12 @@ def count(mocked: aioresponses, url: str) -> int:
         (NotFoundError(["No such contact"], code="NOT_FOUND"), FailureKind.FATAL),
         (APIError(["Database on fire"]), FailureKind.FATAL),
         (ClientClosedError("closed"), FailureKind.FATAL),
-        (TransportError("other"), FailureKind.FATAL),
-        (KeyError("not ours"), FailureKind.FATAL),
+        (ServerError("413", status=413), FailureKind.FATAL),
+        (ServerError("501", status=501), FailureKind.AMBIGUOUS),
+        # Nothing proves these did not reach the server: ambiguous by default.
+        (TransportError("other"), FailureKind.AMBIGUOUS),
+        (KeyError("not ours"), FailureKind.AMBIGUOUS),
+        (asyncio.CancelledError(), FailureKind.FATAL),
     ],
 )
 def test_classification_table(error: BaseException, kind: FailureKind) -> None:
@@ -344,8 +348,11 @@ async def test_failed_reconcile_never_resends(client: ZyntroClient, mocked: aior
     # Every reconcile fetch fails to connect: the outcome stays unknown, so no re-send.
     for _ in range(20):
         mocked.post(FETCH, exception=aiohttp.ConnectionTimeoutError("down"))
+    # The add keeps looking until its deadline: a short one settles the test quickly.
     with pytest.raises(ReadTimeout):
-        await client.add_profile_to_contact("a1b2", PAYLOAD, SOURCE)
+        await client.with_options(retry=RetryPolicy(deadline=1.0)).add_profile_to_contact(
+            "a1b2", PAYLOAD, SOURCE
+        )
     assert count(mocked, ADD) == 1
 
 
@@ -441,7 +448,7 @@ async def test_unknown_only_when_reconciling_is_impossible(sb: ZyntroSandbox) ->
     cid = sb.add_contact()
     sb.script("addProfileToContact", Fault.DROP_AFTER_COMMIT)
     sb.faults = Faults(server_error=1.0, endpoints="fetchContact")  # no look ever succeeds
-    async with sandbox_client(sb) as client:
+    async with sandbox_client(sb, retry=RetryPolicy(deadline=1.0)) as client:
         (result,) = [
             r async for r in client.bulk_add_profiles([ProfileRequest(cid, PAYLOAD, SOURCE)])
         ]

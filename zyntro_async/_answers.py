@@ -3,7 +3,8 @@
 :func:`interpret` is the one place an answer is judged: a non-200 status (with its
 ``Retry-After`` and rate-limit headers), a body that is not the API's JSON envelope, the
 API's own ``{"status": "error"}`` (HTTP 200), or the call's model. Every piece of server
-text that reaches an exception has the request's secrets replaced by ``***``.
+text that reaches an exception has the request's secrets, and the values of an add's
+payload (personal data a server may echo: "got {"email": ...}"), replaced by ``***``.
 """
 
 from __future__ import annotations
@@ -15,11 +16,11 @@ import re
 import time
 from collections.abc import Mapping
 from http import HTTPStatus
-from typing import Final, TypeVar
+from typing import Any, Final, TypeVar
 
 from ._converter import MalformedResponseError
 from ._exceptions import RateLimitError, ServerError, api_error_for, redact
-from ._protocol import Call, RawResponse
+from ._protocol import ADD_PROFILE, Call, RawResponse
 
 T = TypeVar("T")
 
@@ -91,6 +92,37 @@ def parse_rate_limit(
     return limit, remaining, reset
 
 
+#: Nesting followed when collecting a payload's values (the payload rules allow less).
+_MAX_DEPTH: Final = 64
+
+
+def _values(node: object, out: list[str], depth: int = 0) -> None:
+    if isinstance(node, str):
+        out.append(node)
+    elif isinstance(node, (int, float)) and not isinstance(node, bool):
+        out.append(json.dumps(node))
+    elif depth < _MAX_DEPTH and isinstance(node, dict):
+        for value in node.values():
+            _values(value, out, depth + 1)
+    elif depth < _MAX_DEPTH and isinstance(node, list):
+        for value in node:
+            _values(value, out, depth + 1)
+
+
+def scrubbed(call: Call[Any]) -> tuple[str, ...]:
+    """What must not reach an error's text: the call's secrets and, for an add, every
+    string and number in its payload (read back from the body: only on an error path)."""
+    if call.endpoint != ADD_PROFILE:
+        return call.secrets
+    try:
+        payload = json.loads(call.body).get("profile_payload")
+    except (ValueError, AttributeError, RecursionError):
+        return call.secrets
+    found: list[str] = []
+    _values(payload, found)
+    return (*call.secrets, *found)
+
+
 def _describe_body(headers: Mapping[str, str], body: bytes, secrets: tuple[str, ...]) -> str:
     ctype = str(headers.get("Content-Type", "no content type")).split(";")[0].strip()
     if len(ctype) > 60:
@@ -119,11 +151,12 @@ def _as_text(message: object) -> str:
 def interpret(call: Call[T], response: RawResponse, *, now: float | None = None) -> T:
     """Turn a raw answer into the call's model, or raise its typed error.
 
-    Every piece of server text that reaches an error has ``call.secrets`` replaced by
-    ``***``. A non-200 answer's ``Retry-After`` and rate-limit headers go on the
+    Every piece of server text that reaches an error has ``call.secrets`` (and an add's
+    payload values, see :func:`scrubbed`) replaced by ``***``. A non-200 answer's
+    ``Retry-After`` and rate-limit headers go on the
     ``RateLimitError``/``ServerError`` (``retry_after``, ``limit``, ``remaining``, ``reset``).
     """
-    endpoint, cid, secrets = call.endpoint, call.contact_id, call.secrets
+    endpoint, cid = call.endpoint, call.contact_id
     status = response.status
     if status != 200:
         headers = response.headers
@@ -140,7 +173,7 @@ def interpret(call: Call[T], response: RawResponse, *, now: float | None = None)
                 reset=reset,
             )
         error = ServerError(
-            f"{_status_line(status)} ({_describe_body(headers, response.body, secrets)})",
+            f"{_status_line(status)} ({_describe_body(headers, response.body, scrubbed(call))})",
             status=status,
             retry_after=retry_after,
             endpoint=endpoint,
@@ -160,7 +193,7 @@ def interpret(call: Call[T], response: RawResponse, *, now: float | None = None)
     if not isinstance(envelope, dict) or envelope.get("status") not in ("success", "error"):
         raise ServerError(
             "the answer is not the API's JSON envelope "
-            f"({_describe_body(response.headers, response.body, secrets)})",
+            f"({_describe_body(response.headers, response.body, scrubbed(call))})",
             status=status,
             endpoint=endpoint,
             contact_id=cid,
@@ -171,12 +204,12 @@ def interpret(call: Call[T], response: RawResponse, *, now: float | None = None)
             messages = [_as_text(m) for m in data]
         else:
             messages = [] if data is None else [_as_text(data)]
-        raise api_error_for(endpoint, messages, contact_id=cid, secrets=secrets)
+        raise api_error_for(endpoint, messages, contact_id=cid, secrets=scrubbed(call))
     try:
         return call.decode(data)
     except MalformedResponseError as exc:
         raise ServerError(
-            f"malformed success answer: {redact(str(exc), secrets)}",
+            f"malformed success answer: {redact(str(exc), scrubbed(call))}",
             status=status,
             endpoint=endpoint,
             contact_id=cid,

@@ -58,7 +58,15 @@ from typing import Any, Generic, TypeVar
 from . import _telemetry
 from ._exceptions import ItemError, JournalError
 from ._flow import FlowControl
-from ._results import BulkReport, BulkResult, FailurePolicy, Progress, StopRules
+from ._results import (
+    BulkReport,
+    BulkResult,
+    FailurePolicy,
+    OutcomeNotRecorded,
+    Progress,
+    StopRules,
+)
+from ._retry import RetryTally
 
 log = logging.getLogger("zyntro_async")
 
@@ -112,6 +120,7 @@ class _Run(Generic[T]):
         setup: Callable[[], Awaitable[None]] | None,
         teardown: Callable[[], Awaitable[None]] | None,
         max_wait: float | None,
+        tally: RetryTally | None = None,
     ) -> None:
         self.items = items
         # Each item reported (a span, its outcome counted) while OpenTelemetry is on.
@@ -126,6 +135,7 @@ class _Run(Generic[T]):
         self.setup = setup
         self.teardown = teardown
         self.max_wait = max_wait
+        self.tally = tally  # every retry logged, cancelled items' too
         slots = flow.concurrency
         self.max_active = max(slots + 1, int(slots * ACTIVE_PER_SLOT))
         self.max_held = slots * HELD_PER_SLOT
@@ -149,6 +159,7 @@ class _Run(Generic[T]):
         self.failed = 0
         self.skipped = 0
         self.retries = 0
+        self.abandoned = 0
         self.recovered = 0
         self.failures: list[BulkResult[Any]] = []
 
@@ -238,6 +249,8 @@ class _Run(Generic[T]):
         if isinstance(exc, JournalError):  # the journal cannot be written: the run must end
             self.stop(f"the journal failed: {exc}")
             self.error = self.error or exc
+            if isinstance(exc, OutcomeNotRecorded):
+                return exc.result  # what happened to the item, though unrecorded
             return BulkResult(request=item, ok=False, error=exc)
         # A bug or a surprise in one item: it fails alone.
         error = ItemError(f"processing this item raised {type(exc).__name__}")
@@ -256,6 +269,7 @@ class _Run(Generic[T]):
     def record(self, result: BulkResult[Any]) -> None:
         self.done += 1
         self.retries += result.retries
+        self.abandoned += result.retries_abandoned
         if result.recovered:
             self.recovered += 1
         if result.skipped:
@@ -305,12 +319,14 @@ class _Run(Generic[T]):
         finally:
             if self.on_progress is not None:
                 self.emit_progress()
+            tally = self.tally
             self.report = BulkReport(
                 total=self.done,
                 succeeded=self.ok,
                 failed=self.failed,
                 skipped=self.skipped,
-                retries=self.retries,
+                retries=self.retries if tally is None else tally.scheduled,
+                retries_abandoned=self.abandoned if tally is None else tally.abandoned,
                 elapsed=time.monotonic() - self.started_at,
                 failures=self.failures,
                 recovered=self.recovered,

@@ -417,7 +417,8 @@ class ZyntroClient:
             max_per_second=opts.max_per_second,
             retry_budget=opts.retry_budget,
         )
-        process = pipeline(self._ops.paced(flow))
+        ops = self._ops.paced(flow)
+        process = pipeline(ops)
         run: _Run[Any] = _Run(
             items,
             process,
@@ -430,6 +431,7 @@ class ZyntroClient:
             setup=getattr(process, "setup", None),
             teardown=getattr(process, "teardown", None),
             max_wait=None if self._retry is None else self._retry.deadline,
+            tally=ops.tally,
         )
         self._runs.add(run)
         self._pool.runs.add(run)

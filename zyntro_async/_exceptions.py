@@ -56,18 +56,21 @@ Each question a caller asks is one ``except`` clause: *did the API say no?*
      +- ItemError                      ITEM_ERROR: processing the item raised unexpectedly
 
 Retries (``_retry.DEFAULT_RULES``) go by the leaves, not by these groups: a ConnectError or
-ConnectTimeout is re-sent, a ReadTimeout or DisconnectedError may have been applied, a 429
-or 503 is retried after its ``Retry-After``; TLSError is fatal because it is no
-ConnectError, whatever the order of the rules.
+ConnectTimeout is re-sent, a 429 or 503 is retried after its ``Retry-After``, the API's
+own error and a 3xx/4xx are final; TLSError is fatal because it is no ConnectError,
+whatever the order of the rules. Everything else -- a ReadTimeout, a DisconnectedError, a
+5xx, a plain APIConnectionError (an answer that could not be parsed) -- may have been
+applied: an add looks for its record before anything is re-sent.
 
 Compatibility: ``TransportError`` is kept as another name of :class:`APIConnectionError`
 (it used to hold 429 and 5xx too: catch :class:`APIStatusError` for those).
 
 Messages name the endpoint and the contact id; they never contain a secret or a payload.
 Text that comes from the server (an error envelope's messages, a content type, a
-malformed answer's description) has the configured ``api_key`` and ``developer_secret``
-replaced by ``***`` before it reaches an exception: a server or proxy that echoes the
-request cannot leak them into messages, logs or results files.
+malformed answer's description) has the configured ``api_key`` and ``developer_secret``,
+and every string and number of an add's payload, replaced by ``***`` before it reaches
+an exception: a server or proxy that echoes the request cannot leak them (or the
+personal data a profile carries) into messages, logs or results files.
 
 Size: ~490 lines: every class a user can catch lives here, by design (one module to
 read, the tree drawn above), plus the table from documented messages to classes.
@@ -125,8 +128,12 @@ def _secret_forms(secrets: tuple[str, ...]) -> tuple[str, ...]:
     for secret in secrets:
         if len(secret) >= MIN_SECRET_LENGTH:
             forms.add(secret)
-            forms.add(json.dumps(secret)[1:-1])
-            forms.add(json.dumps(secret, ensure_ascii=False)[1:-1])
+            for escaped in (
+                json.dumps(secret)[1:-1],
+                json.dumps(secret, ensure_ascii=False)[1:-1],
+            ):
+                forms.add(escaped)
+                forms.add(escaped.replace("/", "\\/"))  # PHP's json_encode escapes "/"
     return tuple(sorted(forms, key=len, reverse=True))
 
 

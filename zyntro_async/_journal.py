@@ -13,6 +13,13 @@ the WAL with ``write(2)`` before it returns, so it survives the process being ki
 OOM killer); it is not guaranteed to survive an OS crash or power loss, which is not the failure
 this journal guards against.
 
+Identity: a journal file deleted or replaced under a running journal would silently take
+every later commit with it (SQLite writes on into the unlinked file). Each commit and the
+close compare the files at the path (``st_dev``/``st_ino``) with the ones open; on a
+mismatch the batch fails with :class:`JournalError` (the run stops), and what the open
+connection holds is written back to the path if it is free (else next to it, as
+``<path>.rescued``), so a re-run still knows what was sent.
+
 Concurrency: one process per journal. The connection uses ``locking_mode=EXCLUSIVE`` and holds
 the database lock for its whole life, so a second run on the same file fails at
 :meth:`Journal.open` with :class:`JournalError` ("journal is in use by another run") instead of
@@ -64,11 +71,14 @@ from ._journal_store import (
     SQL_SENT,
     Batch,
     Claimed,
+    FileIdentity,
     JournalEntry,
     JournalState,
     apply_batch,
     connect,
+    rescue,
 )
+from ._payload import is_utf8
 
 __all__ = [
     "Journal",
@@ -83,10 +93,20 @@ __all__ = [
 _T = TypeVar("_T")
 
 
+def _connect(path: str) -> tuple[sqlite3.Connection, FileIdentity]:
+    """Worker thread: open the journal and note which files it opened."""
+    conn = connect(path)
+    return conn, FileIdentity(path)
+
+
 def _check_str(name: str, value: object, *, optional: bool = False) -> None:
-    """Reject a bad argument at the call, before it can poison a shared batch."""
+    """Reject a bad argument at the call, before it can poison a shared batch: SQLite
+    cannot store a string that is not valid UTF-8 (a lone surrogate), and one such row
+    would fail the transaction of every operation batched with it."""
     if not (isinstance(value, str) or (optional and value is None)):
         raise TypeError(f"{name} must be a str, got {type(value).__name__}")
+    if isinstance(value, str) and not is_utf8(value):
+        raise ValueError(f"{name} is not valid UTF-8 (a lone surrogate)")
 
 
 def _check_optionals(contact_id: object, source: object, payload_digest: object) -> None:
@@ -110,10 +130,12 @@ class Journal:
         *,
         flush_interval: float,
         batch_size: int,
+        files: FileIdentity | None = None,
     ) -> None:
         """Internal: use :meth:`open`."""
         self._path = path
         self._conn = conn  # only touched in the worker thread
+        self._files = files  # likewise
         self._executor = executor
         self._flush_interval = flush_interval
         self._batch_size = batch_size
@@ -154,11 +176,18 @@ class Journal:
         )
         loop = asyncio.get_running_loop()
         try:
-            conn = await loop.run_in_executor(executor, connect, fspath)
+            conn, files = await loop.run_in_executor(executor, _connect, fspath)
         except BaseException:
             executor.shutdown(wait=False)
             raise
-        return cls(fspath, conn, executor, flush_interval=flush_interval, batch_size=batch_size)
+        return cls(
+            fspath,
+            conn,
+            executor,
+            flush_interval=flush_interval,
+            batch_size=batch_size,
+            files=files,
+        )
 
     async def __aenter__(self) -> Journal:
         return self
@@ -217,6 +246,9 @@ class Journal:
             and type(contact_id) is str
             and type(source) is str
             and type(payload_digest) is str
+            and is_utf8(key)
+            and is_utf8(contact_id)
+            and is_utf8(source)
         ):
             _check_str("key", key)
             _check_str("contact_id", contact_id)
@@ -359,11 +391,38 @@ class Journal:
                 await asyncio.shield(self._flusher)
         finally:
             try:
-                await self._loop.run_in_executor(self._executor, self._conn.close)
+                await self._loop.run_in_executor(self._executor, self._close_sync)
+            except JournalError as exc:
+                if self._failure is None:
+                    self._failure = exc
             finally:
                 self._executor.shutdown(wait=False)
         if self._failure is not None and not self._failure_reported:
             raise self._error()
+
+    def _close_sync(self) -> None:
+        """Worker thread: the files are still the ones open (else rescue), then close."""
+        try:
+            if self._failure is None:
+                self._check_files()
+        finally:
+            self._conn.close()
+
+    def _check_files(self) -> None:
+        """Worker thread: raise JournalError if the journal's files were deleted or
+        replaced, after writing what the connection holds to where it can be found."""
+        if self._files is None:
+            return
+        try:
+            self._files.check()
+        except JournalError as exc:
+            where = rescue(self._conn, self._path)
+            kept = (
+                f"; what it held is written to {where!r}"
+                if where is not None
+                else "; what it held could not be written anywhere"
+            )
+            raise JournalError(f"{exc.message}{kept}") from None
 
     def _check_usable(self) -> None:
         if self._failure is not None or self._closing:
@@ -447,8 +506,10 @@ class Journal:
     def _apply_sync(
         self, batch: Batch
     ) -> tuple[dict[str, JournalEntry], list[Claimed | Exception], list[Any]]:
-        """Worker thread: :func:`apply_batch`, counting transactions."""
+        """Worker thread: :func:`apply_batch`, counting transactions; a commit into files
+        that are no longer the journal's fails the batch (see :class:`FileIdentity`)."""
         committed, reads, claimed, queries = apply_batch(self._conn, batch)
         if committed:
             self._transactions += 1
+            self._check_files()
         return reads, claimed, queries

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import enum
+import os
 import sqlite3
 from collections.abc import Callable, Sequence
 from typing import Any, Final
@@ -200,6 +201,58 @@ def connect(path: str) -> sqlite3.Connection:
             raise JournalError(f"journal {path!r} is in use by another run") from exc
         raise JournalError(f"cannot open journal {path!r}: {exc}") from exc
     return conn
+
+
+def _identity(path: str) -> tuple[int, int] | None:
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return st.st_dev, st.st_ino
+
+
+class FileIdentity:
+    """The journal's files as opened: a path deleted or replaced while the connection
+    writes on would take every later commit with it (SQLite writes on into the unlinked
+    file), so each commit and the close compare the files at the path with the ones open.
+
+    The database file is known from the start; its write-ahead log from the first time
+    it is seen (it is created by the first write). Runs in the worker thread.
+    """
+
+    __slots__ = ("_db", "_path", "_wal")
+
+    def __init__(self, path: str) -> None:
+        self._path = path
+        self._db = _identity(path)
+        self._wal = _identity(path + "-wal")
+
+    def check(self) -> None:
+        """Raise :class:`JournalError` if a file at the path is not the one open."""
+        for suffix, known in (("", self._db), ("-wal", self._wal)):
+            now = _identity(self._path + suffix)
+            if known is None:
+                if suffix == "-wal":
+                    self._wal = now
+                continue
+            if now != known:
+                what = "deleted" if now is None else "replaced by another file"
+                raise JournalError(
+                    f"journal file {self._path + suffix!r} was {what} while this run used "
+                    "it; the run stops, as nothing it records would be kept"
+                )
+
+
+def rescue(conn: sqlite3.Connection, path: str) -> str | None:
+    """Write what the open connection holds to ``path`` if nothing is there now (a
+    deleted journal), else next to it; return where, or None if that failed too."""
+    target = path if _identity(path) is None else path + ".rescued"
+    try:
+        with contextlib.closing(sqlite3.connect(target)) as copy:
+            conn.backup(copy)
+    except (sqlite3.Error, OSError):
+        return None
+    return target
 
 
 @attrs.define

@@ -2,21 +2,24 @@
 
 This module owns what "add a profile exactly once" means: attempt, classify once, reconcile
 before any re-send, pace every request (reconcile fetches included) through the run's flow
-control, and spend the run's retry budget. ``ZyntroClient`` calls it for single calls; the
-bulk pipelines receive an :class:`Operations` bound to their run's :class:`FlowControl` and
+control, and spend the run's retry budget on re-sends only: the looks that settle an add
+in doubt are never refused for want of budget, and go on (waiting between them without a
+request slot) until the contact can be read or the call's deadline passes, so a stalled
+server costs time, not items. ``ZyntroClient`` calls it for single calls; the bulk
+pipelines receive an :class:`Operations` bound to their run's :class:`FlowControl` and
 never reach into the client.
 
 Every request gets a total timeout of at most what is left of its call's deadline, so a
-deadline bounds a call even against a server that answers slowly.
-
-Size: ~500 lines: one paced request, the fetch, and the exactly-once add (its state
-across attempts, reconcile, settle) are one concern -- what a request and a retry may
-do -- and are kept in one place on purpose.
+deadline bounds a call even against a server that answers slowly. One paced request, the
+fetch, and the exactly-once add (its state across attempts, reconcile, settle) are one
+concern -- what a request and a retry may do -- and are kept in one place on purpose.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import random
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar, cast
@@ -41,6 +44,7 @@ from ._retry import (
     FailureKind,
     RetryPolicy,
     RetryStats,
+    RetryTally,
     deadline_of,
     kind_of,
     retry_after,
@@ -53,6 +57,7 @@ log = logging.getLogger("zyntro_async")
 T = TypeVar("T")
 
 _SLACK = 0.01  # seconds a deadline may be overrun rather than build a timeout per request
+_ALL_TRIES = 1 << 30  # an add's tries once nothing more may be sent: any max_attempts
 
 
 class Operations:
@@ -64,6 +69,7 @@ class Operations:
         "_json_default",
         "_policy",
         "_rules",
+        "_tally",
         "_telemetry",
         "_transport",
     )
@@ -83,6 +89,8 @@ class Operations:
         self._policy = policy
         self._rules = DEFAULT_RULES if policy is None else policy.rules
         self._flow = flow
+        # Every retry of a run's calls, counted where it is logged (None: not a run).
+        self._tally = None if flow is None else RetryTally()
         # Decided here, once: None unless an OpenTelemetry provider is configured.
         self._telemetry = _telemetry.for_transport(transport)
 
@@ -110,14 +118,25 @@ class Operations:
     def flow(self) -> FlowControl | None:
         return self._flow
 
+    @property
+    def tally(self) -> RetryTally | None:
+        """The run's retries (for a run's operations, see :meth:`paced`)."""
+        return self._tally
+
     # -- one request --------------------------------------------------------------------------
 
     async def send(
-        self, call: Call[T], deadline_at: float | None, key: str | None = None, attempt: int = 1
+        self,
+        call: Call[T],
+        deadline_at: float | None,
+        key: str | None = None,
+        attempt: int = 1,
+        stats: RetryStats | None = None,
     ) -> T:
         """One request: paced, bounded by the deadline, its outcome reported to the flow.
 
-        ``key`` and ``attempt`` only label its log record."""
+        ``key`` and ``attempt`` only label its log record; ``stats`` learns that a request
+        of its call went on the wire (so a pending retry counts as sent)."""
         flow = self._flow
         started = 0.0
         traced = None  # this request's telemetry record, while telemetry is on
@@ -152,6 +171,8 @@ class Operations:
                     total = left
             if self._telemetry is not None:
                 traced = self._telemetry.request(call)
+            if stats is not None:
+                stats.on_wire()
             sent = time.monotonic()
             response = await self._transport.post(
                 call.endpoint, call.body, contact_id=call.contact_id, total=total
@@ -201,9 +222,11 @@ class Operations:
         )
         send = self.send
         stats = counted = RetryStats() if stats is None else stats
+        if self._tally is not None:
+            stats.tally = self._tally
 
         async def attempt(_: FailureKind | None, deadline_at: float | None) -> ContactDetails:
-            return await send(call, deadline_at, None, counted.attempts)
+            return await send(call, deadline_at, None, counted.attempts, counted)
 
         retries = run_with_retries(
             attempt,
@@ -259,6 +282,8 @@ class Operations:
         digest, if the caller has it. ``key``: the item's key, for log records.
         """
         stats = RetryStats() if stats is None else stats
+        if self._tally is not None:
+            stats.tally = self._tally
         telemetry = self._telemetry
         if telemetry is not None and telemetry.opens(call):
             # This same method, run inside the call's span (where ``opens`` is False).
@@ -287,6 +312,7 @@ class Operations:
                 budget=self._flow,
                 tries=add.tries,
                 log_fields=_fields(call, key),
+                looks_next=add.looks_next,
             )
         else:
             # Fast path: the first send, before any retry state exists.
@@ -308,15 +334,34 @@ class Operations:
                 deadline_at=deadline_at,
                 tries=add.tries,
                 log_fields=_fields(call, key),
+                looks_next=add.looks_next,
             )
-        try:
-            return await retries
-        except ClientClosedError:
-            # Closed under us: an add already on the wire may have been applied.
-            stats.unknown = add.sends > 0 or maybe_applied
-            raise
-        except ZyntroError as exc:
-            return await add.settle(exc)
+        while True:
+            try:
+                return await retries
+            except ClientClosedError:
+                # Closed under us: an add already on the wire may have been applied.
+                stats.unknown = add.sends > 0 or maybe_applied
+                raise
+            except ZyntroError as exc:
+                found = await add.settle(exc)
+                if found is not None:
+                    return found
+                # The looks settled it as not applied, with sends and time left: re-send,
+                # through the same loop (budgeted, paced, bounded by max_attempts).
+                retries = retry_after(
+                    add.attempt,
+                    exc,
+                    policy=policy,
+                    idempotent=False,
+                    endpoint=call.endpoint,
+                    stats=stats,
+                    budget=self._flow,
+                    deadline_at=add.deadline_at,
+                    tries=add.tries,
+                    log_fields=_fields(call, key),
+                    looks_next=add.looks_next,
+                )
 
 
 class _Add:
@@ -325,6 +370,7 @@ class _Add:
     __slots__ = (
         "_digest",
         "_ops",
+        "absent",
         "call",
         "deadline_at",
         "failed_looks",
@@ -334,6 +380,7 @@ class _Add:
         "reconcile",
         "sends",
         "source",
+        "spent",
         "stats",
         "unresolved",
     )
@@ -365,6 +412,10 @@ class _Add:
         self.failed_looks = 0
         # The ambiguous failure not yet settled by a reconcile: while set, nothing is sent.
         self.unresolved: ZyntroError | None = None
+        # The latest look found no record and nothing was sent since: not applied.
+        self.absent = False
+        # A look found nothing but the run's retry budget had no re-send left.
+        self.spent = False
         if maybe_applied:
             self.unresolved = DisconnectedError(
                 "an earlier run sent this add and saw no answer",
@@ -375,11 +426,18 @@ class _Add:
     def tries(self) -> int:
         """Attempts used: sends and failed looks count apart, so a look that fails does not
         take a send away from the add (each is still paced and budgeted)."""
+        if self.spent:
+            return _ALL_TRIES
         return max(self.sends, self.failed_looks)
+
+    def looks_next(self) -> bool:
+        """Whether the next attempt only looks (or sends nothing): the budget is not asked."""
+        return self.unresolved is not None or self.spent
 
     async def attempt(self, _: FailureKind | None, deadline_at: float | None) -> Profile:
         self.deadline_at = deadline_at
-        if self.unresolved is not None:
+        unresolved = self.unresolved
+        if unresolved is not None:
             try:
                 found = await self.look(deadline_at)  # a failed look raises the fetch's error
             except BaseException:
@@ -389,9 +447,23 @@ class _Add:
                 self.stats.recovered = True
                 return found
             self.unresolved = None
+            self.absent = True
+            self.failed_looks = 0  # the contact answered: the looks are settled
+            flow = self._ops.flow
+            if (
+                self.sends > 0
+                and flow is not None
+                and not flow.allow_retry(unresolved, FailureKind.AMBIGUOUS)
+            ):
+                # Not applied, and the budget has no re-send left: the add fails truthfully.
+                self.spent = True
+                raise unresolved
         self.sends += 1
+        self.absent = False
         try:
-            return await self._ops.send(self.call, deadline_at, self.key, self.stats.attempts)
+            return await self._ops.send(
+                self.call, deadline_at, self.key, self.stats.attempts, self.stats
+            )
         except BaseException as exc:
             self.failed(exc)
             raise
@@ -410,33 +482,92 @@ class _Add:
         ):
             self.unresolved = exc
 
-    async def settle(self, exc: ZyntroError) -> Profile:
+    async def settle(self, exc: ZyntroError) -> Profile | None:
         """The attempts are over and ``exc`` is the last error: say truthfully what happened.
 
-        With the outcome still open, one last paced look (if the budget and the deadline
-        allow) decides it; otherwise the outcome is unknown and we raise the ambiguous
-        error, so a raised error means "not applied" whenever the contact could be read.
+        With the outcome still open, the add keeps looking (:meth:`last_looks`) until the
+        contact can be read or its deadline passes; the retry budget is not asked, as it
+        limits re-sends only. Returns the record the looks found, or None when they found
+        none and the add may still be re-sent (sends and deadline left). A raised error
+        means "not applied" whenever the contact could be read, and ``stats.unknown`` is
+        set when it could not.
         """
         stats = self.stats
         unresolved = self.unresolved
         if unresolved is None:
-            if kind_of(exc, self._ops._rules) is FailureKind.AMBIGUOUS:
+            if not self.absent and kind_of(exc, self._ops._rules) is FailureKind.AMBIGUOUS:
                 stats.unknown = True  # on_ambiguous="raise"/"retry": the caller's call
             raise exc
-        flow = self._ops.flow
-        if flow is not None and not flow.allow_retry(unresolved, FailureKind.AMBIGUOUS):
-            stats.unknown = True
+        found = await self.last_looks()
+        if found is not None:
+            stats.recovered = True
+            return found
+        self.unresolved = None
+        self.absent = True
+        self.failed_looks = 0
+        policy = self._ops.policy
+        assert policy is not None  # reconcile needs a policy
+        deadline_at = self.deadline_at
+        if (
+            self.spent
+            or self.sends >= policy.max_attempts
+            or (deadline_at is not None and time.monotonic() >= deadline_at)
+        ):
             raise unresolved from None
-        try:
-            # The deadline bounds the call: the last look gets what is left of it.
-            found = await self.look(self.deadline_at)
-        except ZyntroError:
-            stats.unknown = True
-            raise unresolved from None
-        if found is None:
-            raise unresolved from None
-        stats.recovered = True
-        return found
+        return None
+
+    async def last_looks(self) -> Profile | None:
+        """Look until the contact can be read (the record, or None: not applied); raise the
+        add's ambiguous error with ``stats.unknown`` once its deadline leaves no time.
+
+        Between looks the add waits without holding a request slot, from ``settle_delay`` doubling
+        up to ``max_backoff`` (half of each wait jittered), or the server's ``Retry-After``:
+        a stalled server is looked at again a few times a minute, and the add is settled
+        soon after it answers again. Without a deadline it looks ``max_attempts`` times.
+        """
+        ops = self._ops
+        policy = ops.policy
+        assert policy is not None  # reconcile needs a policy
+        unresolved = self.unresolved
+        assert unresolved is not None
+        wait = max(policy.settle_delay, policy.initial_backoff)
+        looks = 0
+        while True:
+            looks += 1
+            try:
+                # The deadline bounds the call: the looks get what is left of it.
+                return await self.look(self.deadline_at)
+            except ZyntroError as exc:
+                err = exc
+                retry_after = getattr(err, "retry_after", None)
+                if isinstance(retry_after, (int, float)):
+                    seconds = float(retry_after)
+                else:
+                    seconds = wait / 2 + random.uniform(0, wait / 2)
+                    wait = min(policy.max_backoff, wait * 2)
+                deadline_at = self.deadline_at
+                if (
+                    not kind_of(err, ops._rules).retryable
+                    or (deadline_at is None and looks >= policy.max_attempts)
+                    or (deadline_at is not None and time.monotonic() + seconds >= deadline_at)
+                ):
+                    self.stats.unknown = True
+                    raise unresolved from None
+            self.stats.attempts += 1
+            self.stats.retry_scheduled()
+            log.warning(
+                "retrying the look for %s for contact %r (%s); waiting %.2fs for the server",
+                self.call.endpoint,
+                self.call.contact_id,
+                err.code,
+                seconds,
+                extra=_extra(self.call, err.code, self.key, self.stats.attempts),
+            )
+            self.stats.waited += seconds
+            # Not the flow's pause: the add holds no request slot while it waits, but it
+            # stays one of the run's items at work, so a run does not take ever more
+            # items into an outage while the ones in doubt wait for the server.
+            await asyncio.sleep(seconds)
 
     async def look(self, deadline_at: float | None) -> Profile | None:
         """Is the record there already? One paced fetch with profiles; the newest match."""
@@ -446,7 +577,7 @@ class _Add:
             ops._credentials, call.contact_id, include_profile=True, member_id=self.member_id
         )
         try:
-            details = await ops.send(fetch, deadline_at, self.key, self.stats.attempts)
+            details = await ops.send(fetch, deadline_at, self.key, self.stats.attempts, self.stats)
         except ZyntroError as exc:
             log.warning(
                 "could not reconcile %s for contact %r (%s); outcome still unknown",

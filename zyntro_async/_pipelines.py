@@ -12,13 +12,18 @@ sending again, so a crash never leads to a second record. A journal entry answer
 the item it was written for: a key met again with another contact, source or payload is
 that item's failure (``JOURNAL_KEY_CONFLICT``), never someone else's profile.
 
-Size: ~490 lines, three pipelines that share the journal plumbing; one module per
-pipeline is issue 16's layout work.
+A journal that cannot record an outcome never changes what an item reports: the item's
+result says what happened on the server, its row stays ``sent`` (the next run looks before
+sending), and the run stops (:class:`~._results.OutcomeNotRecorded`). What user code
+raises -- an enricher's ``BaseException``, its own ``CancelledError`` included -- and keys,
+ids or sources that are not valid UTF-8 fail their own item only. The three pipelines
+share the journal plumbing, so they live together.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
@@ -30,6 +35,7 @@ from ._digest import digest_or_none, item_key, payload_digest
 from ._exceptions import (
     EnricherError,
     JournalConflictError,
+    JournalError,
     PreviousFailure,
     ValidationError,
     ZyntroError,
@@ -37,8 +43,9 @@ from ._exceptions import (
 from ._journal import Journal, JournalEntry, JournalState
 from ._models import ContactDetails, Profile
 from ._operations import Operations
+from ._payload import is_utf8
 from ._protocol import ADD_PROFILE, FETCH_CONTACT, Call, coerce_id
-from ._results import BulkResult, ProfileRequest
+from ._results import BulkResult, OutcomeNotRecorded, ProfileRequest
 from ._retry import RetryStats
 
 Enricher = Callable[[ContactDetails], Awaitable["dict[str, Any] | list[Any] | None"]]
@@ -65,13 +72,31 @@ def _id(value: object, what: str) -> str:
     return coerce_id(value, what, endpoint=ADD_PROFILE, code="MISSING_FIELDS")
 
 
+def _encodable(request: ProfileRequest) -> ProfileRequest:
+    """``request``, if its key, contact id and source can be written as UTF-8 (a journal,
+    a results file and the wire all need it); else its own ``ValidationError``."""
+    for what, value, code in (
+        ("key", request.key, "INVALID_ARGUMENT"),
+        ("contact_id", request.contact_id, "MISSING_FIELDS"),
+        ("source", request.source, "MISSING_FIELDS"),
+    ):
+        if isinstance(value, str) and not is_utf8(value):
+            raise ValidationError(
+                [f"{what} is not valid UTF-8 (a lone surrogate)"],
+                code=code,
+                endpoint=ADD_PROFILE,
+            )
+    return request
+
+
 def coerce_request(item: object, default_source: str | None) -> ProfileRequest:
-    """A ProfileRequest from a ProfileRequest or a mapping with the same keys."""
+    """A ProfileRequest from a ProfileRequest or a mapping with the same keys; its key,
+    contact id and source are valid UTF-8 (else ``ValidationError``)."""
     if isinstance(item, ProfileRequest):
         cid: object = item.contact_id  # typed str, but nothing stops an int at run time
         key: object = item.key
         if isinstance(cid, str) and (key is None or isinstance(key, str)):
-            return item
+            return _encodable(item)
         mapping: Mapping[str, Any] = {
             "contact_id": item.contact_id,
             "payload": item.payload,
@@ -101,12 +126,14 @@ def coerce_request(item: object, default_source: str | None) -> ProfileRequest:
         )
     key = mapping.get("key")
     member_id = mapping.get("member_id")
-    return ProfileRequest(
-        _id(contact_id, "contact_id"),
-        payload,  # checked by the add, which refuses a non-JSON one
-        source,
-        key=None if key is None else str(key),
-        member_id=None if member_id is None else _id(member_id, "member_id"),
+    return _encodable(
+        ProfileRequest(
+            _id(contact_id, "contact_id"),
+            payload,  # checked by the add, which refuses a non-JSON one
+            source,
+            key=None if key is None else str(key),
+            member_id=None if member_id is None else _id(member_id, "member_id"),
+        )
     )
 
 
@@ -122,6 +149,7 @@ def _failed(
         attempts=stats.attempts,
         retries=stats.retries,
         unknown=stats.unknown,
+        retries_abandoned=stats.retries_abandoned,
     )
 
 
@@ -224,6 +252,12 @@ class AddProfiles(_JournalSlot):
         result: BulkResult[Profile] = BulkResult(request=request, ok=False)
         try:
             result = await self._journaled(request, key, digest)
+        except OutcomeNotRecorded as exc:
+            result = exc.result
+            raise
+        except JournalError as exc:
+            result = BulkResult(request=request, ok=False, error=exc)
+            raise
         finally:
             del self._working[key]
             identity.future.set_result(result)
@@ -354,24 +388,41 @@ async def add_one(
             key=request.key,
         )
     except ZyntroError as exc:
+        failed = _failed(request, exc, stats)
+        code = exc.code
         # A failure that may have been applied stays "sent": a re-run reconciles it.
         if journal is not None and key is not None and not stats.unknown:
-            journal.mark_failed(
-                key, error_code=exc.code, contact_id=request.contact_id, source=request.source
+            _record(
+                failed,
+                lambda: journal.mark_failed(
+                    key, error_code=code, contact_id=request.contact_id, source=request.source
+                ),
             )
-        return _failed(request, exc, stats)
-    if journal is not None and key is not None:
-        journal.mark_done(key, profile_id=profile.id)
+        return failed
     if ops.flow is not None:
         ops.flow.item_succeeded(stats.retries)
-    return BulkResult(
+    done = BulkResult(
         request=request,
         ok=True,
         value=profile,
         attempts=stats.attempts,
         retries=stats.retries,
         recovered=stats.recovered,
+        retries_abandoned=stats.retries_abandoned,
     )
+    if journal is not None and key is not None:
+        _record(done, lambda: journal.mark_done(key, profile_id=profile.id))
+    return done
+
+
+def _record(result: BulkResult[Any], mark: Callable[[], None]) -> None:
+    """Journal an item's outcome; if the journal cannot take it, the item is still
+    reported as ``result`` (what happened) and the run stops (:class:`OutcomeNotRecorded`).
+    The row stays ``sent``: the next run looks before it sends anything."""
+    try:
+        mark()
+    except JournalError as exc:
+        raise OutcomeNotRecorded(result, exc) from exc
 
 
 class FetchContacts:
@@ -414,6 +465,7 @@ class FetchContacts:
             value=details,
             attempts=stats.attempts,
             retries=stats.retries,
+            retries_abandoned=stats.retries_abandoned,
         )
 
 
@@ -471,9 +523,7 @@ class EnrichContacts(_JournalSlot):
             # An earlier run sent this add and never saw the answer: is it there?
             landed = [p for p in existing if digest_or_none(p.payload) == entry.payload_digest]
             if landed:
-                if journal is not None and key is not None:
-                    journal.mark_done(key, profile_id=landed[-1].id)
-                return BulkResult(
+                found = BulkResult(
                     request=item,
                     ok=True,
                     value=landed[-1],
@@ -481,10 +531,13 @@ class EnrichContacts(_JournalSlot):
                     retries=fetched.retries,
                     recovered=True,
                 )
+                if journal is not None and key is not None:
+                    _record(
+                        found, functools.partial(journal.mark_done, key, profile_id=landed[-1].id)
+                    )
+                return found
         if self._skip_if_enriched and existing:
-            if journal is not None and key is not None:
-                journal.mark_done(key, profile_id=max(p.id for p in existing))
-            return BulkResult(
+            there = BulkResult(
                 request=item,
                 ok=True,
                 value=existing[-1],
@@ -492,15 +545,18 @@ class EnrichContacts(_JournalSlot):
                 attempts=fetched.attempts,
                 retries=fetched.retries,
             )
-        try:
-            payload = await self._enricher(details)
-        except Exception as exc:
+            if journal is not None and key is not None:
+                newest = max(p.id for p in existing)
+                _record(there, functools.partial(journal.mark_done, key, profile_id=newest))
+            return there
+        payload, raised = await _enrich(self._enricher, details)
+        if raised is not None:
             error = EnricherError(
-                f"enricher raised {type(exc).__name__}",
+                f"enricher raised {type(raised).__name__}",
                 endpoint=ADD_PROFILE,
                 contact_id=contact_id,
             )
-            error.__cause__ = exc
+            error.__cause__ = raised
             return _failed(item, error, fetched)
         if payload is None:  # nothing to add for this contact
             return BulkResult(
@@ -514,14 +570,56 @@ class EnrichContacts(_JournalSlot):
         digest = digest_or_none(request.payload) if journal is not None else None
         if journal is not None and digest is None:
             journal = None  # not JSON: the add refuses it before anything is journaled
-        result = await add_one(self._ops, request, journal=journal, key=key, digest=digest)
-        return BulkResult(
-            request=item,
-            ok=result.ok,
-            value=result.value,
-            error=result.error,
-            attempts=fetched.attempts + result.attempts,
-            retries=fetched.retries + result.retries,
-            recovered=result.recovered,
-            unknown=result.unknown,
-        )
+        try:
+            result = await add_one(self._ops, request, journal=journal, key=key, digest=digest)
+        except OutcomeNotRecorded as exc:
+            unrecorded = exc.__cause__
+            assert isinstance(unrecorded, JournalError)
+            raise OutcomeNotRecorded(_as_item(item, fetched, exc.result), unrecorded) from exc
+        return _as_item(item, fetched, result)
+
+
+def _as_item(item: Any, fetched: RetryStats, result: BulkResult[Profile]) -> BulkResult[Profile]:
+    """An enriched item's result: its add's, with the fetch's attempts counted in."""
+    return BulkResult(
+        request=item,
+        ok=result.ok,
+        value=result.value,
+        error=result.error,
+        attempts=fetched.attempts + result.attempts,
+        retries=fetched.retries + result.retries,
+        recovered=result.recovered,
+        unknown=result.unknown,
+        retries_abandoned=fetched.retries_abandoned + result.retries_abandoned,
+    )
+
+
+async def _enrich(
+    enricher: Enricher, details: ContactDetails
+) -> tuple[dict[str, Any] | list[Any] | None, BaseException | None]:
+    """Run the caller's enricher in its own task: ``(payload, None)``, or ``(None, what it
+    raised)`` -- any BaseException, a ``CancelledError`` of its own included.
+
+    The task tells the enricher's own ``CancelledError`` apart from the run's: only a
+    cancellation of *this* item's task interrupts the wait, and then the enricher is
+    cancelled and waited for, and the cancellation goes on. (``KeyboardInterrupt`` and
+    ``SystemExit`` still stop the event loop, as asyncio makes any task's do.)
+    """
+    try:
+        task = asyncio.ensure_future(enricher(details))
+    except BaseException as exc:  # not async, or it raised before returning an awaitable
+        if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+            raise
+        return None, exc
+    try:
+        await asyncio.wait({task})
+    except asyncio.CancelledError:
+        task.cancel()
+        await asyncio.wait({task})
+        raise
+    if task.cancelled():
+        return None, asyncio.CancelledError("the enricher cancelled itself")
+    raised = task.exception()
+    if raised is not None:
+        return None, raised
+    return task.result(), None

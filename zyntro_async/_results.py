@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, Generic, Literal, TypedDict, TypeVar, cas
 
 import attrs
 
-from ._exceptions import APIError, ConfigurationError, ServerError, ZyntroError
+from ._exceptions import APIError, ConfigurationError, JournalError, ServerError, ZyntroError
 from ._flow import DEFAULT_BUDGET
 from ._models import payload_summary
 
@@ -37,7 +37,9 @@ class BulkResult(Generic[T]):
     answer was lost, and reconciliation found the record the server had created.
     ``unknown``: the add failed and *may* have been applied (its answer was lost and the
     contact could not be read back); a journal keeps it for the next run to reconcile.
-    ``attempts`` counts the requests' tries, ``retries`` the tries after a failure.
+    ``attempts`` counts the requests' tries, ``retries`` the tries after a failure (each
+    one logged as ``retrying``); ``retries_abandoned`` those of them that never went on
+    the wire (the item's deadline passed first).
     """
 
     request: Any
@@ -49,6 +51,7 @@ class BulkResult(Generic[T]):
     recovered: bool = False
     retries: int = 0
     unknown: bool = False
+    retries_abandoned: int = 0
 
     @property
     def key(self) -> str | None:
@@ -77,6 +80,17 @@ def _failures(results: list[BulkResult[Any]]) -> list[BulkFailure[Any]]:
     return cast("list[BulkFailure[Any]]", results)
 
 
+class OutcomeNotRecorded(JournalError):
+    """The item's outcome (``result``, true as it stands) could not be journaled: the run
+    must stop, and the item is reported as ``result`` says, never as "failed, not
+    applied" for the journal's sake. Its journal row stays ``sent``, so the next run
+    reconciles it."""
+
+    def __init__(self, result: BulkResult[Any], error: JournalError) -> None:  # raise from it
+        super().__init__(error.message)
+        self.result = result
+
+
 @attrs.frozen
 class BulkReport:
     """The account of a run: ``succeeded + failed + skipped == total`` (items taken).
@@ -84,6 +98,11 @@ class BulkReport:
     ``failures`` keeps the first ``keep_failures`` failed results (all by default: 10,000).
     ``stopped`` says why a run ended before consuming all its input (``None`` when it did);
     the items it did not take were not touched, so a journaled run resumes from them.
+
+    ``retries`` counts every retry the run logged (``retrying ...``), those of items the
+    run cancelled when it stopped included; ``retries_abandoned`` those of them that never
+    put a request on the wire (a deadline passed first, or the run stopped). When no item
+    was cancelled, ``retries`` is the sum of the results' ``retries``.
     """
 
     total: int
@@ -95,6 +114,7 @@ class BulkReport:
     failures: list[BulkFailure[Any]] = attrs.field(repr=False, converter=_failures)
     recovered: int = 0
     stopped: str | None = None
+    retries_abandoned: int = 0
 
     @property
     def rate(self) -> float:

@@ -1,28 +1,33 @@
 """Retries that are safe for a non-idempotent API, run on tenacity.
 
-Every failure is classified once, by :data:`DEFAULT_RULES`, into a :class:`FailureKind`:
+Every failure is classified once, by :data:`DEFAULT_RULES`, into a :class:`FailureKind`,
+by how far the request got:
 
 =========  ===========================================================  =====================
 kind       failures                                                      retried?
 =========  ===========================================================  =====================
 NOT_SENT   ConnectError (refused/reset/DNS), ConnectTimeout (incl.       always
-           waiting for a pool slot)
+           waiting for a pool slot, or the deadline before sending)
 REFUSED    RateLimitError (429), ServerError 503                         always, after
                                                                          ``Retry-After``
-AMBIGUOUS  ReadTimeout, DisconnectedError, ServerError 500/502/504, a    reads: yes; adds: per
-           200 whose body is not the JSON envelope (a proxy's HTML)      ``on_ambiguous``
-FATAL      APIError (any ``{"status": "error"}``), TLSError, other       never
-           statuses, ClientClosedError, anything unlisted
+FATAL      APIError (any ``{"status": "error"}``), a 3xx/4xx status,      never
+           TLSError, ClientClosedError, InvalidArgumentError, a
+           BaseException that is not an Exception (cancellation, exit)
+AMBIGUOUS  everything else: ReadTimeout, DisconnectedError, any 5xx but   reads: yes; adds: per
+           503, a 200 that is not the JSON envelope, an answer that      ``on_ambiguous``
+           cannot be parsed, an exception no row names
 =========  ===========================================================  =====================
+
+Ambiguous is the default: once a byte of a request may have left, only an answer that
+proves it was not applied (the API's own refusal, a 4xx, a 429/503 refusal) makes a
+failure anything else. ``fatal`` is for what provably never reached the server or what
+the server refused; an exception no table names is never taken for either.
 
 For ``addProfileToContact`` (each call creates a record, no idempotency key) an AMBIGUOUS
 failure is *reconciled* before anything is re-sent: the contact is fetched with its
 profiles and, if a record with the same source and payload is there, that record is the
 call's result. A new ``AsyncRetrying`` is built per call: tenacity keeps its state on the
 instance, which concurrent calls must not share.
-
-Size: ~430 lines: the retry policy, the failure classification it retries by, and
-the loop (tenacity) that applies both.
 """
 
 from __future__ import annotations
@@ -40,11 +45,13 @@ import tenacity as _t
 
 from ._exceptions import (
     APIError,
+    APIStatusError,
     ClientClosedError,
     ConfigurationError,
     ConnectError,
     ConnectTimeout,
     DisconnectedError,
+    InvalidArgumentError,
     RateLimitError,
     ReadTimeout,
     ServerError,
@@ -89,26 +96,34 @@ class Rule:
         return self.statuses is None or getattr(exc, "status", None) in self.statuses
 
 
+#: Statuses by which the server (or a gateway before it) refused the request as such: a
+#: redirect (never followed) or a client error; 429 is REFUSED above.
+_REFUSED_AS_SENT = frozenset(range(300, 500)) - {429}
+
 DEFAULT_RULES: tuple[Rule, ...] = (
     Rule(APIError, FailureKind.FATAL),
     Rule(ClientClosedError, FailureKind.FATAL),
+    Rule(InvalidArgumentError, FailureKind.FATAL),
     Rule(TLSError, FailureKind.FATAL),
     Rule(ConnectError, FailureKind.NOT_SENT),
     Rule(ConnectTimeout, FailureKind.NOT_SENT),
     Rule(RateLimitError, FailureKind.REFUSED),
     Rule(ServerError, FailureKind.REFUSED, statuses=frozenset({503})),
-    Rule(ServerError, FailureKind.AMBIGUOUS, statuses=frozenset({200, 500, 502, 504})),
+    Rule(APIStatusError, FailureKind.FATAL, statuses=_REFUSED_AS_SENT),
     Rule(ReadTimeout, FailureKind.AMBIGUOUS),
     Rule(DisconnectedError, FailureKind.AMBIGUOUS),
+    # No row for the rest: what no row names is AMBIGUOUS (see classify).
 )
 
 
 def classify(exc: BaseException, rules: tuple[Rule, ...] = DEFAULT_RULES) -> FailureKind:
-    """The kind of ``exc`` per ``rules``; FATAL when no row matches."""
+    """The kind of ``exc`` per ``rules``. When no row matches: AMBIGUOUS for an
+    ``Exception`` (nothing proves the request did not reach the server), FATAL for a
+    ``BaseException`` that is not one (cancellation, exit: never retried)."""
     for rule in rules:
         if rule.matches(exc):
             return rule.kind
-    return FailureKind.FATAL
+    return FailureKind.AMBIGUOUS if isinstance(exc, Exception) else FailureKind.FATAL
 
 
 def _positive(_: object, attribute: attrs.Attribute[Any], value: float | None) -> None:
@@ -144,6 +159,9 @@ class RetryPolicy:
     finish it first; a failure the API itself answered (a 500) needs no such floor.
     ``deadline`` bounds a whole call (attempts and sleeps); a ``Retry-After`` beyond it
     fails the call at once.
+    An add whose outcome is in doubt keeps looking for its record (never re-sending) until
+    the contact can be read or ``deadline`` passes, waiting between looks without holding
+    a pool slot; a bulk run's ``retry_budget`` limits re-sends, never these looks.
     ``on_ambiguous`` decides what an add does when its request may have been applied:
     ``"reconcile"`` (look before re-sending), ``"retry"`` (re-send blindly; may duplicate)
     or ``"raise"`` (give the caller the ambiguous error).
@@ -164,10 +182,28 @@ class RetryPolicy:
         return classify(exc, self.rules)
 
 
+class RetryTally:
+    """Every retry of a run, counted where it is logged: ``scheduled`` (each ``retrying``
+    log record) and ``sent`` (those that put a request on the wire); the rest were
+    abandoned (the deadline passed first, or the run stopped and cancelled the item)."""
+
+    __slots__ = ("scheduled", "sent")
+
+    def __init__(self) -> None:
+        self.scheduled = 0
+        self.sent = 0
+
+    @property
+    def abandoned(self) -> int:
+        return self.scheduled - self.sent
+
+
 @attrs.define
 class RetryStats:
-    """What one call took: attempts, seconds slept, and how an ambiguity ended.
+    """What one call took: attempts, retries, seconds slept, and how an ambiguity ended.
 
+    ``retries``: retries scheduled (each one logged as ``retrying``); ``retries_sent``: of
+    those, the ones that put a request on the wire (the rest were abandoned).
     ``recovered``: an answer was lost and reconciliation found the applied record.
     ``unknown``: the call failed and *may* have been applied -- only when reconciliation
     was impossible (the contact could not be read) or disabled by ``on_ambiguous``.
@@ -177,10 +213,31 @@ class RetryStats:
     waited: float = 0.0
     recovered: bool = False
     unknown: bool = False
+    retries: int = 0
+    retries_sent: int = 0
+    #: The run's tally, when the call is part of one (set by the run's operations).
+    tally: RetryTally | None = attrs.field(default=None, repr=False, eq=False)
+    _pending: bool = attrs.field(default=False, repr=False, eq=False)
 
     @property
-    def retries(self) -> int:
-        return max(0, self.attempts - 1)
+    def retries_abandoned(self) -> int:
+        """Retries scheduled (and logged) that never put a request on the wire."""
+        return self.retries - self.retries_sent
+
+    def retry_scheduled(self) -> None:
+        """A retry is logged and about to wait for its turn: count it."""
+        self.retries += 1
+        self._pending = True
+        if self.tally is not None:
+            self.tally.scheduled += 1
+
+    def on_wire(self) -> None:
+        """A request of this call goes on the wire: the pending retry, if any, was sent."""
+        if self._pending:
+            self._pending = False
+            self.retries_sent += 1
+            if self.tally is not None:
+                self.tally.sent += 1
 
 
 # -- testing switch ------------------------------------------------------------------------
@@ -194,7 +251,9 @@ def set_testing(testing: bool = True) -> None:
 
     Attempts, classification and reconciliation are unchanged, and so are the pool-wide
     decisions of a bulk run (pacing, the ``Retry-After`` gate, deadlines): tests exercise
-    the real mechanisms without waiting out backoffs.
+    the real mechanisms without waiting out backoffs. An add in doubt whose looks keep
+    failing waits in real time for the server to answer again (that wait is the mechanism
+    under test, and zeroing it would hammer a stalled server until the deadline).
     """
     global _testing
     _testing = testing
@@ -271,11 +330,15 @@ async def run_with_retries(
     budget: Budget | None = None,
     tries: Callable[[], int] | None = None,
     log_fields: Mapping[str, object] | None = None,
+    looks_next: Callable[[], bool] | None = None,
 ) -> T:
     """Run ``attempt`` until it succeeds or the policy says stop; re-raise the last error.
 
     ``tries`` says how many of ``policy.max_attempts`` the call has used, when not every
     attempt counts as one (an add counts its sends, and its failed looks, apart).
+    ``looks_next`` says whether the next attempt only looks (an add in doubt reads the
+    contact before anything is re-sent): such a retry is not taken from ``budget``, which
+    limits re-sends, never the looks that keep an add exactly-once.
 
     The deadline (``policy.deadline`` from now) is passed to every attempt, which bounds
     its requests by it. Fast path: the first attempt runs before any tenacity object
@@ -300,6 +363,7 @@ async def run_with_retries(
         deadline_at=deadline_at,
         tries=tries,
         log_fields=log_fields,
+        looks_next=looks_next,
     )
 
 
@@ -321,14 +385,33 @@ async def retry_after(
     deadline_at: float | None,
     tries: Callable[[], int] | None = None,
     log_fields: Mapping[str, object] | None = None,
+    looks_next: Callable[[], bool] | None = None,
 ) -> T:
     """Go on after a first attempt (already counted in ``stats``) failed with ``first``:
     re-raise it if it is not retryable, else retry as :func:`run_with_retries` does."""
     if policy is None or policy.max_attempts == 1 or not kind_of(first, policy.rules).retryable:
         raise first
+    if looks_next is not None and budget is not None:
+        budget = _LooksFree(budget, looks_next)
     return await _retry(
         attempt, first, policy, idempotent, endpoint, stats, budget, deadline_at, tries, log_fields
     )
+
+
+class _LooksFree:
+    """A budget that lets a retry through without charge when it will only look."""
+
+    __slots__ = ("_budget", "_looks_next")
+
+    def __init__(self, budget: Budget, looks_next: Callable[[], bool]) -> None:
+        self._budget = budget
+        self._looks_next = looks_next
+
+    def allow_retry(self, error: BaseException, kind: FailureKind) -> bool:
+        return self._looks_next() or self._budget.allow_retry(error, kind)
+
+    async def pause(self, seconds: float) -> None:
+        await self._budget.pause(seconds)
 
 
 async def _retry(
@@ -389,6 +472,7 @@ async def _retry(
         exc = failure(state)
         seconds = state.upcoming_sleep
         stats.waited += seconds
+        stats.retry_scheduled()
         code = exc.code if isinstance(exc, ZyntroError) else type(exc).__name__
         log.warning(
             "retrying %s (attempt %d of %d failed: %s, %s); sleeping %.2fs",

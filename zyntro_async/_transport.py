@@ -2,7 +2,10 @@
 
 Every failure leaves here as a :class:`~._exceptions.TransportError` subclass that says how
 far the request got (nothing sent / sent and no answer), because that is what decides
-whether a retry is safe for a non-idempotent endpoint.
+whether a retry is safe for a non-idempotent endpoint. Only failures that provably happen
+before a byte leaves (connecting, TLS, a pool slot) are "nothing sent"; every other
+exception, named here or not (an answer aiohttp cannot parse, an error from below it),
+is "sent, no usable answer".
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from ._exceptions import (
     ServerError,
     TLSError,
     TransportError,
+    ZyntroError,
 )
 from ._protocol import RawResponse
 from ._version import __version__
@@ -78,11 +82,19 @@ def map_error(exc: BaseException, *, endpoint: str, contact_id: str) -> Transpor
     if isinstance(exc, aiohttp.ClientConnectorError):
         reason = exc.os_error.strerror or type(exc).__name__
         return ConnectError(f"cannot connect: {reason}", **where)
+    if isinstance(exc, aiohttp.InvalidURL):
+        return ConnectError(f"cannot connect: invalid URL ({type(exc).__name__})", **where)
     if isinstance(exc, (aiohttp.ServerDisconnectedError, aiohttp.ClientPayloadError)):
         return DisconnectedError("the server closed the connection before answering", **where)
     if isinstance(exc, (aiohttp.ClientOSError, aiohttp.ServerConnectionError)):
         return DisconnectedError(f"connection lost: {type(exc).__name__}", **where)
-    return TransportError(f"request failed: {type(exc).__name__}", **where)
+    # Anything else happened once the request may have left: an answer that is not valid
+    # HTTP (aiohttp's ClientResponseError), or an exception no branch above names. Only
+    # the type is kept: the parser's message quotes the raw answer.
+    return TransportError(
+        f"request failed after it may have been sent, no usable answer ({type(exc).__name__})",
+        **where,
+    )
 
 
 class Transport:
@@ -236,25 +248,17 @@ class Transport:
                     contact_id=contact_id,
                 ) from None
             raise
-        except TransportError:
-            raise
-        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
-            if self._closed:
+        except ZyntroError:
+            raise  # ours already (a capped body, a timeout)
+        except Exception as exc:
+            # aiohttp raises a bare RuntimeError("Session is closed") after close().
+            if self._closed or (isinstance(exc, RuntimeError) and session.closed):
                 raise ClientClosedError(
                     "the client was closed while this call was in flight",
                     endpoint=endpoint,
                     contact_id=contact_id,
                 ) from None
             raise map_error(exc, endpoint=endpoint, contact_id=contact_id) from None
-        except RuntimeError:
-            # aiohttp raises a bare RuntimeError("Session is closed") after close().
-            if self._closed or session.closed:
-                raise ClientClosedError(
-                    "the client was closed while this call was in flight",
-                    endpoint=endpoint,
-                    contact_id=contact_id,
-                ) from None
-            raise
         finally:
             if watch is not None:
                 deadlines.done(watch)

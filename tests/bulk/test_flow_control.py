@@ -123,15 +123,20 @@ async def test_a_long_retry_after_fails_fast_and_stops_the_run(sandbox: ZyntroSa
     assert stored == report.succeeded
 
 
-async def test_reconcile_fetches_are_paced_and_budgeted(sandbox: ZyntroSandbox) -> None:
+async def test_the_budget_limits_resends_never_the_looks(sandbox: ZyntroSandbox) -> None:
     ids = sandbox.seed(100)
     sandbox.faults = Faults(server_error=1.0)
-    async with client_for(sandbox) as client:
-        report = await client.bulk_add_profiles(adds(ids, 100), concurrency=8, retry_budget=50)
-    assert report.failed == report.total  # (the run stops early: one code for all)
-    # 50 tokens buy 10 retries; a reconcile fetch is part of a retry or costs one itself.
-    assert sandbox.stats[FETCH].requests <= 10
-    assert sandbox.stats[ADD].requests <= report.total + 10
+    policy = RetryPolicy(deadline=1.0)  # how long an add in doubt keeps looking
+    async with client_for(sandbox, retry=policy) as client:
+        run = client.bulk_add_profiles(adds(ids, 100), concurrency=8, retry_budget=50)
+        results = [r async for r in run]
+    assert run.report is not None
+    assert run.report.failed == run.report.total  # (the run stops early: one code for all)
+    # 50 tokens buy 10 re-sends; every add in doubt still looks for its record.
+    assert sandbox.stats[ADD].requests <= run.report.total + 10
+    assert sandbox.stats[FETCH].requests >= run.report.total
+    # No look ever succeeded: each failure says so (unknown), none claims "not applied".
+    assert all(r.unknown for r in results), results
     assert sum(len(sandbox.profiles(cid)) for cid in ids) == 0
 
 

@@ -8,6 +8,7 @@ Everything goes through the public API against the real sandbox.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ import pytest
 from zyntro_async import (
     BulkResult,
     ContactDetails,
+    EnricherError,
     JournalConflictError,
     Profile,
     ProfileRequest,
@@ -277,3 +279,99 @@ async def test_one_key_for_two_items_in_one_run_is_a_conflict(
     held = {cid: sandbox.profiles(cid) for cid in (a, b)}
     assert sum(len(v) for v in held.values()) == 1
     assert held[ok.request.contact_id][0]["profile_id"] == ok.value.id
+
+
+# -- whatever user code raises, and whatever strings an item holds, it fails alone -------------
+
+
+class Abort(BaseException):
+    """A BaseException subclass of the caller's own (not an Exception)."""
+
+
+async def test_an_enricher_that_raises_a_base_exception_fails_its_item_alone(
+    sandbox: ZyntroSandbox,
+) -> None:
+    ids = sandbox.seed(12)
+    cancels, aborts = ids[3], ids[8]
+
+    async def enricher(details: ContactDetails) -> dict[str, Any]:
+        if details.contact.id == cancels:
+            raise asyncio.CancelledError  # user code, not the run's cancellation
+        if details.contact.id == aborts:
+            raise Abort
+        return {"ok": True}
+
+    async with client_for(sandbox) as client:
+        run = client.enrich_contacts(ids, enricher, source="Base", concurrency=4)
+        results = await collect(run)
+
+    assert run.report is not None
+    assert run.report.stopped is None
+    assert (run.report.total, run.report.succeeded, run.report.failed) == (12, 10, 2)
+    failed = {r.request: r.error for r in results if not r.ok}
+    assert set(failed) == {cancels, aborts}
+    assert all(isinstance(error, EnricherError) for error in failed.values())
+    assert isinstance(failed[cancels].__cause__, asyncio.CancelledError)
+    assert isinstance(failed[aborts].__cause__, Abort)
+    assert sandbox.profiles(cancels) == sandbox.profiles(aborts) == []
+
+
+async def test_the_runs_own_cancellation_is_not_an_enricher_failure(
+    sandbox: ZyntroSandbox,
+) -> None:
+    ids = sandbox.seed(4)
+    started = asyncio.Event()
+
+    async def enricher(details: ContactDetails) -> dict[str, Any]:
+        started.set()
+        await asyncio.Event().wait()  # until the run is cancelled
+        return {"never": True}
+
+    async with client_for(sandbox) as client:
+        run = client.enrich_contacts(ids, enricher, source="Base", concurrency=4)
+        results: list[BulkResult[Any]] = []
+
+        async def consume() -> None:
+            results.extend(await collect(run))
+
+        consumer = asyncio.ensure_future(consume())
+        await asyncio.wait_for(started.wait(), 5)
+        await run.aclose()
+        await asyncio.wait({consumer})
+
+    assert run.report is not None
+    assert run.report.stopped == "cancelled"
+    assert not any(isinstance(r.error, EnricherError) for r in results)
+    assert all(sandbox.profiles(cid) == [] for cid in ids)
+
+
+@pytest.mark.parametrize("field", ["key", "source", "contact_id"])
+async def test_a_lone_surrogate_fails_its_own_item_before_the_journal(
+    sandbox: ZyntroSandbox, tmp_path: Path, field: str
+) -> None:
+    ids = sandbox.seed(10)
+    bad = ids[4]
+
+    def item(cid: str) -> ProfileRequest:
+        fields = {"contact_id": cid, "source": "Utf", "key": cid}
+        if cid == bad:
+            fields[field] = fields[field] + "\ud800"
+        return ProfileRequest(fields["contact_id"], {"n": 1}, fields["source"], key=fields["key"])
+
+    items = [item(cid) for cid in ids]
+    journal = tmp_path / "run.db"
+    async with client_for(sandbox) as client:
+        runs = [client.bulk_add_profiles(items, concurrency=10, journal=journal) for _ in "12"]
+        first = await collect(runs[0])
+        second = await collect(runs[1])
+
+    for run, results, done in ((runs[0], first, False), (runs[1], second, True)):
+        assert run.report is not None
+        assert run.report.stopped is None
+        assert (run.report.total, run.report.failed) == (10, 1)
+        (failed,) = [r for r in results if not r.ok]
+        assert isinstance(failed.error, ValidationError)
+        assert "UTF-8" in str(failed.error)
+        assert all(r.skipped is done for r in results if r.ok)
+    assert sandbox.profiles(bad) == []
+    assert all(len(sandbox.profiles(cid)) == 1 for cid in ids if cid != bad)

@@ -256,6 +256,8 @@ async def echo_server() -> AsyncIterator[tuple[str, list[str], list[bytes]]]:
         if mode == "message":  # documented message first, so the code is still right
             data: Any = ["Invalid API Key", f"for request {echo}"]
             return web.json_response({"status": "error", "data": data})
+        if mode == "php":  # PHP's json_encode escapes "/" as "\/"
+            return web.json_response({"status": "error", "data": [echo.replace("/", "\\/")]})
         if mode == "object":  # the parsed body itself as the error data
             return web.json_response({"status": "error", "data": [json.loads(raw)]})
         if mode == "bare":
@@ -320,3 +322,36 @@ async def test_a_server_echoing_the_request_never_puts_a_secret_in_an_error(
     assert [s for s in SECRETS if s in logged] == []
     assert errors[0].code == "INVALID_API_KEY"  # classified by the documented message
     assert any("***" in m for m in errors[0].messages)  # type: ignore[attr-defined]
+
+
+PERSONAL_PAYLOAD = {
+    "email": "pii-4711@example.com",
+    "phone": 15550199,
+    "home": "https://example.com/~janice/",
+    "name": "Zoë Ångström",
+}
+PERSONAL_VALUES = ("pii-4711@example.com", "15550199", "~janice", "Zoë", "Ångström")
+
+
+async def test_a_server_echoing_the_payload_never_puts_it_in_an_error(
+    echo_server: tuple[str, list[str], list[bytes]],
+) -> None:
+    base, modes, _ = echo_server
+    errors: list[ZyntroError] = []
+    async with ZyntroClient(
+        api_key=API_KEY,
+        developer_secret=DEV_SECRET,
+        org_id="org-1",
+        member_id="member-1",
+        base_url=base,
+        retry=RetryPolicy(max_attempts=1),
+    ) as client:
+        for mode in ("message", "object", "bare", "php"):
+            modes[:] = [mode]
+            with pytest.raises(ZyntroError) as info:
+                await client.add_profile_to_contact("c-1", PERSONAL_PAYLOAD, "Src")
+            errors.append(info.value)
+    for error in errors:
+        texts = exception_text(error) + repr(getattr(error, "messages", ()))
+        assert [v for v in PERSONAL_VALUES if v in texts] == [], texts
+        assert "***" in texts

@@ -4,7 +4,8 @@ Credentials come from ``ZYNTRO_*`` environment variables or ``--env-file``, neve
 flags: argv is visible to every user of the machine. No input, flag or server answer ends
 in a Python traceback: each failure is one line on stderr and an exit code (see
 ``_common``): 0 all succeeded, 1 some items failed, 2 usage or configuration error, 3
-stopped early on a failure every item would hit, 130 Ctrl-C, 143 SIGTERM, 70 a bug.
+stopped early on a failure every item would hit, 4 the journal failed mid-run (items may
+have been sent: the same command reconciles them), 130 Ctrl-C, 143 SIGTERM, 70 a bug.
 
 Modules: ``_parser`` (flags, dispatch), ``_commands`` and ``_enrich`` (the commands),
 ``_env`` (settings, error advice), ``_render`` (output), ``_signals`` (Ctrl-C, SIGTERM).

@@ -22,12 +22,13 @@ from typing import Any, BinaryIO
 import attrs
 
 from .._bulk import BulkRun
-from .._exceptions import PreviousFailure
+from .._exceptions import JournalError, PreviousFailure
 from .._inputs import InputProblem, Row, read_csv, read_jsonl, survey_csv, survey_jsonl
 from .._results import BulkResult, ProfileRequest
 from . import _env, _signals
 from ._common import (
     EXIT_FAILED,
+    EXIT_JOURNAL,
     EXIT_OK,
     EXIT_STOPPED,
     EXIT_USAGE,
@@ -259,6 +260,7 @@ async def _enrich(job: _Job, ctx: Context) -> int:
             on_progress=view,
             total=job.total,
         )
+        journal_failed: JournalError | None = None
         try:
             async for result in run:
                 record(result)
@@ -266,6 +268,10 @@ async def _enrich(job: _Job, ctx: Context) -> int:
                     break
         except asyncio.CancelledError:
             interrupted = True
+        except JournalError as exc:
+            if run.report is None or run.report.total == 0:
+                raise  # before anything was sent: a usage error
+            journal_failed = exc
         finally:
             try:
                 await _drain(run, record)
@@ -297,6 +303,13 @@ async def _enrich(job: _Job, ctx: Context) -> int:
         )
         console.line(f"zyntro-async: interrupted after {handled} lines; {resume}")
         raise asyncio.CancelledError
+    if journal_failed is not None:
+        console.line(f"zyntro-async: error: {journal_failed}")
+        console.line(
+            f"  items may have been sent; fix the journal's disk, then run the same command "
+            f"with --journal {args.journal} (or the rescued copy it names) to reconcile them"
+        )
+        return EXIT_JOURNAL
     if output is not None and output.error is not None:
         return EXIT_FAILED
     if report.total == 0 and job.total is None:  # stdin: no line could be sent

@@ -216,6 +216,7 @@ def summary_table(report: BulkReport, *, invalid: int | None = None, failed_befo
     rows += [
         ("skipped", report.skipped),
         ("retries", report.retries),
+        *([("retries abandoned", report.retries_abandoned)] if report.retries_abandoned else []),
         ("recovered", report.recovered),
         ("elapsed", f"{report.elapsed:.1f} s"),
         ("throughput", f"{report.rate:.0f} items/s"),
