@@ -222,6 +222,11 @@ class Budget(Protocol):
 
     def allow_retry(self, error: BaseException, kind: FailureKind) -> bool: ...
 
+    def own_wait(self, error: BaseException, seconds: float) -> float:
+        """How much of the server's ``Retry-After`` of ``seconds`` the item sleeps itself
+        (a pool-wide wait is the budget's own, which the next attempt waits out)."""
+        ...
+
     async def pause(self, seconds: float) -> None: ...
 
 
@@ -373,6 +378,8 @@ async def _retry(
         retry_after = getattr(exc, "retry_after", None)
         if isinstance(retry_after, (int, float)):
             seconds = float(retry_after)  # the server's word replaces our backoff
+            if budget is not None:
+                seconds = budget.own_wait(exc, seconds)
         else:
             seconds = backoff(state)
             if (

@@ -102,7 +102,9 @@ async def test_a_rate_below_one_per_second_works(sandbox: ZyntroSandbox) -> None
     assert report.succeeded == 2
 
 
-async def test_a_long_retry_after_fails_fast_and_stops_the_run(sandbox: ZyntroSandbox) -> None:
+async def test_one_long_retry_after_among_successes_does_not_stop_the_run(
+    sandbox: ZyntroSandbox,
+) -> None:
     ids = sandbox.seed(200)
     sandbox.faults = Faults(retry_after=86400, latency=0.005)
     sandbox.script(ADD, *([None] * 19), Fault.RATE_LIMIT)
@@ -111,8 +113,28 @@ async def test_a_long_retry_after_fails_fast_and_stops_the_run(sandbox: ZyntroSa
         results, _ = await asyncio.wait_for(watch(run), 60)  # a safety net, not a timing
     report = run.report
     assert report is not None
+    assert report.stopped is None
+    # The refused item too: the answers after its refusal lifted the hold, and it retried.
+    assert report.succeeded == report.total == len(results) == 200
+    assert sum(len(sandbox.profiles(cid)) for cid in ids) == 200
+    assert sandbox.stats[ADD].faults[Fault.RATE_LIMIT] == 1
+
+
+@pytest.mark.slow
+async def test_a_confirmed_long_retry_after_fails_fast_and_stops_the_run(
+    sandbox: ZyntroSandbox,
+) -> None:
+    ids = sandbox.seed(200)
+    sandbox.faults = Faults(rate_limit=1.0, retry_after=86400, latency=0.005)
+    sandbox.script(ADD, *([None] * 20))  # then every request is refused: a spent daily quota
+    async with client_for(sandbox, retry=RetryPolicy(deadline=5)) as client:
+        run = client.bulk_add_profiles(adds(ids, 200), concurrency=8)
+        results, _ = await asyncio.wait_for(watch(run), 60)  # a safety net, not a timing
+    report = run.report
+    assert report is not None
     assert report.stopped is not None
     assert "wait until" in report.stopped
+    assert report.succeeded == 20
     assert report.succeeded + report.failed + report.skipped == report.total == len(results)
     assert report.total < 200  # the rest were never taken: a journal resumes them
     refused = [r.error for r in results if not r.ok]
@@ -121,6 +143,8 @@ async def test_a_long_retry_after_fails_fast_and_stops_the_run(sandbox: ZyntroSa
     assert all(e.retry_after is not None and e.retry_after > 5 for e in refused)  # type: ignore[union-attr]
     stored = sum(len(sandbox.profiles(cid)) for cid in ids)
     assert stored == report.succeeded
+    # Confirmed by one probe, not by hammering: a refusal per item in flight, and the probe.
+    assert sandbox.stats[ADD].faults[Fault.RATE_LIMIT] <= 8 + 2
 
 
 async def test_reconcile_fetches_are_paced_and_budgeted(sandbox: ZyntroSandbox) -> None:

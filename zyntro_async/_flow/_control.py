@@ -1,0 +1,367 @@
+"""Pool-wide flow control for a bulk run: the parts below, composed, on one event loop.
+
+=====================================  =============================================
+signal                                 reaction
+=====================================  =============================================
+one 500/502/504, timeout, drop, or a   that item's own jittered backoff (in ``_retry``);
+sporadic 429/503                       nothing pool-wide: the pool keeps its width
+refusals (429/503, JSON or HTML) of    the adaptive rate engages or moves
+>= 20 % of the last second's sends,
+or one with ``Retry-After`` > 0 or
+``X-RateLimit-Remaining: 0``
+``X-RateLimit-Limit``/``RateLimit-*``  a ceiling on the adaptive rate
+``Retry-After`` >= 2 s                 the gate: hold the pool, probe, and only a
+                                       confirmed refusal shuts it until then
+=====================================  =============================================
+
+The parts, each sans I/O with its state in plain data (as botocore splits its adaptive
+mode into ``adaptive.py``, ``throttling.py`` and ``bucket.py``):
+
+* :mod:`._estimator` -- the server's *accepted* rate, counted by send time, never from a
+  stretch with no accepted answer or shorter than the answers' latency;
+* :mod:`._cubic` -- the adaptive rate: botocore's CUBIC, with ``W_max`` the accepted
+  rate (not the send rate) and ``beta = 0.9``; a header's limit is its ceiling;
+* :mod:`._pacer` -- a token bucket read at the current rate at every decision: waiting
+  requests are re-planned whenever the rate moves, none booked ahead;
+* :mod:`._gate` -- a long ``Retry-After``: hold, probe, confirm;
+* :mod:`._budget` -- the retry budget (botocore's "standard" retry quota);
+* :mod:`._slots` -- the pool's width (``concurrency``).
+
+The user's ``max_per_second`` is a ceiling the same pacer applies: one bucket for both
+rates, so a request never waits twice.
+
+Why not the others: Google SRE's client-side throttling (SRE book, "Handling Overload")
+rejects locally with a probability, which turns a quota into local failures to retry;
+gRPC's retry throttling only stops retries (kept, as the retry budget); Netflix's
+Gradient2/Vegas adapt *concurrency* to latency, but a quota is a rate, and in front of a
+gateway that refuses at once latency says nothing about it. Isolated refusals are
+ignored: the engage threshold (20 % of a second's sends, at least 20 answers) is far
+above what transient faults produce, and an estimate whose share accepted is above 95 %
+moves nothing.
+
+``set_testing(True)`` zeroes item backoff sleeps only (``_retry``): the pacing, the gate
+and the deadline checks here run in tests exactly as in production.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections.abc import Callable
+
+from .._exceptions import ConfigurationError, ReadTimeout
+from .._retry import FailureKind
+from ._budget import DEFAULT_BUDGET, RetryBudget
+from ._cubic import FALLBACK_BETA, Cubic
+from ._estimator import AcceptedRate
+from ._gate import POOL_WAIT_FROM, Gate
+from ._pacer import Pacer
+from ._slots import Slots
+
+__all__ = ["DEFAULT_BUDGET", "FlowControl", "GateClosed"]
+
+#: The refusal ratio over the last second's sends that counts as overload, and the
+#: answers it needs.
+REFUSAL_RATIO = 0.2
+MIN_SAMPLES = 20
+#: An estimate whose accepted share is above ``1 - SPORADIC`` moves nothing: the server
+#: took nearly all we sent, and slowing down would not make its stray refusals go away.
+SPORADIC = 0.05
+#: The least time between two reactions (more if the answers take longer): the answers
+#: to what was sent at the new rate must come in before they are judged.
+REACT_EVERY = 0.1
+#: How far ahead the intake may fill the pacer's queue, in seconds of the current rate.
+LOOKAHEAD = 0.05
+
+
+def _check_options(max_per_second: object, retry_budget: object) -> None:
+    if max_per_second is not None and (
+        isinstance(max_per_second, bool)
+        or not isinstance(max_per_second, (int, float))
+        or not (max_per_second > 0 and math.isfinite(max_per_second))
+    ):
+        raise ConfigurationError(f"max_per_second must be a number > 0 (got {max_per_second!r})")
+    if retry_budget is not None and (
+        isinstance(retry_budget, bool) or not isinstance(retry_budget, int) or retry_budget < 0
+    ):
+        raise ConfigurationError(
+            f"retry_budget must be an integer >= 0 or None, not {retry_budget!r}"
+        )
+
+
+class FlowControl:
+    """Shared by every request of one run; one event loop, not thread-safe.
+
+    ``acquire(deadline_at)`` before each request (waits for the gate, a slot and the pace),
+    ``release(started, error, kind)`` after it; ``allow_retry`` and ``item_succeeded`` run
+    the retry budget; ``pause(seconds)`` is an item's backoff sleep (it holds no slot).
+    """
+
+    def __init__(
+        self,
+        concurrency: int,
+        *,
+        max_per_second: float | None = None,
+        retry_budget: int | None = DEFAULT_BUDGET,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        _check_options(max_per_second, retry_budget)
+        self.concurrency = concurrency
+        self.max_per_second = max_per_second
+        self.sending = 0  # requests on the wire
+        self.sleeping = 0  # items in a backoff sleep
+        self.on_change: asyncio.Event | None = None  # set when slots, sleepers or turns change
+        self._clock = clock
+        self._slots = Slots(concurrency)
+        self._budget = RetryBudget(retry_budget)
+        self._accepted = AcceptedRate()
+        self._cubic = Cubic()
+        self._gate = Gate()
+        self._pacer = Pacer(self._pace_rate, clock)
+        self._last_throttled = -math.inf
+        self._gate_waiters: set[asyncio.Future[None]] = set()
+
+    # -- state, read by progress, telemetry and the run -----------------------------------------
+
+    @property
+    def in_flight(self) -> int:
+        """Slots held (a request paced or on the wire)."""
+        return self._slots.held
+
+    @property
+    def budget(self) -> int | None:
+        return self._budget.tokens
+
+    @property
+    def capacity(self) -> int | None:
+        return self._budget.capacity
+
+    @property
+    def gate_until(self) -> float:
+        """No request starts before this ``time.monotonic()`` instant (0: open)."""
+        return self._gate.until
+
+    @property
+    def gate_reason(self) -> BaseException | None:
+        return self._gate.reason
+
+    @property
+    def throttled(self) -> bool:
+        """Whether the pool is held below its configured pace right now."""
+        now = self._clock()
+        return self._gate.closed(now) or now - self._last_throttled < 1.0
+
+    @property
+    def rate(self) -> float | None:
+        """The adaptive rate now; None until overload is seen."""
+        return self._cubic.rate(self._clock())
+
+    def current_rate(self, now: float) -> float | None:
+        """The adaptive rate at ``now``: CUBIC growth since the last reduction."""
+        return self._cubic.rate(now)
+
+    def backlogged(self) -> bool:
+        """Whether a new item would only queue: the gate is shut and requests wait at it,
+        or more requests wait for their turn than the pace serves in :data:`LOOKAHEAD`
+        seconds."""
+        now = self._clock()
+        if self._gate_waiters and self._gate.closed(now):
+            return True
+        waiting = self._pacer.waiting
+        if not waiting:
+            return False
+        rate = self._pace_rate(now)
+        return rate is not None and waiting >= max(1.0, rate * LOOKAHEAD)
+
+    def _pace_rate(self, now: float) -> float | None:
+        rate = self._cubic.rate(now)
+        ceiling = self.max_per_second
+        if rate is None:
+            return ceiling
+        return rate if ceiling is None else min(rate, ceiling)
+
+    def _adaptive_binds(self, now: float) -> bool:
+        rate = self._cubic.rate(now)
+        return rate is not None and (self.max_per_second is None or rate < self.max_per_second)
+
+    # -- per request ----------------------------------------------------------------------------
+
+    def try_acquire(self) -> float | None:
+        """:meth:`acquire` when nothing is to wait for (no gate, a free slot, a token):
+        the request's start time at once, without a coroutine; None otherwise."""
+        if self._slots.free():
+            now = self._clock()
+            if not self._gate.closed(now) and self._pacer.try_pass(now):
+                self._slots.try_take()
+                return self._on_wire(now)
+        return None
+
+    async def acquire(self, deadline_at: float | None) -> float:
+        """Wait for a slot, the gate and the pace; return the request's start time.
+
+        The gate is judged with the slot held, and again after the pace, so no request
+        that queued before a hold began slips past it (but the hold's probe)."""
+        await self._slots.take()
+        try:
+            while True:
+                probe = await self._wait_gate(deadline_at)
+                now = self._clock()
+                if not self._pacer.try_pass(now):
+                    if self._adaptive_binds(now):
+                        self._last_throttled = now
+                    await self._pacer.turn()
+                    self._changed()
+                    now = self._clock()
+                if probe or not self._gate.closed(now):
+                    return self._on_wire(now)
+        except BaseException:
+            self._release_slot()
+            raise
+
+    def _on_wire(self, now: float) -> float:
+        """A request holding its slot goes on the wire at ``now`` (its start time)."""
+        self.sending += 1
+        self._accepted.sent(now)
+        return now
+
+    async def _wait_gate(self, deadline_at: float | None) -> bool:
+        """Wait until the gate lets this request through; True if it goes as the probe."""
+        gate = self._gate
+        while True:
+            now = self._clock()
+            wait = gate.check(now)
+            if wait <= 0:
+                return gate.holding and gate.probe_at == now
+            if gate.confirmed and deadline_at is not None and gate.until > deadline_at:
+                raise GateClosed(gate.until - now)
+            await self._gate_sleep(wait)
+
+    async def _gate_sleep(self, seconds: float) -> None:
+        """Sleep ``seconds`` or until the gate changes; an item's sleep holds no slot."""
+        loop = asyncio.get_running_loop()
+        waiter = loop.create_future()
+        handle = loop.call_later(seconds, _resolve, waiter)
+        self._gate_waiters.add(waiter)
+        self.sleeping += 1
+        self._changed()
+        try:
+            await waiter
+        finally:
+            self.sleeping -= 1
+            handle.cancel()
+            self._gate_waiters.discard(waiter)
+            self._changed()
+
+    def _gate_changed(self) -> None:
+        for waiter in self._gate_waiters:
+            _resolve(waiter)
+        self._changed()
+
+    def _changed(self) -> None:
+        if self.on_change is not None:
+            self.on_change.set()
+
+    def _release_slot(self) -> None:
+        self._slots.release()
+        self._changed()
+
+    def release(
+        self, started: float, error: BaseException | None, kind: FailureKind | None
+    ) -> None:
+        """Report a request's outcome (``kind`` classifies ``error``)."""
+        self.sending -= 1
+        self._release_slot()
+        now = self._clock()
+        if error is None:
+            self._accepted.answered(started, now, accepted=True, refused=False)
+            if (self._gate.holding or self._gate.confirmed) and self._gate.accepted(started):
+                self._gate_changed()
+            return
+        refused = kind is FailureKind.REFUSED
+        self._accepted.answered(started, now, accepted=False, refused=refused)
+        if not refused:
+            if self._gate.failed(now, started):
+                self._gate_changed()
+            return  # an isolated 5xx/timeout/drop is its item's business
+        retry_after = getattr(error, "retry_after", None)
+        if not isinstance(retry_after, (int, float)):
+            retry_after = None
+        limit = getattr(error, "limit", None)
+        if isinstance(limit, (int, float)) and limit > 0:
+            self._cubic.cap(float(limit))
+        if self._gate.refused(now, started, retry_after or 0.0, error):
+            self._gate_changed()
+        if started > self._cubic.last_reduction and self._overloaded(now, error, retry_after):
+            self._react(now)
+
+    def _overloaded(self, now: float, error: BaseException, retry_after: float | None) -> bool:
+        if now - self._cubic.last_reduction < max(REACT_EVERY, 2 * self._accepted.latency):
+            return False  # the answers to the last reaction's rate are still coming in
+        if retry_after is not None and retry_after > 0:
+            return True
+        if getattr(error, "remaining", None) == 0:
+            return True
+        return self._ratio_says_overload(now)
+
+    def _ratio_says_overload(self, now: float) -> bool:
+        refused, answered = self._accepted.refusal_ratio(now)
+        return answered >= MIN_SAMPLES and refused >= REFUSAL_RATIO * answered
+
+    def _react(self, now: float) -> None:
+        """Move the adaptive rate on evidence of overload (see :mod:`._cubic`)."""
+        estimate = self._accepted.estimate(now)
+        if estimate is not None:
+            if estimate.share >= 1 - SPORADIC:
+                return  # the server took nearly all we sent: sporadic refusals, not a limit
+            self._cubic.reduce(now, estimate.rate)
+        elif self._ratio_says_overload(now):
+            # Refused, and nothing yet to estimate from: back off from what we send.
+            sent = self._accepted.send_rate(now)
+            current = self._cubic.rate(now)
+            base = sent if current is None else min(sent, current)
+            self._cubic.reduce(now, base, FALLBACK_BETA)
+        else:
+            return  # a stray refusal before any estimate: no evidence of a limit
+        self._pacer.replan()
+
+    # -- items -----------------------------------------------------------------------------------
+
+    async def pause(self, seconds: float) -> None:
+        """An item's sleep (backoff, Retry-After): it holds no slot meanwhile."""
+        self.sleeping += 1
+        self._changed()
+        try:
+            await asyncio.sleep(seconds)
+        finally:
+            self.sleeping -= 1
+
+    def allow_retry(self, error: BaseException, kind: FailureKind) -> bool:
+        """Take a retry's cost from the budget; False when it is spent."""
+        return self._budget.spend(isinstance(error, ReadTimeout))
+
+    def own_wait(self, error: BaseException, seconds: float) -> float:
+        """An item refused with a ``Retry-After`` the gate holds the pool for sleeps none
+        of it itself: its next attempt waits at the gate, which a probe may lift. Once
+        the gate is confirmed, the item has the whole wait (and its deadline judges it)."""
+        gate = self._gate
+        if seconds >= POOL_WAIT_FROM and gate.holding:
+            return 0.0
+        return seconds
+
+    def item_succeeded(self, retries: int) -> None:
+        """Credit the budget: a clean success earns a token, a retried one refunds."""
+        self._budget.succeeded(retries)
+
+
+def _resolve(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
+
+
+class GateClosed(Exception):
+    """Internal: the pool-wide wait ends past the request's deadline (``wait`` seconds)."""
+
+    def __init__(self, wait: float) -> None:
+        super().__init__(wait)
+        self.wait = wait

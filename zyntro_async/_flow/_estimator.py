@@ -1,0 +1,146 @@
+"""What the server accepts per second, measured by *send* time, sans I/O.
+
+Requests are counted in the 100 ms bucket of the instant they were sent; their answers
+(accepted, refused, or anything else) go to that same bucket. The accepted rate is the
+send rate over a stretch of buckets times the share of their answers that were accepted.
+
+Counting by send time is what keeps the estimate honest in front of a gateway that
+refuses at the edge: a refusal comes back in well under a millisecond while an accepted
+answer takes the backend's latency, so a window counted by *answer* time opens with
+refusals alone and reads "the server accepts nothing". Here the newest buckets, whose
+accepted answers may still be on their way, are left out until they are fully answered
+or older than twice the accepted answers' latency; and no estimate is made from a
+stretch that holds no accepted answer or is shorter than that latency.
+"""
+
+from __future__ import annotations
+
+import math
+
+import attrs
+
+BUCKET = 0.1  # seconds of send time per bucket
+HISTORY = 64  # buckets kept: 6.4 s of send time
+#: The shortest stretch of send time an estimate is made from, and the longest used.
+MIN_SPAN = 0.25
+MAX_SPAN = 1.0
+#: Weight of a new accepted answer's latency in the running average.
+LATENCY_WEIGHT = 0.2
+
+
+@attrs.frozen
+class Estimate:
+    """The server's accepted rate over ``span`` seconds of send time, and the share of
+    answered requests it accepted."""
+
+    rate: float
+    share: float
+    span: float
+
+
+def _zeros() -> list[int]:
+    return [0] * HISTORY
+
+
+@attrs.define
+class AcceptedRate:
+    """Counts by send time in a ring of :data:`HISTORY` buckets of :data:`BUCKET` s."""
+
+    n_sent: list[int] = attrs.field(factory=_zeros)
+    n_answered: list[int] = attrs.field(factory=_zeros)
+    n_ok: list[int] = attrs.field(factory=_zeros)
+    n_refused: list[int] = attrs.field(factory=_zeros)
+    slot: int = 0  # the newest bucket's absolute index
+    first: float = math.inf  # the first send
+    latency: float = 0.0  # running average of accepted answers' latency (0: none yet)
+
+    def _advance(self, now: float) -> None:
+        slot = int(now // BUCKET)
+        gap = slot - self.slot
+        if gap > 0:
+            for i in range(1, min(gap, HISTORY) + 1):
+                j = (self.slot + i) % HISTORY
+                self.n_sent[j] = self.n_answered[j] = self.n_ok[j] = self.n_refused[j] = 0
+            self.slot = slot
+
+    def _index(self, started: float) -> int | None:
+        slot = int(started // BUCKET)
+        if slot > self.slot or self.slot - slot >= HISTORY:
+            return None
+        return slot % HISTORY
+
+    def sent(self, now: float) -> None:
+        """A request went on the wire at ``now``."""
+        self._advance(now)
+        if now < self.first:
+            self.first = now
+        self.n_sent[int(now // BUCKET) % HISTORY] += 1
+
+    def answered(self, started: float, now: float, *, accepted: bool, refused: bool) -> None:
+        """The request sent at ``started`` ended at ``now``: accepted, refused (a quota's
+        429/503), or neither (any other failure)."""
+        self._advance(now)
+        if accepted:
+            latency = max(0.0, now - started)
+            if self.latency:
+                self.latency += LATENCY_WEIGHT * (latency - self.latency)
+            else:
+                self.latency = latency
+        i = self._index(started)
+        if i is None:
+            return  # sent before the history: too old to count
+        self.n_answered[i] += 1
+        if accepted:
+            self.n_ok[i] += 1
+        elif refused:
+            self.n_refused[i] += 1
+
+    def refusal_ratio(self, now: float) -> tuple[int, int]:
+        """``(refused, answered)`` among requests sent in the last second."""
+        self._advance(now)
+        refused = answered = 0
+        for back in range(round(MAX_SPAN / BUCKET)):
+            j = (self.slot - back) % HISTORY
+            refused += self.n_refused[j]
+            answered += self.n_ok[j] + self.n_refused[j]
+        return refused, answered
+
+    def send_rate(self, now: float) -> float:
+        """Requests sent per second over the last second (or since the first send)."""
+        self._advance(now)
+        sent = sum(self.n_sent[(self.slot - back) % HISTORY] for back in range(10))
+        span = min(MAX_SPAN, max(BUCKET, now - self.first))
+        return sent / span
+
+    def estimate(self, now: float) -> Estimate | None:
+        """The accepted rate, or None while the evidence cannot tell it (see the module)."""
+        self._advance(now)
+        if not self.latency:
+            return None  # no accepted answer yet
+        settle = 2 * self.latency
+        need = max(MIN_SPAN, self.latency)
+        longest = max(need, MAX_SPAN)
+        sent = ok = refused = 0
+        span = 0.0
+        settled = False
+        for back in range(HISTORY):
+            slot = self.slot - back
+            start = slot * BUCKET
+            end = min(start + BUCKET, now)
+            if end <= self.first:
+                break  # before the first send
+            j = slot % HISTORY
+            if not settled:
+                if now - end < settle and self.n_answered[j] < self.n_sent[j]:
+                    continue  # answers may still be on their way
+                settled = True
+            sent += self.n_sent[j]
+            ok += self.n_ok[j]
+            refused += self.n_refused[j]
+            span += end - max(start, self.first)
+            if span >= longest:
+                break
+        if span < need or ok == 0:
+            return None
+        share = ok / (ok + refused)
+        return Estimate(rate=sent / span * share, share=share, span=span)
