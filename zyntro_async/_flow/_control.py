@@ -53,7 +53,7 @@ from collections.abc import Callable
 from .._exceptions import ConfigurationError, ReadTimeout
 from .._retry import FailureKind
 from ._budget import DEFAULT_BUDGET, RetryBudget
-from ._cubic import FALLBACK_BETA, Cubic
+from ._cubic import FALLBACK_BETA, FALLBACK_FLOOR, Cubic
 from ._estimator import AcceptedRate
 from ._gate import POOL_WAIT_FROM, Gate
 from ._pacer import Pacer
@@ -292,35 +292,34 @@ class FlowControl:
             self._cubic.cap(float(limit))
         if self._gate.refused(now, started, retry_after or 0.0, error):
             self._gate_changed()
-        if started > self._cubic.last_reduction and self._overloaded(now, error, retry_after):
+        last = self._cubic.last_reduction
+        if started > last and now - last >= max(REACT_EVERY, 2 * self._accepted.latency):
+            # A refusal of a request sent at the current rate, whose answers are in.
             self._react(now)
-
-    def _overloaded(self, now: float, error: BaseException, retry_after: float | None) -> bool:
-        if now - self._cubic.last_reduction < max(REACT_EVERY, 2 * self._accepted.latency):
-            return False  # the answers to the last reaction's rate are still coming in
-        if retry_after is not None and retry_after > 0:
-            return True
-        if getattr(error, "remaining", None) == 0:
-            return True
-        return self._ratio_says_overload(now)
 
     def _ratio_says_overload(self, now: float) -> bool:
         refused, answered = self._accepted.refusal_ratio(now)
         return answered >= MIN_SAMPLES and refused >= REFUSAL_RATIO * answered
 
     def _react(self, now: float) -> None:
-        """Move the adaptive rate on evidence of overload (see :mod:`._cubic`)."""
-        estimate = self._accepted.estimate(now)
+        """Move the adaptive rate on a refusal (see :mod:`._cubic`): to the accepted rate
+        when the server refused more than a sporadic share; without an estimate, back
+        off from the send rate when the refusal ratio says overload."""
+        # Once paced, only what was sent paced: the unpaced opening burst is no measure.
+        estimate = self._accepted.estimate(now, since=self._cubic.engaged_at)
         if estimate is not None:
             if estimate.share >= 1 - SPORADIC:
                 return  # the server took nearly all we sent: sporadic refusals, not a limit
             self._cubic.reduce(now, estimate.rate)
         elif self._ratio_says_overload(now):
-            # Refused, and nothing yet to estimate from: back off from what we send.
+            # Refused, and nothing yet to estimate from: back off from what we send, to
+            # the share of it accepted (botocore's 0.7 at most, a tenth at least).
+            refused, answered = self._accepted.refusal_ratio(now)
             sent = self._accepted.send_rate(now)
             current = self._cubic.rate(now)
             base = sent if current is None else min(sent, current)
-            self._cubic.reduce(now, base, FALLBACK_BETA)
+            share = 1 - refused / answered
+            self._cubic.reduce(now, base, min(FALLBACK_BETA, max(FALLBACK_FLOOR, share)))
         else:
             return  # a stray refusal before any estimate: no evidence of a limit
         self._pacer.replan()

@@ -12,8 +12,10 @@ soon as better evidence comes in, instead of crawling back up the cubic curve.
 
 When refusals come but no estimate can be made (nothing was accepted over a stretch of
 send time at least as long as the answers take), we do what botocore does: ``W_max`` is
-the measured send rate and the rate backs off to ``FALLBACK_BETA`` of it, once per
-reaction interval; repeated, that backs off exponentially until something is accepted.
+the measured send rate and the rate backs off to ``FALLBACK_BETA`` of it (or to the
+share of it accepted so far, if less, but not under ``FALLBACK_FLOOR``), once per
+reaction interval; repeated, that backs off exponentially until something is accepted,
+and CUBIC's concave growth back towards ``W_max`` is quick from far below it.
 
 A rate-limit header (``X-RateLimit-Limit``/``RateLimit-Limit``) is a ceiling on the rate
 and on ``W_max``; its window is not sent, so it is read per second, which can only make
@@ -29,6 +31,7 @@ import attrs
 CUBIC_C = 0.4
 BETA = 0.9
 FALLBACK_BETA = 0.7
+FALLBACK_FLOOR = 0.1
 MIN_RATE = 0.5  # requests/s: botocore's floor
 
 
@@ -40,6 +43,7 @@ class Cubic:
     k: float = 0.0
     last_reduction: float = -math.inf
     engaged: bool = False
+    engaged_at: float = math.inf  # the first reduction
     ceiling: float = math.inf
 
     def rate(self, now: float) -> float | None:
@@ -56,7 +60,9 @@ class Cubic:
         self.w_max = w_max
         self.k = (w_max * (1 - beta) / CUBIC_C) ** (1 / 3)
         self.last_reduction = now
-        self.engaged = True
+        if not self.engaged:
+            self.engaged = True
+            self.engaged_at = now
 
     def cap(self, limit: float) -> None:
         """A server-announced limit (requests per second): the rate never goes above it."""

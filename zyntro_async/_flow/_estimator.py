@@ -22,7 +22,7 @@ import attrs
 BUCKET = 0.1  # seconds of send time per bucket
 HISTORY = 64  # buckets kept: 6.4 s of send time
 #: The shortest stretch of send time an estimate is made from, and the longest used.
-MIN_SPAN = 0.25
+MIN_SPAN = 0.1
 MAX_SPAN = 1.0
 #: Weight of a new accepted answer's latency in the running average.
 LATENCY_WEIGHT = 0.2
@@ -112,8 +112,9 @@ class AcceptedRate:
         span = min(MAX_SPAN, max(BUCKET, now - self.first))
         return sent / span
 
-    def estimate(self, now: float) -> Estimate | None:
-        """The accepted rate, or None while the evidence cannot tell it (see the module)."""
+    def estimate(self, now: float, since: float = -math.inf) -> Estimate | None:
+        """The accepted rate from requests sent after ``since``, or None while the
+        evidence cannot tell it (see the module)."""
         self._advance(now)
         if not self.latency:
             return None  # no accepted answer yet
@@ -127,8 +128,8 @@ class AcceptedRate:
             slot = self.slot - back
             start = slot * BUCKET
             end = min(start + BUCKET, now)
-            if end <= self.first:
-                break  # before the first send
+            if end <= self.first or start < since:
+                break  # before the first send, or (in part) before ``since``
             j = slot % HISTORY
             if not settled:
                 if now - end < settle and self.n_answered[j] < self.n_sent[j]:
