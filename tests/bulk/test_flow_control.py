@@ -20,6 +20,8 @@ from zyntro_async import (
 )
 from zyntro_async.testing import Fault, Faults, ZyntroSandbox
 
+from .edge import edge_gateway
+
 ADD, FETCH = "addProfileToContact", "fetchContact"
 
 
@@ -167,3 +169,33 @@ async def test_the_deadline_bounds_a_call_against_a_slow_server(sandbox: ZyntroS
         # Without the deadline bounding the attempt, this answer would come in 3 s.
         with pytest.raises(ReadTimeout):
             await client.fetch_contact(cid)
+
+
+@pytest.mark.slow
+async def test_waiting_for_the_pace_fails_nothing(sandbox: ZyntroSandbox) -> None:
+    # A pool far wider than the pace, and a deadline shorter than the wait for the last
+    # turn: waiting for one's turn is not a failure, and the deadline counts from the send.
+    ids = sandbox.seed(20)
+    async with client_for(sandbox, retry=RetryPolicy(deadline=0.3)) as client:
+        report = await client.bulk_fetch_contacts(ids, concurrency=32, max_per_second=20)
+    assert report.failed == 0
+    assert report.succeeded == 20
+    assert sandbox.stats[FETCH].requests == 20  # each sent once, none timed out unsent
+
+
+@pytest.mark.slow
+async def test_an_edge_that_refuses_at_once_is_met_not_collapsed_to(
+    sandbox: ZyntroSandbox,
+) -> None:
+    # nginx limit_req in front (rate=100r/s burst=30 nodelay, its default 503 HTML page, no
+    # Retry-After): refusals come back at once, accepted answers after the backend's latency.
+    ids = sandbox.seed(50)
+    sandbox.faults = Faults(latency=0.005)
+    edge_at = edge_gateway(sandbox.base_url, rate=100, burst=30, status=503)
+    async with edge_at as (url, edge), ZyntroClient(**sandbox.credentials, base_url=url) as client:
+        run = client.bulk_add_profiles(adds(ids, 300), concurrency=64)
+        report = await asyncio.wait_for(run, 30)  # a safety net: a collapsed run crawls
+    assert report.succeeded == 300
+    assert sum(len(sandbox.profiles(cid)) for cid in ids) == 300
+    # The opening burst (64 at once against a bucket of 30) is refused; then little is.
+    assert edge.refused <= 34 + 0.1 * (edge.admitted + edge.refused)

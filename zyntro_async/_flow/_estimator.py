@@ -132,7 +132,7 @@ class AcceptedRate:
                 break  # before the first send, or (in part) before ``since``
             j = slot % HISTORY
             if not settled:
-                if now - end < settle and self.n_answered[j] < self.n_sent[j]:
+                if now - end < settle and not 0 < self.n_sent[j] <= self.n_answered[j]:
                     continue  # answers may still be on their way
                 settled = True
             sent += self.n_sent[j]

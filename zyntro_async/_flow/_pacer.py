@@ -24,6 +24,8 @@ import attrs
 #: Burst tolerance, in seconds of traffic (at least one request, at most ``MAX_BURST``).
 BURST_SECONDS = 0.02
 MAX_BURST = 10.0
+#: Rounding slack: a token short by less than this is a whole token.
+_EPSILON = 1e-9
 
 
 def burst(rate: float) -> float:
@@ -41,12 +43,12 @@ class Pace:
     def wait(self, now: float, rate: float) -> float:
         """Seconds until a request may go at ``rate`` (0: now). Takes nothing."""
         self._refill(now, rate)
-        return 0.0 if self.tokens >= 1.0 else (1.0 - self.tokens) / rate
+        return 0.0 if self.tokens >= 1.0 - _EPSILON else (1.0 - self.tokens) / rate
 
     def take(self, now: float, rate: float) -> bool:
         """Take a token if there is one now."""
         self._refill(now, rate)
-        if self.tokens < 1.0:
+        if self.tokens < 1.0 - _EPSILON:
             return False
         self.tokens -= 1.0
         return True
