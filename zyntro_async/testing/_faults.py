@@ -4,7 +4,21 @@ A :class:`Faults` value describes what can go wrong (latency, and per-kind
 probabilities of the :class:`Fault` answers) and the per-key quota; it parses from and
 prints to the CLI's ``--faults`` string. The injector (:mod:`._injector`) decides per
 request from a ``random.Random(seed)``, so a failing run replays exactly with the same
-seed and the same request order; the quota's token bucket is :mod:`._quota`.
+seed and the same request order; the quota's limiters are :mod:`._quota`.
+
+The quota comes in the shapes real gateways enforce (``quota_shape``), answers with the
+status, body and headers they send (``quota_status``, ``quota_body``, ``quota_headers``),
+at the edge before the backend's latency or after it (``quota_instant``). For example,
+nginx's ``limit_req zone=... rate=300r/s burst=30 nodelay`` with its default
+``limit_req_status 503``::
+
+    Faults(quota_rps=300, quota_burst=30, quota_shape="leaky_bucket", quota_status=503,
+           quota_body="html", quota_headers="none", quota_instant=True, latency=0.005)
+
+and a Python web app's ``limits`` fixed window of 6,000 per minute::
+
+    Faults(quota_rps=100, quota_shape="fixed_window", quota_window=60,
+           quota_headers="retry_after")
 
 Status faults (429/500/502/503) answer before any state change; the
 ``*_AFTER_COMMIT`` faults let the request commit (an addProfileToContact
@@ -22,6 +36,7 @@ from typing import Any, Final
 
 import attrs
 
+from ._quota import QUOTA_SHAPES
 from ._wire import ENDPOINTS
 
 
@@ -42,8 +57,9 @@ class Fault(enum.Enum):
     #: The request is processed (a profile IS stored), then nothing is sent for
     #: ``Faults.hang_seconds`` and the connection is closed.
     TIMEOUT_AFTER_COMMIT = "timeout_after_commit"
-    #: 429 from the per-key quota (``Faults.quota_rps``): decided by the token bucket,
-    #: never by the dice or a script; counted in the stats like the other kinds.
+    #: A refusal by the per-key quota (``Faults.quota_rps``; 429 or 503 as
+    #: ``Faults.quota_status`` says): decided by the quota's limiter, never by the dice
+    #: or a script; counted in the stats like the other kinds.
     QUOTA = "quota"
 
     @property
@@ -56,6 +72,11 @@ class Fault(enum.Enum):
 DICE_FAULTS: Final[tuple[Fault, ...]] = tuple(kind for kind in Fault if kind is not Fault.QUOTA)
 
 _SERVER_ERROR_BODIES: Final = ("json", "text", "alternate")
+_QUOTA_BODIES: Final = ("json", "html")
+_QUOTA_HEADERS: Final = ("all", "retry_after", "none")
+_QUOTA_STATUSES: Final = (429, 503)
+_BOOLEAN_FIELDS: Final = frozenset({"unavailable_retry_after", "quota_instant"})
+_TEXT_FIELDS: Final = frozenset({"server_error_body", "quota_shape", "quota_body", "quota_headers"})
 
 
 def _non_negative(_inst: object, attribute: attrs.Attribute[float], value: float) -> None:
@@ -90,8 +111,20 @@ def _finite(_inst: object, attribute: attrs.Attribute[float], value: float) -> N
 
 
 def _burst(_inst: object, attribute: attrs.Attribute[float | None], value: float | None) -> None:
-    if value is not None and not 1.0 <= value < math.inf:
-        raise ValueError(f"{attribute.name} must be a finite number >= 1 (or None), got {value!r}")
+    if value is not None and not 0.0 <= value < math.inf:
+        raise ValueError(f"{attribute.name} must be a finite number >= 0 (or None), got {value!r}")
+
+
+def _window(_inst: object, attribute: attrs.Attribute[float], value: float) -> None:
+    if not 0.0 < value < math.inf:  # also rejects NaN
+        raise ValueError(f"{attribute.name} must be a finite number > 0, got {value!r}")
+
+
+def _to_status(value: int | float | str) -> int:
+    number = float(value)
+    if number != int(number):
+        raise ValueError(f"quota_status must be an integer status, got {value!r}")
+    return int(number)
 
 
 def _prob() -> Any:
@@ -131,15 +164,43 @@ class Faults:
     endpoints: frozenset[str] = attrs.field(default=frozenset(ENDPOINTS), converter=_to_endpoints)
     #: Requests per second per API key that the quota admits; 0 = no quota.
     quota_rps: float = attrs.field(default=0.0, converter=_to_float, validator=_finite)
-    #: The bucket's capacity (the burst); None = 10 % of ``quota_rps``, at least 1.
+    #: The token bucket's capacity (>= 1), or nginx's ``burst`` for the leaky bucket
+    #: (>= 0); None = 10 % of ``quota_rps``, at least 1. The windows ignore it.
     quota_burst: float | None = attrs.field(
         default=None, converter=_to_optional_float, validator=_burst
     )
+    #: How the quota counts (see :mod:`._quota`): ``"token_bucket"`` (API gateways),
+    #: ``"leaky_bucket"`` (nginx ``limit_req ... nodelay``), ``"sliding_window"`` (refused
+    #: requests count too) or ``"fixed_window"`` (``limits``-style, ``Retry-After`` to the
+    #: window's end).
+    quota_shape: str = attrs.field(
+        default="token_bucket", validator=attrs.validators.in_(QUOTA_SHAPES)
+    )
+    #: The windows' length in seconds (1 = per second, 60 = per minute); each window
+    #: admits ``quota_rps * quota_window`` requests (rounded, at least 1).
+    quota_window: float = attrs.field(default=1.0, converter=_to_float, validator=_window)
+    #: The refusal's status: 429, or 503 (nginx's default ``limit_req_status``).
+    quota_status: int = attrs.field(
+        default=429, converter=_to_status, validator=attrs.validators.in_(_QUOTA_STATUSES)
+    )
+    #: The refusal's body: ``"json"`` (the API's error envelope) or ``"html"`` (nginx's
+    #: error page for the status, ``text/html``).
+    quota_body: str = attrs.field(default="json", validator=attrs.validators.in_(_QUOTA_BODIES))
+    #: Which headers the quota sends: ``"all"`` (``X-RateLimit-Limit/-Remaining/-Reset`` on
+    #: every answer, ``Retry-After`` on refusals), ``"retry_after"`` (``Retry-After`` on
+    #: refusals only) or ``"none"`` (nothing: nginx's ``limit_req``).
+    quota_headers: str = attrs.field(default="all", validator=attrs.validators.in_(_QUOTA_HEADERS))
+    #: Refuse at the edge, at once (as a gateway in front of the backend does), instead of
+    #: after ``latency`` and ``jitter`` like the backend's own answers.
+    quota_instant: bool = False
 
     def __attrs_post_init__(self) -> None:
         total = sum(p for _, p in self.probabilities)
         if total > 1.0 + 1e-9:
             raise ValueError(f"fault probabilities sum to {total:g}, more than 1")
+        burst = self.quota_burst
+        if self.quota_shape == "token_bucket" and burst is not None and burst < 1.0:
+            raise ValueError(f"quota_burst of a token bucket must be >= 1, got {burst!r}")
 
     @property
     def probabilities(self) -> tuple[tuple[Fault, float], ...]:
@@ -151,7 +212,7 @@ class Faults:
 
     @property
     def quota_capacity(self) -> float:
-        """The quota bucket's capacity: ``quota_burst``, or 10 % of ``quota_rps`` (>= 1)."""
+        """The bucket's ``burst``: ``quota_burst``, or 10 % of ``quota_rps`` (>= 1)."""
         if self.quota_burst is not None:
             return self.quota_burst
         return max(1.0, self.quota_rps * 0.1)
@@ -206,11 +267,11 @@ class Faults:
 def _parse_value(key: str, raw: str) -> Any:
     if key == "endpoints":
         return frozenset(part.strip() for part in raw.replace("+", "|").split("|") if part)
-    if key == "server_error_body":
+    if key in _TEXT_FIELDS:
         return raw
     if key == "quota_burst" and raw.lower() in ("none", "auto", "default"):
         return None
-    if key == "unavailable_retry_after":
+    if key in _BOOLEAN_FIELDS:
         lowered = raw.lower()
         if lowered in ("1", "true", "yes", "on"):
             return True

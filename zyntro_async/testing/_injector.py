@@ -19,12 +19,17 @@ from typing import Final
 from aiohttp import web
 
 from ._faults import Fault, Faults
-from ._quota import Quota, QuotaDecision
+from ._quota import Limiter, QuotaDecision, limiter
 from ._wire import ENDPOINTS
 
 _BAD_GATEWAY_HTML: Final = (
     "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"
     "<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>nginx</center>\r\n"
+    "</body>\r\n</html>\r\n"
+)
+_TOO_MANY_HTML: Final = (
+    "<html>\r\n<head><title>429 Too Many Requests</title></head>\r\n<body>\r\n"
+    "<center><h1>429 Too Many Requests</h1></center>\r\n<hr><center>nginx</center>\r\n"
     "</body>\r\n</html>\r\n"
 )
 _UNAVAILABLE_HTML: Final = (
@@ -49,21 +54,22 @@ class FaultInjector:
         self._scripts: dict[str, deque[Fault | None]] = {name: deque() for name in ENDPOINTS}
         self._server_errors = 0
         self._clock = clock
-        self._quota: Quota | None = None
+        self._quota: tuple[tuple[str, float, float, float], Limiter] | None = None
 
     def admit(self, api_key: object) -> QuotaDecision | None:
         """The quota's decision for a request presenting ``api_key``; None without a quota.
 
-        The buckets are rebuilt (full) when ``quota_rps`` or ``quota_burst`` change.
+        The limiters are rebuilt (full, windows empty) when the quota's shape, rate,
+        burst or window change.
         """
         faults = self.faults
         if not faults.quota_rps:
             self._quota = None
             return None
-        quota, burst = self._quota, faults.quota_capacity
-        if quota is None or quota.rate != faults.quota_rps or quota.burst != burst:
-            quota = self._quota = Quota(faults.quota_rps, burst, clock=self._clock)
-        return quota.take(api_key if isinstance(api_key, str) else "")
+        shape = (faults.quota_shape, faults.quota_rps, faults.quota_capacity, faults.quota_window)
+        if self._quota is None or self._quota[0] != shape:
+            self._quota = (shape, limiter(*shape, clock=self._clock))
+        return self._quota[1].take(api_key if isinstance(api_key, str) else "")
 
     def script(self, endpoint: str, *faults: Fault | None) -> None:
         """Queue the next answers for ``endpoint`` (``None`` = answer normally)."""
@@ -104,13 +110,27 @@ class FaultInjector:
         extra = self._rng.uniform(0.0, faults.jitter) if faults.jitter else 0.0
         return faults.latency + extra
 
-    @staticmethod
-    def quota_response(decision: QuotaDecision) -> web.Response:
-        """The 429 answer of a request the quota refused, with its headers."""
+    def quota_headers(self, decision: QuotaDecision) -> dict[str, str] | None:
+        """The headers ``Faults.quota_headers`` says an answer carries for ``decision``."""
+        mode = self.faults.quota_headers
+        if mode == "all":
+            return decision.headers
+        if mode == "retry_after" and decision.retry_after is not None:
+            return {"Retry-After": str(decision.retry_after)}
+        return None
+
+    def quota_response(self, decision: QuotaDecision) -> web.Response:
+        """The answer of a request the quota refused: status, body and headers as set."""
+        faults = self.faults
+        headers = self.quota_headers(decision)
+        if faults.quota_body == "html":
+            page = _TOO_MANY_HTML if faults.quota_status == 429 else _UNAVAILABLE_HTML
+            return web.Response(
+                status=faults.quota_status, text=page, content_type="text/html", headers=headers
+            )
+        message = "Too many requests" if faults.quota_status == 429 else "Service unavailable"
         return web.json_response(
-            {"data": ["Too many requests"], "status": "error"},
-            status=429,
-            headers=decision.headers,
+            {"data": [message], "status": "error"}, status=faults.quota_status, headers=headers
         )
 
     def status_response(self, fault: Fault) -> web.Response:

@@ -289,12 +289,14 @@ class ZyntroSandbox:
         # The quota sits in front, as a gateway does: decided on arrival, before the
         # dice and before any state change.
         quota = injector.admit(body.get("api_key"))
+        quota_headers = None if quota is None else injector.quota_headers(quota)
         if quota is not None and not quota.admitted:
             stats.faults[Fault.QUOTA] += 1
             self._changed()
-            delay = injector.delay()
-            if delay > 0:
-                await asyncio.sleep(delay)
+            if not injector.faults.quota_instant:
+                delay = injector.delay()
+                if delay > 0:
+                    await asyncio.sleep(delay)
             return injector.quota_response(quota)
         fault = injector.choose(endpoint)
         delay = injector.delay()
@@ -305,8 +307,8 @@ class ZyntroSandbox:
             self._changed()
             if fault.is_status:
                 response = injector.status_response(fault)
-                if quota is not None:
-                    response.headers.update(quota.headers)
+                if quota_headers is not None:
+                    response.headers.update(quota_headers)
                 return response
         code, data = answer(endpoint, self._store, body, request.remote)
         envelope = answered(stats, code, data)
@@ -318,5 +320,5 @@ class ZyntroSandbox:
         return web.Response(
             body=dumps(envelope),
             content_type="application/json",
-            headers=None if quota is None else quota.headers,
+            headers=quota_headers,
         )

@@ -1,0 +1,118 @@
+"""The SDK against every quota shape, played by the sandbox alone (no nginx needed).
+
+The same demands as behind nginx (:mod:`tests.gateway.test_behind_nginx`), for the
+shapes a gateway may enforce (``Faults.quota_shape``): one client at concurrency 64
+holds the quota's rate without failing an item or storing one twice, and is refused
+rarely. Counts are bounded (a few seconds of quota each) and each run is cut off if
+it collapses. Marked ``xfail(strict=True)`` where the SDK does not do it yet.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+import zyntro_async
+from zyntro_async import ProfileRequest, ZyntroClient
+from zyntro_async.testing import Fault, Faults, ZyntroSandbox
+
+SOURCE = "quota-test"
+CONCURRENCY = 64
+#: The first flight of requests meets whatever the quota holds at the start: a run of
+#: thousands of items absorbs those refusals in its 5 %, a bounded one allows them on top.
+FIRST_FLIGHT = CONCURRENCY
+NOT_YET = pytest.mark.xfail(
+    strict=True,
+    reason="the flow control does not yet converge on this quota shape: edge refusals, "
+    "windows that count refusals and Retry-After to a window's end",
+)
+
+
+@pytest.fixture(autouse=True)
+def real_sleeps() -> Iterator[None]:
+    zyntro_async.set_testing(False)
+    yield
+    zyntro_async.set_testing(True)
+
+
+SHAPES = {
+    "token": {},
+    "leaky-edge": {"quota_shape": "leaky_bucket", "quota_headers": "none", "quota_instant": True},
+    "leaky-edge-503-html": {
+        "quota_shape": "leaky_bucket",
+        "quota_headers": "none",
+        "quota_instant": True,
+        "quota_status": 503,
+        "quota_body": "html",
+    },
+    "sliding": {"quota_shape": "sliding_window", "quota_headers": "retry_after"},
+    "fixed-1s": {"quota_shape": "fixed_window"},
+    "fixed-1s-retry-after-only": {"quota_shape": "fixed_window", "quota_headers": "retry_after"},
+}
+
+
+async def run_against(sb: ZyntroSandbox, n: int, bound: float) -> tuple[Any, list[str]]:
+    ids = sb.seed(50)
+    requests = [ProfileRequest(ids[i % 50], {"seq": i}, SOURCE) for i in range(n)]
+    async with ZyntroClient(**sb.credentials, base_url=sb.base_url) as client:
+        run = client.bulk_add_profiles(requests, concurrency=CONCURRENCY)
+        try:
+            report = await asyncio.wait_for(run, bound)
+        except asyncio.TimeoutError:
+            pytest.fail(f"{n} items not done in {bound:g} s: {sb.stats}")
+    return report, ids
+
+
+def duplicates(sb: ZyntroSandbox, ids: list[str]) -> int:
+    seqs = [p["profile_payload"]["seq"] for cid in ids for p in sb.profiles(cid)]
+    return len(seqs) - len(set(seqs))
+
+
+#: What already holds: the polite token bucket (``Retry-After`` and ``X-RateLimit-*``).
+#: Everything else is what the client must still learn.
+WORKS_TODAY = {("token", 50), ("token", 300)}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("shape", "rate", "n"),
+    [
+        pytest.param(
+            shape,
+            rate,
+            n,
+            id=f"{shape}-{rate}",
+            marks=() if (shape, rate) in WORKS_TODAY else (NOT_YET,),
+        )
+        for shape in SHAPES
+        for rate, n in ((50, 150), (300, 600))
+    ],
+)
+async def test_one_client_holds_the_quota_of_every_shape(shape: str, rate: int, n: int) -> None:
+    options: dict[str, Any] = dict(SHAPES[shape])
+    if options.get("quota_shape") == "leaky_bucket":
+        options["quota_burst"] = rate // 10
+    async with ZyntroSandbox(faults=Faults(quota_rps=rate, latency=0.005, **options)) as sb:
+        report, ids = await run_against(sb, n, bound=math.ceil(n / rate * 3 + 5))
+        refused = sb.stats.faults[Fault.QUOTA]
+        assert report.failed == 0
+        assert duplicates(sb, ids) == 0
+        assert report.succeeded / report.elapsed >= 0.8 * rate
+        assert refused <= 0.05 * sb.stats.requests + FIRST_FLIGHT
+
+
+@pytest.mark.slow
+@NOT_YET
+async def test_a_long_fixed_window_is_waited_out_and_every_item_succeeds() -> None:
+    # 20 per 5 s window, 30 items: the last 10 wait for the next window.
+    faults = Faults(quota_rps=4, quota_shape="fixed_window", quota_window=5, latency=0.005)
+    async with ZyntroSandbox(faults=faults) as sb:
+        report, ids = await run_against(sb, 30, bound=20)
+        assert report.succeeded == 30
+        assert report.stopped is None
+        assert duplicates(sb, ids) == 0
+        assert sb.stats.faults[Fault.QUOTA] <= 2
