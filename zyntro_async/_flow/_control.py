@@ -120,6 +120,7 @@ class FlowControl:
         self._gate = Gate()
         self._pacer = Pacer(self._pace_rate, clock)
         self._last_throttled = -math.inf
+        self._react_after = 0.0  # the Retry-After (< the gate's) of the last reaction
         self._gate_waiters: set[asyncio.Future[None]] = set()
 
     # -- state, read by progress, telemetry and the run -----------------------------------------
@@ -293,15 +294,17 @@ class FlowControl:
         if self._gate.refused(now, started, retry_after or 0.0, error):
             self._gate_changed()
         last = self._cubic.last_reduction
-        if started > last and now - last >= max(REACT_EVERY, 2 * self._accepted.latency):
-            # A refusal of a request sent at the current rate, whose answers are in.
-            self._react(now)
+        wait = max(REACT_EVERY, 2 * self._accepted.latency, self._react_after)
+        if started > last and now - last >= wait:
+            # A refusal of a request sent at the current rate, whose answers are in (and,
+            # after a Retry-After, once the server's window has had time to turn).
+            self._react(now, retry_after)
 
     def _ratio_says_overload(self, now: float) -> bool:
         refused, answered = self._accepted.refusal_ratio(now)
         return answered >= MIN_SAMPLES and refused >= REFUSAL_RATIO * answered
 
-    def _react(self, now: float) -> None:
+    def _react(self, now: float, retry_after: float | None) -> None:
         """Move the adaptive rate on a refusal (see :mod:`._cubic`): to the accepted rate
         when the server refused more than a sporadic share; without an estimate, back
         off from the send rate when the refusal ratio says overload."""
@@ -311,18 +314,30 @@ class FlowControl:
             if estimate.share >= 1 - SPORADIC:
                 return  # the server took nearly all we sent: sporadic refusals, not a limit
             self._cubic.reduce(now, estimate.rate)
+        elif self._cubic.ceiling < math.inf:
+            # Nothing yet to estimate from, but the server said its limit: start under it.
+            self._cubic.reduce(now, self._cubic.ceiling)
         elif self._ratio_says_overload(now):
             # Refused, and nothing yet to estimate from: back off from what we send, to
-            # the share of it accepted (botocore's 0.7 at most, a tenth at least).
-            refused, answered = self._accepted.refusal_ratio(now)
+            # the share of it accepted (botocore's 0.7 at most, a fifth at least).
+            refused, answered = self._accepted.refusal_ratio(now, self._cubic.last_reduction)
+            if not answered:  # nothing answered yet of what was sent at the last rate
+                refused, answered = self._accepted.refusal_ratio(now)
             sent = self._accepted.send_rate(now)
             current = self._cubic.rate(now)
             base = sent if current is None else min(sent, current)
             share = 1 - refused / answered
-            self._cubic.reduce(now, base, min(FALLBACK_BETA, max(FALLBACK_FLOOR, share)))
+            start = base * min(FALLBACK_BETA, max(FALLBACK_FLOOR, share))
+            # What the server accepted over the last second is a rate it takes (a window
+            # that opens with a burst, then refuses): CUBIC probes back up to it, from no
+            # lower than a fifth of it.
+            w_max = max(base, self._accepted.accepted_lately(now))
+            start = max(start, FALLBACK_FLOOR * w_max)
+            self._cubic.reduce(now, w_max, start / w_max if w_max > 0 else FALLBACK_BETA)
         else:
             return  # a stray refusal before any estimate: no evidence of a limit
         self._pacer.replan()
+        self._react_after = min(retry_after or 0.0, POOL_WAIT_FROM)
 
     # -- items -----------------------------------------------------------------------------------
 
@@ -336,7 +351,14 @@ class FlowControl:
             self.sleeping -= 1
 
     def allow_retry(self, error: BaseException, kind: FailureKind) -> bool:
-        """Take a retry's cost from the budget; False when it is spent."""
+        """Take a retry's cost from the budget; False when it is spent.
+
+        A refused request re-sent while the adaptive rate paces the pool costs nothing:
+        the pace, which every refusal lowers, already bounds what the run sends, so the
+        re-send cannot feed a storm; charging it would fail items for a quota's refusals
+        that the pace is there to absorb."""
+        if kind is FailureKind.REFUSED and self._cubic.engaged:
+            return True
         return self._budget.spend(isinstance(error, ReadTimeout))
 
     def own_wait(self, error: BaseException, seconds: float) -> float:

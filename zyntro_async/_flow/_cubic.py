@@ -31,7 +31,7 @@ import attrs
 CUBIC_C = 0.4
 BETA = 0.9
 FALLBACK_BETA = 0.7
-FALLBACK_FLOOR = 0.1
+FALLBACK_FLOOR = 0.2
 MIN_RATE = 0.5  # requests/s: botocore's floor
 
 

@@ -95,11 +95,14 @@ class AcceptedRate:
         elif refused:
             self.n_refused[i] += 1
 
-    def refusal_ratio(self, now: float) -> tuple[int, int]:
-        """``(refused, answered)`` among requests sent in the last second."""
+    def refusal_ratio(self, now: float, since: float = -math.inf) -> tuple[int, int]:
+        """``(refused, answered)`` among requests sent in the last second (and in
+        buckets wholly after ``since``)."""
         self._advance(now)
         refused = answered = 0
         for back in range(round(MAX_SPAN / BUCKET)):
+            if (self.slot - back) * BUCKET < since:
+                break
             j = (self.slot - back) % HISTORY
             refused += self.n_refused[j]
             answered += self.n_ok[j] + self.n_refused[j]
@@ -107,10 +110,17 @@ class AcceptedRate:
 
     def send_rate(self, now: float) -> float:
         """Requests sent per second over the last second (or since the first send)."""
+        return self._per_second(self.n_sent, now)
+
+    def accepted_lately(self, now: float) -> float:
+        """Requests sent in the last second and accepted so far, per second: what the
+        server has shown it takes, whatever its window."""
+        return self._per_second(self.n_ok, now)
+
+    def _per_second(self, counts: list[int], now: float) -> float:
         self._advance(now)
-        sent = sum(self.n_sent[(self.slot - back) % HISTORY] for back in range(10))
-        span = min(MAX_SPAN, max(BUCKET, now - self.first))
-        return sent / span
+        n = sum(counts[(self.slot - back) % HISTORY] for back in range(round(MAX_SPAN / BUCKET)))
+        return n / min(MAX_SPAN, max(BUCKET, now - self.first))
 
     def estimate(self, now: float, since: float = -math.inf) -> Estimate | None:
         """The accepted rate from requests sent after ``since``, or None while the
