@@ -191,10 +191,16 @@ class FlowControl:
     def try_acquire(self) -> float | None:
         """:meth:`acquire` when nothing is to wait for (no gate, a free slot, a token):
         the request's start time at once, without a coroutine; None otherwise."""
-        if self._slots.free():
+        slots = self._slots
+        if slots.held < slots.limit and not slots.waiters:
             now = self._clock()
-            if not self._gate.closed(now) and self._pacer.try_pass(now):
-                self._slots.try_take()
+            gate = self._gate
+            if gate.holding or now < gate.until:
+                return None
+            if (self.max_per_second is None and not self._cubic.engaged) or self._pacer.try_pass(
+                now
+            ):
+                slots.held += 1
                 return self._on_wire(now)
         return None
 

@@ -20,6 +20,7 @@ import math
 import attrs
 
 BUCKET = 0.1  # seconds of send time per bucket
+_PER_SECOND = 1 / BUCKET  # buckets per second (a multiplication is cheaper than ``//``)
 HISTORY = 64  # buckets kept: 6.4 s of send time
 #: The shortest stretch of send time an estimate is made from, and the longest used.
 MIN_SPAN = 0.1
@@ -54,41 +55,37 @@ class AcceptedRate:
     first: float = math.inf  # the first send
     latency: float = 0.0  # running average of accepted answers' latency (0: none yet)
 
-    def _advance(self, now: float) -> None:
-        slot = int(now // BUCKET)
-        gap = slot - self.slot
-        if gap > 0:
-            for i in range(1, min(gap, HISTORY) + 1):
+    def _advance(self, now: float) -> int:
+        """Move the ring to ``now``'s bucket (clearing the ones it passes); its slot."""
+        slot = int(now * _PER_SECOND)
+        if slot > self.slot:
+            for i in range(1, min(slot - self.slot, HISTORY) + 1):
                 j = (self.slot + i) % HISTORY
                 self.n_sent[j] = self.n_answered[j] = self.n_ok[j] = self.n_refused[j] = 0
             self.slot = slot
-
-    def _index(self, started: float) -> int | None:
-        slot = int(started // BUCKET)
-        if slot > self.slot or self.slot - slot >= HISTORY:
-            return None
-        return slot % HISTORY
+        return slot
 
     def sent(self, now: float) -> None:
         """A request went on the wire at ``now``."""
-        self._advance(now)
+        slot = self._advance(now) if now * _PER_SECOND >= self.slot + 1 else self.slot
         if now < self.first:
             self.first = now
-        self.n_sent[int(now // BUCKET) % HISTORY] += 1
+        self.n_sent[slot % HISTORY] += 1
 
     def answered(self, started: float, now: float, *, accepted: bool, refused: bool) -> None:
         """The request sent at ``started`` ended at ``now``: accepted, refused (a quota's
         429/503), or neither (any other failure)."""
-        self._advance(now)
+        newest = self._advance(now) if now * _PER_SECOND >= self.slot + 1 else self.slot
         if accepted:
-            latency = max(0.0, now - started)
+            latency = now - started if now > started else 0.0
             if self.latency:
                 self.latency += LATENCY_WEIGHT * (latency - self.latency)
             else:
                 self.latency = latency
-        i = self._index(started)
-        if i is None:
+        slot = int(started * _PER_SECOND)
+        if slot > newest or newest - slot >= HISTORY:
             return  # sent before the history: too old to count
+        i = slot % HISTORY
         self.n_answered[i] += 1
         if accepted:
             self.n_ok[i] += 1
@@ -101,7 +98,7 @@ class AcceptedRate:
         self._advance(now)
         refused = answered = 0
         for back in range(round(MAX_SPAN / BUCKET)):
-            if (self.slot - back) * BUCKET < since:
+            if (self.slot - back) * BUCKET <= since:
                 break
             j = (self.slot - back) % HISTORY
             refused += self.n_refused[j]
@@ -138,7 +135,7 @@ class AcceptedRate:
             slot = self.slot - back
             start = slot * BUCKET
             end = min(start + BUCKET, now)
-            if end <= self.first or start < since:
+            if end <= self.first or start <= since:
                 break  # before the first send, or (in part) before ``since``
             j = slot % HISTORY
             if not settled:

@@ -9,19 +9,15 @@ from collections import deque
 class Slots:
     """``try_take()`` or ``await take()`` before a request, ``release()`` after it."""
 
-    __slots__ = ("_waiters", "held", "limit")
+    __slots__ = ("held", "limit", "waiters")
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
         self.held = 0
-        self._waiters: deque[asyncio.Future[None]] = deque()
-
-    def free(self) -> bool:
-        """Whether :meth:`try_take` would succeed."""
-        return self.held < self.limit and not self._waiters
+        self.waiters: deque[asyncio.Future[None]] = deque()
 
     def try_take(self) -> bool:
-        if self.held < self.limit and not self._waiters:
+        if self.held < self.limit and not self.waiters:
             self.held += 1
             return True
         return False
@@ -31,7 +27,7 @@ class Slots:
             return
         loop = asyncio.get_running_loop()
         waiter = loop.create_future()
-        self._waiters.append(waiter)
+        self.waiters.append(waiter)
         try:
             while True:
                 await waiter
@@ -39,22 +35,22 @@ class Slots:
                     self.held += 1
                     return
                 waiter = loop.create_future()
-                self._waiters.appendleft(waiter)
+                self.waiters.appendleft(waiter)
         except BaseException:
-            if waiter in self._waiters:
-                self._waiters.remove(waiter)
+            if waiter in self.waiters:
+                self.waiters.remove(waiter)
             elif waiter.done() and not waiter.cancelled():
                 self._wake()  # pass on a wake-up we cannot use
             raise
 
     def release(self) -> None:
         self.held -= 1
-        if self._waiters:
+        if self.waiters:
             self._wake()
 
     def _wake(self) -> None:
-        while self._waiters:
-            waiter = self._waiters.popleft()
+        while self.waiters:
+            waiter = self.waiters.popleft()
             if not waiter.done():
                 waiter.set_result(None)
                 return
