@@ -199,3 +199,18 @@ async def test_an_edge_that_refuses_at_once_is_met_not_collapsed_to(
     assert sum(len(sandbox.profiles(cid)) for cid in ids) == 300
     # The opening burst (64 at once against a bucket of 30) is refused; then little is.
     assert edge.refused <= 34 + 0.1 * (edge.admitted + edge.refused)
+
+
+@pytest.mark.slow
+async def test_a_window_spent_is_waited_out_and_every_item_succeeds() -> None:
+    # A fixed window (60 requests per 3 s) answering Retry-After to its end, and a deadline
+    # barely longer than the window: the refused wait for the next window, paced afresh.
+    faults = Faults(quota_rps=20, quota_shape="fixed_window", quota_window=3, latency=0.005)
+    async with ZyntroSandbox(seed=5, faults=faults) as sb:
+        ids = sb.seed(50)
+        async with client_for(sb, retry=RetryPolicy(deadline=3.5)) as client:
+            run = client.bulk_add_profiles(adds(ids, 100), concurrency=64)
+            report = await asyncio.wait_for(run, 30)  # a safety net, not a timing
+    assert report.stopped is None
+    assert report.succeeded == 100
+    assert sum(len(sb.profiles(cid)) for cid in ids) == 100

@@ -237,12 +237,21 @@ class FlowControl:
         gate = self._gate
         while True:
             now = self._clock()
+            confirmed = gate.confirmed
             wait = gate.check(now)
             if wait <= 0:
+                if confirmed and not gate.confirmed:
+                    self._restart_rate()
                 return gate.holding and gate.probe_at == now
             if gate.confirmed and deadline_at is not None and gate.until > deadline_at:
                 raise GateClosed(gate.until - now)
             await self._gate_sleep(wait)
+
+    def _restart_rate(self) -> None:
+        """A confirmed wait has ended: the server said when to come back, and what was
+        measured before it (a window since closed) says nothing of the new one."""
+        self._cubic = Cubic(ceiling=self._cubic.ceiling)
+        self._pacer.replan()
 
     async def _gate_sleep(self, seconds: float) -> None:
         """Sleep ``seconds`` or until the gate changes; an item's sleep holds no slot."""
