@@ -5,13 +5,16 @@ signal                                 reaction
 =====================================  =============================================
 one 500/502/504, timeout, drop, or a   that item's own jittered backoff (in ``_retry``);
 sporadic 429/503                       nothing pool-wide: the pool keeps its width
-refusals (429/503, JSON or HTML) of    the adaptive rate engages or moves
->= 20 % of the last second's sends,
-or one with ``Retry-After`` > 0 or
-``X-RateLimit-Remaining: 0``
+a refusal (429/503, JSON or HTML),     the adaptive rate moves to the accepted rate
+where more than 5 % of what was sent   (at most once per reaction interval, and per
+at the current rate was refused        short ``Retry-After``)
+refusals before any estimate can be    the adaptive rate engages under the header's
+made: a rate-limit header, or >= 20 %  limit, or backs off from the send rate
+of the last second's sends
 ``X-RateLimit-Limit``/``RateLimit-*``  a ceiling on the adaptive rate
 ``Retry-After`` >= 2 s                 the gate: hold the pool, probe, and only a
-                                       confirmed refusal shuts it until then
+                                       confirmed refusal shuts it until then; when
+                                       it opens again, the rate starts afresh
 =====================================  =============================================
 
 The parts, each sans I/O with its state in plain data (as botocore splits its adaptive
