@@ -35,3 +35,14 @@ def _no_retry_sleep() -> Iterator[None]:
     zyntro_async.set_testing(True)
     yield
     zyntro_async.set_testing(False)
+
+
+@pytest.fixture(autouse=True)
+def _no_proxy_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Clients honour HTTP(S)_PROXY by default, loopback included (as requests and httpx
+    do): a developer's proxy settings would send the sandbox's traffic to their proxy. The
+    proxy tests set these variables themselves; the CLI's subprocesses inherit this."""
+    from tests.tinyproxy import PROXY_VARIABLES
+
+    for name in PROXY_VARIABLES:
+        monkeypatch.delenv(name, raising=False)

@@ -10,6 +10,7 @@ import json
 import platform
 import warnings
 from collections.abc import AsyncIterator
+from http import HTTPStatus
 from types import SimpleNamespace
 from typing import Any
 
@@ -27,6 +28,7 @@ from zyntro_async import (
     Limits,
     NotFoundError,
     ReadTimeout,
+    ServerError,
     Timeout,
     ValidationError,
     ZyntroClient,
@@ -154,6 +156,17 @@ async def test_an_answer_that_never_comes_is_read_timeout(
         with pytest.raises(ReadTimeout) as info:
             await client.fetch_contact("c-9")
     assert info.value.endpoint == "fetchContact"
+
+
+async def test_a_body_too_large_for_the_server_has_a_code_of_its_own(
+    sb: ZyntroSandbox, client: ZyntroClient
+) -> None:
+    cid = sb.add_contact(first_name="Jane")
+    with pytest.raises(ServerError) as info:  # the sandbox, as aiohttp, takes 16 MiB at most
+        await client.add_profile_to_contact(cid, {"notes": "x" * (17 * 1024 * 1024)}, "S")
+    assert (info.value.status, info.value.code) == (413, "PAYLOAD_TOO_LARGE")
+    assert f"HTTP 413 {HTTPStatus(413).phrase} (text/plain, " in str(info.value)
+    assert sb.profiles(cid) == []
 
 
 @pytest.mark.parametrize(

@@ -36,6 +36,7 @@ from zyntro_async import (
     NotFoundError,
     PermissionDeniedError,
     PreviousFailure,
+    ProxyError,
     RateLimitError,
     ReadTimeout,
     RetryPolicy,
@@ -64,6 +65,7 @@ GROUPS: dict[type[ZyntroError], set[type[ZyntroError]]] = {
     APIConnectionError: {
         APIConnectionError,
         ConnectError,
+        ProxyError,
         TLSError,
         DisconnectedError,
         APITimeoutError,

@@ -48,6 +48,7 @@ EXPORTED = {
     "BulkOptions",
     "BulkReport",
     "BulkResult",
+    "BulkFailure",  # a failed BulkResult, as BulkReport.failures types them
     "Enricher",
     "ErrorRate",
     "FailurePolicy",
@@ -66,6 +67,7 @@ EXPORTED = {
     "APIConnectionError",
     "TransportError",
     "ConnectError",
+    "ProxyError",
     "TLSError",
     "DisconnectedError",
     "APITimeoutError",

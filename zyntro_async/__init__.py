@@ -27,6 +27,7 @@ from ._exceptions import (
     NotFoundError,
     PermissionDeniedError,
     PreviousFailure,
+    ProxyError,
     RateLimitError,
     ReadTimeout,
     ServerError,
@@ -38,6 +39,7 @@ from ._exceptions import (
 from ._models import Contact, ContactDetails, Entity, Note, PlainData, Profile
 from ._pipelines import Enricher
 from ._results import (
+    BulkFailure,
     BulkOptions,
     BulkReport,
     BulkResult,
@@ -84,6 +86,7 @@ __all__ = [
     "BulkOptions",
     "BulkReport",
     "BulkResult",
+    "BulkFailure",
     "Enricher",
     "ErrorRate",
     "FailurePolicy",
@@ -102,6 +105,7 @@ __all__ = [
     "APIConnectionError",
     "TransportError",
     "ConnectError",
+    "ProxyError",
     "TLSError",
     "DisconnectedError",
     "APITimeoutError",

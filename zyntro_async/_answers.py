@@ -14,6 +14,7 @@ import math
 import re
 import time
 from collections.abc import Mapping
+from http import HTTPStatus
 from typing import Final, TypeVar
 
 from ._converter import MalformedResponseError
@@ -97,6 +98,20 @@ def _describe_body(headers: Mapping[str, str], body: bytes, secrets: tuple[str, 
     return f"{redact(ctype, secrets)}, {len(body)} bytes"
 
 
+#: Statuses a caller branches on, each with a code of its own on its ``ServerError``
+#: (every other status is ``SERVER_ERROR``). 413: the body is too large for the server or
+#: a proxy in front of it; sending it again cannot help.
+STATUS_CODES: Final = {413: "PAYLOAD_TOO_LARGE"}
+
+
+def _status_line(status: int) -> str:
+    """``HTTP 413 Content Too Large``: the status with its reason phrase, when it has one."""
+    try:
+        return f"HTTP {status} {HTTPStatus(status).phrase}"
+    except ValueError:
+        return f"HTTP {status}"
+
+
 def _as_text(message: object) -> str:
     return message if isinstance(message, str) else json.dumps(message)
 
@@ -124,8 +139,8 @@ def interpret(call: Call[T], response: RawResponse, *, now: float | None = None)
                 remaining=remaining,
                 reset=reset,
             )
-        raise ServerError(
-            f"HTTP {status} ({_describe_body(headers, response.body, secrets)})",
+        error = ServerError(
+            f"{_status_line(status)} ({_describe_body(headers, response.body, secrets)})",
             status=status,
             retry_after=retry_after,
             endpoint=endpoint,
@@ -134,6 +149,10 @@ def interpret(call: Call[T], response: RawResponse, *, now: float | None = None)
             remaining=remaining,
             reset=reset,
         )
+        code = STATUS_CODES.get(status)
+        if code is not None:
+            error.code = code
+        raise error
     try:
         envelope = json.loads(response.body)
     except (ValueError, UnicodeDecodeError, RecursionError):

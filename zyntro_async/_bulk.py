@@ -327,7 +327,6 @@ class _Run(Generic[T]):
 
     def progress(self) -> Progress:
         elapsed = max(1e-9, time.monotonic() - self.started_at) if self.started_at else 0.0
-        rate = self.done / elapsed if elapsed else 0.0
         worked = (self.done - self.skipped) / elapsed if elapsed else 0.0
         total = self.total_hint
         eta = None
@@ -340,7 +339,7 @@ class _Run(Generic[T]):
             skipped=self.skipped,
             in_flight=self.flow.sending,
             throttled=self.flow.throttled,
-            rate=rate,
+            rate=worked,
             elapsed=elapsed,
             total=total,
             eta=eta,

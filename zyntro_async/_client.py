@@ -5,10 +5,6 @@ session (``_transport``) and the retry/reconcile loop (``_retry``).
 Per-call options (``timeout=``, ``retry=``) and :meth:`ZyntroClient.with_options` give
 calls other settings over the same pool: a client made by ``with_options`` borrows the
 pool of the client it came from, which alone owns (and closes) it.
-
-Size: ~530 lines, most of it the public methods' documented signatures (each
-call's arguments, per-call options, the three bulk entry points); the pool-sharing views
-(``with_options``) are small and live with the client whose lifetime they share.
 """
 
 from __future__ import annotations
@@ -21,6 +17,7 @@ import weakref
 from collections.abc import AsyncIterable, Callable, Iterable, Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
+from uuid import UUID
 
 import aiohttp
 import attrs
@@ -33,6 +30,7 @@ from ._models import ContactDetails, Profile
 from ._operations import Operations
 from ._pipelines import AddProfiles, EnrichContacts, Enricher, FetchContacts
 from ._protocol import ADD_PROFILE, RawResponse, php_empty
+from ._proxy import redact, resolve_proxy
 from ._results import BulkOptions, ProfileRequest
 from ._retry import RetryPolicy
 from ._transport import Transport
@@ -169,6 +167,13 @@ class ZyntroClient:
     ``json_default``: called, like ``json.dumps(default=...)``, for each payload value JSON
     cannot carry (a ``datetime``, ``Decimal``, ``UUID``, ...); it returns what to send
     instead. Without it such a payload is refused locally, naming the value's key path.
+
+    Proxies: ``proxy=`` (an ``http://`` URL, credentials allowed) sends every request
+    through that proxy (``https://`` ones through a CONNECT tunnel). Without it the
+    ``HTTPS_PROXY``/``HTTP_PROXY``/``ALL_PROXY``/``NO_PROXY`` variables decide, as for
+    requests and httpx, read once here; ``trust_env=False`` ignores them (a ``session=``
+    of yours is left to its own settings). A proxy's credentials appear in no repr, log
+    line or message.
     """
 
     def __init__(
@@ -186,6 +191,8 @@ class ZyntroClient:
         allow_insecure_http: bool = False,
         ssl_context: ssl.SSLContext | None = None,
         json_default: Callable[[Any], Any] | None = None,
+        proxy: str | None = None,
+        trust_env: bool = True,
     ) -> None:
         settings = resolve_settings(
             api_key=api_key,
@@ -196,6 +203,11 @@ class ZyntroClient:
             allow_insecure_http=allow_insecure_http,
         )
         timeout = _timeout(timeout, Timeout())
+        # A session of the caller's is configured by the caller: only proxy= applies to it.
+        chosen = resolve_proxy(
+            settings.base_url, proxy, trust_env=bool(trust_env) and session is None
+        )
+        self._proxy = None if chosen is None else redact(chosen.url)
         self._credentials = settings.credentials
         self._base_url = settings.base_url
         self._timeout = timeout
@@ -207,6 +219,7 @@ class ZyntroClient:
             limits=limits,
             session=session,
             ssl_context=True if ssl_context is None else ssl_context,
+            proxy=None if chosen is None else chosen.url,
         )
         self._pool = _Pool(self._transport, timeout)
         if json_default is not None and not callable(json_default):
@@ -243,6 +256,7 @@ class ZyntroClient:
         derived: ZyntroClient = object.__new__(ZyntroClient)
         derived._credentials = self._credentials
         derived._base_url = self._base_url
+        derived._proxy = self._proxy
         derived._timeout = new_timeout
         derived._limits = self._limits
         derived._retry = new_retry
@@ -275,9 +289,10 @@ class ZyntroClient:
         return Operations(transport, self._credentials, policy, json_default=self._json_default)
 
     def __repr__(self) -> str:
+        proxy = "" if self._proxy is None else f", proxy={self._proxy!r}"
         return (
             f"ZyntroClient(base_url={self._base_url!r}, org_id={self._credentials.org_id!r}, "
-            f"member_id={self._credentials.member_id!r})"
+            f"member_id={self._credentials.member_id!r}{proxy})"
         )
 
     # -- configuration, read-only ----------------------------------------------------------
@@ -334,7 +349,7 @@ class ZyntroClient:
 
     async def fetch_contact(
         self,
-        contact_id: str | int,
+        contact_id: str | int | UUID,
         *,
         include_notes: bool = False,
         include_entity: bool = False,
@@ -360,7 +375,7 @@ class ZyntroClient:
 
     async def add_profile_to_contact(
         self,
-        contact_id: str | int,
+        contact_id: str | int | UUID,
         payload: dict[str, Any] | list[Any],
         source: str,
         *,
@@ -451,7 +466,7 @@ class ZyntroClient:
 
     def bulk_fetch_contacts(
         self,
-        contact_ids: Iterable[str | int] | AsyncIterable[str | int],
+        contact_ids: Iterable[str | int | UUID] | AsyncIterable[str | int | UUID],
         *,
         include_notes: bool = False,
         include_entity: bool = False,
@@ -476,7 +491,7 @@ class ZyntroClient:
 
     def enrich_contacts(
         self,
-        contact_ids: Iterable[str | int] | AsyncIterable[str | int],
+        contact_ids: Iterable[str | int | UUID] | AsyncIterable[str | int | UUID],
         enricher: Enricher,
         *,
         source: str,

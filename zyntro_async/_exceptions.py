@@ -29,6 +29,7 @@ Each question a caller asks is one ``except`` clause: *did the API say no?*
      |
      +- APIConnectionError             THE CONNECTION FAILED: no answer (alias: TransportError)
      |   +- ConnectError               CONNECT_ERROR: refused, reset, DNS -- nothing was sent
+     |   |   +- ProxyError             the proxy cannot be reached or refused the tunnel
      |   +- TLSError                   TLS_ERROR: certificate/handshake failure -- never retried
      |   +- DisconnectedError          DISCONNECTED: sent, then the connection dropped
      |   +- APITimeoutError            IT TIMED OUT (TIMEOUT)
@@ -97,6 +98,7 @@ __all__ = [
     "NotFoundError",
     "PermissionDeniedError",
     "PreviousFailure",
+    "ProxyError",
     "RateLimitError",
     "ReadTimeout",
     "ServerError",
@@ -315,6 +317,11 @@ class ConnectError(APIConnectionError):
     """No connection could be made (refused, reset, DNS); nothing reached the server."""
 
     code = "CONNECT_ERROR"
+
+
+class ProxyError(ConnectError):
+    """The proxy (``proxy=`` or ``HTTPS_PROXY``/``HTTP_PROXY``) could not be reached, or
+    refused to open a tunnel to the API; nothing reached the API."""
 
 
 class TLSError(APIConnectionError):

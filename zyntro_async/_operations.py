@@ -179,14 +179,16 @@ class Operations:
                     total = left
             if self._telemetry is not None:
                 traced = self._telemetry.request(call)
+            sent = time.monotonic()
             response = await self._transport.post(
                 call.endpoint, call.body, contact_id=call.contact_id, total=total
             )
             if log.isEnabledFor(logging.DEBUG):
                 log.debug(
-                    "%s -> HTTP %d",
+                    "%s -> HTTP %d in %.0f ms",
                     call.endpoint,
                     response.status,
+                    (time.monotonic() - sent) * 1000,
                     extra=_extra(call, None, key, attempt),
                 )
             result = interpret(call, response)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Any, Generic, Literal, TypedDict, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypedDict, TypeVar, cast
 
 import attrs
 
@@ -57,6 +57,26 @@ class BulkResult(Generic[T]):
         return key if isinstance(key, str) else None
 
 
+if TYPE_CHECKING:
+
+    class BulkFailure(BulkResult[T]):
+        """A failed :class:`BulkResult`, as :attr:`BulkReport.failures` holds them: its
+        ``error`` is never None, so ``failure.error.code`` type-checks."""
+
+        error: ZyntroError
+
+else:
+    # At run time a failure is a BulkResult like any other (the same object a streaming
+    # run yields); the narrower type only tells type checkers what a failure guarantees.
+    BulkFailure = BulkResult
+
+
+def _failures(results: list[BulkResult[Any]]) -> list[BulkFailure[Any]]:
+    """The run's failed results: each carries its error (the engine sets one on every
+    failure), so they are typed as :class:`BulkFailure`."""
+    return cast("list[BulkFailure[Any]]", results)
+
+
 @attrs.frozen
 class BulkReport:
     """The account of a run: ``succeeded + failed + skipped == total`` (items taken).
@@ -72,7 +92,7 @@ class BulkReport:
     skipped: int
     retries: int
     elapsed: float
-    failures: list[BulkResult[Any]] = attrs.field(repr=False)
+    failures: list[BulkFailure[Any]] = attrs.field(repr=False, converter=_failures)
     recovered: int = 0
     stopped: str | None = None
 
@@ -84,12 +104,15 @@ class BulkReport:
 
 @attrs.frozen
 class Progress:
-    """A snapshot for ``on_progress`` callbacks.
+    """A snapshot for ``on_progress`` callbacks; ``str(progress)`` is a line to print.
 
-    ``in_flight``: requests on the wire now. ``throttled``: the run is held below its pace
-    right now (the server's quota or overload, or a pool-wide ``Retry-After``). ``eta``
-    needs a known total; it is computed from the items that did work (skipped ones are
-    almost free, so a resumed run does not promise a finish too soon).
+    ``done`` counts finished items (``ok + failed + skipped``). ``total`` is None when
+    the input has no ``len()`` and no ``total=`` was given: unknown, not zero.
+    ``rate``: items processed per second, skipped ones left out (they are almost free, so
+    counting them would overstate a resumed run's speed). ``eta`` needs a known total and
+    is computed from the same rate. ``in_flight``: requests on the wire now.
+    ``throttled``: the run is held below its pace right now (the server's quota or
+    overload, or a pool-wide ``Retry-After``).
     """
 
     done: int
@@ -102,6 +125,16 @@ class Progress:
     elapsed: float
     total: int | None
     eta: float | None
+
+    def __str__(self) -> str:
+        total = "?" if self.total is None else str(self.total)
+        eta = "" if self.eta is None else f", eta {self.eta:.0f} s"
+        throttled = ", throttled" if self.throttled else ""
+        return (
+            f"{self.done}/{total} done ({self.ok} ok, {self.failed} failed, "
+            f"{self.skipped} skipped, {self.in_flight} in flight{throttled}), "
+            f"{self.rate:.0f}/s{eta}"
+        )
 
 
 def _fraction(_: object, attribute: attrs.Attribute[Any], value: object) -> None:

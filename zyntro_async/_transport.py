@@ -24,6 +24,7 @@ from ._exceptions import (
     ConnectError,
     ConnectTimeout,
     DisconnectedError,
+    ProxyError,
     ReadTimeout,
     ServerError,
     TLSError,
@@ -67,6 +68,13 @@ def map_error(exc: BaseException, *, endpoint: str, contact_id: str) -> Transpor
         return ReadTimeout("no complete answer within the total timeout", **where)
     if isinstance(exc, (aiohttp.ClientConnectorCertificateError, aiohttp.ClientSSLError)):
         return TLSError(f"TLS failure: {type(exc).__name__}", **where)
+    if isinstance(exc, aiohttp.ClientProxyConnectionError):
+        reason = exc.os_error.strerror or type(exc).__name__
+        return ProxyError(f"cannot connect to the proxy: {reason}", **where)
+    if isinstance(exc, aiohttp.ClientHttpProxyError):  # CONNECT refused: nothing went out
+        return ProxyError(
+            f"the proxy refused a tunnel to the API: HTTP {exc.status} {exc.message}", **where
+        )
     if isinstance(exc, aiohttp.ClientConnectorError):
         reason = exc.os_error.strerror or type(exc).__name__
         return ConnectError(f"cannot connect: {reason}", **where)
@@ -88,8 +96,11 @@ class Transport:
         limits: Limits,
         session: aiohttp.ClientSession | None = None,
         ssl_context: ssl.SSLContext | bool = True,
+        proxy: str | None = None,
     ) -> None:
         self._base_url = base_url
+        # Credentials in the proxy URL go out as Proxy-Authorization (aiohttp's doing).
+        self._proxy = None if proxy is None else URL(proxy)
         self._settings = timeout
         self._timeout = _client_timeout(timeout)
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -203,6 +214,7 @@ class Transport:
                 headers=self._request_headers,
                 allow_redirects=False,  # never re-send the credentials somewhere else
                 timeout=timeout,
+                proxy=self._proxy,
             ) as resp:
                 declared = resp.content_length
                 if (

@@ -165,7 +165,10 @@ MORE_BAD_FLAGS = [
     (["add-profile", "c", "--source", "S", "--payload", "5"], "object or array, not int"),
     (["add-profile", "c", "--source", "S", "--payload", "[NaN]"], "NaN is not JSON"),
     (["add-profile", "c", "--source", " ", "--payload", "[1]"], "--source is empty"),
-    (["add-profile", "c", "--source", "S", "--payload-file", "/no/such"], "cannot read"),
+    (
+        ["add-profile", "c", "--source", "S", "--payload-file", "/no/such"],
+        "cannot read --payload-file /no/such: No such file or directory",
+    ),
 ]
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import signal
 from pathlib import Path
 
@@ -48,7 +49,14 @@ async def test_add_profile(sandbox: ZyntroSandbox, tmp_path: Path) -> None:
     )
     assert code == 0
     assert json.loads(out)["payload"] == {"title": "CTO"}
-    assert [p["profile_payload"]["title"] for p in sandbox.profiles(cid)] == ["VP", "CTO"]
+    code, out, err = await run_cli(
+        "add-profile", cid, "--source", "CLI", "--payload-file", "-", "--json",
+        env=env_for(sandbox), stdin=b'{"title": "CEO"}',
+    )  # fmt: skip
+    assert code == 0, err
+    assert json.loads(out)["payload"] == {"title": "CEO"}
+    titles = [p["profile_payload"]["title"] for p in sandbox.profiles(cid)]
+    assert titles == ["VP", "CTO", "CEO"]
 
 
 @pytest.mark.slow
@@ -195,4 +203,44 @@ async def test_a_journal_in_use_is_a_one_line_error(sandbox: ZyntroSandbox, tmp_
     assert code == 2
     assert "in use by another run" in err
     assert "Traceback" not in err
+    assert "progress:" not in err  # the error alone: no "0 done" line before it
     assert sandbox.profiles(cid) == []
+
+
+async def test_very_verbose_request_lines_say_how_long_each_took(sandbox: ZyntroSandbox) -> None:
+    cid = sandbox.add_contact(first_name="Jane")
+    code, _, err = await run_cli("-vv", "fetch", cid, env=env_for(sandbox))
+    assert code == 0, err
+    assert re.search(r" DEBUG fetchContact -> HTTP 200 in \d+ ms$", err, re.MULTILINE), err
+
+
+#: Per command, the defaults its --help must show.
+DEFAULTS = {
+    "fetch": {},
+    "add-profile": {},
+    "enrich": {"--concurrency": "32"},
+    "sandbox": {"--host": "127.0.0.1", "--port": "0", "--contacts": "100", "--seed": "0"},
+    "demo": {"--contacts": "2000", "--concurrency": "64", "--seed": "0"},
+}
+
+
+@pytest.mark.parametrize("command", sorted(DEFAULTS))
+async def test_every_flag_has_help_and_its_default(command: str) -> None:
+    code, out, err = await run_cli(command, "--help", env=clean_env())
+    assert code == 0, err
+    entries: list[list[str]] = []  # each argument: its lines of --help
+    section = False
+    for line in out.splitlines():
+        if line.endswith(":") and not line.startswith(" "):
+            section = line in ("options:", "positional arguments:")
+        elif section and re.match(r"  \S", line):
+            entries.append([line])
+        elif section and entries and line.startswith("   "):
+            entries[-1].append(line)
+    assert len(entries) >= 4, out
+    for entry in entries:
+        words = " ".join(entry).split("  ", 2)  # invocation, then (after 2+ spaces) its help
+        assert len(words) == 3 or len(entry) > 1, f"{command}: no help for {entry[0].strip()}"
+    shown = " ".join(out.split())
+    for flag, default in DEFAULTS[command].items():
+        assert re.search(rf"{flag} \S+ [^(]*\(default: {re.escape(default)}\)", shown), flag

@@ -60,6 +60,31 @@ async def test_verbose_log_lines_on_a_terminal_stay_off_the_bar(
         assert re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} WARNING ", segment), segment
 
 
+@pytest.mark.parametrize(("rows", "columns"), [(0, 0), (0, 160)])
+async def test_a_terminal_that_reports_no_size_gets_plain_progress_lines(
+    sandbox: ZyntroSandbox, tmp_path: Path, rows: int, columns: int
+) -> None:
+    source = jsonl(tmp_path / "in.jsonl", sandbox.seed(30))
+    terminal, stderr = pty.openpty()  # a terminal, as some CI runners give, with no size
+    fcntl.ioctl(stderr, termios.TIOCSWINSZ, struct.pack("HHHH", rows, columns, 0, 0))
+    proc = await asyncio.create_subprocess_exec(
+        *CLI, "enrich", str(source), "--source", "S",
+        env=env_for(sandbox), stdout=asyncio.subprocess.PIPE, stderr=stderr,
+    )  # fmt: skip
+    os.close(stderr)
+    chunks: list[bytes] = []
+    reader = threading.Thread(target=_read_all, args=(terminal, chunks))
+    reader.start()
+    try:
+        await asyncio.wait_for(proc.communicate(), 30)
+        await asyncio.to_thread(reader.join, 10)
+    finally:
+        os.close(terminal)
+    assert proc.returncode == 0
+    shown = b"".join(chunks).decode()
+    assert re.search(r"^progress: 30/30 done \(30 ok, 0 failed, ", shown, re.MULTILINE), shown
+
+
 @pytest.mark.slow
 async def test_a_resumed_run_estimates_from_work_done_now_and_bounds_in_flight(
     sandbox: ZyntroSandbox, tmp_path: Path

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import errno
 import json
-import os
+import sys
 from collections.abc import Callable, Coroutine, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -18,7 +18,7 @@ from .._client import ZyntroClient
 from .._exceptions import ZyntroError
 from .._results import ProfileRequest
 from . import _env, _signals
-from ._common import EXIT_FAILED, EXIT_OK, Context, UsageError
+from ._common import EXIT_FAILED, EXIT_OK, Context, UsageError, check_writable
 from ._render import (
     FailureSummary,
     ProgressView,
@@ -74,16 +74,20 @@ def _no_constant(name: str) -> Any:
 
 
 def read_payload(args: argparse.Namespace) -> Any:
-    """The add-profile payload, from --payload or --payload-file: a non-empty JSON object
-    or array (what the API takes)."""
+    """The add-profile payload, from --payload or --payload-file (``-``: standard input): a
+    non-empty JSON object or array (what the API takes)."""
     flag = "--payload-file" if args.payload_file is not None else "--payload"
     if args.payload_file is not None:
+        name = "standard input" if args.payload_file == "-" else args.payload_file
         try:
-            text = Path(args.payload_file).read_text(encoding="utf-8")
+            if args.payload_file == "-":
+                text = sys.stdin.buffer.read().decode("utf-8")
+            else:
+                text = Path(args.payload_file).read_bytes().decode("utf-8")
         except OSError as exc:
-            raise UsageError(f"cannot read --payload-file: {exc.strerror or exc}") from None
+            raise UsageError(f"cannot read --payload-file {name}: {exc.strerror or exc}") from None
         except UnicodeDecodeError:
-            raise UsageError("--payload-file is not UTF-8 text") from None
+            raise UsageError(f"--payload-file {name} is not UTF-8 text") from None
     else:
         text = args.payload
     try:
@@ -114,16 +118,6 @@ def cmd_add_profile(args: argparse.Namespace, ctx: Context) -> int:
     return _call(settings, ctx, call)
 
 
-def _check_writable(flag: str, path: str | None) -> None:
-    if path is None:
-        return
-    parent = Path(path).resolve().parent
-    if Path(path).is_dir():
-        raise UsageError(f"{flag} {path} is a directory")
-    if not parent.is_dir() or not os.access(parent, os.W_OK):
-        raise UsageError(f"{flag} {path}: cannot write in {parent}")
-
-
 def faults(spec: str) -> Faults:
     """A ``--faults`` spec (checked by the parser already); "" or "none": no faults."""
     from ..testing import Faults
@@ -134,8 +128,8 @@ def faults(spec: str) -> Faults:
 def cmd_sandbox(args: argparse.Namespace, ctx: Context) -> int:
     from ..testing import serve
 
-    _check_writable("--ids-file", args.ids_file)
-    _check_writable("--dump-profiles", args.dump_profiles)
+    check_writable("--ids-file", args.ids_file)
+    check_writable("--dump-profiles", args.dump_profiles)
 
     async def command() -> int:
         try:
@@ -203,6 +197,7 @@ async def _demo(args: argparse.Namespace, ctx: Context) -> int:
                 org_id=creds["org_id"],
                 member_id=creds["member_id"],
                 base_url=sandbox.base_url,
+                trust_env=False,  # the embedded sandbox is on this machine: never via a proxy
             ) as client:
                 report = await client.bulk_add_profiles(
                     requests(), concurrency=args.concurrency, on_progress=view, total=len(ids)

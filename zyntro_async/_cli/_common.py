@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import TextIO
 
 import attrs
@@ -27,3 +29,14 @@ class Context:
 
     out: TextIO
     console: Console
+
+
+def check_writable(flag: str, path: str | None) -> None:
+    """A UsageError unless ``path`` (if given) names a file this process can create."""
+    if path is None:
+        return
+    parent = Path(path).resolve().parent
+    if Path(path).is_dir():
+        raise UsageError(f"{flag} {path} is a directory")
+    if not parent.is_dir() or not os.access(parent, os.W_OK):
+        raise UsageError(f"{flag} {path}: cannot write in {parent}")

@@ -1,9 +1,12 @@
 """``zyntro-async enrich``: bulk-add profiles from a JSONL or CSV file (or JSONL on stdin).
 
-Files are opened and counted before the event loop starts (file I/O blocks); stdin is read
-by a thread, so a slow or silent producer never keeps Ctrl-C from working. Bad lines are
-counted as *invalid input* and the run goes on; failures are summarised by error code; a
-run the library stops (a failure every item would hit) says why and how to resume.
+Files are opened and read through once before the event loop starts (file I/O blocks):
+that counts the rows, and a file none of whose lines can be sent (empty, no ``contact_id``
+column, the wrong format) is a usage error with a hint, before anything is sent. stdin is
+read by a thread, so a slow or silent producer never keeps Ctrl-C from working. Bad lines
+are counted as *invalid input* and the run goes on; failures are summarised by error code;
+a run the library stops (a failure every item would hit) says why and how to resume.
+``--output`` is described in ``_output``.
 """
 
 from __future__ import annotations
@@ -13,17 +16,27 @@ import asyncio
 import os
 import sys
 import threading
-from collections.abc import AsyncIterator, Iterable, Iterator
-from typing import IO, Any, BinaryIO
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from typing import Any, BinaryIO
 
 import attrs
 
+from .._bulk import BulkRun
 from .._exceptions import PreviousFailure
-from .._inputs import InputProblem, Row, count_csv, count_jsonl, read_csv, read_jsonl
+from .._inputs import InputProblem, Row, read_csv, read_jsonl, survey_csv, survey_jsonl
 from .._results import BulkResult, ProfileRequest
 from . import _env, _signals
-from ._common import EXIT_FAILED, EXIT_OK, EXIT_STOPPED, Context, UsageError
-from ._render import FailureSummary, ProgressView, dump, result_record, summary_table
+from ._common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_STOPPED,
+    EXIT_USAGE,
+    Context,
+    UsageError,
+    check_writable,
+)
+from ._output import ResultsFile
+from ._render import FailureSummary, ProgressView, result_record, summary_table
 
 REPORTED_LINES = 20  # invalid lines named one by one on stderr; the rest are only counted
 STDIN_BUFFER = 256  # rows read ahead from stdin
@@ -36,7 +49,50 @@ class _Job:
     csv: bool
     stream: BinaryIO
     total: int | None
-    results: IO[str] | None
+    results: ResultsFile | None
+
+
+def nothing_usable(name: str, is_csv: bool, problem: InputProblem | None) -> str:
+    """Why no line of the input can be sent, and what to try (a usage error's text)."""
+    if problem is None or problem.reason.startswith("the file is empty"):
+        return f"{name} is empty: there is nothing to send"
+    if "CSV header" in problem.reason:
+        if ";" in problem.reason or "\\t" in problem.reason:
+            hint = "the file looks separated by ; or tabs: save it as comma-separated CSV"
+        else:
+            hint = "for a JSON lines file, use --format jsonl"
+        return (
+            f"{name}: {problem.reason}; a CSV input needs a header line naming a contact_id "
+            f"column ({hint})"
+        )
+    if is_csv and "cells" in problem.reason:
+        hint = "every row needs one cell per header column (quote cells holding commas)"
+    elif is_csv:
+        hint = "for a JSON lines file, use --format jsonl"
+    elif "source" in problem.reason:
+        hint = "give each line a source, or --source"
+    elif "JSON" in problem.reason:
+        hint = "for a CSV file, use --format csv (with --source)"
+    else:
+        hint = 'each line needs {"contact_id": "...", "payload": {...}}'
+    return f"{name}: no line can be sent (line {problem.line}: {problem.reason}); {hint}"
+
+
+def _not_the_same(flag: str, path: str | None, others: list[tuple[str | None, str]]) -> None:
+    """Refuse ``path`` when it is another file the run needs: rewriting it would destroy it."""
+    if path is None:
+        return
+    for other, name in others:
+        if other is None or other == "-":
+            continue
+        try:
+            same = os.path.samefile(path, other)
+        except OSError:  # one of them does not exist yet
+            same = os.path.abspath(path) == os.path.abspath(other)
+        if same:
+            raise UsageError(
+                f"{flag} {path} is {name}: each run rewrites {flag}; choose another file"
+            )
 
 
 def cmd_enrich(args: argparse.Namespace, ctx: Context) -> int:
@@ -44,20 +100,26 @@ def cmd_enrich(args: argparse.Namespace, ctx: Context) -> int:
     is_csv = args.format == "csv" or (args.format is None and args.input.lower().endswith(".csv"))
     if is_csv and not args.source:
         raise UsageError("a CSV input needs --source (the profile source label)")
+    check_writable("--output", args.output)  # before reading: the file is rewritten later
+    _not_the_same("--output", args.output, [(args.input, "the input"), (args.journal, "--journal")])
     if args.input == "-":
         stream, total = sys.stdin.buffer, None
     else:
+        survey = survey_csv if is_csv else survey_jsonl
         try:
-            with open(args.input, "rb") as counting:
-                total = count_csv(counting) if is_csv else count_jsonl(counting)
+            with open(args.input, "rb") as reading:
+                found = survey(reading, args.source)
+            if not found.usable:
+                raise UsageError(nothing_usable(args.input, is_csv, found.first_problem))
+            total = found.rows
             stream = open(args.input, "rb")  # noqa: SIM115 - closed below
         except OSError as exc:
             raise UsageError(f"cannot read {args.input}: {exc.strerror or exc}") from None
-    results: IO[str] | None = None
+    results: ResultsFile | None = None
     try:
         if args.output:
             try:
-                results = open(args.output, "a", encoding="utf-8", buffering=1)  # noqa: SIM115
+                results = ResultsFile(args.output)
             except OSError as exc:
                 raise UsageError(f"cannot write {args.output}: {exc.strerror or exc}") from None
         job = _Job(args, settings, is_csv, stream, total, results)
@@ -130,13 +192,21 @@ async def _enrich(job: _Job, ctx: Context) -> int:
     view = ProgressView(console, job.total)
     lines_of: dict[int, int] = {}  # id(request) -> line, for requests in flight only
     interrupted, failed_before = False, 0
+    first_problem: list[InputProblem] = []
+    output = job.results
 
     def write(record: dict[str, Any]) -> None:
-        if job.results is not None:
-            job.results.write(dump(record) + "\n")
+        if output is not None and not output.write(record) and output.lost == 1:
+            why = output.error.strerror if output.error is not None else None
+            console.line(
+                f"zyntro-async: error: cannot write --output {output.path}: "
+                f"{why or output.error}: stopping the run"
+            )
 
     def accept(row: Row) -> ProfileRequest | None:
         if isinstance(row, InputProblem):
+            if not first_problem:
+                first_problem.append(row)
             view.invalid += 1
             summary.add(FailureSummary.INVALID, f"line {row.line}: {row.reason}")
             if view.invalid <= REPORTED_LINES:
@@ -144,7 +214,10 @@ async def _enrich(job: _Job, ctx: Context) -> int:
             elif view.invalid == REPORTED_LINES + 1:
                 console.line(f"{args.input}: more invalid lines: counted in the summary")
             error = {"code": "INVALID_INPUT", "message": row.reason}
-            write({"line": row.line, "contact_id": row.contact_id, "ok": False, "error": error})
+            invalid: dict[str, Any] = {"line": row.line}
+            if row.last_line is not None:
+                invalid["last_line"] = row.last_line
+            write({**invalid, "contact_id": row.contact_id, "ok": False, "error": error})
             return None
         lines_of[id(row.request)] = row.line
         return row.request
@@ -189,10 +262,15 @@ async def _enrich(job: _Job, ctx: Context) -> int:
         try:
             async for result in run:
                 record(result)
+                if output is not None and output.error is not None:
+                    break
         except asyncio.CancelledError:
             interrupted = True
         finally:
-            view.close()
+            try:
+                await _drain(run, record)
+            finally:
+                view.close()
     report = run.report
     assert report is not None
     ctx.out.write(summary_table(report, invalid=view.invalid, failed_before=failed_before) + "\n")
@@ -201,6 +279,16 @@ async def _enrich(job: _Job, ctx: Context) -> int:
         console.line(line)
     handled = report.total + view.invalid
     unsent = None if job.total is None else max(0, job.total - handled)
+    if output is not None and output.error is not None:
+        console.line(
+            f"zyntro-async: --output {output.path} holds {output.written} lines and lacks "
+            f"{output.lost} results counted above ({output.error.strerror or output.error}); "
+            + (
+                "with room again, the same command resumes from the journal and rewrites it whole"
+                if args.journal
+                else "use --journal FILE to make runs resumable"
+            )
+        )
     if interrupted:
         resume = (
             f"run the same command again to resume from --journal {args.journal}"
@@ -209,6 +297,12 @@ async def _enrich(job: _Job, ctx: Context) -> int:
         )
         console.line(f"zyntro-async: interrupted after {handled} lines; {resume}")
         raise asyncio.CancelledError
+    if output is not None and output.error is not None:
+        return EXIT_FAILED
+    if report.total == 0 and job.total is None:  # stdin: no line could be sent
+        problem = first_problem[0] if first_problem else None
+        console.line(f"zyntro-async: error: {nothing_usable('stdin', job.csv, problem)}")
+        return EXIT_USAGE
     if report.stopped:
         console.line(f"zyntro-async: stopped: {report.stopped}")
         code = next((c for c in errors if c in report.stopped), next(iter(errors), None))
@@ -218,3 +312,15 @@ async def _enrich(job: _Job, ctx: Context) -> int:
         console.line(f"  {_stop_advice(job, report.succeeded, unsent)}")
         return EXIT_STOPPED
     return EXIT_OK if report.failed + view.invalid == 0 else EXIT_FAILED
+
+
+async def _drain(run: BulkRun[Any], record: Callable[[BulkResult[Any]], None]) -> None:
+    """Stop ``run`` and record the results it finished but had not handed out yet (a
+    signal or a break can come while some wait): the summary counts them, so ``--output``
+    must hold them too. Once the run is stopped nothing here waits."""
+    await run.aclose()
+    try:
+        async for result in run:
+            record(result)
+    except Exception:  # the run's own error was raised (and reported) by the loop already
+        return

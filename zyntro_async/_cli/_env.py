@@ -20,6 +20,7 @@ from .._exceptions import (
     ConfigurationError,
     ConnectError,
     ConnectTimeout,
+    ProxyError,
     ReadTimeout,
     ServerError,
     TLSError,
@@ -148,6 +149,8 @@ def hint(error: BaseException, url: str) -> str | None:
         return "the server failed; try again later"
     if isinstance(error, TLSError):
         return f"the TLS handshake with {url} failed; check {BASE_URL}"
+    if isinstance(error, ProxyError):
+        return "check HTTPS_PROXY / HTTP_PROXY, or list the API host in NO_PROXY to bypass it"
     if isinstance(error, ConnectError):
         return f"cannot connect to {url}: is {BASE_URL} right, and the server up?"
     if isinstance(error, (ConnectTimeout, ReadTimeout)):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 import math
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from .._version import __version__
 from ._commands import cmd_add_profile, cmd_demo, cmd_fetch, cmd_sandbox
@@ -19,14 +19,41 @@ DEMO_FAULTS = (
 )
 
 
+class Formatter(argparse.HelpFormatter):
+    """``--help`` with each option's default, where it has one worth saying."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        default = action.default
+        if (
+            action.option_strings
+            and default is not None
+            and default is not False
+            and default not in ("", argparse.SUPPRESS)
+            and "%(default)" not in text
+            and "default" not in text
+        ):
+            text += " (default: %(default)s)"
+        return text
+
+
 class Parser(argparse.ArgumentParser):
     """An ArgumentParser whose errors are one line (usage stays behind ``--help``)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", Formatter)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
-def _global_flags(parser: argparse.ArgumentParser, *, subcommand: bool) -> None:
+VERBOSE_HELP = "log retries and recoveries (-v), and every request with its milliseconds (-vv)"
+
+
+def _global_flags(
+    parser: argparse.ArgumentParser, *, subcommand: bool, verbose_help: str = VERBOSE_HELP
+) -> None:
     # Given after the subcommand, a flag lands in the subcommand's namespace, which
     # argparse copies over the main one: SUPPRESS keeps an absent flag from resetting it,
     # and -v counts under its own name so `-v enrich -v` adds up.
@@ -42,7 +69,7 @@ def _global_flags(parser: argparse.ArgumentParser, *, subcommand: bool) -> None:
         action="count",
         dest="verbose_after" if subcommand else "verbose",
         default=argparse.SUPPRESS if subcommand else 0,
-        help="log retries and recoveries (-v), and every request (-vv)",
+        help=verbose_help,
     )
 
 
@@ -116,49 +143,73 @@ def build_parser(prog: str = "zyntro-async") -> Parser:
     _global_flags(parser, subcommand=False)
     sub = parser.add_subparsers(metavar="COMMAND", required=True)
 
-    def command(name: str, help: str) -> argparse.ArgumentParser:
+    def command(name: str, help: str, verbose: str = VERBOSE_HELP) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help, description=help)
-        _global_flags(p, subcommand=True)
+        _global_flags(p, subcommand=True, verbose_help=verbose)
         return p
+
+    contact = "the contact's id (a UUID, or a database row number)"
 
     fetch = command("fetch", "show one contact")
     fetch.set_defaults(func=cmd_fetch)
-    fetch.add_argument("contact_id")
+    fetch.add_argument("contact_id", help=contact)
     for flag in ("notes", "entity", "profile", "signals"):
         fetch.add_argument(f"--{flag}", action="store_true", help=f"include the {flag}")
     fetch.add_argument("--json", action="store_true", help="machine-readable output")
 
     add = command("add-profile", "attach a profile record to a contact")
     add.set_defaults(func=cmd_add_profile)
-    add.add_argument("contact_id")
+    add.add_argument("contact_id", help=contact)
     add.add_argument("--source", required=True, help="the profile source label")
     given = add.add_mutually_exclusive_group(required=True)
     given.add_argument("--payload", help="the profile payload: a JSON object or array")
-    given.add_argument("--payload-file", metavar="FILE", help="a file holding the payload JSON")
+    given.add_argument(
+        "--payload-file", metavar="FILE", help="a file holding the payload JSON (- for stdin)"
+    )
     add.add_argument("--json", action="store_true", help="machine-readable output")
 
     enrich = command("enrich", "bulk-add profiles from a .jsonl or .csv file")
     enrich.set_defaults(func=cmd_enrich)
     enrich.add_argument("input", help="a .jsonl or .csv file, or - for JSONL on stdin")
-    enrich.add_argument("--format", choices=("jsonl", "csv"), help="override the file type")
-    enrich.add_argument("--source", help="profile source for lines without one (CSV: required)")
-    enrich.add_argument("--concurrency", type=positive_int, default=32, metavar="N")
     enrich.add_argument(
-        "--rate", type=rate, metavar="PER_SECOND", help="at most this many requests a second"
+        "--format",
+        choices=("jsonl", "csv"),
+        help="the input's format (default: from the file name's extension; - is jsonl)",
+    )
+    enrich.add_argument("--source", help="profile source for lines without one (CSV: required)")
+    enrich.add_argument(
+        "--concurrency", type=positive_int, default=32, metavar="N", help="requests in flight"
+    )
+    enrich.add_argument(
+        "--rate",
+        type=rate,
+        metavar="PER_SECOND",
+        help="at most this many requests a second (default: no limit but the server's own)",
     )
     enrich.add_argument("--journal", metavar="FILE", help="SQLite checkpoint: resumable runs")
     enrich.add_argument(
         "--retry-failed", action="store_true", help="retry items the journal says failed"
     )
-    enrich.add_argument("--output", metavar="FILE", help="append per-item results (JSONL)")
+    enrich.add_argument(
+        "--output",
+        metavar="FILE",
+        help="per-item results (JSONL), one line per input line; each run rewrites it",
+    )
 
-    sandbox = command("sandbox", "run a local Zyntro sandbox (dev server) until Ctrl-C")
+    sandbox = command(
+        "sandbox",
+        "run a local Zyntro sandbox (dev server) until Ctrl-C",
+        verbose="accepted for symmetry: the sandbox logs no requests (-vv names the event loop)",
+    )
     sandbox.set_defaults(func=cmd_sandbox)
-    sandbox.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
+    sandbox.add_argument("--host", default="127.0.0.1", help="bind address")
     sandbox.add_argument("--port", type=port, default=0, help="TCP port; 0 picks a free one")
     sandbox.add_argument("--contacts", type=count, default=100, help="contacts to seed")
     sandbox.add_argument(
-        "--faults", type=faults, default="", help='e.g. "rate_limit=0.05,server_error=0.02"'
+        "--faults",
+        type=faults,
+        default="",
+        help='faults to inject, e.g. "rate_limit=0.05,server_error=0.02" (default: none)',
     )
     sandbox.add_argument(
         "--seed", type=_integer, default=0, help="seeds contacts, faults and credentials"
@@ -170,10 +221,14 @@ def build_parser(prog: str = "zyntro-async") -> Parser:
 
     demo = command("demo", "bulk-enrich contacts in an embedded sandbox (offline)")
     demo.set_defaults(func=cmd_demo)
-    demo.add_argument("--contacts", type=positive_int, default=2000)
-    demo.add_argument("--concurrency", type=positive_int, default=64)
+    demo.add_argument("--contacts", type=positive_int, default=2000, help="contacts to enrich")
+    demo.add_argument(
+        "--concurrency", type=positive_int, default=64, metavar="N", help="requests in flight"
+    )
     demo.add_argument(
         "--faults", type=faults, default=DEMO_FAULTS, help='fault mix of the sandbox, or "none"'
     )
-    demo.add_argument("--seed", type=_integer, default=0)
+    demo.add_argument(
+        "--seed", type=_integer, default=0, help="seeds the sandbox's contacts and faults"
+    )
     return parser

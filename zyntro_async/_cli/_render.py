@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 from typing import Any, TextIO
 
@@ -35,6 +36,18 @@ class Console:
             return self.err.isatty()
         except ValueError:  # closed
             return False
+
+    @property
+    def can_draw(self) -> bool:
+        """A terminal that reports its size: a bar needs rows and columns to draw in
+        (some CI runners and fresh pseudo-terminals report 0 x 0, where tqdm shows nothing)."""
+        if not self.is_terminal:
+            return False
+        try:
+            size = os.get_terminal_size(self.err.fileno())
+        except (OSError, ValueError):
+            return False
+        return size.lines > 0 and size.columns > 0
 
     def line(self, text: str) -> None:
         """Write one line; with a bar showing, above it (tqdm clears and redraws it)."""
@@ -77,8 +90,8 @@ def _duration(seconds: float) -> str:
 
 
 class ProgressView:
-    """An ``on_progress`` callback: a live bar on a terminal (tqdm, if installed), plain
-    lines every few seconds otherwise.
+    """An ``on_progress`` callback: a live bar on a terminal that reports its size (tqdm, if
+    installed), plain lines every few seconds otherwise.
 
     ``invalid`` counts input lines that never became requests (the caller adds to it), so
     the count reaches the real total. The rate and the ETA count only items processed in
@@ -92,7 +105,7 @@ class ProgressView:
         self._last_line: float | None = None
         self._last_done = -1
         self._bar: Any = None
-        if console.is_terminal:
+        if console.can_draw:
             try:
                 from tqdm import tqdm  # type: ignore[import-untyped,import-not-found,unused-ignore]
             except ImportError:
@@ -135,6 +148,8 @@ class ProgressView:
             self._bar.set_postfix_str(", ".join(parts), refresh=False)
             self._bar.refresh()
             return
+        if done == 0 and p.in_flight == 0:
+            return  # nothing under way yet: a run that fails to start says why, alone
         now = time.monotonic()
         complete = self._total is not None and done >= self._total
         recent = self._last_line is not None and now - self._last_line < PLAIN_PROGRESS_EVERY

@@ -207,6 +207,7 @@ if _HAVE_PYTEST_ASYNCIO:
                 member_id=creds["member_id"],
                 base_url=zyntro_sandbox.base_url,
                 timeout=Timeout(connect=CONNECT_TIMEOUT, read=read, total=CONNECT_TIMEOUT + read),
+                trust_env=False,  # the sandbox is on this machine: never via a proxy
             ) as client:
                 yield client
         finally:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import ssl
 from collections import deque
 from collections.abc import Awaitable, Callable
 from types import TracebackType
@@ -41,6 +42,8 @@ class ZyntroSandbox:
     ``requests`` keeps the last ``record_requests`` bodies (secrets redacted) and headers.
     ``seed`` drives both the fault dice and :meth:`seed`'s contacts. To wait for the
     server to reach a state, use :meth:`wait_for_requests` or :meth:`wait_until`.
+    ``ssl_context`` (a server-side context with a certificate) serves https instead of
+    http, to try a client's TLS or proxy settings end to end.
     """
 
     def __init__(
@@ -51,8 +54,10 @@ class ZyntroSandbox:
         faults: Faults | None = None,
         seed: int = 0,
         record_requests: int = 1000,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         self._host, self._port = host, port
+        self._ssl = ssl_context
         self._random_seed = seed
         self._injector = FaultInjector(faults or Faults(), seed)
         self._seeder: Seeder | None = None
@@ -78,7 +83,7 @@ class ZyntroSandbox:
         )
         await runner.setup()
         try:
-            site = web.TCPSite(runner, self._host, self._port)
+            site = web.TCPSite(runner, self._host, self._port, ssl_context=self._ssl)
             await site.start()
         except BaseException:
             await runner.cleanup()
@@ -118,9 +123,11 @@ class ZyntroSandbox:
 
     @property
     def base_url(self) -> str:
-        """``http://<host>:<port>/apis/v2/public/crm/`` (trailing slash)."""
+        """``http://<host>:<port>/apis/v2/public/crm/`` (trailing slash; ``https`` with an
+        ``ssl_context``)."""
         host = f"[{self._host}]" if ":" in self._host else self._host
-        return f"http://{host}:{self.port}{API_PATH}"
+        scheme = "http" if self._ssl is None else "https"
+        return f"{scheme}://{host}:{self.port}{API_PATH}"
 
     @property
     def random_seed(self) -> int:
