@@ -314,3 +314,30 @@ def test_a_rate_limit_header_is_a_ceiling() -> None:
     assert rate is not None
     assert rate <= 40.0
     assert math.isfinite(rate)
+
+
+def test_refusals_that_do_not_depend_on_the_rate_do_not_slow_it_to_a_crawl() -> None:
+    # Two in five requests refused whatever the rate (a flaky upstream, not a quota):
+    # slowing down once shows it does not help, so the rate is not cut again and again.
+    clock = FakeClock()
+    flow = FlowControl(64, clock=clock)
+    in_flight: list[tuple[float, float]] = []
+    accepted, sent = 0, 0
+    end = clock.now + 12.0
+    while clock.now < end:
+        now = clock.now
+        for answer in [f for f in in_flight if f[0] <= now]:
+            in_flight.remove(answer)
+            flow.release(answer[1], None, None)
+            accepted += 1
+        while len(in_flight) < 16 and (started := flow.try_acquire()) is not None:
+            sent += 1
+            if sent % 5 < 2:
+                flow.release(started, refusal(), FailureKind.REFUSED)
+            else:
+                in_flight.append((started + 0.005, started))
+        clock.now += 0.0005
+    rate = flow.current_rate(clock.now)
+    assert rate is not None  # it did slow down, once
+    assert rate >= 100.0  # and it came back: not the 0.5/s floor
+    assert accepted >= 12.0 * 50.0  # at the 0.5/s floor it would be a few

@@ -124,6 +124,12 @@ class FlowControl:
         self._pacer = Pacer(self._pace_rate, clock)
         self._last_throttled = -math.inf
         self._react_after = 0.0  # the Retry-After (< the gate's) of the last reaction
+        # The share accepted that moved the rate last, until what was sent at the new rate
+        # says whether slowing down helped (then it was a limit) or not (refusals that do
+        # not depend on our rate, which slowing down further would only make a crawl).
+        self._verify_share: float | None = None
+        self._verify_at = math.inf
+        self._rate_blind = False  # refusals shown not to depend on our rate
         self._gate_waiters: set[asyncio.Future[None]] = set()
 
     # -- state, read by progress, telemetry and the run -----------------------------------------
@@ -250,6 +256,16 @@ class FlowControl:
                 raise GateClosed(gate.until - now)
             await self._gate_sleep(wait)
 
+    def _verify(self, now: float) -> None:
+        """Did the last reduction help? Judged on what was sent at the new rate only."""
+        after = self._accepted.estimate(now, since=self._cubic.last_reduction)
+        if after is None:
+            self._verify_at = now + REACT_EVERY  # not enough sent at the new rate yet
+            return
+        assert self._verify_share is not None
+        self._rate_blind = after.share <= self._verify_share + SPORADIC
+        self._verify_at = math.inf
+
     def _restart_rate(self) -> None:
         """A confirmed wait has ended: the server said when to come back, and what was
         measured before it (a window since closed) says nothing of the new one."""
@@ -292,6 +308,8 @@ class FlowControl:
         self.sending -= 1
         self._release_slot()
         now = self._clock()
+        if now >= self._verify_at:
+            self._verify(now)
         if error is None:
             self._accepted.answered(started, now, accepted=True, refused=False)
             if (self._gate.holding or self._gate.confirmed) and self._gate.accepted(started):
@@ -330,8 +348,17 @@ class FlowControl:
         estimate = self._accepted.estimate(now, since=self._cubic.engaged_at)
         if estimate is not None:
             if estimate.share >= 1 - SPORADIC:
+                self._rate_blind = False
                 return  # the server took nearly all we sent: sporadic refusals, not a limit
+            if self._verify_at < math.inf:
+                return  # the last reduction is still being judged on what followed it
+            if self._rate_blind and (
+                self._verify_share is None or estimate.share >= self._verify_share - 2 * SPORADIC
+            ):
+                return  # refused as often whatever our rate: slowing down is no help
             self._cubic.reduce(now, estimate.rate)
+            self._verify_share = estimate.share
+            self._verify_at = now + 2 * max(REACT_EVERY, 2 * self._accepted.latency)
         elif self._cubic.ceiling < math.inf:
             # Nothing yet to estimate from, but the server said its limit: start under it.
             self._cubic.reduce(now, self._cubic.ceiling)

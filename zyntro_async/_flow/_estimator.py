@@ -25,6 +25,9 @@ HISTORY = 64  # buckets kept: 6.4 s of send time
 #: The shortest stretch of send time an estimate is made from, and the longest used.
 MIN_SPAN = 0.1
 MAX_SPAN = 1.0
+#: The fewest answers an estimate is made from: at low rates the stretch grows (as far
+#: as the history goes) until it holds this many, so a few lucky answers move nothing.
+MIN_ANSWERS = 10
 #: Weight of a new accepted answer's latency in the running average.
 LATENCY_WEIGHT = 0.2
 
@@ -146,9 +149,9 @@ class AcceptedRate:
             ok += self.n_ok[j]
             refused += self.n_refused[j]
             span += end - max(start, self.first)
-            if span >= longest:
+            if span >= longest and ok + refused >= MIN_ANSWERS:
                 break
-        if span < need or ok == 0:
+        if span < need or ok == 0 or ok + refused < MIN_ANSWERS:
             return None
         share = ok / (ok + refused)
         return Estimate(rate=sent / span * share, share=share, span=span)
