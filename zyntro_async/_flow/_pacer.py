@@ -23,7 +23,7 @@ import attrs
 
 #: Burst tolerance, in seconds of traffic (at least one request, at most ``MAX_BURST``).
 BURST_SECONDS = 0.02
-MAX_BURST = 10.0
+MAX_BURST = 20.0
 #: Rounding slack: a token short by less than this is a whole token.
 _EPSILON = 1e-9
 
