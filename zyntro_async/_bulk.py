@@ -13,7 +13,8 @@ Semantics (the contract, in aiometer's manner):
 * **Errors**: an item's failure is a failed ``BulkResult``, never an exception out of the
   run. What ends a run early: the stop rules (``on_failure``, and failures that are clearly
   global: authentication, permission, a base URL that answers 404, the same error code for
-  the first items in a row), a pool-wide ``Retry-After`` longer than the call deadline,
+  the first items in a row), a pool-wide ``Retry-After`` longer than the call deadline
+  and confirmed by a probe,
   an exception from your input iterator, a journal that cannot be written, cancellation.
   Then input stops, ``report.stopped`` says why, and the items not taken are untouched.
 * **Lifetime** (structured concurrency): every task a run starts ends when the run ends,
@@ -199,7 +200,9 @@ class _Run(Generic[T]):
         loop = asyncio.get_running_loop()
         while self.stopped is None:
             active = self.held - len(self.results) - flow.sleeping
-            if active >= self.max_active or self.held >= self.max_held:
+            # The intake takes only what the pace can serve: an item taken while others
+            # queue for their turn would only queue too.
+            if active >= self.max_active or self.held >= self.max_held or flow.backlogged():
                 self.room.clear()
                 await self.room.wait()
                 continue

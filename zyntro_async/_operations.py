@@ -125,6 +125,34 @@ class Operations:
 
     # -- one request --------------------------------------------------------------------------
 
+    async def turn(self, call: Call[Any]) -> float | None:
+        """A call's first request waits here for its turn (the gate, a slot, the pace)
+        *before* its deadline starts: waiting for one's turn is not a failure. Returns
+        the turn's start time, for :meth:`send`'s ``turn``; None when nothing paces."""
+        flow = self._flow
+        if flow is None:
+            return None
+        quick = flow.try_acquire()
+        if quick is not None:
+            return quick
+        # The deadline only judges the gate here: one that outlasts a whole deadline
+        # fails the call at once.
+        return await self._acquire(flow, call, deadline_of(self._policy))
+
+    async def _acquire(
+        self, flow: FlowControl, call: Call[Any], deadline_at: float | None
+    ) -> float:
+        try:
+            return await flow.acquire(deadline_at)
+        except GateClosed as gate:
+            raise RateLimitError(
+                f"the server asked every request to wait {gate.wait:.0f} s, past this "
+                "call's deadline",
+                retry_after=gate.wait,
+                endpoint=call.endpoint,
+                contact_id=call.contact_id,
+            ) from None
+
     async def send(
         self,
         call: Call[T],
@@ -132,27 +160,22 @@ class Operations:
         key: str | None = None,
         attempt: int = 1,
         stats: RetryStats | None = None,
+        turn: float | None = None,
     ) -> T:
         """One request: paced, bounded by the deadline, its outcome reported to the flow.
 
         ``key`` and ``attempt`` only label its log record; ``stats`` learns that a request
-        of its call went on the wire (so a pending retry counts as sent)."""
+        of its call went on the wire (so a pending retry counts as sent); ``turn``: the
+        start time :meth:`turn` returned, when this request already has its turn."""
         flow = self._flow
         started = 0.0
         traced = None  # this request's telemetry record, while telemetry is on
-        if flow is not None and (quick := flow.try_acquire()) is not None:
+        if turn is not None:
+            started = turn
+        elif flow is not None and (quick := flow.try_acquire()) is not None:
             started = quick  # nothing to wait for: no coroutine
         elif flow is not None:
-            try:
-                started = await flow.acquire(deadline_at)
-            except GateClosed as gate:
-                raise RateLimitError(
-                    f"the server asked every request to wait {gate.wait:.0f} s, past this "
-                    "call's deadline",
-                    retry_after=gate.wait,
-                    endpoint=call.endpoint,
-                    contact_id=call.contact_id,
-                ) from None
+            started = await self._acquire(flow, call, deadline_at)
         try:
             total = None
             if deadline_at is not None:
@@ -224,9 +247,14 @@ class Operations:
         stats = counted = RetryStats() if stats is None else stats
         if self._tally is not None:
             stats.tally = self._tally
+        flow = self._flow
+        first_turn = [None if flow is None else flow.try_acquire()]
+        if flow is not None and first_turn[0] is None:
+            first_turn[0] = await self.turn(call)
 
         async def attempt(_: FailureKind | None, deadline_at: float | None) -> ContactDetails:
-            return await send(call, deadline_at, None, counted.attempts, counted)
+            turn, first_turn[0] = first_turn[0], None
+            return await send(call, deadline_at, None, counted.attempts, counted, turn)
 
         retries = run_with_retries(
             attempt,
@@ -315,10 +343,16 @@ class Operations:
                 looks_next=add.looks_next,
             )
         else:
-            # Fast path: the first send, before any retry state exists.
+            # Fast path: the first send, before any retry state exists. Its deadline
+            # counts from its turn, not from the wait for it.
             stats.attempts += 1
             try:
-                return await self.send(call, deadline_at, key)
+                flow = self._flow
+                turn = None if flow is None else flow.try_acquire()
+                if flow is not None and turn is None:
+                    turn = await self.turn(call)
+                deadline_at = deadline_of(policy)
+                return await self.send(call, deadline_at, key, turn=turn)
             except BaseException as exc:
                 first = exc
             add = _Add(self, call, source, payload, member_id, digest, False, stats, key)

@@ -281,6 +281,11 @@ class Budget(Protocol):
 
     def allow_retry(self, error: BaseException, kind: FailureKind) -> bool: ...
 
+    def own_wait(self, error: BaseException, seconds: float) -> float:
+        """How much of the server's ``Retry-After`` of ``seconds`` the item sleeps itself
+        (a pool-wide wait is the budget's own, which the next attempt waits out)."""
+        ...
+
     async def pause(self, seconds: float) -> None: ...
 
 
@@ -410,6 +415,9 @@ class _LooksFree:
     def allow_retry(self, error: BaseException, kind: FailureKind) -> bool:
         return self._looks_next() or self._budget.allow_retry(error, kind)
 
+    def own_wait(self, error: BaseException, seconds: float) -> float:
+        return self._budget.own_wait(error, seconds)
+
     async def pause(self, seconds: float) -> None:
         await self._budget.pause(seconds)
 
@@ -456,6 +464,8 @@ async def _retry(
         retry_after = getattr(exc, "retry_after", None)
         if isinstance(retry_after, (int, float)):
             seconds = float(retry_after)  # the server's word replaces our backoff
+            if budget is not None:
+                seconds = budget.own_wait(exc, seconds)
         else:
             seconds = backoff(state)
             if (

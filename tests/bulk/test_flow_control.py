@@ -20,6 +20,8 @@ from zyntro_async import (
 )
 from zyntro_async.testing import Fault, Faults, ZyntroSandbox
 
+from .edge import edge_gateway
+
 ADD, FETCH = "addProfileToContact", "fetchContact"
 
 
@@ -102,7 +104,9 @@ async def test_a_rate_below_one_per_second_works(sandbox: ZyntroSandbox) -> None
     assert report.succeeded == 2
 
 
-async def test_a_long_retry_after_fails_fast_and_stops_the_run(sandbox: ZyntroSandbox) -> None:
+async def test_one_long_retry_after_among_successes_does_not_stop_the_run(
+    sandbox: ZyntroSandbox,
+) -> None:
     ids = sandbox.seed(200)
     sandbox.faults = Faults(retry_after=86400, latency=0.005)
     sandbox.script(ADD, *([None] * 19), Fault.RATE_LIMIT)
@@ -111,8 +115,28 @@ async def test_a_long_retry_after_fails_fast_and_stops_the_run(sandbox: ZyntroSa
         results, _ = await asyncio.wait_for(watch(run), 60)  # a safety net, not a timing
     report = run.report
     assert report is not None
+    assert report.stopped is None
+    # The refused item too: the answers after its refusal lifted the hold, and it retried.
+    assert report.succeeded == report.total == len(results) == 200
+    assert sum(len(sandbox.profiles(cid)) for cid in ids) == 200
+    assert sandbox.stats[ADD].faults[Fault.RATE_LIMIT] == 1
+
+
+@pytest.mark.slow
+async def test_a_confirmed_long_retry_after_fails_fast_and_stops_the_run(
+    sandbox: ZyntroSandbox,
+) -> None:
+    ids = sandbox.seed(200)
+    sandbox.faults = Faults(rate_limit=1.0, retry_after=86400, latency=0.005)
+    sandbox.script(ADD, *([None] * 20))  # then every request is refused: a spent daily quota
+    async with client_for(sandbox, retry=RetryPolicy(deadline=5)) as client:
+        run = client.bulk_add_profiles(adds(ids, 200), concurrency=8)
+        results, _ = await asyncio.wait_for(watch(run), 60)  # a safety net, not a timing
+    report = run.report
+    assert report is not None
     assert report.stopped is not None
     assert "wait until" in report.stopped
+    assert report.succeeded == 20
     assert report.succeeded + report.failed + report.skipped == report.total == len(results)
     assert report.total < 200  # the rest were never taken: a journal resumes them
     refused = [r.error for r in results if not r.ok]
@@ -121,6 +145,8 @@ async def test_a_long_retry_after_fails_fast_and_stops_the_run(sandbox: ZyntroSa
     assert all(e.retry_after is not None and e.retry_after > 5 for e in refused)  # type: ignore[union-attr]
     stored = sum(len(sandbox.profiles(cid)) for cid in ids)
     assert stored == report.succeeded
+    # Confirmed by one probe, not by hammering: a refusal per item in flight, and the probe.
+    assert sandbox.stats[ADD].faults[Fault.RATE_LIMIT] <= 8 + 2
 
 
 async def test_the_budget_limits_resends_never_the_looks(sandbox: ZyntroSandbox) -> None:
@@ -148,3 +174,48 @@ async def test_the_deadline_bounds_a_call_against_a_slow_server(sandbox: ZyntroS
         # Without the deadline bounding the attempt, this answer would come in 3 s.
         with pytest.raises(ReadTimeout):
             await client.fetch_contact(cid)
+
+
+@pytest.mark.slow
+async def test_waiting_for_the_pace_fails_nothing(sandbox: ZyntroSandbox) -> None:
+    # A pool far wider than the pace, and a deadline shorter than the wait for the last
+    # turn: waiting for one's turn is not a failure, and the deadline counts from the send.
+    ids = sandbox.seed(20)
+    async with client_for(sandbox, retry=RetryPolicy(deadline=0.3)) as client:
+        report = await client.bulk_fetch_contacts(ids, concurrency=32, max_per_second=20)
+    assert report.failed == 0
+    assert report.succeeded == 20
+    assert sandbox.stats[FETCH].requests == 20  # each sent once, none timed out unsent
+
+
+@pytest.mark.slow
+async def test_an_edge_that_refuses_at_once_is_met_not_collapsed_to(
+    sandbox: ZyntroSandbox,
+) -> None:
+    # nginx limit_req in front (rate=100r/s burst=30 nodelay, its default 503 HTML page, no
+    # Retry-After): refusals come back at once, accepted answers after the backend's latency.
+    ids = sandbox.seed(50)
+    sandbox.faults = Faults(latency=0.005)
+    edge_at = edge_gateway(sandbox.base_url, rate=100, burst=30, status=503)
+    async with edge_at as (url, edge), ZyntroClient(**sandbox.credentials, base_url=url) as client:
+        run = client.bulk_add_profiles(adds(ids, 300), concurrency=64)
+        report = await asyncio.wait_for(run, 30)  # a safety net: a collapsed run crawls
+    assert report.succeeded == 300
+    assert sum(len(sandbox.profiles(cid)) for cid in ids) == 300
+    # The opening burst (64 at once against a bucket of 30) is refused; then little is.
+    assert edge.refused <= 34 + 0.1 * (edge.admitted + edge.refused)
+
+
+@pytest.mark.slow
+async def test_a_window_spent_is_waited_out_and_every_item_succeeds() -> None:
+    # A fixed window (60 requests per 3 s) answering Retry-After to its end, and a deadline
+    # barely longer than the window: the refused wait for the next window, paced afresh.
+    faults = Faults(quota_rps=20, quota_shape="fixed_window", quota_window=3, latency=0.005)
+    async with ZyntroSandbox(seed=5, faults=faults) as sb:
+        ids = sb.seed(50)
+        async with client_for(sb, retry=RetryPolicy(deadline=3.5)) as client:
+            run = client.bulk_add_profiles(adds(ids, 100), concurrency=64)
+            report = await asyncio.wait_for(run, 30)  # a safety net, not a timing
+    assert report.stopped is None
+    assert report.succeeded == 100
+    assert sum(len(sb.profiles(cid)) for cid in ids) == 100

@@ -1,0 +1,343 @@
+"""The flow control's parts, sans I/O, each on a fake clock: no network, no sleeping.
+
+These import the private parts on purpose (as the sandbox's quota tests import its
+bucket): a quota's behaviour over seconds cannot be checked exactly over HTTP without
+sleeping. What they assert is what a run relies on: the estimate a controller acts on,
+the rate it sets, when a waiting request may go, when the pool is held.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+
+import pytest
+
+from zyntro_async import RateLimitError
+from zyntro_async._flow import FlowControl
+from zyntro_async._flow._budget import RetryBudget
+from zyntro_async._flow._cubic import BETA, MIN_RATE, Cubic
+from zyntro_async._flow._estimator import AcceptedRate
+from zyntro_async._flow._gate import PROBE_AFTER, Gate
+from zyntro_async._flow._pacer import Pace, Pacer
+from zyntro_async._retry import FailureKind
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1024.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def refusal(retry_after: float | None = None, limit: float | None = None) -> RateLimitError:
+    return RateLimitError("rate limited (HTTP 429)", retry_after=retry_after, limit=limit)
+
+
+# ------------------------------------------------------------------------ the estimator
+
+
+def edge_traffic(
+    est: AcceptedRate, *, start: float, seconds: float, send: float, accept: float, latency: float
+) -> float:
+    """``send``/s for ``seconds``; the server accepts ``accept`` of each second's requests
+    (evenly spread), refuses the rest at once, answers the accepted after ``latency``."""
+    pending: list[float] = []
+    t, credit, step = start, 0.0, 1.0 / send
+    while t < start + seconds:
+        est.sent(t)
+        credit += accept / send
+        if credit >= 1.0:
+            credit -= 1.0
+            pending.append(t)
+        else:
+            est.answered(t, t, accepted=False, refused=True)
+        while pending and pending[0] + latency <= t:
+            sent = pending.pop(0)
+            est.answered(sent, sent + latency, accepted=True, refused=False)
+        t += step
+    for sent in pending:  # answers still on their way are not given: they are in flight
+        if sent + latency <= t:
+            est.answered(sent, sent + latency, accepted=True, refused=False)
+    return t
+
+
+def test_refusals_alone_make_no_estimate() -> None:
+    est = AcceptedRate()
+    t = 1024.0
+    for i in range(64):  # an opening burst; the edge refuses half at once
+        est.sent(t)
+        if i % 2:
+            est.answered(t, t + 0.0005, accepted=False, refused=True)
+    # The accepted answers take the backend's latency: none is in yet.
+    assert est.estimate(t + 0.001) is None
+
+
+def test_estimate_is_the_accepted_rate_though_refusals_come_back_first() -> None:
+    est = AcceptedRate()
+    end = edge_traffic(est, start=1024.0, seconds=3.0, send=500.0, accept=300.0, latency=0.05)
+    estimate = est.estimate(end)
+    assert estimate is not None
+    assert estimate.rate == pytest.approx(300.0, rel=0.05)
+    assert estimate.share == pytest.approx(0.6, abs=0.03)
+
+
+def test_no_estimate_from_a_stretch_shorter_than_the_answers_take() -> None:
+    est = AcceptedRate()
+    # 0.6 s of traffic whose accepted answers take 0.5 s: the settled stretch is too short.
+    end = edge_traffic(est, start=1024.0, seconds=0.6, send=200.0, accept=100.0, latency=0.5)
+    assert est.estimate(end) is None
+    end = edge_traffic(est, start=end, seconds=2.0, send=200.0, accept=100.0, latency=0.5)
+    estimate = est.estimate(end)
+    assert estimate is not None
+    assert estimate.span >= 0.5
+    assert estimate.rate == pytest.approx(100.0, rel=0.1)
+
+
+def test_estimate_since_leaves_out_what_was_sent_before() -> None:
+    est = AcceptedRate()
+    # An unpaced burst, mostly refused, then paced traffic all accepted.
+    t = 1024.0
+    for _ in range(60):
+        est.sent(t)
+        est.answered(t, t, accepted=False, refused=True)
+    est.sent(t)
+    est.answered(t, t + 0.01, accepted=True, refused=False)
+    paced = t + 0.05
+    end = edge_traffic(est, start=paced, seconds=1.0, send=50.0, accept=50.0, latency=0.01)
+    estimate = est.estimate(end, since=paced)
+    assert estimate is not None
+    assert estimate.share == 1.0
+    assert estimate.rate == pytest.approx(50.0, rel=0.1)
+
+
+# ------------------------------------------------------------------------ CUBIC
+
+
+def test_cubic_is_off_until_a_reduction_then_probes_back_to_w_max() -> None:
+    cubic = Cubic()
+    assert cubic.rate(0.0) is None
+    cubic.reduce(10.0, 300.0)
+    assert cubic.rate(10.0) == pytest.approx(BETA * 300.0)
+    assert cubic.rate(10.0 + cubic.k) == pytest.approx(300.0)
+    later = cubic.rate(10.0 + cubic.k + 3.0)
+    assert later is not None
+    assert later > 300.0
+
+
+def test_a_better_estimate_lifts_the_rate_at_once() -> None:
+    cubic = Cubic()
+    cubic.reduce(0.0, 5.0)  # thin early evidence
+    cubic.reduce(0.2, 300.0)  # the accepted rate, measured
+    assert cubic.rate(0.2) == pytest.approx(BETA * 300.0)
+
+
+def test_a_header_limit_is_a_ceiling_and_the_floor_holds() -> None:
+    cubic = Cubic()
+    cubic.cap(100.0)
+    cubic.reduce(0.0, 500.0)
+    assert cubic.rate(0.0) == pytest.approx(BETA * 100.0)
+    assert cubic.rate(60.0) == pytest.approx(100.0)
+    floor = Cubic()
+    floor.reduce(0.0, 0.0)
+    assert floor.rate(0.0) == MIN_RATE
+
+
+# ------------------------------------------------------------------------ the pace
+
+
+@pytest.mark.parametrize("rate", [0.2, 1.0, 5.0, 500.0, 2000.0])
+def test_pace_holds_the_rate(rate: float) -> None:
+    pace, t, sends = Pace(), 1024.0, []
+    for _ in range(200):
+        t += pace.wait(t, rate)
+        assert pace.take(t, rate)
+        sends.append(t)
+    assert (len(sends) - 1) / (sends[-1] - sends[0]) == pytest.approx(rate, rel=0.01)
+
+
+def test_a_waiting_request_is_re_planned_when_the_rate_rises() -> None:
+    pace, t = Pace(), 1024.0
+    assert pace.take(t, 0.5)
+    assert pace.wait(t, 0.5) == pytest.approx(2.0)  # booked at 0.5/s it would wait 2 s
+    t += 0.01
+    assert pace.wait(t, 300.0) == 0.0  # asked again at 300/s: it goes now
+    assert pace.take(t, 300.0)
+
+
+def test_pace_allows_only_a_small_burst_after_a_pause() -> None:
+    pace, t = Pace(), 1024.0
+    assert pace.take(t, 500.0)
+    t += 60.0
+    burst = 0
+    while pace.take(t, 500.0):
+        burst += 1
+    assert burst == 10  # 20 ms of traffic at 500/s
+
+
+async def test_pacer_wakes_its_waiters_when_the_rate_is_replanned() -> None:
+    rate = [0.1]
+    pacer = Pacer(lambda now: rate[0], asyncio.get_running_loop().time)
+    assert pacer.try_pass(asyncio.get_running_loop().time())
+    waiter = asyncio.ensure_future(pacer.turn())  # 10 s away at 0.1/s
+    await asyncio.sleep(0)
+    assert not waiter.done()
+    rate[0] = 1000.0
+    pacer.replan()
+    await asyncio.wait_for(waiter, 5)  # a safety net: it goes at once
+
+
+# ------------------------------------------------------------------------ the gate
+
+
+def test_one_long_retry_after_holds_then_probes() -> None:
+    gate = Gate()
+    assert not gate.refused(100.0, 99.9, 86400.0, refusal(86400.0))
+    assert gate.closed(100.0)
+    assert gate.check(100.0) == pytest.approx(PROBE_AFTER)
+    assert gate.until - 100.0 == pytest.approx(PROBE_AFTER)  # not a day
+    t = 100.0 + PROBE_AFTER
+    assert gate.check(t) == 0.0  # the probe goes
+    assert gate.check(t) > 0.0  # the others wait for its answer
+    assert gate.accepted(t)  # it succeeded: lifted
+    assert not gate.closed(t)
+
+
+def test_a_success_sent_before_the_refusal_does_not_lift_the_hold() -> None:
+    gate = Gate()
+    gate.refused(100.0, 99.9, 86400.0, refusal(86400.0))
+    assert not gate.accepted(99.8)
+    assert gate.closed(100.1)
+    assert gate.accepted(99.95)  # sent after the refused request, accepted: lifted
+
+
+def test_a_refused_probe_confirms_the_wait() -> None:
+    gate = Gate()
+    gate.refused(100.0, 99.9, 86400.0, refusal(86400.0))
+    t = 100.0 + PROBE_AFTER
+    assert gate.check(t) == 0.0
+    assert gate.refused(t + 0.01, t, 86400.0, refusal(86400.0))
+    assert gate.confirmed
+    assert gate.until == pytest.approx(t + 0.01 + 86400.0)
+
+
+def test_a_probe_that_fails_otherwise_holds_again() -> None:
+    gate = Gate()
+    gate.refused(100.0, 99.9, 30.0, refusal(30.0))
+    t = 100.0 + PROBE_AFTER
+    assert gate.check(t) == 0.0
+    assert gate.failed(t + 0.5, t)
+    assert gate.closed(t + 0.5)
+    assert not gate.confirmed
+    assert gate.check(t + 0.5 + PROBE_AFTER) == 0.0  # the next probe
+
+
+def test_a_short_retry_after_is_the_item_s_own() -> None:
+    gate = Gate()
+    assert not gate.refused(100.0, 99.9, 1.0, refusal(1.0))
+    assert not gate.closed(100.0)
+
+
+# ------------------------------------------------------------------------ the budget
+
+
+def test_budget_stops_retries_and_refills_on_success() -> None:
+    budget = RetryBudget(12)
+    assert budget.spend(timeout=False)
+    assert budget.spend(timeout=False)
+    assert not budget.spend(timeout=False)
+    assert budget.tokens == 2
+    budget.succeeded(retries=2)
+    assert budget.tokens == 12
+    assert not RetryBudget(9).spend(timeout=True)
+    assert RetryBudget(None).spend(timeout=True)
+
+
+# ------------------------------------------------------------------------ composed
+
+
+def simulate(
+    flow: FlowControl, clock: FakeClock, *, quota: float, burst: float, seconds: float
+) -> tuple[list[float], int]:
+    """Drive ``flow`` against an edge that refuses at once (nginx ``limit_req nodelay``)
+    and answers the accepted after 5 ms; every slot re-sends as soon as it may (a pool
+    of items always ready). Returns the accepted answers' times and the refusals."""
+    excess, last = 0.0, clock.now
+    in_flight: list[tuple[float, float]] = []  # (answer time, send time)
+    accepted: list[float] = []
+    refused = 0
+    end = clock.now + seconds
+    while clock.now < end:
+        now = clock.now
+        for answer in [f for f in in_flight if f[0] <= now]:
+            in_flight.remove(answer)
+            flow.release(answer[1], None, None)
+            accepted.append(now)
+        while (started := flow.try_acquire()) is not None:
+            excess = max(0.0, excess - (started - last) * quota)
+            last = started
+            if excess + 1 > burst + 1:
+                refused += 1
+                flow.release(started, refusal(), FailureKind.REFUSED)
+            else:
+                excess += 1
+                in_flight.append((started + 0.005, started))
+        clock.now += 0.0005
+    return accepted, refused
+
+
+@pytest.mark.parametrize("quota", [50.0, 300.0])
+def test_an_edge_that_refuses_at_once_is_met_not_collapsed_to(quota: float) -> None:
+    clock = FakeClock()
+    flow = FlowControl(64, clock=clock)
+    start = clock.now
+    accepted, refused = simulate(flow, clock, quota=quota, burst=30, seconds=12.0)
+    settled = [t for t in accepted if t >= start + 5.0]
+    rate = len(settled) / (clock.now - (start + 5.0))
+    assert rate >= 0.85 * quota
+    assert rate <= 1.05 * quota + 30 / 7
+    assert refused <= 0.05 * (len(accepted) + refused) + 64  # the opening burst aside
+
+
+def test_a_rate_limit_header_is_a_ceiling() -> None:
+    clock = FakeClock()
+    flow = FlowControl(64, clock=clock)
+    started = flow.try_acquire()
+    assert started is not None
+    for _ in range(25):
+        flow.release(started, refusal(limit=40.0), FailureKind.REFUSED)
+        started = flow.try_acquire() or started
+        clock.now += 0.01
+    clock.now += 100.0  # long after: CUBIC would have grown far above
+    rate = flow.current_rate(clock.now)
+    assert rate is not None
+    assert rate <= 40.0
+    assert math.isfinite(rate)
+
+
+def test_refusals_that_do_not_depend_on_the_rate_do_not_slow_it_to_a_crawl() -> None:
+    # Two in five requests refused whatever the rate (a flaky upstream, not a quota):
+    # slowing down once shows it does not help, so the rate is not cut again and again.
+    clock = FakeClock()
+    flow = FlowControl(64, clock=clock)
+    in_flight: list[tuple[float, float]] = []
+    accepted, sent = 0, 0
+    end = clock.now + 12.0
+    while clock.now < end:
+        now = clock.now
+        for answer in [f for f in in_flight if f[0] <= now]:
+            in_flight.remove(answer)
+            flow.release(answer[1], None, None)
+            accepted += 1
+        while len(in_flight) < 16 and (started := flow.try_acquire()) is not None:
+            sent += 1
+            if sent % 5 < 2:
+                flow.release(started, refusal(), FailureKind.REFUSED)
+            else:
+                in_flight.append((started + 0.005, started))
+        clock.now += 0.0005
+    rate = flow.current_rate(clock.now)
+    assert rate is not None  # it did slow down, once
+    assert rate >= 100.0  # and it came back: not the 0.5/s floor
+    assert accepted >= 12.0 * 50.0  # at the 0.5/s floor it would be a few

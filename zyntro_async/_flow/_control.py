@@ -1,0 +1,433 @@
+"""Pool-wide flow control for a bulk run: the parts below, composed, on one event loop.
+
+=====================================  =============================================
+signal                                 reaction
+=====================================  =============================================
+one 500/502/504, timeout, drop, or a   that item's own jittered backoff (in ``_retry``);
+sporadic 429/503                       nothing pool-wide: the pool keeps its width
+a refusal (429/503, JSON or HTML),     the adaptive rate moves to the accepted rate
+where more than 5 % of what was sent   (at most once per reaction interval, and per
+at the current rate was refused        short ``Retry-After``)
+refusals before any estimate can be    the adaptive rate engages under the header's
+made: a rate-limit header, or >= 20 %  limit, or backs off from the send rate
+of the last second's sends
+``X-RateLimit-Limit``/``RateLimit-*``  a ceiling on the adaptive rate
+``Retry-After`` >= 2 s                 the gate: hold the pool, probe, and only a
+                                       confirmed refusal shuts it until then; when
+                                       it opens again, the rate starts afresh
+=====================================  =============================================
+
+The parts, each sans I/O with its state in plain data (as botocore splits its adaptive
+mode into ``adaptive.py``, ``throttling.py`` and ``bucket.py``):
+
+* :mod:`._estimator` -- the server's *accepted* rate, counted by send time, never from a
+  stretch with no accepted answer or shorter than the answers' latency;
+* :mod:`._cubic` -- the adaptive rate: botocore's CUBIC, with ``W_max`` the accepted
+  rate (not the send rate) and ``beta = 0.9``; a header's limit is its ceiling;
+* :mod:`._pacer` -- a token bucket read at the current rate at every decision: waiting
+  requests are re-planned whenever the rate moves, none booked ahead;
+* :mod:`._gate` -- a long ``Retry-After``: hold, probe, confirm;
+* :mod:`._budget` -- the retry budget (botocore's "standard" retry quota);
+* :mod:`._slots` -- the pool's width (``concurrency``).
+
+The user's ``max_per_second`` is a ceiling the same pacer applies: one bucket for both
+rates, so a request never waits twice.
+
+Why not the others: Google SRE's client-side throttling (SRE book, "Handling Overload")
+rejects locally with a probability, which turns a quota into local failures to retry;
+gRPC's retry throttling only stops retries (kept, as the retry budget); Netflix's
+Gradient2/Vegas adapt *concurrency* to latency, but a quota is a rate, and in front of a
+gateway that refuses at once latency says nothing about it. Isolated refusals are
+ignored: the engage threshold (20 % of a second's sends, at least 20 answers) is far
+above what transient faults produce, and an estimate whose share accepted is above 95 %
+moves nothing.
+
+``set_testing(True)`` zeroes item backoff sleeps only (``_retry``): the pacing, the gate
+and the deadline checks here run in tests exactly as in production.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections.abc import Callable
+
+from .._exceptions import ConfigurationError, ReadTimeout
+from .._retry import FailureKind
+from ._budget import DEFAULT_BUDGET, RetryBudget
+from ._cubic import FALLBACK_BETA, FALLBACK_FLOOR, Cubic
+from ._estimator import AcceptedRate
+from ._gate import POOL_WAIT_FROM, Gate
+from ._pacer import Pacer
+from ._slots import Slots
+
+__all__ = ["DEFAULT_BUDGET", "FlowControl", "GateClosed"]
+
+#: The refusal ratio over the last second's sends that counts as overload, and the
+#: answers it needs.
+REFUSAL_RATIO = 0.2
+MIN_SAMPLES = 20
+#: An estimate whose accepted share is above ``1 - SPORADIC`` moves nothing: the server
+#: took nearly all we sent, and slowing down would not make its stray refusals go away.
+SPORADIC = 0.05
+#: The least time between two reactions (more if the answers take longer): the answers
+#: to what was sent at the new rate must come in before they are judged.
+REACT_EVERY = 0.1
+#: How far ahead the intake may fill the pacer's queue, in seconds of the current rate.
+LOOKAHEAD = 0.05
+
+
+def _check_options(max_per_second: object, retry_budget: object) -> None:
+    if max_per_second is not None and (
+        isinstance(max_per_second, bool)
+        or not isinstance(max_per_second, (int, float))
+        or not (max_per_second > 0 and math.isfinite(max_per_second))
+    ):
+        raise ConfigurationError(f"max_per_second must be a number > 0 (got {max_per_second!r})")
+    if retry_budget is not None and (
+        isinstance(retry_budget, bool) or not isinstance(retry_budget, int) or retry_budget < 0
+    ):
+        raise ConfigurationError(
+            f"retry_budget must be an integer >= 0 or None, not {retry_budget!r}"
+        )
+
+
+class FlowControl:
+    """Shared by every request of one run; one event loop, not thread-safe.
+
+    ``acquire(deadline_at)`` before each request (waits for the gate, a slot and the pace),
+    ``release(started, error, kind)`` after it; ``allow_retry`` and ``item_succeeded`` run
+    the retry budget; ``pause(seconds)`` is an item's backoff sleep (it holds no slot).
+    """
+
+    def __init__(
+        self,
+        concurrency: int,
+        *,
+        max_per_second: float | None = None,
+        retry_budget: int | None = DEFAULT_BUDGET,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        _check_options(max_per_second, retry_budget)
+        self.concurrency = concurrency
+        self.max_per_second = max_per_second
+        self.sending = 0  # requests on the wire
+        self.sleeping = 0  # items in a backoff sleep
+        self.on_change: asyncio.Event | None = None  # set when slots, sleepers or turns change
+        self._clock = clock
+        self._slots = Slots(concurrency)
+        self._budget = RetryBudget(retry_budget)
+        self._accepted = AcceptedRate()
+        self._cubic = Cubic()
+        self._gate = Gate()
+        self._pacer = Pacer(self._pace_rate, clock)
+        self._last_throttled = -math.inf
+        self._react_after = 0.0  # the Retry-After (< the gate's) of the last reaction
+        # The share accepted that moved the rate last, until what was sent at the new rate
+        # says whether slowing down helped (then it was a limit) or not (refusals that do
+        # not depend on our rate, which slowing down further would only make a crawl).
+        self._verify_share: float | None = None
+        self._verify_at = math.inf
+        self._rate_blind = False  # refusals shown not to depend on our rate
+        self._gate_waiters: set[asyncio.Future[None]] = set()
+
+    # -- state, read by progress, telemetry and the run -----------------------------------------
+
+    @property
+    def in_flight(self) -> int:
+        """Slots held (a request paced or on the wire)."""
+        return self._slots.held
+
+    @property
+    def budget(self) -> int | None:
+        return self._budget.tokens
+
+    @property
+    def capacity(self) -> int | None:
+        return self._budget.capacity
+
+    @property
+    def gate_until(self) -> float:
+        """No request starts before this ``time.monotonic()`` instant (0: open)."""
+        return self._gate.until
+
+    @property
+    def gate_reason(self) -> BaseException | None:
+        return self._gate.reason
+
+    @property
+    def throttled(self) -> bool:
+        """Whether the pool is held below its configured pace right now."""
+        now = self._clock()
+        return self._gate.closed(now) or now - self._last_throttled < 1.0
+
+    @property
+    def rate(self) -> float | None:
+        """The adaptive rate now; None until overload is seen."""
+        return self._cubic.rate(self._clock())
+
+    def current_rate(self, now: float) -> float | None:
+        """The adaptive rate at ``now``: CUBIC growth since the last reduction."""
+        return self._cubic.rate(now)
+
+    def backlogged(self) -> bool:
+        """Whether a new item would only queue: the gate is shut and requests wait at it,
+        or more requests wait for their turn than the pace serves in :data:`LOOKAHEAD`
+        seconds."""
+        now = self._clock()
+        if self._gate_waiters and self._gate.closed(now):
+            return True
+        waiting = self._pacer.waiting
+        if not waiting:
+            return False
+        rate = self._pace_rate(now)
+        return rate is not None and waiting >= max(1.0, rate * LOOKAHEAD)
+
+    def _pace_rate(self, now: float) -> float | None:
+        rate = self._cubic.rate(now)
+        ceiling = self.max_per_second
+        if rate is None:
+            return ceiling
+        return rate if ceiling is None else min(rate, ceiling)
+
+    def _adaptive_binds(self, now: float) -> bool:
+        rate = self._cubic.rate(now)
+        return rate is not None and (self.max_per_second is None or rate < self.max_per_second)
+
+    # -- per request ----------------------------------------------------------------------------
+
+    def try_acquire(self) -> float | None:
+        """:meth:`acquire` when nothing is to wait for (no gate, a free slot, a token):
+        the request's start time at once, without a coroutine; None otherwise."""
+        slots = self._slots
+        if slots.held < slots.limit and not slots.waiters:
+            now = self._clock()
+            gate = self._gate
+            if gate.holding or now < gate.until:
+                return None
+            if (self.max_per_second is None and not self._cubic.engaged) or self._pacer.try_pass(
+                now
+            ):
+                slots.held += 1
+                return self._on_wire(now)
+        return None
+
+    async def acquire(self, deadline_at: float | None) -> float:
+        """Wait for a slot, the gate and the pace; return the request's start time.
+
+        The gate is judged with the slot held, and again after the pace, so no request
+        that queued before a hold began slips past it (but the hold's probe)."""
+        await self._slots.take()
+        try:
+            while True:
+                probe = await self._wait_gate(deadline_at)
+                now = self._clock()
+                if not self._pacer.try_pass(now):
+                    if self._adaptive_binds(now):
+                        self._last_throttled = now
+                    await self._pacer.turn()
+                    self._changed()
+                    now = self._clock()
+                if probe or not self._gate.closed(now):
+                    return self._on_wire(now)
+        except BaseException:
+            self._release_slot()
+            raise
+
+    def _on_wire(self, now: float) -> float:
+        """A request holding its slot goes on the wire at ``now`` (its start time)."""
+        self.sending += 1
+        self._accepted.sent(now)
+        return now
+
+    async def _wait_gate(self, deadline_at: float | None) -> bool:
+        """Wait until the gate lets this request through; True if it goes as the probe."""
+        gate = self._gate
+        while True:
+            now = self._clock()
+            confirmed = gate.confirmed
+            wait = gate.check(now)
+            if wait <= 0:
+                if confirmed and not gate.confirmed:
+                    self._restart_rate()
+                return gate.holding and gate.probe_at == now
+            if gate.confirmed and deadline_at is not None and gate.until > deadline_at:
+                raise GateClosed(gate.until - now)
+            await self._gate_sleep(wait)
+
+    def _verify(self, now: float) -> None:
+        """Did the last reduction help? Judged on what was sent at the new rate only."""
+        after = self._accepted.estimate(now, since=self._cubic.last_reduction)
+        if after is None:
+            self._verify_at = now + REACT_EVERY  # not enough sent at the new rate yet
+            return
+        assert self._verify_share is not None
+        self._rate_blind = after.share <= self._verify_share + SPORADIC
+        self._verify_at = math.inf
+
+    def _restart_rate(self) -> None:
+        """A confirmed wait has ended: the server said when to come back, and what was
+        measured before it (a window since closed) says nothing of the new one."""
+        self._cubic = Cubic(ceiling=self._cubic.ceiling)
+        self._pacer.replan()
+
+    async def _gate_sleep(self, seconds: float) -> None:
+        """Sleep ``seconds`` or until the gate changes; an item's sleep holds no slot."""
+        loop = asyncio.get_running_loop()
+        waiter = loop.create_future()
+        handle = loop.call_later(seconds, _resolve, waiter)
+        self._gate_waiters.add(waiter)
+        self.sleeping += 1
+        self._changed()
+        try:
+            await waiter
+        finally:
+            self.sleeping -= 1
+            handle.cancel()
+            self._gate_waiters.discard(waiter)
+            self._changed()
+
+    def _gate_changed(self) -> None:
+        for waiter in self._gate_waiters:
+            _resolve(waiter)
+        self._changed()
+
+    def _changed(self) -> None:
+        if self.on_change is not None:
+            self.on_change.set()
+
+    def _release_slot(self) -> None:
+        self._slots.release()
+        self._changed()
+
+    def release(
+        self, started: float, error: BaseException | None, kind: FailureKind | None
+    ) -> None:
+        """Report a request's outcome (``kind`` classifies ``error``)."""
+        self.sending -= 1
+        self._release_slot()
+        now = self._clock()
+        if now >= self._verify_at:
+            self._verify(now)
+        if error is None:
+            self._accepted.answered(started, now, accepted=True, refused=False)
+            if (self._gate.holding or self._gate.confirmed) and self._gate.accepted(started):
+                self._gate_changed()
+            return
+        refused = kind is FailureKind.REFUSED
+        self._accepted.answered(started, now, accepted=False, refused=refused)
+        if not refused:
+            if self._gate.failed(now, started):
+                self._gate_changed()
+            return  # an isolated 5xx/timeout/drop is its item's business
+        retry_after = getattr(error, "retry_after", None)
+        if not isinstance(retry_after, (int, float)):
+            retry_after = None
+        limit = getattr(error, "limit", None)
+        if isinstance(limit, (int, float)) and limit > 0:
+            self._cubic.cap(float(limit))
+        if self._gate.refused(now, started, retry_after or 0.0, error):
+            self._gate_changed()
+        last = self._cubic.last_reduction
+        wait = max(REACT_EVERY, 2 * self._accepted.latency, self._react_after)
+        if started > last and now - last >= wait:
+            # A refusal of a request sent at the current rate, whose answers are in (and,
+            # after a Retry-After, once the server's window has had time to turn).
+            self._react(now, retry_after)
+
+    def _ratio_says_overload(self, now: float) -> bool:
+        refused, answered = self._accepted.refusal_ratio(now)
+        return answered >= MIN_SAMPLES and refused >= REFUSAL_RATIO * answered
+
+    def _react(self, now: float, retry_after: float | None) -> None:
+        """Move the adaptive rate on a refusal (see :mod:`._cubic`): to the accepted rate
+        when the server refused more than a sporadic share; without an estimate, back
+        off from the send rate when the refusal ratio says overload."""
+        # Once paced, only what was sent paced: the unpaced opening burst is no measure.
+        estimate = self._accepted.estimate(now, since=self._cubic.engaged_at)
+        if estimate is not None:
+            if estimate.share >= 1 - SPORADIC:
+                self._rate_blind = False
+                return  # the server took nearly all we sent: sporadic refusals, not a limit
+            if self._verify_at < math.inf:
+                return  # the last reduction is still being judged on what followed it
+            if self._rate_blind and (
+                self._verify_share is None or estimate.share >= self._verify_share - 2 * SPORADIC
+            ):
+                return  # refused as often whatever our rate: slowing down is no help
+            self._cubic.reduce(now, estimate.rate)
+            self._verify_share = estimate.share
+            self._verify_at = now + 2 * max(REACT_EVERY, 2 * self._accepted.latency)
+        elif self._cubic.ceiling < math.inf:
+            # Nothing yet to estimate from, but the server said its limit: start under it.
+            self._cubic.reduce(now, self._cubic.ceiling)
+        elif self._ratio_says_overload(now):
+            # Refused, and nothing yet to estimate from: back off from what we send, to
+            # the share of it accepted (botocore's 0.7 at most, a fifth at least).
+            refused, answered = self._accepted.refusal_ratio(now, self._cubic.last_reduction)
+            if not answered:  # nothing answered yet of what was sent at the last rate
+                refused, answered = self._accepted.refusal_ratio(now)
+            sent = self._accepted.send_rate(now)
+            current = self._cubic.rate(now)
+            base = sent if current is None else min(sent, current)
+            share = 1 - refused / answered
+            start = base * min(FALLBACK_BETA, max(FALLBACK_FLOOR, share))
+            # What the server accepted over the last second is a rate it takes (a window
+            # that opens with a burst, then refuses): CUBIC probes back up to it, from no
+            # lower than a fifth of it.
+            w_max = max(base, self._accepted.accepted_lately(now))
+            start = max(start, FALLBACK_FLOOR * w_max)
+            self._cubic.reduce(now, w_max, start / w_max if w_max > 0 else FALLBACK_BETA)
+        else:
+            return  # a stray refusal before any estimate: no evidence of a limit
+        self._pacer.replan()
+        self._react_after = min(retry_after or 0.0, POOL_WAIT_FROM)
+
+    # -- items -----------------------------------------------------------------------------------
+
+    async def pause(self, seconds: float) -> None:
+        """An item's sleep (backoff, Retry-After): it holds no slot meanwhile."""
+        self.sleeping += 1
+        self._changed()
+        try:
+            await asyncio.sleep(seconds)
+        finally:
+            self.sleeping -= 1
+
+    def allow_retry(self, error: BaseException, kind: FailureKind) -> bool:
+        """Take a retry's cost from the budget; False when it is spent.
+
+        A refused request re-sent while the adaptive rate paces the pool costs nothing:
+        the pace, which every refusal lowers, already bounds what the run sends, so the
+        re-send cannot feed a storm; charging it would fail items for a quota's refusals
+        that the pace is there to absorb."""
+        if kind is FailureKind.REFUSED and self._cubic.engaged:
+            return True
+        return self._budget.spend(isinstance(error, ReadTimeout))
+
+    def own_wait(self, error: BaseException, seconds: float) -> float:
+        """An item refused with a ``Retry-After`` the gate holds the pool for sleeps none
+        of it itself: its next attempt waits at the gate, which a probe may lift. Once
+        the gate is confirmed, the item has the whole wait (and its deadline judges it)."""
+        gate = self._gate
+        if seconds >= POOL_WAIT_FROM and gate.holding:
+            return 0.0
+        return seconds
+
+    def item_succeeded(self, retries: int) -> None:
+        """Credit the budget: a clean success earns a token, a retried one refunds."""
+        self._budget.succeeded(retries)
+
+
+def _resolve(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
+
+
+class GateClosed(Exception):
+    """Internal: the pool-wide wait ends past the request's deadline (``wait`` seconds)."""
+
+    def __init__(self, wait: float) -> None:
+        super().__init__(wait)
+        self.wait = wait

@@ -1,0 +1,70 @@
+"""The adaptive rate: CUBIC around the server's measured accepted rate, sans I/O.
+
+botocore's adaptive mode (``botocore/retries/adaptive.py``, ``cubic.py``): off until the
+first throttle; then ``rate(t) = C * (t - K)**3 + W_max`` with ``K = cbrt(W_max * (1 -
+beta) / C)``, ``C = 0.4``, a floor of 0.5/s. Where botocore sets ``W_max`` to the
+measured *send* rate (which, against a quota, includes every refused request) and backs
+off to 0.7 of it, we set ``W_max`` to the accepted rate the estimator measured and back
+off to ``beta = 0.9`` of it: the rate restarts just under the quota and CUBIC's plateau
+holds it there (K is about 4 s at 300/s) before probing above. A new estimate replaces
+``W_max`` whichever way it moves, so a rate set from thin early evidence is lifted as
+soon as better evidence comes in, instead of crawling back up the cubic curve.
+
+When refusals come but no estimate can be made (nothing was accepted over a stretch of
+send time at least as long as the answers take), we do what botocore does: ``W_max`` is
+the measured send rate and the rate backs off to ``FALLBACK_BETA`` of it (or to the
+share of it accepted so far, if less, but not under ``FALLBACK_FLOOR``), once per
+reaction interval; repeated, that backs off exponentially until something is accepted,
+and CUBIC's concave growth back towards ``W_max`` is quick from far below it.
+
+A rate-limit header (``X-RateLimit-Limit``/``RateLimit-Limit``) is a ceiling on the rate
+and on ``W_max``; its window is not sent, so it is read per second, which can only make
+the ceiling looser than the truth, never tighter.
+"""
+
+from __future__ import annotations
+
+import math
+
+import attrs
+
+CUBIC_C = 0.4
+BETA = 0.9
+FALLBACK_BETA = 0.7
+FALLBACK_FLOOR = 0.2
+MIN_RATE = 0.5  # requests/s: botocore's floor
+
+
+@attrs.define
+class Cubic:
+    """The rate state: None until the first reduction engages it."""
+
+    w_max: float = 0.0
+    k: float = 0.0
+    last_reduction: float = -math.inf
+    engaged: bool = False
+    engaged_at: float = math.inf  # the first reduction
+    ceiling: float = math.inf
+
+    def rate(self, now: float) -> float | None:
+        """The rate now, or None while not engaged."""
+        if not self.engaged:
+            return None
+        t = now - self.last_reduction
+        rate = CUBIC_C * (t - self.k) ** 3 + self.w_max
+        return min(self.ceiling, max(MIN_RATE, rate))
+
+    def reduce(self, now: float, w_max: float, beta: float = BETA) -> None:
+        """Back off to ``beta * w_max`` and probe back up towards ``w_max`` from ``now``."""
+        w_max = min(self.ceiling, max(MIN_RATE, w_max))
+        self.w_max = w_max
+        self.k = (w_max * (1 - beta) / CUBIC_C) ** (1 / 3)
+        self.last_reduction = now
+        if not self.engaged:
+            self.engaged = True
+            self.engaged_at = now
+
+    def cap(self, limit: float) -> None:
+        """A server-announced limit (requests per second): the rate never goes above it."""
+        if limit > 0:
+            self.ceiling = max(MIN_RATE, limit)

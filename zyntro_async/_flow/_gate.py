@@ -1,0 +1,101 @@
+"""The pool-wide gate: a long ``Retry-After`` holds every request, once confirmed, sans I/O.
+
+A refusal whose ``Retry-After`` is at least :data:`POOL_WAIT_FROM` says the server wants
+the whole client to wait. One such answer among successes is not proof of that (a
+gateway's stray answer, a quota that was reset since), and honouring a day-long wait on
+one answer would stop a healthy run. So, as a circuit breaker's half-open state does:
+
+1. *hold*: no request starts for :data:`PROBE_AFTER` (or the ``Retry-After``, if shorter);
+2. *probe*: then one request goes;
+3. a success of any request sent after the refused one lifts the hold; a refusal with a
+   ``Retry-After`` of at least :data:`POOL_WAIT_FROM` of a request sent after the hold
+   began *confirms* it: the gate stays shut until that ``Retry-After`` ends (``until``);
+   any other outcome of the probe holds again and probes again.
+"""
+
+from __future__ import annotations
+
+import math
+
+import attrs
+
+#: A ``Retry-After`` at least this long is pool-wide (shorter ones delay only their item).
+POOL_WAIT_FROM = 2.0
+#: How long an unconfirmed hold lasts before its probe.
+PROBE_AFTER = 1.0
+
+
+@attrs.define
+class Gate:
+    until: float = 0.0  # no request starts before this (confirmed, or the hold's end)
+    reason: BaseException | None = None  # the refusal that shut it
+    holding: bool = False  # an unconfirmed hold: probe at ``until``
+    confirmed: bool = False
+    refused_sent: float = math.inf  # send time of the newest long refusal behind it
+    held_at: float = math.inf  # when the hold began (a later send may confirm it)
+    probe_at: float | None = None  # when the probe went, while it is out
+
+    def closed(self, now: float) -> bool:
+        return self.holding or now < self.until
+
+    def check(self, now: float) -> float:
+        """0 when a request may start now (it may be the probe); else seconds to wait
+        before asking again."""
+        if now < self.until:
+            return self.until - now
+        if not self.holding:
+            self.confirmed = False
+            return 0.0
+        if self.probe_at is None:
+            self.probe_at = now
+            return 0.0
+        return PROBE_AFTER  # the probe is out: its answer decides (and wakes the waiters)
+
+    def refused(
+        self, now: float, started: float, retry_after: float, reason: BaseException
+    ) -> bool:
+        """A request sent at ``started`` was refused with ``retry_after`` s; True when the
+        gate changed."""
+        if retry_after < POOL_WAIT_FROM:
+            if self.probe_at is not None and started >= self.probe_at:
+                return self._hold_again(now)
+            return False
+        self.reason = reason
+        if self.holding and started >= self.held_at:
+            self.holding = False
+            self.confirmed = True
+            self.probe_at = None
+            self.until = max(self.until, now + retry_after)
+            return True
+        if self.confirmed and now < self.until:
+            self.until = max(self.until, now + retry_after)
+            return False
+        if not self.holding:
+            self.holding = True
+            self.confirmed = False
+            self.held_at = now
+            self.refused_sent = started
+            self.until = now + min(retry_after, PROBE_AFTER)
+        self.refused_sent = max(self.refused_sent, started)
+        return False
+
+    def accepted(self, started: float) -> bool:
+        """A request sent at ``started`` succeeded; True when that lifted the gate."""
+        if (self.holding or self.confirmed) and started > self.refused_sent:
+            self.holding = self.confirmed = False
+            self.until = 0.0
+            self.probe_at = None
+            self.refused_sent = self.held_at = math.inf
+            return True
+        return False
+
+    def failed(self, now: float, started: float) -> bool:
+        """A request sent at ``started`` failed otherwise; the probe's failure re-holds."""
+        if self.probe_at is not None and started >= self.probe_at:
+            return self._hold_again(now)
+        return False
+
+    def _hold_again(self, now: float) -> bool:
+        self.probe_at = None
+        self.until = now + PROBE_AFTER
+        return True
