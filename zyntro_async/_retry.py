@@ -281,6 +281,11 @@ class Budget(Protocol):
 
     def allow_retry(self, error: BaseException, kind: FailureKind) -> bool: ...
 
+    def paces(self, kind: FailureKind) -> bool:
+        """Whether a retry of this kind waits for the pool's pace rather than using up one
+        of the call's attempts (a refusal while the run is paced)."""
+        ...
+
     def own_wait(self, error: BaseException, seconds: float) -> float:
         """How much of the server's ``Retry-After`` of ``seconds`` the item sleeps itself
         (a pool-wide wait is the budget's own, which the next attempt waits out)."""
@@ -297,13 +302,16 @@ Attempt = Callable[[FailureKind | None, "float | None"], Awaitable[T]]
 class _StopAfterTries(_t.stop.stop_base):
     """Stop after ``max_attempts`` tries, as the call counts them (default: every attempt)."""
 
-    def __init__(self, max_attempts: int, tries: Callable[[], int] | None) -> None:
+    def __init__(
+        self, max_attempts: int, tries: Callable[[], int] | None, paced: list[int]
+    ) -> None:
         self._max = max_attempts
         self._tries = tries
+        self._paced = paced
 
     def __call__(self, retry_state: _t.RetryCallState) -> bool:
         used = retry_state.attempt_number if self._tries is None else self._tries()
-        return used >= self._max
+        return used - self._paced[0] >= self._max
 
 
 class _StopAtDeadline(_t.stop.stop_base):
@@ -415,6 +423,9 @@ class _LooksFree:
     def allow_retry(self, error: BaseException, kind: FailureKind) -> bool:
         return self._looks_next() or self._budget.allow_retry(error, kind)
 
+    def paces(self, kind: FailureKind) -> bool:
+        return self._budget.paces(kind)
+
     def own_wait(self, error: BaseException, seconds: float) -> float:
         return self._budget.own_wait(error, seconds)
 
@@ -442,6 +453,8 @@ async def _retry(
         else _t.wait_exponential(multiplier=policy.initial_backoff, max=policy.max_backoff)
     )
 
+    paced = [0]  # refusals re-sent in the pool's pace, which use up no attempt
+
     def failure(state: _t.RetryCallState) -> BaseException:
         assert state.outcome is not None
         exc = state.outcome.exception()
@@ -457,7 +470,11 @@ async def _retry(
             return False
         if kind is FailureKind.AMBIGUOUS and not idempotent and policy.on_ambiguous == "raise":
             return False
-        return budget is None or budget.allow_retry(exc, kind)
+        if budget is None:
+            return True
+        if budget.paces(kind):
+            paced[0] += 1  # waits for its turn: not one of the call's attempts
+        return budget.allow_retry(exc, kind)
 
     async def wait(state: _t.RetryCallState) -> float:
         exc = failure(state)
@@ -495,7 +512,7 @@ async def _retry(
             extra={**fields, "zyntro_attempt": state.attempt_number, "zyntro_code": code},
         )
 
-    stop_rule = _StopAfterTries(policy.max_attempts, tries) | _StopAtDeadline(deadline_at)
+    stop_rule = _StopAfterTries(policy.max_attempts, tries, paced) | _StopAtDeadline(deadline_at)
 
     async def stop(state: _t.RetryCallState) -> bool:
         return stop_rule(state)

@@ -207,6 +207,28 @@ async def test_an_edge_that_refuses_at_once_is_met_not_collapsed_to(
 
 
 @pytest.mark.slow
+async def test_refusals_while_paced_wait_their_turn_and_use_up_no_attempt(
+    sandbox: ZyntroSandbox,
+) -> None:
+    # Two attempts per call, and a gateway that refuses at once above 50/s: items refused
+    # again after the run paces itself wait for their turn; only the deadline bounds them.
+    ids = sandbox.seed(50)
+    sandbox.faults = Faults(latency=0.005)
+    edge_at = edge_gateway(sandbox.base_url, rate=50, burst=5, status=429)
+    retry = RetryPolicy(max_attempts=2, deadline=30)
+    async with (
+        edge_at as (url, edge),
+        ZyntroClient(**sandbox.credentials, base_url=url, retry=retry) as client,
+    ):
+        run = client.bulk_add_profiles(adds(ids, 150), concurrency=64)
+        report = await asyncio.wait_for(run, 40)  # a safety net, not a timing
+    assert edge.refused > 0
+    assert report.failed == 0
+    assert report.succeeded == 150
+    assert sum(len(sandbox.profiles(cid)) for cid in ids) == 150
+
+
+@pytest.mark.slow
 async def test_a_window_spent_is_waited_out_and_every_item_succeeds() -> None:
     # A fixed window (60 requests per 3 s) answering Retry-After to its end, and a deadline
     # barely longer than the window: the refused wait for the next window, paced afresh.

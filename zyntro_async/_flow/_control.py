@@ -395,14 +395,18 @@ class FlowControl:
         finally:
             self.sleeping -= 1
 
-    def allow_retry(self, error: BaseException, kind: FailureKind) -> bool:
-        """Take a retry's cost from the budget; False when it is spent.
+    def paces(self, kind: FailureKind) -> bool:
+        """Whether a retry of this kind waits for its turn in the pace instead of using up
+        the call's attempts and the budget: a refusal while the adaptive rate paces the
+        pool. The pace, which every refusal lowers, already bounds what the run sends, so
+        the re-send cannot feed a storm, and counting it would fail items for a quota's
+        refusals that the pace is there to absorb. The call's deadline still bounds it."""
+        return kind is FailureKind.REFUSED and self._cubic.engaged
 
-        A refused request re-sent while the adaptive rate paces the pool costs nothing:
-        the pace, which every refusal lowers, already bounds what the run sends, so the
-        re-send cannot feed a storm; charging it would fail items for a quota's refusals
-        that the pace is there to absorb."""
-        if kind is FailureKind.REFUSED and self._cubic.engaged:
+    def allow_retry(self, error: BaseException, kind: FailureKind) -> bool:
+        """Take a retry's cost from the budget; False when it is spent (a paced refusal's
+        re-send costs nothing: :meth:`paces`)."""
+        if self.paces(kind):
             return True
         return self._budget.spend(isinstance(error, ReadTimeout))
 
