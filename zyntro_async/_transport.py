@@ -60,6 +60,20 @@ def _client_timeout(timeout: Timeout) -> aiohttp.ClientTimeout:
     )
 
 
+def _tls_reason(exc: aiohttp.ClientError) -> str:
+    """Why a TLS handshake failed, in OpenSSL's words ("certificate verify failed: unable
+    to get local issuer certificate"), not aiohttp's class name."""
+    cause = getattr(exc, "certificate_error", None) or getattr(exc, "os_error", None)
+    detail = getattr(cause, "verify_message", None)
+    reason = getattr(cause, "reason", None)
+    if isinstance(reason, str) and reason:
+        reason = reason.replace("_", " ").lower()
+        return f"{reason}: {detail}" if isinstance(detail, str) and detail else reason
+    if isinstance(detail, str) and detail:
+        return detail
+    return type(exc).__name__
+
+
 def map_error(exc: BaseException, *, endpoint: str, contact_id: str) -> TransportError:
     """Translate an aiohttp/asyncio failure into the SDK's tree, keeping 'was it sent?'."""
     where = {"endpoint": endpoint, "contact_id": contact_id}
@@ -71,7 +85,7 @@ def map_error(exc: BaseException, *, endpoint: str, contact_id: str) -> Transpor
     if isinstance(exc, asyncio.TimeoutError):
         return ReadTimeout("no complete answer within the total timeout", **where)
     if isinstance(exc, (aiohttp.ClientConnectorCertificateError, aiohttp.ClientSSLError)):
-        return TLSError(f"TLS failure: {type(exc).__name__}", **where)
+        return TLSError(f"TLS failure: {_tls_reason(exc)}", **where)
     if isinstance(exc, aiohttp.ClientProxyConnectionError):
         reason = exc.os_error.strerror or type(exc).__name__
         return ProxyError(f"cannot connect to the proxy: {reason}", **where)

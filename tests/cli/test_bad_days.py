@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
+import ssl
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -94,7 +95,7 @@ async def test_bad_invocations_are_one_line_with_the_documented_exit_code(
         (
             ("fetch", cid),
             env | {"ZYNTRO_BASE_URL": f"http://127.0.0.1:{closed.getsockname()[1]}/"},
-            1,
+            5,
             "cannot connect",
         ),
         (
@@ -189,3 +190,19 @@ def test_more_bad_flags_in_process(
     assert code == 2
     assert expected in err
     assert len(err.strip().splitlines()) == 1
+
+
+async def test_a_server_whose_certificate_is_not_trusted_is_named_with_the_reason() -> None:
+    # The sandbox over https with a self-signed certificate the machine does not trust.
+    tls = Path(__file__).resolve().parent.parent / "fixtures" / "tls"
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(tls / "self-signed.pem", tls / "self-signed-key.pem")
+    async with ZyntroSandbox(seed=5, ssl_context=context) as sb:
+        cid = sb.seed(1)[0]
+        code, _, err = await run_cli("fetch", cid, env=env_for(sb))
+        sent = sb.stats.requests
+    assert code == 5, err
+    assert "certificate verify failed" in err, err
+    assert "Client" not in err, err  # OpenSSL's reason, not aiohttp's class name
+    assert "Traceback" not in err, err
+    assert sent == 0

@@ -15,6 +15,7 @@ EXIT_FAILED = 1  # the API refused or failed an item (enrich: some lines failed 
 EXIT_USAGE = 2  # bad flags, files or settings: found before anything was sent
 EXIT_STOPPED = 3  # a failure every request would hit (credentials, IP, base URL): stopped early
 EXIT_JOURNAL = 4  # the journal failed mid-run (disk full, file deleted): items may have been sent
+EXIT_UNREACHABLE = 5  # the API could not be reached (refused, DNS, TLS, a proxy): nothing was sent
 EXIT_INTERNAL = 70  # a bug (EX_SOFTWARE): please report it
 EXIT_SIGINT = 130  # Ctrl-C (128 + SIGINT)
 EXIT_SIGTERM = 143  # SIGTERM, as `docker stop` and Kubernetes send (128 + SIGTERM)

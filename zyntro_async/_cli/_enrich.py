@@ -31,6 +31,7 @@ from ._common import (
     EXIT_JOURNAL,
     EXIT_OK,
     EXIT_STOPPED,
+    EXIT_UNREACHABLE,
     EXIT_USAGE,
     Context,
     UsageError,
@@ -323,6 +324,9 @@ async def _enrich(job: _Job, ctx: Context) -> int:
         if advice:
             console.line(f"  {advice}")
         console.line(f"  {_stop_advice(job, report.succeeded, unsent)}")
+        stopped_by = errors.get(code) if code is not None else None
+        if report.succeeded == 0 and stopped_by is not None and _env.unreachable(stopped_by):
+            return EXIT_UNREACHABLE
         return EXIT_STOPPED
     return EXIT_OK if report.failed + view.invalid == 0 else EXIT_FAILED
 

@@ -27,7 +27,7 @@ from .._exceptions import (
     ValidationError,
     ZyntroError,
 )
-from ._common import EXIT_FAILED, EXIT_STOPPED, EXIT_USAGE, UsageError
+from ._common import EXIT_FAILED, EXIT_STOPPED, EXIT_UNREACHABLE, EXIT_USAGE, UsageError
 
 BASE_URL = ENV_VARS["base_url"]
 REQUIRED = tuple(ENV_VARS[name] for name in ("api_key", "developer_secret", "org_id", "member_id"))
@@ -164,4 +164,12 @@ def describe(error: ZyntroError, url: str) -> tuple[str, int]:
     text = f"{error}; {more}" if more else str(error)
     if isinstance(error, (ValidationError, ConfigurationError)):
         return text, EXIT_USAGE
+    if unreachable(error):
+        return text, EXIT_UNREACHABLE
     return text, EXIT_STOPPED if is_global(error) else EXIT_FAILED
+
+
+def unreachable(error: BaseException) -> bool:
+    """The API could not be reached at all: nothing was sent (a wrong host or port, DNS,
+    TLS, a proxy, or no connection within the connect timeout)."""
+    return isinstance(error, (ConnectError, TLSError, ConnectTimeout))
