@@ -255,7 +255,7 @@ def build_plan(args: argparse.Namespace) -> Plan:
         "h": Scenario(
             "h",
             f"(h) one 429 with Retry-After: {LONG_RETRY_AFTER} in a {H_ITEMS}-item run, "
-            f"RetryPolicy(deadline={H_DEADLINE:g}): the run must end, and say why",
+            f"RetryPolicy(deadline={H_DEADLINE:g}): held, probed, and the run goes on",
             f"retry_after={LONG_RETRY_AFTER}",
             [Variant("sdk", args=["--deadline", str(H_DEADLINE)], warmup=0)],
             H_ITEMS,
