@@ -7,10 +7,8 @@ generated config on a free 127.0.0.1 port, with basic auth, logging each request
 
 from __future__ import annotations
 
-import os
 import re
 import secrets
-import shutil
 import socket
 import subprocess
 import time
@@ -19,13 +17,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.servers import free_port, require_binary
+
 USER = "proxyuser"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Tinyproxy:
@@ -47,7 +41,7 @@ class Tinyproxy:
     def start(self) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
         for _ in range(5):  # a free port can be taken between the probe and the bind
-            self.port = _free_port()
+            self.port = free_port()
             config = self.folder / "tinyproxy.conf"
             config.write_text(
                 f"Port {self.port}\n"
@@ -100,21 +94,9 @@ class Tinyproxy:
         return plain, tunnels
 
 
-def _binary() -> str | None:
-    return shutil.which("tinyproxy") or next(
-        (p for p in ("/usr/bin/tinyproxy", "/usr/sbin/tinyproxy") if os.access(p, os.X_OK)),
-        None,
-    )
-
-
 @pytest.fixture
 def tinyproxy(tmp_path: Path) -> Iterator[Tinyproxy]:
-    binary = _binary()
-    if binary is None:
-        if os.environ.get("CI"):
-            pytest.fail("tinyproxy is not installed: .ci/run installs it (apt-get install)")
-        pytest.skip("tinyproxy is not installed (apt-get install tinyproxy)")
-    proxy = Tinyproxy(binary, tmp_path / "tinyproxy")
+    proxy = Tinyproxy(require_binary("tinyproxy", "tinyproxy"), tmp_path / "tinyproxy")
     proxy.start()
     try:
         yield proxy

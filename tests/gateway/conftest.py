@@ -10,7 +10,6 @@ when the test ends. Without nginx installed the tests skip, except under ``CI`` 
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -18,20 +17,15 @@ from typing import Any
 import pytest
 
 from tests.gateway.backend import SandboxProcess
-from tests.gateway.nginx import GatewayConfig, Nginx, nginx_binary
+from tests.gateway.nginx import GatewayConfig, Nginx
+from tests.servers import require_binary
 
 StartGateway = Callable[..., Any]
 
 
 @pytest.fixture(scope="session")
 def nginx_path() -> str:
-    binary = nginx_binary()
-    if binary is None:
-        message = "nginx is not installed (apt-get install nginx-light)"
-        if os.environ.get("CI"):
-            pytest.fail(f"{message}; CI runs the gateway tests, it never skips them")
-        pytest.skip(message)
-    return binary
+    return require_binary("nginx", "nginx")
 
 
 @pytest.fixture

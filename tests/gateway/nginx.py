@@ -19,9 +19,7 @@ import asyncio
 import contextlib
 import math
 import os
-import shutil
 import signal
-import socket
 import subprocess
 import time
 from collections import Counter
@@ -29,23 +27,12 @@ from pathlib import Path
 
 import attrs
 
-NGINX_CANDIDATES = ("/usr/sbin/nginx", "nginx")
+from tests.servers import find_binary, free_port
 
 
 def nginx_binary() -> str | None:
     """The nginx executable, or None when it is not installed."""
-    for candidate in NGINX_CANDIDATES:
-        found = shutil.which(candidate)
-        if found:
-            return found
-    return None
-
-
-def free_port() -> int:
-    """A TCP port free on 127.0.0.1 right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    return find_binary("nginx")
 
 
 def _rate(per_second: float) -> str:

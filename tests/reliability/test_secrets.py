@@ -8,7 +8,6 @@ import inspect
 import json
 import logging
 import os
-import socket
 import sys
 import types
 from collections.abc import AsyncIterator, Iterator
@@ -18,6 +17,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 
+from tests.servers import free_port
 from zyntro_async import (
     ConfigurationError,
     ProfileRequest,
@@ -51,12 +51,6 @@ async def sandbox() -> AsyncIterator[ZyntroSandbox]:
     """A sandbox whose primary key is replaced by our distinctive secrets."""
     async with ZyntroSandbox(seed=5) as sb:
         yield sb
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def test_every_error_path_keeps_secrets_and_payloads_out(

@@ -8,7 +8,6 @@ again on the same port, as an outage would.
 
 from __future__ import annotations
 
-import os
 import shutil
 import signal
 import socket
@@ -19,11 +18,7 @@ from pathlib import Path
 
 import pytest
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tests.servers import free_port, require_binary
 
 
 class RedisServer:
@@ -41,7 +36,7 @@ class RedisServer:
         self.folder.mkdir(parents=True, exist_ok=True)
         for _ in range(5):  # a free port can be taken between the probe and the bind
             if not self.port or self._process is None:
-                self.port = self.port or _free_port()
+                self.port = self.port or free_port()
             self._process = subprocess.Popen(
                 [self.binary, "--port", str(self.port), "--bind", "127.0.0.1",
                  "--save", "", "--appendonly", "no", "--dir", str(self.folder),
@@ -93,21 +88,9 @@ class RedisServer:
         ).stdout  # fmt: skip
 
 
-def _binary() -> str | None:
-    return shutil.which("redis-server") or next(
-        (p for p in ("/usr/bin/redis-server", "/usr/sbin/redis-server") if os.access(p, os.X_OK)),
-        None,
-    )
-
-
 @pytest.fixture
 def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
-    binary = _binary()
-    if binary is None:
-        if os.environ.get("CI"):
-            pytest.fail("redis-server is not installed: .ci/run installs it (apt-get install)")
-        pytest.skip("redis-server is not installed (apt-get install redis-server)")
-    server = RedisServer(binary, tmp_path / "redis")
+    server = RedisServer(require_binary("redis-server", "redis-server"), tmp_path / "redis")
     server.start()
     try:
         yield server

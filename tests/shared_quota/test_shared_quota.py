@@ -282,10 +282,10 @@ async def test_the_api_key_is_nowhere_in_redis_or_reprs(redis_server: RedisServe
 
 async def test_unreachable_redis_from_the_start_paces_locally_at_once() -> None:
     # A port nothing listens on: connection refused.
-    from tests.shared_quota.redis_server import _free_port
+    from tests.servers import free_port
 
     started = time.monotonic()
-    quota = await SharedQuota.connect(f"redis://127.0.0.1:{_free_port()}/0", KEY,
+    quota = await SharedQuota.connect(f"redis://127.0.0.1:{free_port()}/0", KEY,
                                       max_per_second=20)  # fmt: skip
     try:
         assert quota.mode == "local"
