@@ -29,9 +29,6 @@ Task group: ``asyncio.TaskGroup`` is 3.11+, and anyio's would bring its own canc
 into every aiohttp call. The engine needs less: item tasks never raise (a per-item failure
 is a result), so one supervisor task that owns a set of item tasks, cancels them all on
 the way out and waits for them is the whole of it.
-
-Size: ~450 lines: the engine and its public handle belong together (the handle is a
-view on the engine's state); splitting is issue 16's layout work.
 """
 
 from __future__ import annotations

@@ -71,9 +71,6 @@ malformed answer's description) has the configured ``api_key`` and ``developer_s
 and every string and number of an add's payload, replaced by ``***`` before it reaches
 an exception: a server or proxy that echoes the request cannot leak them (or the
 personal data a profile carries) into messages, logs or results files.
-
-Size: ~490 lines: every class a user can catch lives here, by design (one module to
-read, the tree drawn above), plus the table from documented messages to classes.
 """
 
 from __future__ import annotations

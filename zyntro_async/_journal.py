@@ -45,8 +45,6 @@ thousand calls.
 Layout: this module is the event-loop side (the public operations, the batch queue and
 its flusher); :mod:`._journal_store` is what the worker thread runs (schema, statements,
 one batch per transaction) and :mod:`._digest` the item keys and payload digests.
-Size: ~450 lines, most of it the public operations' documented contracts; the flusher and
-the queue they feed are one state machine, kept together.
 
 Privacy: the file stores only key digests, payload digests, contact ids, source names, profile
 ids and error codes; never a payload and never a secret.

@@ -55,10 +55,6 @@ that) and no ``OTEL_PYTHON_*_PROVIDER`` variable names one; else it asks the API
 the global providers are still its default proxy/no-op ones. Once a real provider is
 seen, its tracer (or the instruments) are kept for the process: OpenTelemetry lets a
 global provider be set only once. ``benchmarks/telemetry_cost.py`` measures all this.
-
-Size: ~550 lines, a fifth of it this docstring (every span, metric and attribute, the
-cost rule); the spans, the metrics and the once-only provider check share one switch and
-are read together against the semantic conventions.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Issue 12, one bad item fails alone, and the journal never answers for the wrong item.
+"""One bad item fails alone, and the journal never answers for the wrong item.
 
 Every per-item step (coercion, validation, encoding, digest, journal lookup) turns its
 failure into that item's failed result with a typed error; a run's report is always set;

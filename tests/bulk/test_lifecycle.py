@@ -1,4 +1,4 @@
-"""Issue 12, lifetimes: every run ends, whichever way it is left (break, aclose, ``async with``,
+"""Lifetimes: every run ends, whichever way it is left (break, aclose, ``async with``,
 garbage collection, ``ZyntroClient.close()``, loop shutdown), releases its journal, reads
 ahead a bounded number of items, and keeps its task count bounded by what can be in flight.
 
