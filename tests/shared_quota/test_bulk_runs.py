@@ -4,6 +4,8 @@ Redis with ``shared_quota=``: the runs pace as one client."""
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 import time
 from typing import Any
 
@@ -149,3 +151,19 @@ def test_the_url_password_is_in_no_repr_or_message() -> None:
         BulkOptions(shared_quota="http://:hunter2-pass@127.0.0.1:6379/0")
     assert "hunter2" not in str(caught.value)
     assert "redis://" in str(caught.value)
+
+
+def test_without_the_redis_extra_a_shared_quota_is_a_typed_error() -> None:
+    code = (
+        "import sys; sys.modules['redis'] = None\n"
+        "from zyntro_async import ConfigurationError, ZyntroClient\n"
+        "client = ZyntroClient('k', 's', '1', '2', base_url='https://example.invalid/apis/v1')\n"
+        "try:\n"
+        "    client.bulk_fetch_contacts(['1'], shared_quota='redis://127.0.0.1:1/0')\n"
+        "except ConfigurationError as exc:\n"
+        "    print(exc)\n"
+    )
+    ran = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert "zyntro-async[redis]" in ran.stdout, ran.stdout + ran.stderr

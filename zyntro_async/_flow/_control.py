@@ -181,7 +181,7 @@ class FlowControl:
         """The adaptive rate now (with a shared quota: the rate it paces this process
         by); None until overload is seen."""
         quota = self._quota
-        if quota is not None and (quota.mode == "shared" or quota.rate is not None):
+        if quota is not None and self._quota_paces(quota):
             return quota.rate
         return self._cubic.rate(self._clock())
 
@@ -204,13 +204,19 @@ class FlowControl:
 
     def _pace_rate(self, now: float) -> float | None:
         quota = self._quota
-        if quota is not None and (quota.mode == "shared" or quota.rate is not None):
+        if quota is not None and self._quota_paces(quota):
             return None  # the quota paces, at the fleet's rate
         rate = self._cubic.rate(now)
         ceiling = self.max_per_second
         if rate is None:
             return ceiling
         return rate if ceiling is None else min(rate, ceiling)
+
+    @staticmethod
+    def _quota_paces(quota: Quota) -> bool:
+        """Whether the shared quota paces this process: always, but while it is cut off
+        from the fleet with no rate known (then the local pacer does, as without it)."""
+        return quota.mode == "shared" or quota.rate is not None
 
     def _adaptive_binds(self, now: float) -> bool:
         rate = self._cubic.rate(now)
@@ -455,7 +461,10 @@ class FlowControl:
         bounds what the run sends, so the re-send cannot feed a storm, and counting it
         would fail items for a quota's refusals that the pace is there to absorb. The
         call's deadline still bounds it."""
-        return kind is FailureKind.REFUSED and (self._quota is not None or self._cubic.engaged)
+        if kind is not FailureKind.REFUSED:
+            return False
+        quota = self._quota
+        return self._cubic.engaged or (quota is not None and self._quota_paces(quota))
 
     def allow_retry(self, error: BaseException, kind: FailureKind) -> bool:
         """Take a retry's cost from the budget; False when it is spent (a paced refusal's
