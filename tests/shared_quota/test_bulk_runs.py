@@ -118,8 +118,8 @@ async def test_runs_learn_a_quota_together(redis_server: RedisServer) -> None:
     first_flight = RUNS * 16
     # Each run learning alone is refused about half as often as it is accepted.
     assert stats.faults[Fault.QUOTA] <= 0.05 * stats.requests + first_flight
-    # Learning is slow to climb back after the first cut (CUBIC's probe): over a few
-    # seconds only a stall is ruled out here; the benchmark measures convergence.
+    # How fast the fleet learns is the benchmark's to measure (it varies from run to run
+    # over a few seconds); here: no stall, once a rate is learned.
     rate = _steady_rate(done_at)
     assert rate >= 0.4 * QUOTA, rate
 

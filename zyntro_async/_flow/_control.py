@@ -385,11 +385,13 @@ class FlowControl:
     def _tell_quota(
         self, quota: Quota, started: float, retry_after: float | None, limit: object
     ) -> None:
-        """Pass a refusal on to the fleet. A long ``Retry-After`` holds the fleet only
-        once this process's gate has confirmed it (one such answer among successes is
-        no proof), so a stray one never stops every process."""
+        """Pass a refusal on to the fleet. Its ``Retry-After`` holds every process only
+        once this process's gate has confirmed it: a short one delays only its own item,
+        here as without a shared quota (a quota's whole-second "1" after one refused
+        request would otherwise stop the fleet for a second), and one long one among
+        successes is no proof."""
         gate = self._gate
-        if retry_after is not None and retry_after >= POOL_WAIT_FROM and not gate.confirmed:
+        if retry_after is not None and (retry_after < POOL_WAIT_FROM or not gate.confirmed):
             retry_after = None
         quota.on_refusal(retry_after, sent_at=started)
         if isinstance(limit, (int, float)) and not isinstance(limit, bool) and limit > 0:
