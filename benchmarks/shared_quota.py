@@ -16,6 +16,13 @@ Starts its own ``redis-server`` (Debian's, no persistence) on a free loopback po
 2. **A fleet.** N in {1, 2, 4, 8} processes, 4 tasks each, on one key with a quota of
    400/s: the combined rate over one Redis-time window (opened once all are connected)
    divided by the quota, and Jain's fairness index over the processes' counts.
+3. **Bulk runs** (``--bulk``, alone; about 60 s). N in {1, 2, 4} bulk runs in one
+   process, each on its own client with the same API key, adding 600 items between
+   them against one sandbox quota of 200/s (5 ms latency): with ``shared_quota=`` and
+   ``max_per_second=200`` (known), with ``shared_quota=`` alone (learned), and without a
+   shared quota (each run learning alone). Prints the combined successes per second
+   divided by the quota, the share of requests refused, failures, and Jain's index over
+   the runs' own rates.
 """
 
 from __future__ import annotations
@@ -225,9 +232,76 @@ def _fleet(url: str, n: int, ceiling: float, seconds: float) -> dict[str, float]
     return {"n": n, "ratio": total / seconds / ceiling, "jain": jain, "counts": counts}
 
 
+# -- 3. bulk runs ----------------------------------------------------------------------------
+
+BULK_QUOTA = 200.0
+BULK_ITEMS = 600
+
+
+async def _bulk(url: str, n: int, shared: bool, known: bool) -> dict[str, float]:
+    from zyntro_async import ProfileRequest, RetryPolicy, ZyntroClient
+    from zyntro_async.testing import Fault, Faults, ZyntroSandbox
+
+    faults = Faults(quota_rps=BULK_QUOTA, latency=0.005)
+    options: dict[str, object] = {"concurrency": 16}
+    if shared:
+        options["shared_quota"] = url
+    if known and shared:
+        options["max_per_second"] = BULK_QUOTA
+    async with ZyntroSandbox(seed=n, faults=faults) as sb:
+        ids = sb.seed(50)
+        clients = [
+            ZyntroClient(**sb.credentials, base_url=sb.base_url, retry=RetryPolicy(max_attempts=20))
+            for _ in range(n)
+        ]
+        per = BULK_ITEMS // n
+
+        async def one(i: int) -> tuple[int, int, float]:
+            items = [
+                ProfileRequest(ids[j % 50], {"n": j}, "Bench", key=f"{i}-{j}") for j in range(per)
+            ]
+            report = await clients[i].bulk_add_profiles(items, **options)  # type: ignore[arg-type]
+            return report.succeeded, report.failed, report.elapsed
+
+        begun = time.monotonic()
+        results = await asyncio.gather(*(one(i) for i in range(n)))
+        elapsed = time.monotonic() - begun
+        for client in clients:
+            await client.close()
+        stats = sb.stats["addProfileToContact"]
+        added = sum(len(sb.profiles(cid)) for cid in ids)
+    ok = sum(r[0] for r in results)
+    rates = [r[0] / r[2] for r in results]
+    jain = sum(rates) ** 2 / (n * sum(r * r for r in rates))
+    return {
+        "ratio": ok / elapsed / BULK_QUOTA,
+        "refused": stats.faults[Fault.QUOTA] / max(1, stats.requests),
+        "failed": sum(r[1] for r in results),
+        "duplicates": added - ok,
+        "jain": jain,
+        "elapsed": elapsed,
+    }
+
+
+def _bulk_table(url: str) -> None:
+    print(f"bulk runs: {BULK_ITEMS} adds split over N runs, sandbox quota {BULK_QUOTA:.0f}/s")
+    for n in (1, 2, 4):
+        for label, shared, known in (
+            ("shared, known", True, True),
+            ("shared, learned", True, False),
+            ("alone, learned", False, False),
+        ):
+            r = asyncio.run(_bulk(url, n, shared, known))
+            print(f"N={n} {label:16} ok/s / quota {r['ratio']:.3f}, refused "
+                  f"{100 * r['refused']:.1f} %, failed {r['failed']:.0f}, duplicates "
+                  f"{r['duplicates']:.0f}, Jain {r['jain']:.3f}, {r['elapsed']:.1f} s",
+                  flush=True)  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--bulk", action="store_true", help="bulk runs sharing a quota only")
     parser.add_argument("--worker", nargs=3, metavar=("URL", "CEILING", "SECONDS"))
     args = parser.parse_args()
     if args.worker:
@@ -237,6 +311,13 @@ def main() -> None:
     seconds = 1.0 if args.quick else 3.0
     with tempfile.TemporaryDirectory() as folder:
         proc, url = _start_redis(folder)
+        if args.bulk:
+            try:
+                _bulk_table(url)
+            finally:
+                proc.terminate()
+                proc.wait(10)
+            return
         try:
             raw = asyncio.run(_raw(url, seconds))
             print(f"raw: {raw['acquisitions_per_s']:,.0f} acquisitions/s "

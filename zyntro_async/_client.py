@@ -33,6 +33,7 @@ from ._protocol import ADD_PROFILE, RawResponse, php_empty
 from ._proxy import redact, resolve_proxy
 from ._results import BulkOptions, ProfileRequest
 from ._retry import RetryPolicy
+from ._run_quota import quota_hooks
 from ._transport import Transport
 
 if TYPE_CHECKING:
@@ -412,13 +413,21 @@ class ZyntroClient:
     ) -> BulkRun[Any]:
         """One run: flow control shared by its requests, the pipeline on it, the engine."""
         opts = _bulk_options(options, run_options)
+        shared = opts.shared_quota
         flow = FlowControl(
             self._effective_concurrency(opts.concurrency),
-            max_per_second=opts.max_per_second,
+            # With a shared quota, max_per_second is the fleet's total: the quota's.
+            max_per_second=opts.max_per_second if shared is None else None,
             retry_budget=opts.retry_budget,
         )
         ops = self._ops.paced(flow)
         process = pipeline(ops)
+        setup = getattr(process, "setup", None)
+        teardown = getattr(process, "teardown", None)
+        if shared is not None:
+            setup, teardown = quota_hooks(
+                flow, shared, self._credentials.api_key, opts.max_per_second, setup, teardown
+            )
         run: _Run[Any] = _Run(
             items,
             process,
@@ -428,8 +437,8 @@ class ZyntroClient:
             on_failure=opts.on_failure,
             total=opts.total,
             keep_failures=10_000,
-            setup=getattr(process, "setup", None),
-            teardown=getattr(process, "teardown", None),
+            setup=setup,
+            teardown=teardown,
             max_wait=None if self._retry is None else self._retry.deadline,
             tally=ops.tally,
         )
@@ -454,7 +463,8 @@ class ZyntroClient:
         ``contact_id``, ``payload``, ``source`` (defaults to ``source=``) and ``key``. With
         ``journal=`` (a SQLite path) the run is resumable and never adds an item twice.
         How the run runs (``concurrency``, ``max_per_second``, ``retry_budget``,
-        ``on_failure``, ``on_progress``, ``total``): a :class:`BulkOptions` as ``options=``,
+        ``on_failure``, ``on_progress``, ``total``, ``shared_quota``): a :class:`BulkOptions`
+        as ``options=``,
         or the same names as keyword arguments (they win over ``options``).
         """
         return self._run(

@@ -12,6 +12,7 @@ import attrs
 from ._exceptions import APIError, ConfigurationError, JournalError, ServerError, ZyntroError
 from ._flow import DEFAULT_BUDGET
 from ._models import payload_summary
+from ._proxy import redact
 
 T = TypeVar("T")
 
@@ -216,6 +217,26 @@ def _rate(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
         raise ConfigurationError(f"{attribute.name} must be a number > 0 (got {value!r})")
 
 
+#: The URL schemes the ``redis`` package connects to.
+REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+
+
+def _redis_url(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    # The message never repeats the URL: it may hold Redis's password.
+    if value is None:
+        return
+    if not isinstance(value, str):
+        raise ConfigurationError(
+            f"{attribute.name} must be a Redis URL string or None (got a {type(value).__name__})"
+        )
+    if not value.lower().startswith(REDIS_SCHEMES):
+        raise ConfigurationError(f"{attribute.name} must be a redis://, rediss:// or unix:// URL")
+
+
+def _url_repr(value: str | None) -> str:
+    return "None" if value is None else repr(redact(value))
+
+
 def _callable_or_none(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
     if value is not None and not callable(value):
         raise ConfigurationError(f"{attribute.name} must be callable or None (got {value!r})")
@@ -236,7 +257,13 @@ class BulkOptions:
     - ``on_failure``: ``"continue"``, ``"fail_fast"`` or an :class:`ErrorRate`;
     - ``on_progress``: called with a :class:`Progress` about twice a second;
     - ``total``: how many items the input holds, for the ETA (taken from ``len()`` when
-      the input has one).
+      the input has one);
+    - ``shared_quota``: a Redis URL (``redis://``, ``rediss://``, ``unix://``; needs the
+      ``zyntro-async[redis]`` extra): the run paces with every other run, in any process,
+      that uses the same API key and Redis, as one client (see the pacing guide). The run
+      connects when it starts and disconnects when it ends. ``max_per_second`` is then
+      the whole fleet's total, not this run's share. The URL's password appears in no
+      repr, log line or message.
     """
 
     concurrency: int = attrs.field(default=64, validator=_count(1))
@@ -247,6 +274,7 @@ class BulkOptions:
         default=None, validator=_callable_or_none
     )
     total: int | None = attrs.field(default=None, validator=_optional(_count(0)))
+    shared_quota: str | None = attrs.field(default=None, validator=_redis_url, repr=_url_repr)
 
 
 class BulkOptionsArgs(TypedDict, total=False):
@@ -258,6 +286,7 @@ class BulkOptionsArgs(TypedDict, total=False):
     on_failure: FailurePolicy
     on_progress: Callable[[Progress], object] | None
     total: int | None
+    shared_quota: str | None
 
 
 #: Codes that fail every request of a run the same way: stop at the first one.

@@ -42,6 +42,8 @@ from ._render import FailureSummary, ProgressView, result_record, summary_table
 
 REPORTED_LINES = 20  # invalid lines named one by one on stderr; the rest are only counted
 STDIN_BUFFER = 256  # rows read ahead from stdin
+#: The shared quota's Redis URL (``--shared-quota``), kept out of argv.
+SHARED_QUOTA_VAR = "ZYNTRO_SHARED_QUOTA"
 
 
 @attrs.define
@@ -251,6 +253,8 @@ async def _enrich(job: _Job, ctx: Context) -> int:
         summary.add(code, f"{where}{result.error}")
 
     requests = from_stdin(_threaded(_rows(job))) if args.input == "-" else from_file(_rows(job))
+    # The environment's variable keeps Redis's password out of argv.
+    shared = args.shared_quota or os.environ.get(SHARED_QUOTA_VAR) or None
     async with _env.make_client(job.settings) as client:
         run = client.bulk_add_profiles(
             requests,
@@ -260,6 +264,7 @@ async def _enrich(job: _Job, ctx: Context) -> int:
             retry_failed=args.retry_failed,
             on_progress=view,
             total=job.total,
+            shared_quota=shared,
         )
         journal_failed: JournalError | None = None
         try:

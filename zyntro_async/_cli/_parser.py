@@ -186,6 +186,13 @@ def build_parser(prog: str = "zyntro-async") -> Parser:
         metavar="PER_SECOND",
         help="at most this many requests a second (default: no limit but the server's own)",
     )
+    enrich.add_argument(
+        "--shared-quota",
+        metavar="URL",
+        help="pace with every process on this API key through this Redis (redis://...; "
+        "--rate is then the fleet's total). Prefer ZYNTRO_SHARED_QUOTA: a password in "
+        "argv is visible to other users",
+    )
     enrich.add_argument("--journal", metavar="FILE", help="SQLite checkpoint: resumable runs")
     enrich.add_argument(
         "--retry-failed", action="store_true", help="retry items the journal says failed"

@@ -33,6 +33,13 @@ mode into ``adaptive.py``, ``throttling.py`` and ``bucket.py``):
 The user's ``max_per_second`` is a ceiling the same pacer applies: one bucket for both
 rates, so a request never waits twice.
 
+A quota shared with other processes (:meth:`FlowControl.share`, a :class:`~._shared.Quota`)
+takes the pacer's place: it paces this process at the fleet's rate, which every
+process's refusals, ``Retry-After`` and rate-limit headers move, so the local pacer
+stands aside (but while the quota, cut off from the fleet, knows no rate at all); the
+gate, the slots and the retry budget stay local. A request then always waits in a
+coroutine: there is no fast path past the quota.
+
 Why not the others: Google SRE's client-side throttling (SRE book, "Handling Overload")
 rejects locally with a probability, which turns a quota into local failures to retry;
 gRPC's retry throttling only stops retries (kept, as the retry budget); Netflix's
@@ -60,6 +67,7 @@ from ._cubic import FALLBACK_BETA, FALLBACK_FLOOR, Cubic
 from ._estimator import AcceptedRate
 from ._gate import POOL_WAIT_FROM, Gate
 from ._pacer import Pacer
+from ._shared import Quota
 from ._slots import Slots
 
 __all__ = ["DEFAULT_BUDGET", "FlowControl", "GateClosed"]
@@ -131,6 +139,12 @@ class FlowControl:
         self._verify_at = math.inf
         self._rate_blind = False  # refusals shown not to depend on our rate
         self._gate_waiters: set[asyncio.Future[None]] = set()
+        self._quota: Quota | None = None
+
+    def share(self, quota: Quota | None) -> None:
+        """Pace by ``quota`` (shared with other processes) from now on; None: alone."""
+        self._quota = quota
+        self._pacer.replan()
 
     # -- state, read by progress, telemetry and the run -----------------------------------------
 
@@ -164,7 +178,11 @@ class FlowControl:
 
     @property
     def rate(self) -> float | None:
-        """The adaptive rate now; None until overload is seen."""
+        """The adaptive rate now (with a shared quota: the rate it paces this process
+        by); None until overload is seen."""
+        quota = self._quota
+        if quota is not None and self._quota_paces(quota):
+            return quota.rate
         return self._cubic.rate(self._clock())
 
     def current_rate(self, now: float) -> float | None:
@@ -185,11 +203,20 @@ class FlowControl:
         return rate is not None and waiting >= max(1.0, rate * LOOKAHEAD)
 
     def _pace_rate(self, now: float) -> float | None:
+        quota = self._quota
+        if quota is not None and self._quota_paces(quota):
+            return None  # the quota paces, at the fleet's rate
         rate = self._cubic.rate(now)
         ceiling = self.max_per_second
         if rate is None:
             return ceiling
         return rate if ceiling is None else min(rate, ceiling)
+
+    @staticmethod
+    def _quota_paces(quota: Quota) -> bool:
+        """Whether the shared quota paces this process: always, but while it is cut off
+        from the fleet with no rate known (then the local pacer does, as without it)."""
+        return quota.mode == "shared" or quota.rate is not None
 
     def _adaptive_binds(self, now: float) -> bool:
         rate = self._cubic.rate(now)
@@ -201,7 +228,7 @@ class FlowControl:
         """:meth:`acquire` when nothing is to wait for (no gate, a free slot, a token):
         the request's start time at once, without a coroutine; None otherwise."""
         slots = self._slots
-        if slots.held < slots.limit and not slots.waiters:
+        if slots.held < slots.limit and not slots.waiters and self._quota is None:
             now = self._clock()
             gate = self._gate
             if gate.holding or now < gate.until:
@@ -222,6 +249,8 @@ class FlowControl:
         try:
             while True:
                 probe = await self._wait_gate(deadline_at)
+                if self._quota is not None:
+                    await self._quota_turn(deadline_at)
                 now = self._clock()
                 if not self._pacer.try_pass(now):
                     if self._adaptive_binds(now):
@@ -234,6 +263,18 @@ class FlowControl:
         except BaseException:
             self._release_slot()
             raise
+
+    async def _quota_turn(self, deadline_at: float | None) -> None:
+        """Wait for this request's turn in the shared quota's pace; a ``Retry-After``
+        reported anywhere in the fleet that outlasts the deadline fails it at once."""
+        quota = self._quota
+        assert quota is not None
+        hold = quota.hold
+        if hold > 0 and deadline_at is not None and self._clock() + hold > deadline_at:
+            raise GateClosed(hold)
+        if await quota.acquire() > 0:
+            self._last_throttled = self._clock()
+            self._changed()
 
     def _on_wire(self, now: float) -> float:
         """A request holding its slot goes on the wire at ``now`` (its start time)."""
@@ -310,7 +351,10 @@ class FlowControl:
         now = self._clock()
         if now >= self._verify_at:
             self._verify(now)
+        quota = self._quota
         if error is None:
+            if quota is not None:
+                quota.on_accepted()
             self._accepted.answered(started, now, accepted=True, refused=False)
             if (self._gate.holding or self._gate.confirmed) and self._gate.accepted(started):
                 self._gate_changed()
@@ -329,12 +373,29 @@ class FlowControl:
             self._cubic.cap(float(limit))
         if self._gate.refused(now, started, retry_after or 0.0, error):
             self._gate_changed()
+        if quota is not None:
+            self._tell_quota(quota, started, retry_after, limit)
         last = self._cubic.last_reduction
         wait = max(REACT_EVERY, 2 * self._accepted.latency, self._react_after)
         if started > last and now - last >= wait:
             # A refusal of a request sent at the current rate, whose answers are in (and,
             # after a Retry-After, once the server's window has had time to turn).
             self._react(now, retry_after)
+
+    def _tell_quota(
+        self, quota: Quota, started: float, retry_after: float | None, limit: object
+    ) -> None:
+        """Pass a refusal on to the fleet. Its ``Retry-After`` holds every process only
+        once this process's gate has confirmed it: a short one delays only its own item,
+        here as without a shared quota (a quota's whole-second "1" after one refused
+        request would otherwise stop the fleet for a second), and one long one among
+        successes is no proof."""
+        gate = self._gate
+        if retry_after is not None and (retry_after < POOL_WAIT_FROM or not gate.confirmed):
+            retry_after = None
+        quota.on_refusal(retry_after, sent_at=started)
+        if isinstance(limit, (int, float)) and not isinstance(limit, bool) and limit > 0:
+            quota.on_limit_header(float(limit))
 
     def _ratio_says_overload(self, now: float) -> bool:
         refused, answered = self._accepted.refusal_ratio(now)
@@ -397,11 +458,15 @@ class FlowControl:
 
     def paces(self, kind: FailureKind) -> bool:
         """Whether a retry of this kind waits for its turn in the pace instead of using up
-        the call's attempts and the budget: a refusal while the adaptive rate paces the
-        pool. The pace, which every refusal lowers, already bounds what the run sends, so
-        the re-send cannot feed a storm, and counting it would fail items for a quota's
-        refusals that the pace is there to absorb. The call's deadline still bounds it."""
-        return kind is FailureKind.REFUSED and self._cubic.engaged
+        the call's attempts and the budget: a refusal while the adaptive rate (or a
+        shared quota) paces the pool. The pace, which every refusal lowers, already
+        bounds what the run sends, so the re-send cannot feed a storm, and counting it
+        would fail items for a quota's refusals that the pace is there to absorb. The
+        call's deadline still bounds it."""
+        if kind is not FailureKind.REFUSED:
+            return False
+        quota = self._quota
+        return self._cubic.engaged or (quota is not None and self._quota_paces(quota))
 
     def allow_retry(self, error: BaseException, kind: FailureKind) -> bool:
         """Take a retry's cost from the budget; False when it is spent (a paced refusal's

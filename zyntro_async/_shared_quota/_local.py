@@ -19,6 +19,8 @@ MIN_RATE = 0.5
 CUBIC_C = 0.4
 BETA = 0.9
 FALLBACK_BETA = 0.7
+#: The least time between two cuts of the fallback's rate.
+LOCAL_REACT = 1.0
 
 #: A fixed context for the namespace's HMAC: the same key always maps to the same
 #: namespace, and the namespace says nothing about the key.
@@ -103,8 +105,8 @@ class LocalLimiter:
     """The fallback: a GCRA on this process's clock at its share of the fleet's rate.
 
     ``rate`` None: nothing known limits the fleet, so nothing is shared out (the
-    process's own flow control still paces it). A refusal of a request sent after the
-    last local cut backs off to ``FALLBACK_BETA`` of the rate.
+    process's own flow control still paces it). A refusal of a request sent at least
+    :data:`LOCAL_REACT` after the last local cut backs off to ``FALLBACK_BETA`` of the rate.
     """
 
     rate: float | None
@@ -125,7 +127,9 @@ class LocalLimiter:
     def refused(self, now: float, sent_at: float | None, retry_after: float | None) -> None:
         if retry_after is not None and retry_after > 0:
             self.not_before = max(self.not_before, now + retry_after)
-        if self.rate is not None and (sent_at is None or sent_at >= self.cut_at):
+        # Once per LOCAL_REACT at most: the answers to what was sent at the new rate must
+        # come in first, or a burst of refusals in one round trip cuts it to a crawl.
+        if self.rate is not None and (sent_at is None or sent_at >= self.cut_at + LOCAL_REACT):
             self.rate = max(MIN_RATE, self.rate * FALLBACK_BETA)
             self.cut_at = now
 
