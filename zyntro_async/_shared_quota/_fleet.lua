@@ -33,6 +33,7 @@ local BETA = 0.9         -- back off to this share of a measured accepted rate
 local FALLBACK_BETA = 0.7 -- ... or of the rate sent, when nothing accepted can be measured
 local TAU = 1.0          -- the send/accept rate estimates' time constant, seconds
 local MIN_SAMPLES = 20   -- answers an accepted-rate estimate needs
+local MIN_AGE = 0.5      -- seconds of the fleet's traffic an accepted-rate estimate needs
 local SPORADIC = 0.05    -- a refusal while more than 1 - SPORADIC is accepted is no limit
 local KEEP = 3600        -- seconds the state outlives the fleet's last call
 
@@ -96,8 +97,14 @@ if refused_in >= 0 and refused_in == episode then
     local sent = sent_rate / warm
     local ok = ok_rate / warm
     local base, beta = 0, FALLBACK_BETA
-    if ok * TAU >= MIN_SAMPLES and ok < sent then
+    -- A fleet's first fraction of a second measures its opening burst, not the quota:
+    -- its accepted answers are still on their way. Until then a header's limit is the
+    -- better evidence, and the send rate the last resort.
+    local settled = now - since >= MIN_AGE
+    if settled and ok * TAU >= MIN_SAMPLES and ok < sent then
         base, beta = ok, BETA
+    elseif limit > 0 then
+        base, beta = limit, BETA
     else
         base = sent
     end
