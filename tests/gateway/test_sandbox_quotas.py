@@ -92,7 +92,7 @@ WORKS_TODAY = {
             marks=() if (shape, rate) in WORKS_TODAY else (NOT_YET,),
         )
         for shape in SHAPES
-        for rate, n in ((50, 150), (300, 600))
+        for rate, n in ((50, 150), (300, 1200))
     ],
 )
 async def test_one_client_holds_the_quota_of_every_shape(shape: str, rate: int, n: int) -> None:
