@@ -6,6 +6,8 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import subprocess
+from typing import Any
 
 import pytest
 
@@ -38,3 +40,15 @@ def require_binary(name: str, package: str) -> str:
             pytest.fail(f"{message}; .ci/run installs it, and CI never skips these tests")
         pytest.skip(message)
     return binary
+
+
+def stop_process(process: subprocess.Popen[Any] | None) -> None:
+    """End a server process politely (SIGTERM), forcibly if it has not ended in 10 s."""
+    if process is None or process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()

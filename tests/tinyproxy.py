@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.servers import free_port, require_binary
+from tests.servers import free_port, require_binary, stop_process
 
 USER = "proxyuser"
 
@@ -70,14 +70,7 @@ class Tinyproxy:
 
     def stop(self) -> None:
         process, self._process = self._process, None
-        if process is None or process.poll() is not None:
-            return
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process)
 
     def requests(self) -> list[str]:
         """The request lines the proxy carried (``POST http://...``, ``CONNECT host:port``)."""

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.servers import free_port, require_binary
+from tests.servers import free_port, require_binary, stop_process
 
 
 class RedisServer:
@@ -70,14 +70,7 @@ class RedisServer:
 
     def stop(self) -> None:
         process, self._process = self._process, None
-        if process is None or process.poll() is not None:
-            return
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process)
 
     def cli(self, *args: str) -> str:
         """``redis-cli`` against this server (the same binary folder's)."""
