@@ -230,9 +230,10 @@ async def test_limit_req_is_held_at_its_rate_without_failing(
     assert report.failed == 0
     assert_nothing_lost(results, found.stored, found.duplicates)
     assert report.succeeded / report.elapsed >= 0.8 * rate
-    # The first flight of 64 meets the burst alone: a bounded run allows its refusals
-    # on top of the 5 % (a run of thousands absorbs them).
-    assert refused <= 0.05 * sum(served.values()) + 64
+    # The first flight of 64 meets the burst alone, and a run of a few seconds spends
+    # part of them converging: it allows those refusals and 10 % (a collapse is ~80 %;
+    # the 5 % target over thousands of items is the quotas benchmark's).
+    assert refused <= 0.1 * sum(served.values()) + 64
 
 
 @pytest.mark.slow
