@@ -357,19 +357,7 @@ class Operations:
                 first = exc
             add = _Add(self, call, source, payload, member_id, digest, False, stats, key)
             add.sent_and_failed(first, deadline_at)
-            retries = retry_after(
-                add.attempt,
-                first,
-                policy=policy,
-                idempotent=False,
-                endpoint=call.endpoint,
-                stats=stats,
-                budget=self._flow,
-                deadline_at=deadline_at,
-                tries=add.tries,
-                log_fields=_fields(call, key),
-                looks_next=add.looks_next,
-            )
+            retries = add.retry(first, deadline_at)
         while True:
             try:
                 return await retries
@@ -383,19 +371,7 @@ class Operations:
                     return found
                 # The looks settled it as not applied, with sends and time left: re-send,
                 # through the same loop (budgeted, paced, bounded by max_attempts).
-                retries = retry_after(
-                    add.attempt,
-                    exc,
-                    policy=policy,
-                    idempotent=False,
-                    endpoint=call.endpoint,
-                    stats=stats,
-                    budget=self._flow,
-                    deadline_at=add.deadline_at,
-                    tries=add.tries,
-                    log_fields=_fields(call, key),
-                    looks_next=add.looks_next,
-                )
+                retries = add.retry(exc, add.deadline_at)
 
 
 class _Add:
@@ -467,6 +443,24 @@ class _Add:
     def looks_next(self) -> bool:
         """Whether the next attempt only looks (or sends nothing): the budget is not asked."""
         return self.unresolved is not None or self.spent
+
+    def retry(self, failure: BaseException, deadline_at: float | None) -> Awaitable[Profile]:
+        """The retry loop after ``failure``: budgeted, paced, bounded by ``max_attempts``
+        and the deadline; looks for the record before any re-send."""
+        call = self.call
+        return retry_after(
+            self.attempt,
+            failure,
+            policy=self._ops.policy,
+            idempotent=False,
+            endpoint=call.endpoint,
+            stats=self.stats,
+            budget=self._ops.flow,
+            deadline_at=deadline_at,
+            tries=self.tries,
+            log_fields=_fields(call, self.key),
+            looks_next=self.looks_next,
+        )
 
     async def attempt(self, _: FailureKind | None, deadline_at: float | None) -> Profile:
         self.deadline_at = deadline_at
