@@ -15,6 +15,10 @@ of the last second's sends
 ``Retry-After`` >= 2 s                 the gate: hold the pool, probe, and only a
                                        confirmed refusal shuts it until then; when
                                        it opens again, the rate starts afresh
+requests refused in a row, each with   the quota is spent (a window): hold the pool,
+a short ``Retry-After``                probe every 0.1 s until it admits again, then
+                                       pace at what it accepted per second over the
+                                       whole cycle, from its last opening to this one
 =====================================  =============================================
 
 The parts, each sans I/O with its state in plain data (as botocore splits its adaptive
@@ -84,6 +88,11 @@ SPORADIC = 0.05
 REACT_EVERY = 0.1
 #: How far ahead the intake may fill the pacer's queue, in seconds of the current rate.
 LOOKAHEAD = 0.05
+#: Requests refused in a row, each with a short ``Retry-After``, that show the quota spent:
+#: a bucket paced under its rate refills between two requests, a window does not.
+SPENT_STREAK = 5
+#: The shortest cycle of a spent quota (opening to opening) its accepted rate is read from.
+MIN_CYCLE = 0.2
 
 
 def _check_options(max_per_second: object, retry_budget: object) -> None:
@@ -140,6 +149,12 @@ class FlowControl:
         self._rate_blind = False  # refusals shown not to depend on our rate
         self._gate_waiters: set[asyncio.Future[None]] = set()
         self._quota: Quota | None = None
+        self._streak = 0  # requests refused since the last accepted answer
+        # A quota found spent: when its current cycle opened (-inf: at the first send),
+        # the requests sent since then that it accepted, and whether it is held now.
+        self._cycle_start = -math.inf
+        self._cycle_ok = 0
+        self._spent_held = False
 
     def share(self, quota: Quota | None) -> None:
         """Pace by ``quota`` (shared with other processes) from now on; None: alone."""
@@ -356,7 +371,12 @@ class FlowControl:
             if quota is not None:
                 quota.on_accepted()
             self._accepted.answered(started, now, accepted=True, refused=False)
+            self._streak = 0
+            if started >= self._cycle_start:
+                self._cycle_ok += 1
             if (self._gate.holding or self._gate.confirmed) and self._gate.accepted(started):
+                if self._spent_held:
+                    self._reopened(now)
                 self._gate_changed()
             return
         refused = kind is FailureKind.REFUSED
@@ -373,6 +393,9 @@ class FlowControl:
             self._cubic.cap(float(limit))
         if self._gate.refused(now, started, retry_after or 0.0, error):
             self._gate_changed()
+        self._streak += 1
+        if retry_after and self._streak >= SPENT_STREAK and retry_after < POOL_WAIT_FROM:
+            self._spent(now, started, retry_after, error)
         if quota is not None:
             self._tell_quota(quota, started, retry_after, limit)
         last = self._cubic.last_reduction
@@ -396,6 +419,27 @@ class FlowControl:
         quota.on_refusal(retry_after, sent_at=started)
         if isinstance(limit, (int, float)) and not isinstance(limit, bool) and limit > 0:
             quota.on_limit_header(float(limit))
+
+    def _spent(self, now: float, started: float, retry_after: float, error: BaseException) -> None:
+        """The quota is spent (a window): hold the pool until it admits again."""
+        if self._gate.spent(now, started, retry_after, error):
+            self._streak = 0
+            self._spent_held = True
+            self._gate_changed()
+
+    def _reopened(self, now: float) -> None:
+        """A spent quota admits again: pace at what it accepted per second over the cycle
+        that ends here (from its previous opening, or the first send), which counts the
+        time it stayed shut, and probe up from there as after any reduction."""
+        self._spent_held = False
+        start = max(self._cycle_start, self._accepted.first)
+        if now - start >= MIN_CYCLE and self._cycle_ok:
+            self._cubic.reduce(now, self._cycle_ok / (now - start))
+            self._rate_blind = False
+            self._verify_at = math.inf
+            self._pacer.replan()
+        self._cycle_start = now
+        self._cycle_ok = 0
 
     def _ratio_says_overload(self, now: float) -> bool:
         refused, answered = self._accepted.refusal_ratio(now)

@@ -11,6 +11,13 @@ one answer would stop a healthy run. So, as a circuit breaker's half-open state 
    ``Retry-After`` of at least :data:`POOL_WAIT_FROM` of a request sent after the hold
    began *confirms* it: the gate stays shut until that ``Retry-After`` ends (``until``);
    any other outcome of the probe holds again and probes again.
+
+A quota found *spent* (:meth:`Gate.spent`: the pace's own requests refused in a row, each
+with a short ``Retry-After``) holds the pool the same way, probing every
+:data:`SPENT_PROBE` seconds: a window quota refuses everything until its window turns
+(and one that counts refusals stays shut while the client knocks), and its whole-second
+``Retry-After`` is only an upper bound on when it turns, so a probe finds the new window
+within a tenth of a second of its opening instead of up to a second after it.
 """
 
 from __future__ import annotations
@@ -23,6 +30,8 @@ import attrs
 POOL_WAIT_FROM = 2.0
 #: How long an unconfirmed hold lasts before its probe.
 PROBE_AFTER = 1.0
+#: How long a hold for a spent quota lasts before each probe (or its ``Retry-After``).
+SPENT_PROBE = 0.1
 
 
 @attrs.define
@@ -34,6 +43,7 @@ class Gate:
     refused_sent: float = math.inf  # send time of the newest long refusal behind it
     held_at: float = math.inf  # when the hold began (a later send may confirm it)
     probe_at: float | None = None  # when the probe went, while it is out
+    probe_every: float = PROBE_AFTER  # the hold's length before each probe
 
     def closed(self, now: float) -> bool:
         return self.holding or now < self.until
@@ -49,7 +59,7 @@ class Gate:
         if self.probe_at is None:
             self.probe_at = now
             return 0.0
-        return PROBE_AFTER  # the probe is out: its answer decides (and wakes the waiters)
+        return self.probe_every  # the probe is out: its answer decides (and wakes the waiters)
 
     def refused(
         self, now: float, started: float, retry_after: float, reason: BaseException
@@ -71,13 +81,28 @@ class Gate:
             self.until = max(self.until, now + retry_after)
             return False
         if not self.holding:
-            self.holding = True
-            self.confirmed = False
-            self.held_at = now
-            self.refused_sent = started
-            self.until = now + min(retry_after, PROBE_AFTER)
+            self._hold(now, started, min(retry_after, PROBE_AFTER), PROBE_AFTER)
         self.refused_sent = max(self.refused_sent, started)
         return False
+
+    def spent(self, now: float, started: float, retry_after: float, reason: BaseException) -> bool:
+        """The quota is spent until at most ``retry_after`` s from ``now`` (the request
+        sent at ``started`` was the last refused): hold the pool and probe every
+        :data:`SPENT_PROBE` s. True when the gate changed (False while it holds already)."""
+        if self.closed(now):
+            return False
+        self.reason = reason
+        self._hold(now, started, min(retry_after, SPENT_PROBE), SPENT_PROBE)
+        return True
+
+    def _hold(self, now: float, started: float, first: float, every: float) -> None:
+        self.holding = True
+        self.confirmed = False
+        self.held_at = now
+        self.refused_sent = started
+        self.probe_at = None
+        self.probe_every = every
+        self.until = now + first
 
     def accepted(self, started: float) -> bool:
         """A request sent at ``started`` succeeded; True when that lifted the gate."""
@@ -97,5 +122,5 @@ class Gate:
 
     def _hold_again(self, now: float) -> bool:
         self.probe_at = None
-        self.until = now + PROBE_AFTER
+        self.until = now + self.probe_every
         return True
