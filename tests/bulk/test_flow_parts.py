@@ -18,7 +18,7 @@ from zyntro_async._flow import FlowControl
 from zyntro_async._flow._budget import RetryBudget
 from zyntro_async._flow._cubic import BETA, MIN_RATE, Cubic
 from zyntro_async._flow._estimator import AcceptedRate
-from zyntro_async._flow._gate import PROBE_AFTER, Gate
+from zyntro_async._flow._gate import PROBE_AFTER, SPENT_PROBE, Gate
 from zyntro_async._flow._pacer import Pace, Pacer
 from zyntro_async._retry import FailureKind
 
@@ -341,3 +341,31 @@ def test_refusals_that_do_not_depend_on_the_rate_do_not_slow_it_to_a_crawl() -> 
     assert rate is not None  # it did slow down, once
     assert rate >= 100.0  # and it came back: not the 0.5/s floor
     assert accepted >= 12.0 * 50.0  # at the 0.5/s floor it would be a few
+
+
+def test_a_spent_quota_holds_the_pool_and_is_probed_every_tenth_of_a_second() -> None:
+    gate = Gate()
+    assert gate.spent(100.0, 99.99, 1.0, refusal(1.0))
+    assert gate.closed(100.0)
+    assert gate.until == pytest.approx(100.0 + SPENT_PROBE)  # not the whole second
+    t = 100.0 + SPENT_PROBE
+    assert gate.check(t) == 0.0  # the probe goes
+    assert gate.check(t) == pytest.approx(SPENT_PROBE)  # the others wait for its answer
+    assert gate.refused(t + 0.005, t, 1.0, refusal(1.0))  # still spent: hold again
+    assert gate.until == pytest.approx(t + 0.005 + SPENT_PROBE)
+    assert not gate.confirmed
+    t2 = t + 0.005 + SPENT_PROBE
+    assert gate.check(t2) == 0.0
+    assert gate.accepted(t2)  # the window turned: lifted
+    assert not gate.closed(t2)
+
+
+def test_a_spent_quota_is_held_once_and_a_long_retry_after_still_confirms() -> None:
+    gate = Gate()
+    assert gate.spent(100.0, 99.99, 1.0, refusal(1.0))
+    assert not gate.spent(100.01, 100.0, 1.0, refusal(1.0))  # held already
+    t = 100.0 + SPENT_PROBE
+    assert gate.check(t) == 0.0
+    assert gate.refused(t + 0.01, t, 60.0, refusal(60.0))  # the probe: a minute's window
+    assert gate.confirmed
+    assert gate.until == pytest.approx(t + 0.01 + 60.0)
