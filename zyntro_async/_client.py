@@ -98,10 +98,6 @@ class _Borrowed(Transport):
         return self._view_closed or self._parent.closed
 
     @property
-    def owns_session(self) -> bool:
-        return False
-
-    @property
     def connection_limit(self) -> int | None:
         return self._parent.connection_limit
 
