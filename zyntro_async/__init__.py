@@ -12,7 +12,7 @@ this list and checks both, counting imports inside functions and type-only ones)
 3. protocol, sans I/O: ``_converter``, ``_protocol``, ``_answers``
 4. I/O: ``_transport`` (HTTP), ``_journal_store``, ``_journal`` (SQLite)
 5. retries and flow control: ``_retry``, ``_flow``, ``_shared_quota``, ``_run_quota``
-6. telemetry: ``_telemetry``
+6. telemetry: ``_otel``, ``_telemetry``
 7. operations: ``_operations``
 8. pipelines and bulk runs: ``_pipelines``, ``_bulk``
 9. the client: ``_client``
