@@ -15,7 +15,7 @@ this list and checks both, counting imports inside functions and type-only ones)
 6. telemetry: ``_otel``, ``_telemetry``
 7. operations: ``_operations``
 8. pipelines and bulk runs: ``_pipelines``, ``_bulk``
-9. the client: ``_client``
+9. the client: ``_call_options``, ``_client``
 10. the public surface: ``zyntro_async`` (this module)
 11. the sandbox and its pytest plugin: ``testing``
 12. the command line: ``_cli``
