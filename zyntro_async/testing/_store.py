@@ -40,7 +40,7 @@ class Key:
         }
 
 
-class Generator(Protocol):
+class ContactGenerator(Protocol):
     """What draws a seeded contact's content on first read (``._seed.Seeder``)."""
 
     def generate(
@@ -58,7 +58,7 @@ class Contact:
     notes: list[dict[str, str]] | None = None
     entity: dict[str, str] | None = None
     signals: list[dict[str, Any]] | None = None
-    seeder: Generator | None = None  # seeded contacts are generated lazily, from seed_bits
+    seeder: ContactGenerator | None = None  # seeded contacts are generated lazily, from seed_bits
     seed_bits: int = 0
 
     def materialize(self) -> tuple[Any, ...]:
