@@ -59,7 +59,6 @@ def test_fetch_body_matches_the_documented_example_shape() -> None:
     assert body["include_signals"] == 0
     assert body["api_key"] == CREDS["api_key"]
     assert call.endpoint == "fetchContact"
-    assert call.idempotent
 
 
 def test_add_body_matches_the_documented_example_shape() -> None:
@@ -69,7 +68,6 @@ def test_add_body_matches_the_documented_example_shape() -> None:
     assert set(body) == set(doc_json("addProfileToContact_request_example.json"))
     assert body["profile_payload"] == payload
     assert body["profile_source"] == "Clearbit"
-    assert not call.idempotent
 
 
 def test_member_id_can_be_given_per_call() -> None:

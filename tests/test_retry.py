@@ -16,6 +16,7 @@ import zyntro_async
 from tests.helpers import BASE, CREDS, doc_json
 from zyntro_async import (
     DEFAULT_RULES,
+    APIConnectionError,
     APIError,
     BulkResult,
     ClientClosedError,
@@ -33,7 +34,6 @@ from zyntro_async import (
     Rule,
     ServerError,
     TLSError,
-    TransportError,
     ValidationError,
     ZyntroClient,
     _retry,
@@ -124,7 +124,7 @@ def count(mocked: aioresponses, url: str) -> int:
         (ServerError("413", status=413), FailureKind.FATAL),
         (ServerError("501", status=501), FailureKind.AMBIGUOUS),
         # Nothing proves these did not reach the server: ambiguous by default.
-        (TransportError("other"), FailureKind.AMBIGUOUS),
+        (APIConnectionError("other"), FailureKind.AMBIGUOUS),
         (KeyError("not ours"), FailureKind.AMBIGUOUS),
         (asyncio.CancelledError(), FailureKind.FATAL),
     ],
@@ -135,13 +135,13 @@ def test_classification_table(error: BaseException, kind: FailureKind) -> None:
 
 
 def test_the_table_can_be_extended() -> None:
-    class ProxyHiccup(TransportError):
+    class ProxyHiccup(APIConnectionError):
         pass
 
     policy = RetryPolicy(rules=(Rule(ProxyHiccup, FailureKind.NOT_SENT), *DEFAULT_RULES))
     assert policy.classify(ProxyHiccup("x")) is FailureKind.NOT_SENT
-    assert Rule(ProxyHiccup, FailureKind.NOT_SENT).retryable
-    assert not Rule(ProxyHiccup, FailureKind.FATAL).retryable
+    never = RetryPolicy(rules=(Rule(ProxyHiccup, FailureKind.FATAL), *DEFAULT_RULES))
+    assert never.classify(ProxyHiccup("x")) is FailureKind.FATAL
 
 
 def test_policy_validates() -> None:

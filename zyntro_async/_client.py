@@ -4,12 +4,12 @@ session (``_transport``) and the retry/reconcile loop (``_retry``).
 
 Per-call options (``timeout=``, ``retry=``) and :meth:`ZyntroClient.with_options` give
 calls other settings over the same pool: a client made by ``with_options`` borrows the
-pool of the client it came from, which alone owns (and closes) it.
+pool of the client it came from, which alone owns (and closes) it (see
+:mod:`._call_options`).
 """
 
 from __future__ import annotations
 
-import enum
 import logging
 import os
 import ssl
@@ -20,16 +20,26 @@ from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 import aiohttp
-import attrs
 
 from ._bulk import BulkRun, _Run
+from ._call_options import (
+    UNSET,
+    Borrowed,
+    Pool,
+    TimeoutArg,
+    Unset,
+    bulk_options,
+    check_borrowable,
+    resolve_timeout,
+    retry_policy,
+)
 from ._config import Limits, Timeout, resolve_settings
-from ._exceptions import ClientClosedError, ConfigurationError, ValidationError
+from ._exceptions import ConfigurationError, ValidationError
 from ._flow import FlowControl
 from ._models import ContactDetails, Profile
 from ._operations import Operations
 from ._pipelines import AddProfiles, EnrichContacts, Enricher, FetchContacts
-from ._protocol import ADD_PROFILE, RawResponse, php_empty
+from ._protocol import ADD_PROFILE, php_empty
 from ._proxy import redact, resolve_proxy
 from ._results import BulkOptions, ProfileRequest
 from ._retry import RetryPolicy
@@ -44,111 +54,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("zyntro_async")
 
 _DEFAULT_RETRY = RetryPolicy()
-_DEFAULT_BULK = BulkOptions()
-
-
-class _Unset(enum.Enum):
-    """The default of a per-call option: "as the client is configured"."""
-
-    UNSET = "UNSET"
-
-    def __repr__(self) -> str:
-        return "<as the client>"
-
-
-UNSET = _Unset.UNSET
-
-#: What ``timeout=`` takes: a :class:`Timeout`, or seconds (``5`` is the client's
-#: ``Timeout`` with ``total=5``: each attempt ends within 5 s).
-TimeoutArg = Timeout | float
-
-
-def _timeout(value: object, base: Timeout) -> Timeout:
-    if isinstance(value, Timeout):
-        return value
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ConfigurationError(
-            f"timeout must be a number of seconds or a Timeout (got {value!r}); for no limit "
-            "at all pass Timeout(connect=None, read=None, total=None)"
-        )
-    return attrs.evolve(base, total=float(value))
-
-
-def _retry_policy(value: object) -> RetryPolicy | None:
-    if value is not None and not isinstance(value, RetryPolicy):
-        raise ConfigurationError(f"retry must be a RetryPolicy or None (got {value!r})")
-    return value
-
-
-class _Borrowed(Transport):
-    """Another client's transport, seen with other per-attempt timeouts.
-
-    Requests go through ``parent.post`` (its session, connector, limits and lifetime) with
-    this view's :class:`Timeout`; closing the view refuses its own later requests and
-    leaves the pool open.
-    """
-
-    def __init__(self, parent: Transport, *, base_url: str, timeout: Timeout, limits: Limits):
-        super().__init__(base_url=base_url, timeout=timeout, limits=limits)
-        self._parent = parent
-        self._view_closed = False
-
-    @property
-    def closed(self) -> bool:
-        return self._view_closed or self._parent.closed
-
-    @property
-    def owns_session(self) -> bool:
-        return False
-
-    @property
-    def connection_limit(self) -> int | None:
-        return self._parent.connection_limit
-
-    async def post(
-        self,
-        endpoint: str,
-        body: bytes,
-        *,
-        contact_id: str,
-        total: float | None = None,
-        timeout_settings: Timeout | None = None,
-    ) -> RawResponse:
-        if self._view_closed:
-            raise ClientClosedError(
-                "the client is closed", endpoint=endpoint, contact_id=contact_id
-            )
-        return await self._parent.post(
-            endpoint,
-            body,
-            contact_id=contact_id,
-            total=total,
-            timeout_settings=timeout_settings or self._settings,
-        )
-
-    async def close(self) -> None:
-        self._view_closed = True
-
-
-def _check_borrowable(timeout: Timeout, pool: Timeout) -> None:
-    """Refuse what a borrowed view cannot apply."""
-    if timeout.total is None and pool.total is not None:
-        raise ConfigurationError(
-            "timeout total=None: per-call and with_options() timeouts cannot lift the "
-            "client's total; set it on ZyntroClient(timeout=...)"
-        )
-
-
-class _Pool:
-    """What a client shares with the clients ``with_options`` makes from it: the transport
-    that owns the session, and every bulk run started on it (closed with the pool)."""
-
-    __slots__ = ("runs", "timeout", "transport")
-
-    def __init__(self, transport: Transport, timeout: Timeout) -> None:
-        self.transport = transport
-        self.timeout = timeout
-        self.runs: weakref.WeakSet[_Run[Any]] = weakref.WeakSet()
 
 
 class ZyntroClient:
@@ -203,7 +108,7 @@ class ZyntroClient:
             base_url=base_url,
             allow_insecure_http=allow_insecure_http,
         )
-        timeout = _timeout(timeout, Timeout())
+        timeout = resolve_timeout(timeout, Timeout())
         # A session of the caller's is configured by the caller: only proxy= applies to it.
         chosen = resolve_proxy(
             settings.base_url, proxy, trust_env=bool(trust_env) and session is None
@@ -213,7 +118,7 @@ class ZyntroClient:
         self._base_url = settings.base_url
         self._timeout = timeout
         self._limits = limits
-        self._retry = _retry_policy(retry)
+        self._retry = retry_policy(retry)
         self._transport = Transport(
             base_url=settings.base_url,
             timeout=timeout,
@@ -222,7 +127,7 @@ class ZyntroClient:
             ssl_context=True if ssl_context is None else ssl_context,
             proxy=None if chosen is None else chosen.url,
         )
-        self._pool = _Pool(self._transport, timeout)
+        self._pool = Pool(self._transport, timeout)
         if json_default is not None and not callable(json_default):
             raise ConfigurationError(f"json_default must be callable (got {json_default!r})")
         self._json_default = json_default
@@ -234,8 +139,8 @@ class ZyntroClient:
     def with_options(
         self,
         *,
-        timeout: TimeoutArg | _Unset = UNSET,
-        retry: RetryPolicy | _Unset | None = UNSET,
+        timeout: TimeoutArg | Unset = UNSET,
+        retry: RetryPolicy | Unset | None = UNSET,
     ) -> ZyntroClient:
         """A client that differs from this one only in ``timeout`` and/or ``retry``.
 
@@ -250,10 +155,10 @@ class ZyntroClient:
         ``timeout``: a :class:`Timeout`, or seconds for this client's ``Timeout`` with that
         ``total``. ``retry``: a :class:`RetryPolicy`, or ``None`` to disable retries.
         """
-        new_timeout = self._timeout if timeout is UNSET else _timeout(timeout, self._timeout)
-        new_retry = self._retry if retry is UNSET else _retry_policy(retry)
+        new_timeout = self._timeout if timeout is UNSET else resolve_timeout(timeout, self._timeout)
+        new_retry = self._retry if retry is UNSET else retry_policy(retry)
         pool = self._pool
-        _check_borrowable(new_timeout, pool.timeout)
+        check_borrowable(new_timeout, pool.timeout)
         derived: ZyntroClient = object.__new__(ZyntroClient)
         derived._credentials = self._credentials
         derived._base_url = self._base_url
@@ -262,7 +167,7 @@ class ZyntroClient:
         derived._limits = self._limits
         derived._retry = new_retry
         derived._pool = pool
-        derived._transport = _Borrowed(
+        derived._transport = Borrowed(
             pool.transport, base_url=self._base_url, timeout=new_timeout, limits=self._limits
         )
         derived._json_default = self._json_default
@@ -273,20 +178,20 @@ class ZyntroClient:
         return derived
 
     def _operations(
-        self, timeout: TimeoutArg | _Unset, retry: RetryPolicy | _Unset | None
+        self, timeout: TimeoutArg | Unset, retry: RetryPolicy | Unset | None
     ) -> Operations:
         """The calls for one call's own options (this client's when none are given)."""
         if timeout is UNSET and retry is UNSET:
             return self._ops
         transport = self._transport
         if timeout is not UNSET:
-            resolved = _timeout(timeout, self._timeout)
+            resolved = resolve_timeout(timeout, self._timeout)
             if resolved != self._timeout:
-                _check_borrowable(resolved, self._pool.timeout)
-                transport = _Borrowed(
+                check_borrowable(resolved, self._pool.timeout)
+                transport = Borrowed(
                     transport, base_url=self._base_url, timeout=resolved, limits=self._limits
                 )
-        policy = self._retry if retry is UNSET else _retry_policy(retry)
+        policy = self._retry if retry is UNSET else retry_policy(retry)
         return Operations(transport, self._credentials, policy, json_default=self._json_default)
 
     def __repr__(self) -> str:
@@ -357,8 +262,8 @@ class ZyntroClient:
         include_profile: bool = False,
         include_signals: bool = False,
         member_id: str | None = None,
-        timeout: TimeoutArg | _Unset = UNSET,
-        retry: RetryPolicy | _Unset | None = UNSET,
+        timeout: TimeoutArg | Unset = UNSET,
+        retry: RetryPolicy | Unset | None = UNSET,
     ) -> ContactDetails:
         """Fetch one contact, with the related data asked for (``fetchContact``).
 
@@ -381,8 +286,8 @@ class ZyntroClient:
         source: str,
         *,
         member_id: str | None = None,
-        timeout: TimeoutArg | _Unset = UNSET,
-        retry: RetryPolicy | _Unset | None = UNSET,
+        timeout: TimeoutArg | Unset = UNSET,
+        retry: RetryPolicy | Unset | None = UNSET,
     ) -> Profile:
         """Attach a profile record to a contact (``addProfileToContact``).
 
@@ -412,7 +317,7 @@ class ZyntroClient:
         run_options: Mapping[str, Any],
     ) -> BulkRun[Any]:
         """One run: flow control shared by its requests, the pipeline on it, the engine."""
-        opts = _bulk_options(options, run_options)
+        opts = bulk_options(options, run_options)
         shared = opts.shared_quota
         flow = FlowControl(
             self._effective_concurrency(opts.concurrency),
@@ -532,20 +437,3 @@ class ZyntroClient:
             options,
             run_options,
         )
-
-
-def _bulk_options(options: BulkOptions | None, run_options: Mapping[str, Any]) -> BulkOptions:
-    """``options`` (or the defaults) with the keyword arguments given on top of it."""
-    base = _DEFAULT_BULK if options is None else options
-    if not isinstance(base, BulkOptions):
-        raise ConfigurationError(f"options must be a BulkOptions or None (got {base!r})")
-    if not run_options:
-        return base
-    known = attrs.fields_dict(BulkOptions)
-    unknown = sorted(set(run_options) - set(known))
-    if unknown:
-        raise TypeError(
-            f"unexpected keyword argument(s) {', '.join(map(repr, unknown))}; the run options "
-            f"are {', '.join(known)}"
-        )
-    return attrs.evolve(base, **run_options)

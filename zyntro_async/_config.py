@@ -20,6 +20,10 @@ from ._exceptions import ConfigurationError
 
 DEFAULT_BASE_URL = "https://app.zyntrohq.com/apis/v2/public/crm/"
 
+#: Retry tokens a bulk run shares unless told otherwise (``BulkOptions.retry_budget``):
+#: plain data, so the options and the flow control read the same number.
+DEFAULT_RETRY_BUDGET = 500
+
 # setting name -> environment variable
 ENV_VARS: dict[str, str] = {
     "api_key": "ZYNTRO_API_KEY",

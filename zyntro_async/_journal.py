@@ -57,9 +57,9 @@ import concurrent.futures
 import os
 import sqlite3
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any
 
 from ._digest import digest_or_none, item_key, payload_digest
 from ._exceptions import JournalError
@@ -87,8 +87,6 @@ __all__ = [
     "item_key",
     "payload_digest",
 ]
-
-_T = TypeVar("_T")
 
 
 def _connect(path: str) -> tuple[sqlite3.Connection, FileIdentity]:
@@ -145,7 +143,6 @@ class Journal:
         self._close_task: asyncio.Task[None] | None = None
         self._failure: BaseException | None = None
         self._failure_reported = False
-        self._transactions = 0  # written by the worker thread only
         self._flusher = self._loop.create_task(self._run_flusher(), name="zyntro-journal-flusher")
 
     @classmethod
@@ -203,30 +200,14 @@ class Journal:
         """Filesystem path of the journal."""
         return self._path
 
-    @property
-    def transactions(self) -> int:
-        """Number of write transactions committed so far (metrics; shows group commit)."""
-        return self._transactions
-
     # -- public operations -------------------------------------------------------------------
 
     async def get(self, key: str) -> JournalEntry | None:
         """Return the entry for ``key`` (``None`` if pending), seeing every earlier mark."""
-        found = await self.get_many((key,))
-        return found.get(key)
-
-    async def get_many(self, keys: Sequence[str]) -> dict[str, JournalEntry]:
-        """Return the entries of ``keys`` that are in the journal, seeing every earlier mark."""
         self._check_usable()
-        if isinstance(keys, str):
-            raise TypeError("keys must be a sequence of str, not a str")
-        keys = tuple(keys)
-        for key in keys:
-            _check_str("key", key)
-        if not keys:
-            return {}
-        fut: asyncio.Future[dict[str, JournalEntry]] = self._loop.create_future()
-        self._batch.reads.append((keys, fut))
+        _check_str("key", key)
+        fut: asyncio.Future[JournalEntry | None] = self._loop.create_future()
+        self._batch.reads.append((key, fut))
         self._queued(urgent=True)
         return await fut
 
@@ -343,21 +324,6 @@ class Journal:
         self._queued(urgent=True)
         await fut
 
-    async def counts(self) -> dict[JournalState, int]:
-        """Return the number of entries in each state (all states present, maybe 0).
-
-        Scans the table (about 0.5 s per million rows): for progress reports, not per item.
-        """
-        rows: list[tuple[str, int]] = await self._query(
-            lambda conn: conn.execute(
-                "SELECT state, count(*) FROM entries GROUP BY state"
-            ).fetchall()
-        )
-        out = dict.fromkeys(JournalState, 0)
-        for state, n in rows:
-            out[JournalState(state)] = n
-        return out
-
     async def close(self) -> None:
         """Commit what is queued, stop the flusher and release the file; idempotent.
 
@@ -433,13 +399,6 @@ class Journal:
         elif self._timer is None and not self._kick.is_set():
             self._timer = self._loop.call_later(self._flush_interval, self._kick.set)
 
-    async def _query(self, fn: Callable[[sqlite3.Connection], _T]) -> _T:
-        self._check_usable()
-        fut: asyncio.Future[_T] = self._loop.create_future()
-        self._batch.queries.append((fn, fut))
-        self._queued(urgent=True)
-        return await fut
-
     async def _run_flusher(self) -> None:
         """Background task: take the queued batch and apply it, until closed or failed."""
         try:
@@ -466,7 +425,7 @@ class Journal:
     async def _apply(self, batch: Batch) -> bool:
         """Run one batch in the worker thread and settle its futures; False if it failed."""
         try:
-            reads, claimed, query_results = await asyncio.shield(
+            reads, claimed = await asyncio.shield(
                 self._loop.run_in_executor(self._executor, self._apply_sync, batch)
             )
         except asyncio.CancelledError:
@@ -488,12 +447,9 @@ class Journal:
                 claim_fut.set_exception(answer)
             else:
                 claim_fut.set_result(answer)
-        for keys, read_fut in batch.reads:
+        for key, read_fut in batch.reads:
             if not read_fut.done():
-                read_fut.set_result({k: reads[k] for k in keys if k in reads})
-        for (_, query_fut), result in zip(batch.queries, query_results, strict=True):
-            if not query_fut.done():
-                query_fut.set_result(result)
+                read_fut.set_result(reads.get(key))
         return True
 
     def _fail_futures(self, futures: list[asyncio.Future[Any]]) -> None:
@@ -503,11 +459,10 @@ class Journal:
 
     def _apply_sync(
         self, batch: Batch
-    ) -> tuple[dict[str, JournalEntry], list[Claimed | Exception], list[Any]]:
-        """Worker thread: :func:`apply_batch`, counting transactions; a commit into files
-        that are no longer the journal's fails the batch (see :class:`FileIdentity`)."""
-        committed, reads, claimed, queries = apply_batch(self._conn, batch)
+    ) -> tuple[dict[str, JournalEntry], list[Claimed | Exception]]:
+        """Worker thread: :func:`apply_batch`; a commit into files that are no longer the
+        journal's fails the batch (see :class:`FileIdentity`)."""
+        committed, reads, claimed = apply_batch(self._conn, batch)
         if committed:
-            self._transactions += 1
             self._check_files()
-        return reads, claimed, queries
+        return reads, claimed

@@ -267,22 +267,16 @@ class Batch:
     _run_of_key: dict[str, int] = attrs.field(factory=dict)
     # Resolved once this batch's transaction is committed (mark_sent, flush).
     commit_waiters: list[asyncio.Future[None]] = attrs.field(factory=list)
-    # get/get_many: (keys, future), answered after the commit.
-    reads: list[tuple[Sequence[str], asyncio.Future[dict[str, JournalEntry]]]] = attrs.field(
-        factory=list
-    )
+    # get: (key, future), answered after the commit.
+    reads: list[tuple[str, asyncio.Future[JournalEntry | None]]] = attrs.field(factory=list)
     # claim: (key, sent-row params, decision, future), decided and written in the commit.
     claims: list[
         tuple[str, _Params, Callable[[JournalEntry | None], bool], asyncio.Future[Claimed]]
     ] = attrs.field(factory=list)
-    # Other read-only queries run after the commit: (function, future).
-    queries: list[tuple[Callable[[sqlite3.Connection], Any], asyncio.Future[Any]]] = attrs.field(
-        factory=list
-    )
 
     def size(self) -> int:
         """Number of queued operations, compared with ``batch_size``."""
-        return self.n_writes + len(self.claims) + len(self.reads) + len(self.queries)
+        return self.n_writes + len(self.claims) + len(self.reads)
 
     def add_write(self, sql: str, key: str, params: _Params) -> None:
         """Queue a write, joining the latest run of ``sql`` unless that reorders ``key``.
@@ -300,22 +294,21 @@ class Batch:
         self.n_writes += 1
 
     def empty(self) -> bool:
-        return not (self.runs or self.claims or self.commit_waiters or self.reads or self.queries)
+        return not (self.runs or self.claims or self.commit_waiters or self.reads)
 
     def futures(self) -> list[asyncio.Future[Any]]:
         out: list[asyncio.Future[Any]] = list(self.commit_waiters)
         out.extend(fut for *_, fut in self.claims)
         out.extend(fut for _, fut in self.reads)
-        out.extend(fut for _, fut in self.queries)
         return out
 
 
 def apply_batch(
     conn: sqlite3.Connection, batch: Batch
-) -> tuple[bool, dict[str, JournalEntry], list[Claimed | Exception], list[Any]]:
+) -> tuple[bool, dict[str, JournalEntry], list[Claimed | Exception]]:
     """Commit the batch's writes and claims in one transaction, then run its reads.
 
-    Returns (a transaction was committed, reads, claim answers, query results)."""
+    Returns (a transaction was committed, reads, claim answers)."""
     claimed: list[Claimed | Exception] = []
     committed = False
     if batch.runs or batch.claims:
@@ -337,8 +330,8 @@ def apply_batch(
                     conn.execute("ROLLBACK")
             raise
         committed = True
-    reads = _select(conn, list(dict.fromkeys(k for ks, _ in batch.reads for k in ks)))
-    return committed, reads, claimed, [fn(conn) for fn, _ in batch.queries]
+    reads = _select(conn, list(dict.fromkeys(key for key, _ in batch.reads)))
+    return committed, reads, claimed
 
 
 def _select(conn: sqlite3.Connection, keys: Sequence[str]) -> dict[str, JournalEntry]:

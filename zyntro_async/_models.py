@@ -3,7 +3,8 @@
 The wire format is PHP-flavoured (every contact field is a string, booleans are
 ``"0"``/``"1"``, lists and objects are JSON inside strings, dates are
 ``"YYYY-MM-DD HH:MM:SS"``). Turning that into these models is the job of
-:mod:`zyntro_async._converter`; the classes here only describe the result.
+:mod:`zyntro_async._converter`; the classes here only describe the result (and
+:mod:`zyntro_async._plain` turns them into plain data and back).
 
 Conventions shared by every model:
 
@@ -23,6 +24,8 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 import attrs
+
+from ._plain import from_plain, to_plain
 
 __all__ = [
     "Contact",
@@ -63,16 +66,12 @@ class PlainData:
 
     def to_dict(self) -> dict[str, Any]:
         """This model as JSON-ready plain data (Python attribute names)."""
-        from ._converter import to_plain
-
         return to_plain(self)
 
     @classmethod
     def from_dict(cls: type[_M], data: Mapping[str, Any]) -> _M:
         """The model back from :meth:`to_dict`'s data; ``InvalidArgumentError`` (a
         ``ValueError``) naming the field if it does not fit."""
-        from ._converter import from_plain
-
         return from_plain(data, cls)
 
 

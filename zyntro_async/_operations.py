@@ -252,7 +252,7 @@ class Operations:
         if flow is not None and first_turn[0] is None:
             first_turn[0] = await self.turn(call)
 
-        async def attempt(_: FailureKind | None, deadline_at: float | None) -> ContactDetails:
+        async def attempt(deadline_at: float | None) -> ContactDetails:
             turn, first_turn[0] = first_turn[0], None
             return await send(call, deadline_at, None, counted.attempts, counted, turn)
 
@@ -462,7 +462,7 @@ class _Add:
             looks_next=self.looks_next,
         )
 
-    async def attempt(self, _: FailureKind | None, deadline_at: float | None) -> Profile:
+    async def attempt(self, deadline_at: float | None) -> Profile:
         self.deadline_at = deadline_at
         unresolved = self.unresolved
         if unresolved is not None:

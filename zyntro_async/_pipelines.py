@@ -448,7 +448,7 @@ class FetchContacts:
         notes, entity, profile, signals = self._include
         try:
             details = await self._ops.fetch_contact(
-                _id(contact_id, "contact_id"),
+                contact_id,  # the call checks it, reporting against fetchContact
                 include_notes=notes,
                 include_entity=entity,
                 include_profile=profile,

@@ -36,7 +36,7 @@ class Call(Generic[T]):
     appear in the repr. A plain slotted class (one per request; treat it as immutable).
     """
 
-    __slots__ = ("body", "contact_id", "decode", "endpoint", "idempotent", "secrets")
+    __slots__ = ("body", "contact_id", "decode", "endpoint", "secrets")
 
     def __init__(
         self,
@@ -45,14 +45,12 @@ class Call(Generic[T]):
         contact_id: str,
         body: bytes,
         decode: Callable[[Any], T],
-        idempotent: bool,
         secrets: tuple[str, ...] = (),
     ) -> None:
         self.endpoint = endpoint
         self.contact_id = contact_id
         self.body = body
         self.decode = decode
-        self.idempotent = idempotent
         self.secrets = secrets
 
     def __repr__(self) -> str:
@@ -231,7 +229,6 @@ def fetch_contact_call(
         contact_id=cid,
         body=_encode(body),
         decode=decode,
-        idempotent=True,
         secrets=(credentials.api_key, credentials.developer_secret),
     )
 
@@ -296,6 +293,5 @@ def add_profile_call(
         contact_id=cid,
         body=encoded,
         decode=structure_profile,
-        idempotent=False,
         secrets=(credentials.api_key, credentials.developer_secret),
     )

@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING, Any, Generic, Literal, TypedDict, TypeVar, cas
 
 import attrs
 
+from ._config import DEFAULT_RETRY_BUDGET
 from ._exceptions import APIError, ConfigurationError, JournalError, ServerError, ZyntroError
-from ._flow import DEFAULT_BUDGET
 from ._models import payload_summary
 from ._proxy import redact
 
@@ -268,7 +268,9 @@ class BulkOptions:
 
     concurrency: int = attrs.field(default=64, validator=_count(1))
     max_per_second: float | None = attrs.field(default=None, validator=_rate)
-    retry_budget: int | None = attrs.field(default=DEFAULT_BUDGET, validator=_optional(_count(0)))
+    retry_budget: int | None = attrs.field(
+        default=DEFAULT_RETRY_BUDGET, validator=_optional(_count(0))
+    )
     on_failure: FailurePolicy = attrs.field(default="continue", validator=_failure_policy)
     on_progress: Callable[[Progress], object] | None = attrs.field(
         default=None, validator=_callable_or_none

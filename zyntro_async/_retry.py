@@ -86,10 +86,6 @@ class Rule:
     kind: FailureKind
     statuses: frozenset[int] | None = None
 
-    @property
-    def retryable(self) -> bool:
-        return self.kind.retryable
-
     def matches(self, exc: BaseException) -> bool:
         if not isinstance(exc, self.error):
             return False
@@ -294,9 +290,8 @@ class Budget(Protocol):
     async def pause(self, seconds: float) -> None: ...
 
 
-#: An attempt gets the kind of the previous failure (None at first) and the call's
-#: deadline (a ``time.monotonic()`` instant, or None).
-Attempt = Callable[[FailureKind | None, "float | None"], Awaitable[T]]
+#: An attempt gets the call's deadline (a ``time.monotonic()`` instant, or None).
+Attempt = Callable[["float | None"], Awaitable[T]]
 
 
 class _StopAfterTries(_t.stop.stop_base):
@@ -362,7 +357,7 @@ async def run_with_retries(
     deadline_at = deadline_of(policy)
     stats.attempts += 1
     try:
-        return await attempt(None, deadline_at)
+        return await attempt(deadline_at)
     except BaseException as exc:
         first = exc
     return await retry_after(
@@ -534,7 +529,7 @@ async def _retry(
                     raise first  # replay the fast path's failure as tenacity's attempt 1
                 stats.attempts += 1
                 try:
-                    return await attempt(kind_of(last, rules), deadline_at)
+                    return await attempt(deadline_at)
                 except BaseException as exc:
                     last = exc
                     raise

@@ -55,36 +55,26 @@ that) and no ``OTEL_PYTHON_*_PROVIDER`` variable names one; else it asks the API
 the global providers are still its default proxy/no-op ones. Once a real provider is
 seen, its tracer (or the instruments) are kept for the process: OpenTelemetry lets a
 global provider be set only once. ``benchmarks/telemetry_cost.py`` measures all this.
+
+Layout: this module holds the hooks a request, a call and a bulk item go through;
+:mod:`._otel` decides whether telemetry is on and holds the API, tracer and instruments.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextvars
-import functools
-import logging
-import os
-import sys
-import threading
 import time
-import weakref
-from collections.abc import Awaitable, Callable, Coroutine, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 from uuid import UUID
 
 from ._exceptions import APIError
-from ._version import __version__
+from ._otel import Api, Instruments, active
 
 if TYPE_CHECKING:
     # Type-checks with or without the extra installed (without it these are Any).
-    from opentelemetry.metrics import (  # type: ignore[import-not-found, unused-ignore]
-        CallbackOptions,
-        Counter,
-        Histogram,
-        Meter,
-        Observation,
-    )
     from opentelemetry.trace import Span, Tracer  # type: ignore[import-not-found, unused-ignore]
 
     from ._flow import FlowControl
@@ -95,117 +85,18 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
-log = logging.getLogger("zyntro_async")
-
-NAME = "zyntro_async"
-#: The semantic conventions version the names above follow (HTTP is stable since 1.23).
-SCHEMA_URL = "https://opentelemetry.io/schemas/1.26.0"
 METHOD = "POST"  # every Zyntro API call is a POST
-#: The conventions' advice for http.client.request.duration's buckets (seconds).
-DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10)
 _MAX_ID = 128  # characters of a contact id kept in an attribute
-
-_PROVIDER_VARIABLES = ("OTEL_PYTHON_TRACER_PROVIDER", "OTEL_PYTHON_METER_PROVIDER")
-
-# -- what is on: resolved lazily, kept once real --------------------------------------------
-
-_missing = False  # the API is not installed (found out at most once)
-_api: Any = None  # the opentelemetry modules and names we use, once imported
-_tracer: Tracer | None = None
-_instruments: _Instruments | None = None
-_lock = threading.Lock()
-
-
-def _in_use() -> bool:
-    """Could a provider be configured? Never imports anything."""
-    if _missing:
-        return False
-    modules = sys.modules
-    if "opentelemetry.trace" in modules or "opentelemetry.metrics" in modules:
-        return True
-    environ = os.environ
-    return any(name in environ for name in _PROVIDER_VARIABLES)
-
-
-def _load() -> Any:
-    """Import the API once; None (and never again) when the extra is not installed."""
-    global _api, _missing
-    if _api is None and not _missing:
-        try:
-            from opentelemetry import (  # type: ignore[import-not-found, unused-ignore]
-                metrics,
-                trace,
-            )
-        except ImportError:
-            _missing = True
-            return None
-        _api = _Api(trace, metrics)
-    return _api
-
-
-class _Api:
-    """The few names used at run time, looked up once."""
-
-    def __init__(self, trace: Any, metrics: Any) -> None:
-        self.trace = trace
-        self.metrics = metrics
-        self.client = trace.SpanKind.CLIENT
-        self.internal = trace.SpanKind.INTERNAL
-        self.error = trace.Status(trace.StatusCode.ERROR)
-        self.observation = metrics.Observation
-
-    def tracer(self) -> Tracer | None:
-        trace = self.trace
-        provider = trace.get_tracer_provider()
-        if isinstance(provider, (trace.ProxyTracerProvider, trace.NoOpTracerProvider)):
-            return None
-        # What trace.get_tracer() does, with the schema URL every supported API takes.
-        tracer: Tracer = provider.get_tracer(NAME, __version__, SCHEMA_URL)
-        return tracer
-
-    def meter(self) -> Meter | None:
-        metrics = self.metrics
-        provider = metrics.get_meter_provider()
-        # The API's default is a private proxy class: compare by name, not by import.
-        if isinstance(provider, metrics.NoOpMeterProvider) or (
-            type(provider).__name__ == "_ProxyMeterProvider"
-        ):
-            return None
-        # metrics.get_meter() takes no schema URL before opentelemetry-api 1.22.
-        meter: Meter = provider.get_meter(NAME, __version__, SCHEMA_URL)
-        return meter
-
-
-def _active() -> tuple[Tracer | None, _Instruments | None]:
-    """The tracer and instruments to use now (None each while its provider is not set)."""
-    global _tracer, _instruments, _missing
-    if (_tracer is None or _instruments is None) and _in_use():
-        api = _load()
-        if api is not None:
-            with _lock:
-                try:
-                    if _tracer is None:
-                        _tracer = api.tracer()
-                    if _instruments is None:
-                        meter = api.meter()
-                        if meter is not None:
-                            _instruments = _Instruments(api, meter)
-                except Exception:  # an API we cannot use must not break the client
-                    log.warning("OpenTelemetry cannot be used; telemetry is off", exc_info=True)
-                    _missing = True
-                    _tracer = _instruments = None
-    return _tracer, _instruments
-
 
 # -- per client: the request and call hooks -------------------------------------------------
 
 
 def for_transport(transport: Transport) -> Telemetry | None:
     """What an ``Operations`` on ``transport`` reports to; None while telemetry is off."""
-    tracer, instruments = _active()
-    if tracer is None and instruments is None:
+    api, tracer, instruments = active()
+    if api is None or (tracer is None and instruments is None):
         return None
-    return Telemetry(tracer, instruments, _target(transport.base_url))
+    return Telemetry(api, tracer, instruments, _target(transport.base_url))
 
 
 class _Target:
@@ -260,11 +151,12 @@ _scope: contextvars.ContextVar[_Scope | None] = contextvars.ContextVar(
 class Telemetry:
     """One ``Operations``' view of telemetry: the tracer and/or instruments, and its server."""
 
-    __slots__ = ("_instruments", "_metric_attributes", "_target", "_tracer")
+    __slots__ = ("_api", "_instruments", "_metric_attributes", "_target", "_tracer")
 
     def __init__(
-        self, tracer: Tracer | None, instruments: _Instruments | None, target: _Target
+        self, api: Api, tracer: Tracer | None, instruments: Instruments | None, target: _Target
     ) -> None:
+        self._api = api
         self._tracer = tracer
         self._instruments = instruments
         self._target = target
@@ -306,7 +198,7 @@ class Telemetry:
             return await work
         attributes = {"zyntro.endpoint": call.endpoint, "zyntro.contact_id": call.contact_id}
         with tracer.start_as_current_span(
-            f"zyntro {call.endpoint}", kind=_api.internal, attributes=attributes
+            f"zyntro {call.endpoint}", kind=self._api.internal, attributes=attributes
         ) as span:
             token = _scope.set(_Scope(call))
             try:
@@ -347,7 +239,8 @@ class _Request:
                 resends = scope.sent(call)
                 if resends:
                     attributes["http.request.resend_count"] = resends
-            self._span = tracer.start_span(METHOD, kind=_api.client, attributes=attributes)
+            kind = telemetry._api.client
+            self._span = tracer.start_span(METHOD, kind=kind, attributes=attributes)
         self._started = time.perf_counter()
 
     def succeeded(self) -> None:
@@ -374,7 +267,7 @@ class _Request:
                 span.set_attribute("error.type", error)
                 if exc is not None:
                     span.record_exception(exc)
-                span.set_status(_api.error)
+                span.set_status(self._telemetry._api.error)
             span.end()
         telemetry = self._telemetry
         instruments = telemetry._instruments
@@ -395,8 +288,8 @@ def bulk_items(
 ) -> Callable[[Any], Coroutine[Any, Any, BulkResult[T]]] | None:
     """``process`` reporting each item (a span, the outcome count), and ``flow`` observed;
     None while telemetry is off (the run then calls ``process`` as it is)."""
-    tracer, instruments = _active()
-    if tracer is None and instruments is None:
+    api, tracer, instruments = active()
+    if api is None or (tracer is None and instruments is None):
         return None
     # A pipeline names its run's operation and endpoint (class attributes of _pipelines).
     operation = getattr(process, "operation", None)
@@ -436,7 +329,7 @@ def bulk_items(
         if contact_id is not None:
             attributes["zyntro.contact_id"] = contact_id
         with tracer.start_as_current_span(
-            "zyntro bulk item", kind=_api.internal, attributes=attributes
+            "zyntro bulk item", kind=api.internal, attributes=attributes
         ) as span:
             try:
                 result = await process(item)
@@ -449,7 +342,7 @@ def bulk_items(
             span.set_attribute("zyntro.outcome", outcome)
             if not result.ok:
                 span.set_attribute("error.type", type(result.error).__name__)
-                span.set_status(_api.error)
+                span.set_status(api.error)
             count(outcome)
             return result
 
@@ -479,77 +372,3 @@ def _contact_id(item: object) -> str | None:
     if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() <= 256:
         return str(value)
     return None
-
-
-class _Instruments:
-    """The meter's instruments, created once per process (creating one twice warns)."""
-
-    def __init__(self, api: _Api, meter: Meter) -> None:
-        self._observation = api.observation
-        self._flows: weakref.WeakSet[FlowControl] = weakref.WeakSet()
-        self._flows_lock = threading.Lock()  # observed from the metric reader's thread
-        histogram = functools.partial(
-            meter.create_histogram,
-            "http.client.request.duration",
-            unit="s",
-            description="Duration of HTTP client requests.",
-        )
-        try:
-            duration: Histogram = histogram(explicit_bucket_boundaries_advisory=DURATION_BUCKETS)
-        except TypeError:  # opentelemetry-api < 1.23: no advisory
-            duration = histogram()
-        self.duration = duration
-        self.items: Counter = meter.create_counter(
-            "zyntro.bulk.items",
-            unit="{item}",
-            description="Bulk items finished, by outcome.",
-        )
-        meter.create_observable_up_down_counter(
-            "zyntro.bulk.requests.in_flight",
-            callbacks=[self._in_flight],
-            unit="{request}",
-            description="Requests of bulk runs on the wire now.",
-        )
-        meter.create_observable_up_down_counter(
-            "zyntro.bulk.throttled",
-            callbacks=[self._throttled],
-            unit="{run}",
-            description="Bulk runs held below their pace now (the server's quota or a "
-            "pool-wide Retry-After).",
-        )
-        meter.create_observable_up_down_counter(
-            "zyntro.bulk.items.sleeping",
-            callbacks=[self._sleeping],
-            unit="{item}",
-            description="Bulk items in a backoff or Retry-After sleep (holding no slot).",
-        )
-        meter.create_observable_gauge(
-            "zyntro.bulk.rate_limit",
-            callbacks=[self._rate_limit],
-            unit="{request}/s",
-            description="The adaptive rate throttled bulk runs pace themselves at, summed.",
-        )
-
-    def watch(self, flow: FlowControl) -> None:
-        with self._flows_lock:
-            self._flows.add(flow)
-
-    def _live(self) -> list[FlowControl]:
-        with self._flows_lock:
-            return list(self._flows)
-
-    def _in_flight(self, options: CallbackOptions) -> Iterator[Observation]:
-        yield self._observation(sum(flow.sending for flow in self._live()))
-
-    def _throttled(self, options: CallbackOptions) -> Iterator[Observation]:
-        yield self._observation(sum(1 for flow in self._live() if flow.throttled))
-
-    def _sleeping(self, options: CallbackOptions) -> Iterator[Observation]:
-        yield self._observation(sum(flow.sleeping for flow in self._live()))
-
-    def _rate_limit(self, options: CallbackOptions) -> Iterator[Observation]:
-        now = time.monotonic()
-        rates = [flow.current_rate(now) for flow in self._live()]
-        engaged = [rate for rate in rates if rate is not None]
-        if engaged:
-            yield self._observation(sum(engaged))

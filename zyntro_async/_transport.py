@@ -1,6 +1,6 @@
 """The only module that speaks aiohttp: one pooled session, and aiohttp errors mapped to ours.
 
-Every failure leaves here as a :class:`~._exceptions.TransportError` subclass that says how
+Every failure leaves here as a :class:`~._exceptions.APIConnectionError` subclass that says how
 far the request got (nothing sent / sent and no answer), because that is what decides
 whether a retry is safe for a non-idempotent endpoint. Only failures that provably happen
 before a byte leaves (connecting, TLS, a pool slot) are "nothing sent"; every other
@@ -23,6 +23,7 @@ from yarl import URL
 from ._config import Limits, Timeout
 from ._deadlines import Deadlines
 from ._exceptions import (
+    APIConnectionError,
     ClientClosedError,
     ConnectError,
     ConnectTimeout,
@@ -31,7 +32,6 @@ from ._exceptions import (
     ReadTimeout,
     ServerError,
     TLSError,
-    TransportError,
     ZyntroError,
 )
 from ._protocol import RawResponse
@@ -74,7 +74,7 @@ def _tls_reason(exc: aiohttp.ClientError) -> str:
     return type(exc).__name__
 
 
-def map_error(exc: BaseException, *, endpoint: str, contact_id: str) -> TransportError:
+def map_error(exc: BaseException, *, endpoint: str, contact_id: str) -> APIConnectionError:
     """Translate an aiohttp/asyncio failure into the SDK's tree, keeping 'was it sent?'."""
     where = {"endpoint": endpoint, "contact_id": contact_id}
     # Order matters: aiohttp's timeout classes are also ClientErrors and OSErrors.
@@ -105,7 +105,7 @@ def map_error(exc: BaseException, *, endpoint: str, contact_id: str) -> Transpor
     # Anything else happened once the request may have left: an answer that is not valid
     # HTTP (aiohttp's ClientResponseError), or an exception no branch above names. Only
     # the type is kept: the parser's message quotes the raw answer.
-    return TransportError(
+    return APIConnectionError(
         f"request failed after it may have been sent, no usable answer ({type(exc).__name__})",
         **where,
     )
@@ -154,10 +154,6 @@ class Transport:
     def base_url(self) -> str:
         """Where requests go: ``base_url + endpoint``."""
         return self._base_url
-
-    @property
-    def owns_session(self) -> bool:
-        return self._owns_session
 
     def _get_session(self) -> aiohttp.ClientSession:
         if self._closed:
@@ -214,7 +210,7 @@ class Transport:
         total: float | None = None,
         timeout_settings: Timeout | None = None,
     ) -> RawResponse:
-        """Send one request; return the raw answer or raise a TransportError.
+        """Send one request; return the raw answer or raise an APIConnectionError.
 
         ``timeout_settings`` replaces the pool's :class:`Timeout` for this request (a
         per-call timeout); ``total`` then shortens its total (what is left of a deadline)."""

@@ -155,6 +155,29 @@ async def test_a_journaled_run_refuses_unusable_ids_per_item(
             assert isinstance(result.error, ValidationError), result
 
 
+async def test_a_bad_id_in_a_bulk_fetch_fails_as_fetch_contact_would(
+    sandbox: ZyntroSandbox,
+) -> None:
+    (good,) = sandbox.seed(1)
+    bad: list[Any] = ["", "0", 0, None, 7.5]
+    async with client_for(sandbox) as client:
+        expected = []
+        for contact_id in bad:
+            with pytest.raises(ValidationError) as info:
+                await client.fetch_contact(contact_id)
+            expected.append((info.value.code, info.value.endpoint))
+        run = client.bulk_fetch_contacts([good, *bad], concurrency=2)
+        results = await collect(run)
+    by_request = {repr(r.request): r for r in results}
+    assert by_request[repr(good)].ok
+    for contact_id, (code, endpoint) in zip(bad, expected, strict=True):
+        error = by_request[repr(contact_id)].error
+        assert isinstance(error, ValidationError), contact_id
+        assert (error.code, error.endpoint) == (code, endpoint), contact_id
+        assert endpoint == "fetchContact"
+    assert sandbox.stats.fetch_contact.requests == 1  # only the good id went out
+
+
 # -- 10. a duplicate reports what its first copy did --------------------------------------------
 
 

@@ -7,14 +7,11 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Container
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final, Protocol
 
 import attrs
 
 from ._wire import CONTACT_KEY_SET, CONTACT_KEYS, entity, mysql_order, note, now, to_wire
-
-if TYPE_CHECKING:
-    from ._seed import Seeder
 
 #: The pipeline stages seeded contacts use, and the ``contact_stageid`` of each.
 STAGES: Final = ("New", "Contacted", "Qualified", "Nurturing", "Proposal", "Won", "Lost")
@@ -43,6 +40,14 @@ class Key:
         }
 
 
+class ContactGenerator(Protocol):
+    """What draws a seeded contact's content on first read (``._seed.Seeder``)."""
+
+    def generate(
+        self, contact: Contact
+    ) -> tuple[tuple[str, ...], list[dict[str, str]] | None, dict[str, str] | None]: ...
+
+
 @attrs.define(slots=True)
 class Contact:
     id: str
@@ -53,7 +58,7 @@ class Contact:
     notes: list[dict[str, str]] | None = None
     entity: dict[str, str] | None = None
     signals: list[dict[str, Any]] | None = None
-    seeder: Seeder | None = None  # seeded contacts are generated lazily, from seed_bits
+    seeder: ContactGenerator | None = None  # seeded contacts are generated lazily, from seed_bits
     seed_bits: int = 0
 
     def materialize(self) -> tuple[Any, ...]:
