@@ -4,95 +4,66 @@ Everything public is importable from here; the underscore modules are private.
 """
 
 import logging as _logging
+from typing import TYPE_CHECKING as _TYPE_CHECKING
 
 from ._bulk import BulkRun
 from ._client import ZyntroClient
 from ._config import Limits, Timeout
+from ._deprecated import moved_name as _moved_name
 from ._exceptions import (
     APIConnectionError,
     APIError,
     APIStatusError,
     APITimeoutError,
     AuthenticationError,
-    ClientClosedError,
     ConfigurationError,
-    ConnectError,
-    ConnectTimeout,
-    DisconnectedError,
-    EnricherError,
     InvalidArgumentError,
-    ItemError,
-    JournalConflictError,
     JournalError,
     NotFoundError,
     PermissionDeniedError,
-    PreviousFailure,
-    ProxyError,
     RateLimitError,
-    ReadTimeout,
     ServerError,
-    TLSError,
-    TransportError,
     ValidationError,
     ZyntroError,
 )
-from ._models import Contact, ContactDetails, Entity, Note, PlainData, Profile
-from ._pipelines import Enricher
+from ._models import Contact, ContactDetails, Entity, Note, Profile
 from ._results import (
     BulkFailure,
     BulkOptions,
     BulkReport,
     BulkResult,
     ErrorRate,
-    FailurePolicy,
     ProfileRequest,
     Progress,
 )
-from ._retry import (
-    DEFAULT_RULES,
-    FailureKind,
-    RetryPolicy,
-    RetryStats,
-    Rule,
-    is_testing,
-    set_testing,
-)
+from ._retry import RetryPolicy
 from ._version import __version__
 
 # A library logs; the application decides where it goes (no output unless configured).
 _logging.getLogger("zyntro_async").addHandler(_logging.NullHandler())
 
 __all__ = [
-    # the client and its settings
+    # the client and its settings (the retry table: zyntro_async.retries)
     "ZyntroClient",
     "Timeout",
     "Limits",
     "RetryPolicy",
-    "Rule",
-    "DEFAULT_RULES",
-    "FailureKind",
-    "RetryStats",
-    "set_testing",
-    "is_testing",
-    # models
+    # models (with their base class: zyntro_async.models)
     "Contact",
     "ContactDetails",
     "Entity",
     "Note",
-    "PlainData",
     "Profile",
-    # bulk runs
+    # bulk runs (with the types their signatures name: zyntro_async.bulk)
     "BulkRun",
     "BulkOptions",
     "BulkReport",
     "BulkResult",
     "BulkFailure",
-    "Enricher",
     "ErrorRate",
-    "FailurePolicy",
     "ProfileRequest",
     "Progress",
-    # errors: the tree is drawn at the top of zyntro_async._exceptions
+    # errors (the whole tree: zyntro_async.errors)
     "ZyntroError",
     "APIError",
     "AuthenticationError",
@@ -103,21 +74,15 @@ __all__ = [
     "RateLimitError",
     "ServerError",
     "APIConnectionError",
-    "TransportError",
-    "ConnectError",
-    "ProxyError",
-    "TLSError",
-    "DisconnectedError",
     "APITimeoutError",
-    "ConnectTimeout",
-    "ReadTimeout",
     "InvalidArgumentError",
     "ConfigurationError",
-    "ClientClosedError",
     "JournalError",
-    "JournalConflictError",
-    "PreviousFailure",
-    "EnricherError",
-    "ItemError",
     "__version__",
 ]
+
+if not _TYPE_CHECKING:
+    # Names that moved to a submodule still resolve here, with a DeprecationWarning that
+    # says where they live now; type checkers see only the names above.
+    def __getattr__(name: str) -> object:
+        return _moved_name(name)
