@@ -1,10 +1,12 @@
 """zyntro_async: the asyncio-first SDK for the Zyntro CRM public API.
 
-Everything public is importable from here; the underscore modules are private.
+What everyday code needs is importable from here; each family of names is complete in
+its public submodule (``errors``, ``models``, ``bulk``, ``retries``; the test tools in
+``testing``). The underscore modules are private.
 """
 
 import logging as _logging
-from typing import TYPE_CHECKING as _TYPE_CHECKING
+import typing as _typing
 
 from ._bulk import BulkRun
 from ._client import ZyntroClient
@@ -81,8 +83,33 @@ __all__ = [
     "__version__",
 ]
 
-if not _TYPE_CHECKING:
-    # Names that moved to a submodule still resolve here, with a DeprecationWarning that
-    # says where they live now; type checkers see only the names above.
+if _typing.TYPE_CHECKING:
+    # The names that left the top level, as type checkers still see them for one release
+    # (at run time they resolve through __getattr__, with a DeprecationWarning).
+    from ._retry import RetryStats as RetryStats
+    from .bulk import Enricher as Enricher
+    from .bulk import FailurePolicy as FailurePolicy
+    from .errors import ClientClosedError as ClientClosedError
+    from .errors import ConnectError as ConnectError
+    from .errors import ConnectTimeout as ConnectTimeout
+    from .errors import DisconnectedError as DisconnectedError
+    from .errors import EnricherError as EnricherError
+    from .errors import ItemError as ItemError
+    from .errors import JournalConflictError as JournalConflictError
+    from .errors import PreviousFailure as PreviousFailure
+    from .errors import ProxyError as ProxyError
+    from .errors import ReadTimeout as ReadTimeout
+    from .errors import TLSError as TLSError
+    from .models import PlainData as PlainData
+    from .retries import DEFAULT_RULES as DEFAULT_RULES
+    from .retries import FailureKind as FailureKind
+    from .retries import Rule as Rule
+    from .testing import is_testing as is_testing
+    from .testing import set_testing as set_testing
+
+    TransportError = APIConnectionError
+else:
+    # Each name that moved to a submodule still resolves here, with a DeprecationWarning
+    # that says where it lives now.
     def __getattr__(name: str) -> object:
         return _moved_name(name)
