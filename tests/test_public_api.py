@@ -8,7 +8,10 @@ import importlib
 import importlib.resources
 import inspect
 import re
+import subprocess
+import sys
 import warnings
+from pathlib import Path
 from types import ModuleType
 
 import pytest
@@ -199,6 +202,32 @@ def test_except_zyntro_error_catches_every_public_error() -> None:
         assert issubclass(cls, zyntro_async.ZyntroError), cls
         assert isinstance(cls.code, str)
         assert cls.code
+
+
+@pytest.mark.slow  # a mypy run over the package
+def test_type_checked_code_that_uses_an_old_name_still_passes(tmp_path: Path) -> None:
+    """For one release, a user's ``mypy --strict`` still accepts every old top-level name
+    (at run time they warn); a name that never existed is still an error."""
+    old = sorted(set(MOVED) | set(RETIRED))
+    user = tmp_path / "user_code.py"
+    user.write_text(
+        f"from zyntro_async import {', '.join(old)}\n"
+        "from zyntro_async import NoSuchName\n"
+        "set_testing(True)\n"
+        "assert issubclass(TransportError, Exception)\n",
+        encoding="utf-8",
+    )
+    checked = subprocess.run(
+        [sys.executable, "-m", "mypy", "--strict", "--no-incremental", str(user)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    errors = [line for line in checked.stdout.splitlines() if ": error:" in line]
+    assert len(errors) == 1, checked.stdout
+    assert "NoSuchName" in errors[0]
 
 
 def test_ships_py_typed() -> None:
