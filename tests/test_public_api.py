@@ -171,6 +171,20 @@ def test_the_old_from_import_still_works() -> None:
     assert namespace["ZyntroClient"] is zyntro_async.ZyntroClient
 
 
+def test_import_zyntro_async_alone_reaches_every_family() -> None:
+    code = (
+        "import sys, zyntro_async\n"
+        "for family in ('bulk', 'errors', 'models', 'retries'):\n"
+        "    module = getattr(zyntro_async, family)\n"
+        "    assert module is sys.modules['zyntro_async.' + family], family\n"
+        "    [getattr(module, name) for name in module.__all__]\n"
+    )
+    ran = subprocess.run(
+        [sys.executable, "-W", "error", "-c", code], capture_output=True, text=True, check=False
+    )
+    assert ran.returncode == 0, ran.stderr
+
+
 def test_current_names_resolve_without_a_warning() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")

@@ -8,6 +8,11 @@ its public submodule (``errors``, ``models``, ``bulk``, ``retries``; the test to
 import logging as _logging
 import typing as _typing
 
+# The families, so ``import zyntro_async`` reaches ``zyntro_async.errors.ReadTimeout``.
+from . import bulk as bulk
+from . import errors as errors
+from . import models as models
+from . import retries as retries
 from ._bulk import BulkRun
 from ._client import ZyntroClient
 from ._config import Limits, Timeout
