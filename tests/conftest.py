@@ -9,8 +9,8 @@ from collections.abc import Iterator
 import pytest
 from hypothesis import HealthCheck, settings
 
-import zyntro_async
 from tests import _aioresponses_compat
+from zyntro_async.testing import set_testing
 
 _aioresponses_compat.install()
 
@@ -32,9 +32,9 @@ if os.environ.get("CI"):
 
 @pytest.fixture(autouse=True)
 def _no_retry_sleep() -> Iterator[None]:
-    zyntro_async.set_testing(True)
+    set_testing(True)
     yield
-    zyntro_async.set_testing(False)
+    set_testing(False)
 
 
 @pytest.fixture(autouse=True)

@@ -17,18 +17,17 @@ import pytest
 from zyntro_async import (
     APITimeoutError,
     BulkOptions,
-    ClientClosedError,
     ConfigurationError,
     ErrorRate,
     Limits,
     ProfileRequest,
     Progress,
-    ReadTimeout,
     RetryPolicy,
     ServerError,
     Timeout,
     ZyntroClient,
 )
+from zyntro_async.errors import ClientClosedError, ReadTimeout
 from zyntro_async.testing import Fault, Faults, ZyntroSandbox
 
 SLOW = Timeout(connect=5, read=5, total=5)

@@ -20,19 +20,21 @@ from aioresponses import aioresponses
 
 from tests.helpers import BASE, CREDS
 from zyntro_async import (
-    ClientClosedError,
-    ConnectError,
-    ConnectTimeout,
     ContactDetails,
-    DisconnectedError,
     Limits,
     NotFoundError,
-    ReadTimeout,
     ServerError,
     Timeout,
     ValidationError,
     ZyntroClient,
     __version__,
+)
+from zyntro_async.errors import (
+    ClientClosedError,
+    ConnectError,
+    ConnectTimeout,
+    DisconnectedError,
+    ReadTimeout,
 )
 from zyntro_async.testing import Fault, Faults, ZyntroSandbox
 

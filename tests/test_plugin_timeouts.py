@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from zyntro_async import ProfileRequest, ReadTimeout, ZyntroClient
+from zyntro_async import ProfileRequest, ZyntroClient
+from zyntro_async.errors import ReadTimeout
 from zyntro_async.testing import Fault, Faults, ZyntroSandbox
 
 

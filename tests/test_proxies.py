@@ -16,7 +16,8 @@ from typing import Any
 import pytest
 
 from tests.tinyproxy import Tinyproxy, tinyproxy
-from zyntro_async import ConfigurationError, ConnectError, ProxyError, ZyntroClient
+from zyntro_async import ConfigurationError, ZyntroClient
+from zyntro_async.errors import ConnectError, ProxyError
 from zyntro_async.testing import ZyntroSandbox
 
 __all__ = ["tinyproxy"]  # the fixture, imported for this module's tests

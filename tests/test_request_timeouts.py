@@ -12,8 +12,9 @@ from typing import Any
 
 import pytest
 
-from zyntro_async import ReadTimeout, Timeout, ZyntroClient
+from zyntro_async import Timeout, ZyntroClient
 from zyntro_async._deadlines import Deadlines
+from zyntro_async.errors import ReadTimeout
 from zyntro_async.testing import Faults, ZyntroSandbox
 
 LONG = Timeout(connect=5, read=None, total=5)

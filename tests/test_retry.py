@@ -12,33 +12,32 @@ import aiohttp
 import pytest
 from aioresponses import aioresponses
 
-import zyntro_async
 from tests.helpers import BASE, CREDS, doc_json
 from zyntro_async import (
-    DEFAULT_RULES,
     APIConnectionError,
     APIError,
     BulkResult,
-    ClientClosedError,
-    ConnectError,
-    ConnectTimeout,
     ContactDetails,
-    DisconnectedError,
-    FailureKind,
     NotFoundError,
     Profile,
     ProfileRequest,
     RateLimitError,
-    ReadTimeout,
     RetryPolicy,
-    Rule,
     ServerError,
-    TLSError,
     ValidationError,
     ZyntroClient,
     _retry,
 )
-from zyntro_async.testing import Fault, Faults, ZyntroSandbox
+from zyntro_async.errors import (
+    ClientClosedError,
+    ConnectError,
+    ConnectTimeout,
+    DisconnectedError,
+    ReadTimeout,
+    TLSError,
+)
+from zyntro_async.retries import DEFAULT_RULES, FailureKind, Rule
+from zyntro_async.testing import Fault, Faults, ZyntroSandbox, set_testing
 
 FETCH = BASE + "fetchContact"
 ADD = BASE + "addProfileToContact"
@@ -85,7 +84,7 @@ def sandbox_client(sb: ZyntroSandbox, **kwargs: Any) -> ZyntroClient:
 @pytest.fixture
 def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     """Fake time: record the sleeps the retry loop asks for, without sleeping."""
-    zyntro_async.set_testing(False)
+    set_testing(False)
     recorded: list[float] = []
 
     async def fake_sleep(seconds: float) -> None:

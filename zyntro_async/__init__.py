@@ -1,6 +1,8 @@
 """zyntro_async: the asyncio-first SDK for the Zyntro CRM public API.
 
-Everything public is importable from here; the underscore modules are private.
+What everyday code needs is importable from here; each family of names is complete in
+its public submodule (``errors``, ``models``, ``bulk``, ``retries``; the test tools in
+``testing``). The underscore modules are private.
 
 The layers, lowest first. A module imports from its own layer and the ones before it,
 never from one after it, and no imports form a cycle (``tests/test_layering.py`` reads
@@ -16,102 +18,79 @@ this list and checks both, counting imports inside functions and type-only ones)
 7. operations: ``_operations``
 8. pipelines and bulk runs: ``_pipelines``, ``_bulk``
 9. the client: ``_call_options``, ``_client``
-10. the public surface: ``zyntro_async`` (this module)
+10. the public surface: ``zyntro_async`` (this module), ``errors``, ``models``, ``bulk``,
+    ``retries``, ``_deprecated``
 11. the sandbox and its pytest plugin: ``testing``
 12. the command line: ``_cli``
 13. programs (``python -m``; never imported): ``__main__``, ``testing.__main__``
 """
 
 import logging as _logging
+import typing as _typing
 
+# The families, so ``import zyntro_async`` reaches ``zyntro_async.errors.ReadTimeout``.
+from . import bulk as bulk
+from . import errors as errors
+from . import models as models
+from . import retries as retries
 from ._bulk import BulkRun
 from ._client import ZyntroClient
 from ._config import Limits, Timeout
+from ._deprecated import moved_name as _moved_name
 from ._exceptions import (
     APIConnectionError,
     APIError,
     APIStatusError,
     APITimeoutError,
     AuthenticationError,
-    ClientClosedError,
     ConfigurationError,
-    ConnectError,
-    ConnectTimeout,
-    DisconnectedError,
-    EnricherError,
     InvalidArgumentError,
-    ItemError,
-    JournalConflictError,
     JournalError,
     NotFoundError,
     PermissionDeniedError,
-    PreviousFailure,
-    ProxyError,
     RateLimitError,
-    ReadTimeout,
     ServerError,
-    TLSError,
-    TransportError,
     ValidationError,
     ZyntroError,
 )
-from ._models import Contact, ContactDetails, Entity, Note, PlainData, Profile
-from ._pipelines import Enricher
+from ._models import Contact, ContactDetails, Entity, Note, Profile
 from ._results import (
     BulkFailure,
     BulkOptions,
     BulkReport,
     BulkResult,
     ErrorRate,
-    FailurePolicy,
     ProfileRequest,
     Progress,
 )
-from ._retry import (
-    DEFAULT_RULES,
-    FailureKind,
-    RetryPolicy,
-    RetryStats,
-    Rule,
-    is_testing,
-    set_testing,
-)
+from ._retry import RetryPolicy
 from ._version import __version__
 
 # A library logs; the application decides where it goes (no output unless configured).
 _logging.getLogger("zyntro_async").addHandler(_logging.NullHandler())
 
 __all__ = [
-    # the client and its settings
+    # the client and its settings (the retry table: zyntro_async.retries)
     "ZyntroClient",
     "Timeout",
     "Limits",
     "RetryPolicy",
-    "Rule",
-    "DEFAULT_RULES",
-    "FailureKind",
-    "RetryStats",
-    "set_testing",
-    "is_testing",
-    # models
+    # models (with their base class: zyntro_async.models)
     "Contact",
     "ContactDetails",
     "Entity",
     "Note",
-    "PlainData",
     "Profile",
-    # bulk runs
+    # bulk runs (with the types their signatures name: zyntro_async.bulk)
     "BulkRun",
     "BulkOptions",
     "BulkReport",
     "BulkResult",
     "BulkFailure",
-    "Enricher",
     "ErrorRate",
-    "FailurePolicy",
     "ProfileRequest",
     "Progress",
-    # errors: the tree is drawn at the top of zyntro_async._exceptions
+    # errors (the whole tree: zyntro_async.errors)
     "ZyntroError",
     "APIError",
     "AuthenticationError",
@@ -122,21 +101,40 @@ __all__ = [
     "RateLimitError",
     "ServerError",
     "APIConnectionError",
-    "TransportError",
-    "ConnectError",
-    "ProxyError",
-    "TLSError",
-    "DisconnectedError",
     "APITimeoutError",
-    "ConnectTimeout",
-    "ReadTimeout",
     "InvalidArgumentError",
     "ConfigurationError",
-    "ClientClosedError",
     "JournalError",
-    "JournalConflictError",
-    "PreviousFailure",
-    "EnricherError",
-    "ItemError",
     "__version__",
 ]
+
+if _typing.TYPE_CHECKING:
+    # The names that left the top level, as type checkers still see them for one release
+    # (at run time they resolve through __getattr__, with a DeprecationWarning).
+    from ._retry import RetryStats as RetryStats
+    from ._retry import is_testing as is_testing
+    from ._retry import set_testing as set_testing
+    from .bulk import Enricher as Enricher
+    from .bulk import FailurePolicy as FailurePolicy
+    from .errors import ClientClosedError as ClientClosedError
+    from .errors import ConnectError as ConnectError
+    from .errors import ConnectTimeout as ConnectTimeout
+    from .errors import DisconnectedError as DisconnectedError
+    from .errors import EnricherError as EnricherError
+    from .errors import ItemError as ItemError
+    from .errors import JournalConflictError as JournalConflictError
+    from .errors import PreviousFailure as PreviousFailure
+    from .errors import ProxyError as ProxyError
+    from .errors import ReadTimeout as ReadTimeout
+    from .errors import TLSError as TLSError
+    from .models import PlainData as PlainData
+    from .retries import DEFAULT_RULES as DEFAULT_RULES
+    from .retries import FailureKind as FailureKind
+    from .retries import Rule as Rule
+
+    TransportError = APIConnectionError
+else:
+    # Each name that moved to a submodule still resolves here, with a DeprecationWarning
+    # that says where it lives now.
+    def __getattr__(name: str) -> object:
+        return _moved_name(name)

@@ -4,10 +4,13 @@ A page holding a marker line ``<!-- generated: NAME -->`` gets the marker replac
 what the code says now, so the reference cannot drift from it:
 
 - ``api``: one ``::: zyntro_async.NAME`` block (mkdocstrings) per name in ``__all__``,
-  grouped by the module that defines it;
+  grouped by the module that defines it; then each public submodule (``SUBMODULES``): its
+  docstring, a link to each of its names the top level documents already, and a block for
+  each of the others;
 - ``testing-api``: the same for ``zyntro_async.testing``;
-- ``error-classes`` and ``error-messages``: the exception tree with each class's code, and
-  the documented API messages with the code and class each maps to;
+- ``error-classes`` and ``error-messages``: the exception tree (``zyntro_async.errors``)
+  with each class's code and where to import it from, and the documented API messages
+  with the code and class each maps to;
 - ``exit-codes`` and ``cli``: the command line's exit codes (from ``_cli._common``) and
   every command's usage, arguments, defaults and help (from its argparse parser).
 
@@ -31,13 +34,21 @@ MARKER = re.compile(r"^<!-- generated: ([a-z-]+) -->$", re.MULTILINE)
 API_SECTIONS = {
     "_client": "The client",
     "_config": "Settings",
-    "_retry": "Retries",
+    "_retry": "Settings",
     "_models": "Models",
     "_bulk": "Bulk runs",
     "_results": "Bulk runs",
     "_pipelines": "Bulk runs",
     "_exceptions": "Errors",
 }
+
+#: The public submodules, each one family of names complete in one place, in page order.
+SUBMODULES = (
+    "zyntro_async.models",
+    "zyntro_async.bulk",
+    "zyntro_async.retries",
+    "zyntro_async.errors",
+)
 
 
 def _api(module_name: str, *, sections: dict[str, str] | None = None) -> str:
@@ -63,11 +74,45 @@ def _api(module_name: str, *, sections: dict[str, str] | None = None) -> str:
     return "\n".join(out)
 
 
-def _error_classes() -> str:
-    from zyntro_async import _exceptions as exc
+def _submodule(module_name: str) -> str:
+    """A public submodule: its docstring, then its names (those the top level documents
+    already as links to them, so each object is documented once)."""
+    top = importlib.import_module("zyntro_async")
+    module = importlib.import_module(module_name)
+    out = [
+        f"::: {module_name}",
+        "    options:",
+        "      members: false",
+        "      show_root_full_path: true",
+        "      heading_level: 2",
+        "",
+    ]
+    shared = [
+        name
+        for name in module.__all__
+        if name in top.__all__ and getattr(top, name) is getattr(module, name)
+    ]
+    if shared:
+        links = ", ".join(f"[`{name}`](#zyntro_async.{name})" for name in shared)
+        out.append(f"Also here, documented above: {links}.\n")
+    out += [f"::: {module_name}.{name}\n" for name in module.__all__ if name not in shared]
+    return "\n".join(out)
 
-    public = {getattr(exc, n) for n in exc.__all__ if inspect.isclass(getattr(exc, n))}
-    rows = ["| class | is a | `.code` | what it means |", "|---|---|---|---|"]
+
+def _api_page() -> str:
+    sections = [_api("zyntro_async", sections=API_SECTIONS)]
+    return "\n".join(sections + [_submodule(name) for name in SUBMODULES])
+
+
+def _error_classes() -> str:
+    import zyntro_async
+    from zyntro_async import errors
+
+    public = {getattr(errors, n) for n in errors.__all__ if inspect.isclass(getattr(errors, n))}
+    rows = [
+        "| class | is a | `.code` | import from | what it means |",
+        "|---|---|---|---|---|",
+    ]
 
     def walk(cls: type, depth: int) -> None:
         bases = ", ".join(f"`{b.__name__}`" for b in cls.__bases__ if b is not object)
@@ -76,12 +121,13 @@ def _error_classes() -> str:
         first = re.sub(r":(?:class|func|meth|attr|exc):`~?([^`]+)`", r"`\1`", first)
         code = getattr(cls, "code", "")
         indent = "&nbsp;&nbsp;" * depth
-        rows.append(f"| {indent}`{cls.__name__}` | {bases} | `{code}` | {first} |")
+        where = "zyntro_async" if cls.__name__ in zyntro_async.__all__ else errors.__name__
+        rows.append(f"| {indent}`{cls.__name__}` | {bases} | `{code}` | `{where}` | {first} |")
         for sub in sorted(cls.__subclasses__(), key=_source_line):
             if sub in public and sub.__bases__[0] is cls:
                 walk(sub, depth + 1)
 
-    walk(exc.ZyntroError, 0)
+    walk(errors.ZyntroError, 0)
     return "\n".join(rows) + "\n"
 
 
@@ -171,7 +217,7 @@ def _arguments(parser: argparse.ArgumentParser) -> str:
 
 
 GENERATORS: dict[str, Callable[[], str]] = {
-    "api": lambda: _api("zyntro_async", sections=API_SECTIONS),
+    "api": _api_page,
     "testing-api": lambda: _api("zyntro_async.testing"),
     "error-classes": _error_classes,
     "error-messages": _error_messages,

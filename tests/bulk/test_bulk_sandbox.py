@@ -13,7 +13,6 @@ import pytest
 from zyntro_async import (
     BulkResult,
     ContactDetails,
-    EnricherError,
     NotFoundError,
     PermissionDeniedError,
     ProfileRequest,
@@ -22,6 +21,7 @@ from zyntro_async import (
     Timeout,
     ZyntroClient,
 )
+from zyntro_async.errors import EnricherError
 from zyntro_async.testing import Faults, ZyntroSandbox
 
 FAULT_MIX = Faults(

@@ -13,11 +13,11 @@ from zyntro_async import (
     ProfileRequest,
     Progress,
     RateLimitError,
-    ReadTimeout,
     RetryPolicy,
     Timeout,
     ZyntroClient,
 )
+from zyntro_async.errors import ReadTimeout
 from zyntro_async.testing import Fault, Faults, ZyntroSandbox
 
 from .edge import edge_gateway

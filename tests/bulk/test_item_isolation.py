@@ -18,8 +18,6 @@ import pytest
 from zyntro_async import (
     BulkResult,
     ContactDetails,
-    EnricherError,
-    JournalConflictError,
     Profile,
     ProfileRequest,
     Timeout,
@@ -27,6 +25,7 @@ from zyntro_async import (
     ZyntroClient,
     ZyntroError,
 )
+from zyntro_async.errors import EnricherError, JournalConflictError
 from zyntro_async.testing import ZyntroSandbox
 
 ADD = "addProfileToContact"

@@ -9,6 +9,7 @@ declared with their types in a prelude; a whole program is checked as written.
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import re
@@ -80,6 +81,48 @@ def test_every_python_sample_passes_mypy_strict(tmp_path: Path) -> None:
             errors.append(f"{sample} (line {int(match.group(2)) - 1} of the block): {match[3]}")
     assert not errors, "\n".join(errors)
     assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+def _zyntro_names(tree: ast.AST) -> list[tuple[str, str]]:
+    """Each (module, name) a sample takes from zyntro_async: ``from M import N``, and the
+    ``zyntro_async.M.N`` attribute paths of ``import zyntro_async``."""
+    found: list[tuple[str, str]] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("zyntro_async"):
+            found += [(node.module or "", alias.name) for alias in node.names]
+        elif isinstance(node, ast.Attribute) and not isinstance(node.ctx, ast.Store):
+            parts: list[str] = []
+            value: ast.expr = node
+            while isinstance(value, ast.Attribute):
+                parts.insert(0, value.attr)
+                value = value.value
+            if isinstance(value, ast.Name) and value.id == "zyntro_async":
+                module = "zyntro_async"
+                for part in parts:
+                    if f"{module}.{part}" not in sys.modules:  # a name, not a submodule
+                        found.append((module, part))
+                        break
+                    module = f"{module}.{part}"
+    return found
+
+
+def test_every_sample_takes_public_current_names_only() -> None:
+    """What a sample imports is in the ``__all__`` of a public module: no underscore
+    module, and no name that only resolves with a DeprecationWarning."""
+    import zyntro_async.bulk
+    import zyntro_async.errors
+    import zyntro_async.models
+    import zyntro_async.retries
+    import zyntro_async.testing  # noqa: F401  (the public modules, for sys.modules)
+
+    wrong = []
+    for sample in all_samples():
+        for module, name in _zyntro_names(ast.parse(_module(sample))):
+            if any(part.startswith("_") for part in module.split(".")):
+                wrong.append(f"{sample}: {module} is private")
+            elif name not in getattr(sys.modules.get(module), "__all__", ()):
+                wrong.append(f"{sample}: {module} does not export {name}")
+    assert wrong == []
 
 
 # -- the samples that run ----------------------------------------------------------------------

@@ -1,6 +1,7 @@
 """The built documentation site works as a reader sees it: served over HTTP on 127.0.0.1
-and opened in headless Chromium, the home page, the API reference and the quick start
-render their content with no console error, and no internal link of any page is broken.
+and opened in headless Chromium, the home page, the API reference (every public name of
+the package and of its public submodules) and the quick start render their content with
+no console error, and no internal link of any page is broken.
 
 The browser is driven over the DevTools protocol (a websocket, with aiohttp): console
 messages, uncaught exceptions and failed loads arrive as events, so none can be missed by
@@ -29,10 +30,22 @@ import aiohttp
 import pytest
 
 import zyntro_async
+import zyntro_async.bulk
+import zyntro_async.errors
+import zyntro_async.models
+import zyntro_async.retries
 
 from .conftest import unavailable
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+
+#: The public submodules the API reference documents after the top level.
+SUBMODULES = (
+    zyntro_async.models,
+    zyntro_async.bulk,
+    zyntro_async.retries,
+    zyntro_async.errors,
+)
 
 
 @pytest.fixture
@@ -226,6 +239,15 @@ async def test_home_api_reference_and_quick_start_render_without_console_errors(
         )
         missing = [name for name in public if f"zyntro_async.{name}" not in documented]
         assert missing == [], "public names without an API reference entry"
+        for module in SUBMODULES:
+            assert module.__name__ in documented, f"{module.__name__} has no section"
+            undocumented = [
+                name
+                for name in module.__all__
+                if f"{module.__name__}.{name}" not in documented
+                and not (name in public and f"zyntro_async.{name}" in documented)
+            ]
+            assert undocumented == [], f"{module.__name__}: names without an entry"
         signature = await _value(
             devtools, api, "document.getElementById('zyntro_async.ZyntroClient').textContent"
         )

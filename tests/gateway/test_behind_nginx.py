@@ -17,7 +17,6 @@ from typing import Any
 
 import pytest
 
-import zyntro_async
 from tests.gateway.backend import SandboxProcess, census
 from tests.gateway.nginx import Nginx, free_port
 from zyntro_async import (
@@ -29,7 +28,7 @@ from zyntro_async import (
     ServerError,
     ZyntroClient,
 )
-from zyntro_async.testing import Faults, ZyntroSandbox
+from zyntro_async.testing import Faults, ZyntroSandbox, set_testing
 
 SOURCE = "gateway-test"
 
@@ -38,9 +37,9 @@ SOURCE = "gateway-test"
 def real_sleeps() -> Iterator[None]:
     """Backoffs and ``Retry-After`` waits as in production: what converging on a quota or
     outwaiting a stall is made of."""
-    zyntro_async.set_testing(False)
+    set_testing(False)
     yield
-    zyntro_async.set_testing(True)
+    set_testing(True)
 
 
 def items(contact_ids: list[str], n: int, start: int = 0) -> list[ProfileRequest]:

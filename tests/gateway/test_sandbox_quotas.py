@@ -16,9 +16,8 @@ from typing import Any
 
 import pytest
 
-import zyntro_async
 from zyntro_async import ProfileRequest, ZyntroClient
-from zyntro_async.testing import Fault, Faults, ZyntroSandbox
+from zyntro_async.testing import Fault, Faults, ZyntroSandbox, set_testing
 
 SOURCE = "quota-test"
 CONCURRENCY = 64
@@ -30,9 +29,9 @@ FIRST_FLIGHT = CONCURRENCY + 10
 
 @pytest.fixture(autouse=True)
 def real_sleeps() -> Iterator[None]:
-    zyntro_async.set_testing(False)
+    set_testing(False)
     yield
-    zyntro_async.set_testing(True)
+    set_testing(True)
 
 
 SHAPES = {

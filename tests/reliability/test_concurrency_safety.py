@@ -7,7 +7,8 @@ import gc
 
 import pytest
 
-from zyntro_async import BulkReport, ClientClosedError, ProfileRequest, ZyntroClient
+from zyntro_async import BulkReport, ProfileRequest, ZyntroClient
+from zyntro_async.errors import ClientClosedError
 from zyntro_async.testing import Faults, ZyntroSandbox
 
 

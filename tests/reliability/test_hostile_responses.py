@@ -23,17 +23,16 @@ from zyntro_async import (
     NotFoundError,
     Profile,
     RateLimitError,
-    ReadTimeout,
     RetryPolicy,
     ServerError,
     Timeout,
-    TLSError,
     ZyntroClient,
     ZyntroError,
 )
 from zyntro_async._answers import interpret
 from zyntro_async._config import Credentials
 from zyntro_async._protocol import RawResponse, add_profile_call, fetch_contact_call
+from zyntro_async.errors import ReadTimeout, TLSError
 
 CREDS = Credentials(api_key="k", developer_secret="s", org_id="o", member_id="m")
 JSON = st.recursive(

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import attrs
 
+from .._config import DEFAULT_RETRY_BUDGET
+
 RETRY_COST = 5
 TIMEOUT_RETRY_COST = 10
 NO_RETRY_INCREMENT = 1
-DEFAULT_BUDGET = 500
+DEFAULT_BUDGET = DEFAULT_RETRY_BUDGET  # the setting's default, where runs are configured
 
 
 @attrs.define

@@ -1,8 +1,10 @@
-"""Testing tools for zyntro_async: a faithful local Zyntro server with fault injection.
+"""Testing tools for zyntro_async: a faithful local Zyntro server with fault injection, and
+the switch that makes retries skip their sleeps (``set_testing``).
 
 ``ZyntroSandbox`` is the server side of the contract and imports nothing from the SDK.
 """
 
+from .._retry import is_testing, set_testing
 from ._faults import Fault, Faults
 from ._sandbox import ZyntroSandbox
 from ._seed import seeded_contact_ids
@@ -21,6 +23,8 @@ __all__ = [
     "RecordedRequest",
     "SandboxStats",
     "ZyntroSandbox",
+    "is_testing",
     "seeded_contact_ids",
     "serve",
+    "set_testing",
 ]

@@ -34,8 +34,8 @@ from typing import Any
 
 import pytest
 
-from zyntro_async import Timeout, ZyntroClient, is_testing, set_testing
-from zyntro_async.testing import ZyntroSandbox
+from zyntro_async import Timeout, ZyntroClient
+from zyntro_async.testing import ZyntroSandbox, is_testing, set_testing
 
 _HAVE_PYTEST_ASYNCIO = importlib.util.find_spec("pytest_asyncio") is not None
 
