@@ -68,7 +68,7 @@ from .._exceptions import ConfigurationError, ReadTimeout
 from .._retry import FailureKind
 from ._budget import DEFAULT_BUDGET, RetryBudget
 from ._cubic import FALLBACK_BETA, FALLBACK_FLOOR, Cubic
-from ._estimator import AcceptedRate
+from ._estimator import MAX_SPAN, AcceptedRate
 from ._gate import POOL_WAIT_FROM, Gate
 from ._pacer import Pacer
 from ._shared import Quota
@@ -155,6 +155,7 @@ class FlowControl:
         self._cycle_start = -math.inf
         self._cycle_ok = 0
         self._spent_held = False
+        self._spent_rate = 0.0  # what it accepted over the second before it was spent
 
     def share(self, quota: Quota | None) -> None:
         """Pace by ``quota`` (shared with other processes) from now on; None: alone."""
@@ -425,16 +426,34 @@ class FlowControl:
         if self._gate.spent(now, started, retry_after, error):
             self._streak = 0
             self._spent_held = True
+            # A window of a second holds what it accepted over the last second, if the
+            # run was sending all that second (not a burst at the start, nor a hold).
+            accepted = self._accepted
+            sending = now - max(self._cycle_start, accepted.first) >= MAX_SPAN
+            self._spent_rate = accepted.accepted_lately(now) if sending else 0.0
             self._gate_changed()
 
     def _reopened(self, now: float) -> None:
-        """A spent quota admits again: pace at what it accepted per second over the cycle
-        that ends here (from its previous opening, or the first send), which counts the
-        time it stayed shut, and probe up from there as after any reduction."""
+        """A spent quota admits again: pace under what it has shown it takes, and probe
+        up from there as after any reduction.
+
+        After a second of sending, that is the larger of what it accepted over the
+        second before it was spent and per second over the cycle that ends here (the
+        cycle alone would ratchet down: it begins under the quota, so its average is
+        below it). At the start, the cycle from the first send: a burst, then the wait.
+        A window spent again within a second of opening (one that remembers what it
+        refused) says nothing new: the rate stays, and the cycle runs on."""
         self._spent_held = False
         start = max(self._cycle_start, self._accepted.first)
-        if now - start >= MIN_CYCLE and self._cycle_ok:
-            self._cubic.reduce(now, self._cycle_ok / (now - start))
+        cycle = self._cycle_ok / (now - start) if now - start >= MIN_CYCLE else 0.0
+        if self._spent_rate:
+            rate = max(cycle, self._spent_rate)
+        elif self._cycle_start == -math.inf:
+            rate = cycle  # the first opening
+        else:
+            return
+        if rate > 0:
+            self._cubic.reduce(now, rate)
             self._rate_blind = False
             self._verify_at = math.inf
             self._pacer.replan()
