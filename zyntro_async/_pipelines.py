@@ -239,6 +239,8 @@ class AddProfiles(_JournalSlot):
         this pipeline refuses before sending."""
         try:
             request = coerce_request(item, self._default_source)
+            if request.key:  # the key alone: a payload that is not JSON fails in its shard
+                return request.key
             digest = digest_or_none(self._ops.plain(request.payload))
         except Exception:  # the item fails in its own run, whichever shard that is
             return None
