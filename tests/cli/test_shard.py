@@ -51,6 +51,8 @@ async def test_n_shards_in_parallel_split_a_file_disjointly_and_cover_it(
     for i, (code, out, err) in enumerate(ran):
         table = summary(out)
         assert int(table["items"]) + int(table["other shards"]) == lines, (out, err)
+        # Progress counts the file's lines: the shard's own, and those passed over.
+        assert f"shard {i}/{n} progress: {lines}/{lines} done" in err
         records = read_results(tmp_path / f"out{i}.jsonl")
         assert len(records) == int(table["items"])  # --output: this shard's lines only
         invalid = [r for r in records if not r["ok"]]
