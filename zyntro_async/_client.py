@@ -346,6 +346,8 @@ class ZyntroClient:
             teardown=teardown,
             max_wait=None if self._retry is None else self._retry.deadline,
             tally=ops.tally,
+            shard=opts.shard,
+            shard_key=getattr(process, "shard_key", None),
         )
         self._runs.add(run)
         self._pool.runs.add(run)
@@ -368,9 +370,9 @@ class ZyntroClient:
         ``contact_id``, ``payload``, ``source`` (defaults to ``source=``) and ``key``. With
         ``journal=`` (a SQLite path) the run is resumable and never adds an item twice.
         How the run runs (``concurrency``, ``max_per_second``, ``retry_budget``,
-        ``on_failure``, ``on_progress``, ``total``, ``shared_quota``): a :class:`BulkOptions`
-        as ``options=``,
-        or the same names as keyword arguments (they win over ``options``).
+        ``on_failure``, ``on_progress``, ``total``, ``shared_quota``, ``shard``): a
+        :class:`BulkOptions` as ``options=``, or the same names as keyword arguments (they
+        win over ``options``).
         """
         return self._run(
             requests,
