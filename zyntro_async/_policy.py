@@ -16,6 +16,9 @@ Each :class:`Code` row says, for one ``.code``:
   one is not sent again by a re-run unless ``retry_failed=True``;
 - ``status``: the HTTP status a ``ServerError`` with this code is answered with.
 
+What counts as missing, for every check the SDK makes before a request (arguments,
+command-line flags, input lines), is one rule too: :func:`php_empty`, the API's own.
+
 The rows follow the exception tree drawn in ``_exceptions``, with the retry rules' rows
 in the order those rules are matched.
 """
@@ -55,7 +58,7 @@ from ._exceptions import (
     redact,
 )
 
-__all__ = ["CODES", "Code", "api_error_for", "is_item_fault", "stops_run"]
+__all__ = ["CODES", "Code", "api_error_for", "is_item_fault", "php_empty", "stops_run"]
 
 FETCH: Final = "fetchContact"
 ADD: Final = "addProfileToContact"
@@ -265,3 +268,23 @@ def is_item_fault(code: str | None) -> bool:
     journaled one is not retried by a re-run unless asked to."""
     row = BY_CODE.get(code or "")
     return row is not None and row.item_fault
+
+
+def php_empty(value: object) -> bool:
+    """PHP's ``empty()`` of the JSON value ``value`` becomes: what the server calls missing.
+
+    True for None, False, 0, 0.0, ``""``, ``"0"``, and an empty array/object; false for
+    everything else, including ``"  "``, ``"0.0"`` and ``"00"``. The doc pages say a field
+    is refused when it is "missing or empty", and the API is PHP, whose ``empty()`` does
+    not trim: a whitespace-only string is NOT empty, so it is sent (and an id like that
+    then gets the API's own NOT_FOUND). This is the one emptiness rule of the SDK.
+    """
+    if value is None or value is False:
+        return True
+    if isinstance(value, str):
+        return value == "" or value == "0"
+    if isinstance(value, (int, float)):
+        return value == 0
+    if isinstance(value, (dict, list, tuple)):
+        return not value
+    return False

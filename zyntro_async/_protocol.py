@@ -20,6 +20,7 @@ from ._converter import structure_contact_details, structure_profile
 from ._exceptions import ValidationError
 from ._models import ContactDetails, Profile
 from ._payload import is_utf8, payload_problem, surrogate_path
+from ._policy import php_empty
 
 FETCH_CONTACT: Final = "fetchContact"
 ADD_PROFILE: Final = "addProfileToContact"
@@ -79,26 +80,6 @@ def _encode(body: dict[str, Any]) -> bytes:
     return _ENCODER.encode(body).encode()
 
 
-def php_empty(value: object) -> bool:
-    """PHP's ``empty()`` of the JSON value ``value`` becomes: what the server calls missing.
-
-    True for None, False, 0, 0.0, ``""``, ``"0"``, and an empty array/object; false for
-    everything else, including ``"  "``, ``"0.0"`` and ``"00"``. The doc pages say a field
-    is refused when it is "missing or empty", and the API is PHP, whose ``empty()`` does
-    not trim: a whitespace-only string is NOT empty, so it is sent (and an id like that
-    then gets the API's own NOT_FOUND). This is the one emptiness rule of the SDK.
-    """
-    if value is None or value is False:
-        return True
-    if isinstance(value, str):
-        return value == "" or value == "0"
-    if isinstance(value, (int, float)):
-        return value == 0
-    if isinstance(value, (dict, list, tuple)):
-        return not value
-    return False
-
-
 def _refuse(message: str, *, code: str, endpoint: str, contact_id: str | None) -> ValidationError:
     return ValidationError([message], code=code, endpoint=endpoint, contact_id=contact_id)
 
@@ -138,7 +119,7 @@ def coerce_id(
             endpoint=endpoint,
             contact_id=contact_id,
         )
-    if text == "" or text == "0":
+    if php_empty(text):
         raise _refuse(
             f"{what} is empty ({text!r} counts as missing for the API)",
             code=code,
@@ -267,7 +248,7 @@ def add_profile_call(
         )
     if type(source) is not str:
         source = str.__str__(source) if isinstance(source, str) else None
-    if source is None or source == "" or source == "0" or not is_utf8(source):
+    if source is None or php_empty(source) or not is_utf8(source):
         raise _refuse(
             'profile_source must be a valid UTF-8 string, not empty or "0"',
             code="MISSING_FIELDS",
