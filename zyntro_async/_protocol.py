@@ -84,41 +84,57 @@ def _refuse(message: str, *, code: str, endpoint: str, contact_id: str | None) -
     return ValidationError([message], code=code, endpoint=endpoint, contact_id=contact_id)
 
 
+def wire_id(value: object) -> str | None:
+    """An id as the wire writes it: a ``str`` (a subclass as its plain string), a
+    ``uuid.UUID``'s string, a non-bool ``int``'s decimal string (an ``IntEnum`` too); None
+    for any other type, or an int too large to write out. The one id rule of the SDK."""
+    if type(value) is str:
+        return value
+    if isinstance(value, str):
+        return str.__str__(value)
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        try:
+            return int.__repr__(value)
+        except ValueError:  # beyond the interpreter's int-to-str digit limit
+            return None
+    return None
+
+
+def contact_id_of(item: object) -> str | None:
+    """The contact id a bulk item names (a request, a mapping with ``contact_id``, or the
+    id itself), as the wire writes it (see :func:`wire_id`); None if it names none.
+
+    Never raises: it names items in logs and results, also those that failed because
+    reading them raised."""
+    try:
+        value = getattr(item, "contact_id", item)
+        if isinstance(value, Mapping):
+            value = value.get("contact_id")
+        return wire_id(value)
+    except Exception:
+        return None
+
+
 def coerce_id(
     value: object, what: str, *, endpoint: str, code: str, contact_id: str | None = None
 ) -> str:
     """The wire string for a contact or member id, or ``ValidationError(code)``.
 
-    Accepted: a ``str`` (a subclass is taken as its plain string), a ``uuid.UUID``, and a
-    non-bool ``int`` (database row ids; an ``IntEnum`` too), which becomes its decimal
-    string. Refused: bool, float, None and every other type; an id that PHP's ``empty()``
+    Accepted: what :func:`wire_id` writes (a ``str``, a ``uuid.UUID``, a non-bool ``int``:
+    database row ids). Refused: bool, float, None and every other type; an id that PHP's ``empty()``
     calls missing (``""``, ``"0"``, so also the int 0; see :func:`php_empty`), with the
     code the server would answer; a string that is not valid UTF-8 (a lone surrogate).
     ``what`` names the argument in the message, ``contact_id`` goes on the error.
     """
-    if type(value) is str:
-        text = value
-    elif isinstance(value, str):
-        text = str.__str__(value)
-    elif isinstance(value, uuid.UUID):
-        return str(value)
-    elif isinstance(value, int) and not isinstance(value, bool):
-        try:
-            text = int.__repr__(value)
-        except ValueError:  # beyond the interpreter's int-to-str digit limit
-            raise _refuse(
-                f"{what} is an int too large to write out",
-                code=code,
-                endpoint=endpoint,
-                contact_id=contact_id,
-            ) from None
-    else:
-        raise _refuse(
-            f"{what} must be a string, UUID or int, not {type(value).__name__}",
-            code=code,
-            endpoint=endpoint,
-            contact_id=contact_id,
-        )
+    text = wire_id(value)
+    if text is None:
+        if isinstance(value, int) and not isinstance(value, bool):
+            problem = f"{what} is an int too large to write out"
+        else:
+            problem = f"{what} must be a string, UUID or int, not {type(value).__name__}"
+        raise _refuse(problem, code=code, endpoint=endpoint, contact_id=contact_id)
     if php_empty(text):
         raise _refuse(
             f"{what} is empty ({text!r} counts as missing for the API)",
