@@ -20,7 +20,7 @@ from ._converter import structure_contact_details, structure_profile
 from ._exceptions import ValidationError
 from ._models import ContactDetails, Profile
 from ._payload import is_utf8, payload_problem, surrogate_path
-from ._policy import php_empty
+from ._policy import EMPTY_STRINGS, php_empty
 
 FETCH_CONTACT: Final = "fetchContact"
 ADD_PROFILE: Final = "addProfileToContact"
@@ -128,14 +128,14 @@ def coerce_id(
     code the server would answer; a string that is not valid UTF-8 (a lone surrogate).
     ``what`` names the argument in the message, ``contact_id`` goes on the error.
     """
-    text = wire_id(value)
+    text = value if type(value) is str else wire_id(value)  # the common case, without a call
     if text is None:
         if isinstance(value, int) and not isinstance(value, bool):
             problem = f"{what} is an int too large to write out"
         else:
             problem = f"{what} must be a string, UUID or int, not {type(value).__name__}"
         raise _refuse(problem, code=code, endpoint=endpoint, contact_id=contact_id)
-    if php_empty(text):
+    if text in EMPTY_STRINGS:  # php_empty, for a string
         raise _refuse(
             f"{what} is empty ({text!r} counts as missing for the API)",
             code=code,
@@ -264,7 +264,7 @@ def add_profile_call(
         )
     if type(source) is not str:
         source = str.__str__(source) if isinstance(source, str) else None
-    if source is None or php_empty(source) or not is_utf8(source):
+    if source is None or source in EMPTY_STRINGS or not is_utf8(source):
         raise _refuse(
             'profile_source must be a valid UTF-8 string, not empty or "0"',
             code="MISSING_FIELDS",
