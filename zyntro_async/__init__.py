@@ -8,7 +8,8 @@ The layers, lowest first. A module imports from its own layer and the ones befor
 never from one after it, and no imports form a cycle (``tests/test_layering.py`` reads
 this list and checks both, counting imports inside functions and type-only ones):
 
-1. foundations: ``_exceptions``, ``_version``, ``_deadlines``, ``_digest``, ``_payload``
+1. foundations: ``_exceptions``, ``_policy`` (the error codes' table), ``_version``,
+   ``_deadlines``, ``_digest``, ``_payload``
 2. plain data and settings: ``_config``, ``_proxy``, ``_lenient``, ``_plain``, ``_models``,
    ``_shard``, ``_results``, ``_inputs``
 3. protocol, sans I/O: ``_converter``, ``_protocol``, ``_answers``

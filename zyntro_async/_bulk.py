@@ -59,6 +59,7 @@ from typing import Any, Generic, TypeVar
 from . import _telemetry
 from ._exceptions import ItemError, JournalError
 from ._flow import FlowControl
+from ._protocol import contact_id_of
 from ._results import (
     BulkReport,
     BulkResult,
@@ -82,10 +83,10 @@ PASSED_PER_YIELD = 512  # other shards' items passed over between yields to the 
 
 def _item_fields(item: Any) -> dict[str, Any]:
     """Log fields for an item the engine knows nothing of (see ``Operations`` for calls)."""
-    key, contact_id = getattr(item, "key", None), getattr(item, "contact_id", None)
+    key = getattr(item, "key", None)
     return {
         "zyntro_endpoint": None,
-        "zyntro_contact_id": contact_id if isinstance(contact_id, str) else None,
+        "zyntro_contact_id": contact_id_of(item),
         "zyntro_key": key if isinstance(key, str) else None,
         "zyntro_attempt": None,
         "zyntro_code": ItemError.code,

@@ -39,7 +39,8 @@ from ._flow import FlowControl
 from ._models import ContactDetails, Profile
 from ._operations import Operations
 from ._pipelines import AddProfiles, EnrichContacts, Enricher, FetchContacts
-from ._protocol import ADD_PROFILE, php_empty
+from ._policy import php_empty
+from ._protocol import ADD_PROFILE
 from ._proxy import redact, resolve_proxy
 from ._results import BulkOptions, ProfileRequest
 from ._retry import RetryPolicy

@@ -44,27 +44,12 @@ from ._journal import Journal, JournalEntry, JournalState
 from ._models import ContactDetails, Profile
 from ._operations import Operations
 from ._payload import is_utf8
+from ._policy import is_item_fault
 from ._protocol import ADD_PROFILE, FETCH_CONTACT, Call, coerce_id
 from ._results import BulkResult, OutcomeNotRecorded, ProfileRequest
 from ._retry import RetryStats
 
 Enricher = Callable[[ContactDetails], Awaitable["dict[str, Any] | list[Any] | None"]]
-
-
-#: Failures that are the item's own (its contact, its payload): a re-run skips them unless
-#: ``retry_failed=True``. Any other journaled failure (credentials, permissions, the
-#: server's 5xx, rate limits, timeouts) said nothing about the item, so a re-run retries it.
-ITEM_FAILURES = frozenset(
-    {
-        "NOT_FOUND",
-        "NOT_OWNER",
-        "INVALID_PAYLOAD",
-        "MISSING_FIELDS",
-        "MISSING_CONTACT_ID",
-        "JOURNAL_KEY_CONFLICT",
-        "ENRICHER_FAILED",
-    }
-)
 
 
 def _id(value: object, what: str) -> str:
@@ -335,7 +320,7 @@ class AddProfiles(_JournalSlot):
             return BulkResult(request=request, ok=True, value=value, skipped=True)
         if (
             entry.state is JournalState.FAILED
-            and entry.error_code in ITEM_FAILURES
+            and is_item_fault(entry.error_code)  # its own: a re-run says so, sends nothing
             and not self._retry_failed
         ):
             when = "an earlier run" if entry.updated_at < self.opened_at else "this run"

@@ -10,8 +10,9 @@ from typing import TYPE_CHECKING, Any, Generic, Literal, TypedDict, TypeVar, cas
 import attrs
 
 from ._config import DEFAULT_RETRY_BUDGET
-from ._exceptions import APIError, ConfigurationError, JournalError, ServerError, ZyntroError
+from ._exceptions import APIError, ConfigurationError, JournalError, ZyntroError
 from ._models import payload_summary
+from ._policy import stops_run
 from ._proxy import redact
 from ._shard import Shard, check_shard
 
@@ -325,21 +326,6 @@ class BulkOptionsArgs(TypedDict, total=False):
     shard: Shard | str | None
 
 
-#: Codes that fail every request of a run the same way: stop at the first one.
-GLOBAL_CODES = frozenset(
-    {
-        "MISSING_API_KEY",
-        "INVALID_API_KEY",
-        "MISSING_DEVELOPER_SECRET",
-        "INVALID_DEVELOPER_SECRET",
-        "USER_INACTIVE",
-        "IP_NOT_WHITELISTED",
-        "MISSING_ORG_ID",
-        "MISSING_MEMBER_ID",
-    }
-)
-#: HTTP statuses that say the base URL or the gateway is wrong, not the item.
-GLOBAL_STATUSES = frozenset({401, 403, 404, 405})
 #: The first this many finished items all failing with one code stops a run.
 SAME_CODE_STREAK = 25
 
@@ -365,14 +351,13 @@ class StopRules:
         """Count a failure; return why the run must stop, or None."""
         self._failed += 1
         code = error.code if error is not None else "UNKNOWN"
-        if code in GLOBAL_CODES and isinstance(error, APIError):
-            said = "; ".join(error.messages) or "no message"
-            return f"{code}: every request would fail the same way ({said})"
-        status = getattr(error, "status", None)
-        if isinstance(error, ServerError) and status in GLOBAL_STATUSES:
+        if stops_run(error):
+            if isinstance(error, APIError):
+                said = "; ".join(error.messages) or "no message"
+                return f"{code}: every request would fail the same way ({said})"
             return (
-                f"{code} (HTTP {status}): the server refuses this endpoint; check "
-                "ZYNTRO_BASE_URL / base_url"
+                f"{code} (HTTP {getattr(error, 'status', None)}): the server refuses this "
+                "endpoint; check ZYNTRO_BASE_URL / base_url"
             )
         if self._streak >= 0:
             if code == self._streak_code:

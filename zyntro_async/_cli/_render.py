@@ -13,6 +13,7 @@ import time
 from typing import Any, TextIO
 
 from .._models import ContactDetails, Profile
+from .._protocol import contact_id_of
 from .._results import BulkReport, BulkResult, Progress
 
 PLAIN_PROGRESS_EVERY = 5.0  # seconds between progress lines when stderr is not a terminal
@@ -254,7 +255,7 @@ def summary_table(
 def result_record(result: BulkResult[Any], line: int | None) -> dict[str, Any]:
     """One results-file line: identifiers and outcome, never the payload."""
     request = result.request
-    record: dict[str, Any] = {"line": line, "contact_id": getattr(request, "contact_id", request)}
+    record: dict[str, Any] = {"line": line, "contact_id": contact_id_of(request)}
     if getattr(request, "source", None) is not None:
         record["source"] = request.source
     if getattr(request, "key", None) is not None:
