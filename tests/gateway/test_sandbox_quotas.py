@@ -78,7 +78,7 @@ def duplicates(sb: ZyntroSandbox, ids: list[str]) -> int:
             id=f"{shape}-{rate}",
         )
         for shape in SHAPES
-        for rate, n in ((50, 250), (300, 1200))
+        for rate, n in ((50, 250), (300, 2400))
     ],
 )
 async def test_one_client_holds_the_quota_of_every_shape(shape: str, rate: int, n: int) -> None:
