@@ -83,12 +83,12 @@ def test_the_claim_rule(entry: JournalEntry | None, verdict: Verdict, sends: boo
 
 
 def test_without_settled_codes_every_failure_is_claimed_again() -> None:
-    retry_failed = attrs.evolve(CLAIM, settled=frozenset())
+    retry_failed = CLAIM._replace(settled=frozenset())
     assert decide(_entry(JournalState.FAILED), retry_failed) is Verdict.RETRY
 
 
 def test_a_claim_that_lets_the_payload_differ_still_checks_contact_and_source() -> None:
-    any_payload = attrs.evolve(CLAIM, payload_digest="d9", match_payload=False)
+    any_payload = CLAIM._replace(payload_digest="d9", match_payload=False)
     assert decide(_entry(JournalState.SENT), any_payload) is Verdict.UNCONFIRMED
     assert decide(_entry(JournalState.DONE), any_payload) is Verdict.DONE
     other = _entry(JournalState.SENT, contact_id="c2")

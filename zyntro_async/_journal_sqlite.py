@@ -20,7 +20,7 @@ from typing import Any, Final
 import attrs
 
 from ._exceptions import JournalError
-from ._journal_store import Claim, Claimed, JournalEntry, JournalState, decide
+from ._journal_store import Claim, Claimed, JournalEntry, JournalState, Verdict, decide
 
 #: ``PRAGMA application_id`` of a journal file ("ZYJL").
 _APPLICATION_ID: Final = 0x5A594A4C
@@ -229,6 +229,8 @@ def rescue(conn: sqlite3.Connection, path: str) -> str | None:
 
 # The statement of a run of claims in a Batch (its rows are indices into ``Batch.claims``).
 _CLAIMS: Final = "claims"
+# The answer to every claim of a key with no entry (immutable, so shared).
+_NEW: Final = Claimed(None, Verdict.NEW)
 
 
 @attrs.define
@@ -293,16 +295,15 @@ def apply_batch(
     """Commit the batch's writes and claims in one transaction, then run its reads.
 
     Returns (a transaction was committed, reads, the claims' answers in queue order)."""
-    claimed: list[Claimed | None] = [None] * len(batch.claims)
+    # Every claim is in exactly one run of claims, so each slot is filled before it is read.
+    claimed: list[Claimed] = [_NEW] * len(batch.claims)
     committed = False
     if batch.runs:
         conn.execute("BEGIN IMMEDIATE")
         try:
             for sql, rows in batch.runs:
                 if sql == _CLAIMS:
-                    answers = _claim_sync(conn, [batch.claims[i][:2] for i in rows])
-                    for i, answer in zip(rows, answers, strict=True):
-                        claimed[i] = answer
+                    _claim_sync(conn, batch.claims, rows, claimed)
                     continue
                 update = _UPDATE_FIRST.get(sql)
                 # Each row updates at most one entry (key is unique), so a short count means
@@ -318,7 +319,7 @@ def apply_batch(
             raise
         committed = True
     reads = _select(conn, list(dict.fromkeys(key for key, _ in batch.reads)))
-    return committed, reads, [answer for answer in claimed if answer is not None]
+    return committed, reads, claimed
 
 
 def _select(conn: sqlite3.Connection, keys: Sequence[str]) -> dict[str, JournalEntry]:
@@ -332,30 +333,39 @@ def _select(conn: sqlite3.Connection, keys: Sequence[str]) -> dict[str, JournalE
     return out
 
 
-def _claim_sync(conn: sqlite3.Connection, claims: Sequence[tuple[Claim, float]]) -> list[Claimed]:
-    """Worker thread, inside the batch's transaction: decide each claim on the entry as it
-    stands (earlier claims of the same key included) and write the sent rows."""
-    current = _select(conn, list(dict.fromkeys(claim.key for claim, _ in claims)))
-    answers: list[Claimed] = []
+def _claim_sync(
+    conn: sqlite3.Connection,
+    claims: Sequence[tuple[Claim, float, object]],
+    indices: Sequence[int],
+    answers: list[Claimed],
+) -> None:
+    """Worker thread, inside the batch's transaction: decide the claims at ``indices`` on
+    the entries as they stand (earlier claims of the same key included), write the sent
+    rows, and put each answer at its index in ``answers``."""
+    current = _select(conn, list(dict.fromkeys(claims[i][0].key for i in indices)))
     rows: list[_Params] = []
-    for claim, now in claims:
+    for i in indices:
+        claim, now, _ = claims[i]
         key = claim.key
         entry = current.get(key)
-        verdict = decide(entry, claim)
-        answers.append(Claimed(entry, verdict))
-        if verdict.sends:
-            rows.append((key, claim.contact_id, claim.source, claim.payload_digest, now))
-            current[key] = JournalEntry(
-                key=key,
-                state=JournalState.SENT,
-                contact_id=claim.contact_id,
-                source=claim.source,
-                payload_digest=claim.payload_digest,
-                profile_id=None,
-                error_code=None,
-                attempts=1 if entry is None else entry.attempts + 1,
-                updated_at=now,
-            )
+        if entry is None:
+            answers[i] = _NEW
+        else:
+            verdict = decide(entry, claim)
+            answers[i] = Claimed(entry, verdict)
+            if not verdict.sends:
+                continue
+        rows.append((key, claim.contact_id, claim.source, claim.payload_digest, now))
+        current[key] = JournalEntry(
+            key=key,
+            state=JournalState.SENT,
+            contact_id=claim.contact_id,
+            source=claim.source,
+            payload_digest=claim.payload_digest,
+            profile_id=None,
+            error_code=None,
+            attempts=1 if entry is None else entry.attempts + 1,
+            updated_at=now,
+        )
     if rows:
         conn.executemany(_SQL_SENT, rows)
-    return answers

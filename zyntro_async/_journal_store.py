@@ -46,7 +46,7 @@ takes over one whose lease and request timeout have passed as :attr:`Verdict.UNC
 from __future__ import annotations
 
 import enum
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 import attrs
 
@@ -79,8 +79,7 @@ class JournalEntry:
     updated_at: float
 
 
-@attrs.frozen
-class Claim:
+class Claim(NamedTuple):
     """A request to mark ``key`` sent for this very item, as data.
 
     ``contact_id``, ``source`` and ``payload_digest`` are written when the claim succeeds and
@@ -111,14 +110,14 @@ class Verdict(enum.Enum):
     @property
     def sends(self) -> bool:
         """Whether this claim marked the key sent (the caller sends the request)."""
-        return self in _SENDS
+        return self is _NEW or self is _UNCONFIRMED or self is _RETRY
 
 
-_SENDS = frozenset({Verdict.NEW, Verdict.UNCONFIRMED, Verdict.RETRY})
+# Compared by identity on the claim path (an Enum's hash is a Python-level call).
+_NEW, _UNCONFIRMED, _RETRY = Verdict.NEW, Verdict.UNCONFIRMED, Verdict.RETRY
 
 
-@attrs.frozen
-class Claimed:
+class Claimed(NamedTuple):
     """A claim's answer: the entry as it stood before the claim, and the verdict on it."""
 
     entry: JournalEntry | None
@@ -127,7 +126,8 @@ class Claimed:
     @property
     def sent(self) -> bool:
         """Whether the claim marked the key sent: durable now, the request may go out."""
-        return self.verdict.sends
+        v = self.verdict
+        return v is _NEW or v is _UNCONFIRMED or v is _RETRY
 
 
 def matches(entry: JournalEntry, claim: Claim) -> bool:

@@ -43,7 +43,6 @@ from ._exceptions import (
 from ._journal import Journal
 from ._journal_store import (
     Claim,
-    Claimed,
     JournalEntry,
     JournalState,
     JournalStore,
@@ -278,17 +277,17 @@ class AddProfiles(_JournalSlot):
             invalid = exc
         if invalid is not None:  # nothing is sent: the entry may still answer for the item
             entry = await journal.get(key)
-            refusal = self._refusal(Claimed(entry, decide(entry, claim)), request)
-            if refusal is not None:
-                return refusal
+            verdict = decide(entry, claim)
+            if entry is not None and not verdict.sends:
+                return self._refusal(entry, verdict, request)
             journal.mark_failed(
                 key, error_code=invalid.code, contact_id=request.contact_id, source=request.source
             )
             return _failed(request, invalid)
         claimed = await journal.claim(claim)
-        refusal = self._refusal(claimed, request)
-        if refusal is not None:
-            return refusal
+        if not claimed.sent:
+            assert claimed.entry is not None  # only an entry keeps a key from being sent
+            return self._refusal(claimed.entry, claimed.verdict, request)
         return await add_one(
             self._ops,
             request,
@@ -299,11 +298,11 @@ class AddProfiles(_JournalSlot):
             maybe_applied=claimed.verdict is Verdict.UNCONFIRMED,
         )
 
-    def _refusal(self, claimed: Claimed, request: ProfileRequest) -> BulkResult[Profile] | None:
-        """The result of an item its journal entry says not to send (None: send it)."""
-        entry, verdict = claimed.entry, claimed.verdict
-        if verdict.sends or entry is None:
-            return None
+    def _refusal(
+        self, entry: JournalEntry, verdict: Verdict, request: ProfileRequest
+    ) -> BulkResult[Profile]:
+        """The result of an item its journal entry says not to send (``verdict``: one that
+        does not send)."""
         if verdict is Verdict.DONE:
             value = None
             if entry.profile_id is not None:
