@@ -12,15 +12,18 @@ shared by several processes can be another.
 What every store guarantees:
 
 * **Write-ahead, one path.** :meth:`JournalStore.claim` is the only way a key becomes
-  ``sent``. When its answer says ``sent``, the record is durable -- it survives the process
-  being killed -- and only then does the caller send. A claim whose caller is cancelled may
+  ``sent``. When its answer says ``sent``, the record is durable -- it survives at least the
+  process being killed -- and only then does the caller send. A claim whose caller is cancelled may
   still be recorded: an item recorded ``sent`` and never sent is reconciled, never lost.
 * **Atomic claims, decided on data.** A claim reads the key's entry and, if :func:`decide`
   says so, marks it ``sent``, in one transaction: no other write to the key comes between.
-  Claims of one key are decided in call order, each seeing the ones before it. The claim
-  carries everything the rule needs as data (the expected contact, source and payload
-  digest, the failure codes that settle an item); no caller code runs inside the store, so
-  the store may run in a thread of its own, or in a database server.
+  Claims of one key are decided in call order, each seeing the ones before it; a claim of a
+  key its holder has just marked sent is answered :attr:`Verdict.UNCONFIRMED` and claims it
+  again, so a holder keeps one claim per key in flight (the add pipeline makes a second
+  copy of a key wait for the first). The claim carries everything the rule needs as data
+  (the expected contact, source and payload digest, the failure codes that settle an
+  item); no caller code runs inside the store, so the store may run in a thread of its
+  own, or in a database server.
 * **Outcomes.** :meth:`~JournalStore.mark_done` and :meth:`~JournalStore.mark_failed` may be
   buffered; they are durable after the next :meth:`~JournalStore.flush` or
   :meth:`~JournalStore.close`. Losing one in a crash leaves the key ``sent``, which the next
@@ -36,11 +39,12 @@ What every store guarantees:
 What belongs to one store, not to the contract: how a store keeps one run's record its own.
 The SQLite store holds an exclusive lock on its file for its whole life (a second run on it
 fails at open), and checks at every commit that the file at its path is still the one it
-writes (else it stops the run and writes what it holds back beside the path). A store shared
-by several processes cannot lock the whole record: it leases each key it claims (expiry from
-the database's clock), treats a key ``sent`` under a live lease of another holder as taken,
-takes over one whose lease and request timeout have passed as :attr:`Verdict.UNCONFIRMED`
-(so it is reconciled before anything is re-sent), and checks the lease on every mark.
+writes (else it stops the run and writes what it holds to the path, or beside it). A store
+shared by several processes cannot lock the whole record: it leases each key it claims
+(expiry from the database's clock) and checks the lease on every mark; a key ``sent`` under
+another holder's live lease is not claimed (the answer for it is that store's to add), and
+one whose lease and request timeout have passed is claimed as :attr:`Verdict.UNCONFIRMED`,
+so it is reconciled before anything is re-sent.
 """
 
 from __future__ import annotations
