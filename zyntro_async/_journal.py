@@ -211,9 +211,12 @@ class Journal:
         never lost.
         """
         self._check_usable()
-        if type(claim) is not Claim or type(claim.settled) is not frozenset:
-            what = claim.settled if type(claim) is Claim else claim
-            raise TypeError(f"claim must be a Claim with frozenset settled, not {what!r}")
+        if type(claim) is not Claim:
+            raise TypeError(f"claim must be a Claim, not {type(claim).__name__}")
+        if type(claim.settled) is not frozenset:  # the rule runs in the worker thread
+            raise TypeError(
+                f"Claim.settled must be a frozenset, not {type(claim.settled).__name__}"
+            )
         key, contact_id, source = claim.key, claim.contact_id, claim.source
         if not (
             type(key) is str

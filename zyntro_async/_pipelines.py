@@ -560,7 +560,7 @@ class EnrichContacts(_JournalSlot):
         try:
             call = self._ops.prepare_add(request.contact_id, request.payload, request.source)
         except ZyntroError as exc:
-            failed = _failed(request, exc, RetryStats())
+            failed = _failed(request, exc)
             mark = functools.partial(
                 journal.mark_failed,
                 key,
