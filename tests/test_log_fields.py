@@ -7,8 +7,9 @@ the sandbox.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator, Mapping
 from typing import Any
+from uuid import UUID
 
 import pytest
 
@@ -108,3 +109,44 @@ async def test_every_record_of_a_bulk_item_carries_its_key(
     for record in about_the_item:
         assert set(fields(record)) == set(FIELDS)
         assert fields(record)["zyntro_key"] == "row-17"
+
+
+class _PayloadRaises(Mapping[str, Any]):
+    """A bulk item whose payload cannot be read (a lazy row whose loader fails)."""
+
+    def __init__(self, contact_id: object) -> None:
+        self._contact_id = contact_id
+
+    def __getitem__(self, name: str) -> Any:
+        if name == "contact_id":
+            return self._contact_id
+        if name in ("payload", "profile_payload"):
+            raise RuntimeError("the row's loader failed")
+        raise KeyError(name)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(("contact_id", "payload"))
+
+    def __len__(self) -> int:
+        return 2
+
+
+async def test_an_item_that_fails_unexpectedly_is_logged_with_the_contact_it_names(
+    sandbox: ZyntroSandbox, logs: pytest.LogCaptureFixture
+) -> None:
+    good = sandbox.add_contact(first_name="Jane")
+    items: list[Any] = [
+        _PayloadRaises("c-7"),
+        _PayloadRaises(UUID(int=7)),
+        _PayloadRaises(7),
+        _PayloadRaises(object()),
+        ProfileRequest(good, {"title": "VP"}, "Clearbit"),
+    ]
+    async with client_for(sandbox) as client:
+        report = await client.bulk_add_profiles(items, source="S")
+    assert report.succeeded == 1
+    assert [type(f.error).__name__ for f in report.failures] == ["ItemError"] * 4
+    failed = [r for r in logs.records if r.getMessage() == "bulk item failed unexpectedly"]
+    assert sorted(map(str, (fields(r)["zyntro_contact_id"] for r in failed))) == sorted(
+        ["c-7", str(UUID(int=7)), "7", "None"]
+    )

@@ -8,9 +8,10 @@ The layers, lowest first. A module imports from its own layer and the ones befor
 never from one after it, and no imports form a cycle (``tests/test_layering.py`` reads
 this list and checks both, counting imports inside functions and type-only ones):
 
-1. foundations: ``_exceptions``, ``_version``, ``_deadlines``, ``_digest``, ``_payload``
+1. foundations: ``_exceptions``, ``_policy`` (the error codes' table), ``_version``,
+   ``_deadlines``, ``_digest``, ``_payload``
 2. plain data and settings: ``_config``, ``_proxy``, ``_lenient``, ``_plain``, ``_models``,
-   ``_results``, ``_inputs``, ``_journal_store`` (the journal store's contract)
+   ``_shard``, ``_results``, ``_inputs``, ``_journal_store`` (the journal store's contract)
 3. protocol, sans I/O: ``_converter``, ``_protocol``, ``_answers``
 4. I/O: ``_transport`` (HTTP), ``_journal_sqlite``, ``_journal`` (the SQLite journal store)
 5. retries and flow control: ``_retry``, ``_flow``, ``_shared_quota``, ``_run_quota``

@@ -19,7 +19,8 @@ from http import HTTPStatus
 from typing import Any, Final, TypeVar
 
 from ._converter import MalformedResponseError
-from ._exceptions import RateLimitError, ServerError, api_error_for, redact
+from ._exceptions import RateLimitError, ServerError, redact
+from ._policy import STATUS_CODES, api_error_for
 from ._protocol import ADD_PROFILE, Call, RawResponse
 
 T = TypeVar("T")
@@ -128,12 +129,6 @@ def _describe_body(headers: Mapping[str, str], body: bytes, secrets: tuple[str, 
     if len(ctype) > 60:
         ctype = ctype[:60] + "..."
     return f"{redact(ctype, secrets)}, {len(body)} bytes"
-
-
-#: Statuses a caller branches on, each with a code of its own on its ``ServerError``
-#: (every other status is ``SERVER_ERROR``). 413: the body is too large for the server or
-#: a proxy in front of it; sending it again cannot help.
-STATUS_CODES: Final = {413: "PAYLOAD_TOO_LARGE"}
 
 
 def _status_line(status: int) -> str:

@@ -10,6 +10,9 @@ Semantics (the contract, in aiometer's manner):
   slow item never idles the pool -- and never while ``8 x concurrency`` items are held
   (in flight, sleeping, or finished and not yet read by you). So the input is never
   materialised and memory is O(concurrency), however many items there are.
+* **Shards**: with ``shard=(i, n)`` the intake passes over every item whose key (the
+  pipeline's ``shard_key``) does not hash to shard ``i`` (see ``_shard``): those items are
+  counted as ``other_shards`` and nothing else happens to them.
 * **Errors**: an item's failure is a failed ``BulkResult``, never an exception out of the
   run. What ends a run early: the stop rules (``on_failure``, and failures that are clearly
   global: authentication, permission, a base URL that answers 404, the same error code for
@@ -56,6 +59,7 @@ from typing import Any, Generic, TypeVar
 from . import _telemetry
 from ._exceptions import ItemError, JournalError
 from ._flow import FlowControl
+from ._protocol import contact_id_of
 from ._results import (
     BulkReport,
     BulkResult,
@@ -65,6 +69,7 @@ from ._results import (
     StopRules,
 )
 from ._retry import RetryTally
+from ._shard import Shard, shard_of
 
 log = logging.getLogger("zyntro_async")
 
@@ -73,14 +78,15 @@ T = TypeVar("T")
 _END: Any = object()
 ACTIVE_PER_SLOT = 1.5  # items being worked on per request slot
 HELD_PER_SLOT = 8  # items held at most per request slot
+PASSED_PER_YIELD = 512  # other shards' items passed over between yields to the event loop
 
 
 def _item_fields(item: Any) -> dict[str, Any]:
     """Log fields for an item the engine knows nothing of (see ``Operations`` for calls)."""
-    key, contact_id = getattr(item, "key", None), getattr(item, "contact_id", None)
+    key = getattr(item, "key", None)
     return {
         "zyntro_endpoint": None,
-        "zyntro_contact_id": contact_id if isinstance(contact_id, str) else None,
+        "zyntro_contact_id": contact_id_of(item),
         "zyntro_key": key if isinstance(key, str) else None,
         "zyntro_attempt": None,
         "zyntro_code": ItemError.code,
@@ -119,6 +125,8 @@ class _Run(Generic[T]):
         teardown: Callable[[], Awaitable[None]] | None,
         max_wait: float | None,
         tally: RetryTally | None = None,
+        shard: Shard | None = None,
+        shard_key: Callable[[Any], str | None] | None = None,
     ) -> None:
         self.items = items
         # Each item reported (a span, its outcome counted) while OpenTelemetry is on.
@@ -134,6 +142,9 @@ class _Run(Generic[T]):
         self.teardown = teardown
         self.max_wait = max_wait
         self.tally = tally  # every retry logged, cancelled items' too
+        self.shard = shard
+        self.shard_key = shard_key
+        self.other_shards = 0  # items passed over: another shard's
         slots = flow.concurrency
         self.max_active = max(slots + 1, int(slots * ACTIVE_PER_SLOT))
         self.max_held = slots * HELD_PER_SLOT
@@ -195,6 +206,7 @@ class _Run(Generic[T]):
             sync = iter(items)
         flow = self.flow
         loop = asyncio.get_running_loop()
+        shard = self.shard
         while self.stopped is None:
             active = self.held - len(self.results) - flow.sleeping
             # The intake takes only what the pace can serve: an item taken while others
@@ -218,6 +230,11 @@ class _Run(Generic[T]):
                 return
             if item is _END:
                 return
+            if shard is not None and not self.owns(item, shard):
+                self.other_shards += 1
+                if self.other_shards % PASSED_PER_YIELD == 0:
+                    await asyncio.sleep(0)  # a long stretch of others' items: let others run
+                continue
             self.taken += 1
             self.held += 1
             # The item's own coroutine is the task (no wrapper frame for every resume);
@@ -230,6 +247,11 @@ class _Run(Generic[T]):
             task: asyncio.Task[BulkResult[T]] = loop.create_task(work)
             self.tasks.add(task)
             task.add_done_callback(functools.partial(self.item_done, item))
+
+    def owns(self, item: Any, shard: Shard) -> bool:
+        """Whether ``item`` belongs to this run's shard."""
+        key = None if self.shard_key is None else self.shard_key(item)
+        return shard_of(key, shard[1]) == shard[0]
 
     def item_done(self, item: Any, task: asyncio.Task[BulkResult[T]]) -> None:
         self.tasks.discard(task)
@@ -331,6 +353,7 @@ class _Run(Generic[T]):
                 failures=self.failures,
                 recovered=self.recovered,
                 stopped=self.stopped,
+                other_shards=self.other_shards,
             )
             self.ready.set()
         if cancelled:
@@ -344,7 +367,7 @@ class _Run(Generic[T]):
         total = self.total_hint
         eta = None
         if total is not None and worked > 0:
-            eta = max(0, total - self.done) / worked
+            eta = self.remaining(total) / worked
         return Progress(
             done=self.done,
             ok=self.ok,
@@ -356,7 +379,18 @@ class _Run(Generic[T]):
             elapsed=elapsed,
             total=total,
             eta=eta,
+            other_shards=self.other_shards,
+            shard=self.shard,
         )
+
+    def remaining(self, total: int) -> float:
+        """Items of this run still to do, of an input of ``total`` items. A shard's are
+        estimated: its items not finished, and its share (as met so far) of those unread."""
+        if self.shard is None:
+            return max(0, total - self.done)
+        read = self.taken + self.other_shards
+        share = self.taken / read if read else 1 / self.shard[1]
+        return (self.taken - self.done) + max(0, total - read) * share
 
     def emit_progress(self) -> None:
         if self.on_progress is None or self.progress_broken:

@@ -39,7 +39,8 @@ from ._flow import FlowControl
 from ._models import ContactDetails, Profile
 from ._operations import Operations
 from ._pipelines import AddProfiles, EnrichContacts, Enricher, FetchContacts
-from ._protocol import ADD_PROFILE, php_empty
+from ._policy import php_empty
+from ._protocol import ADD_PROFILE
 from ._proxy import redact, resolve_proxy
 from ._results import BulkOptions, ProfileRequest
 from ._retry import RetryPolicy
@@ -346,6 +347,8 @@ class ZyntroClient:
             teardown=teardown,
             max_wait=None if self._retry is None else self._retry.deadline,
             tally=ops.tally,
+            shard=opts.shard,
+            shard_key=getattr(process, "shard_key", None),
         )
         self._runs.add(run)
         self._pool.runs.add(run)
@@ -368,9 +371,9 @@ class ZyntroClient:
         ``contact_id``, ``payload``, ``source`` (defaults to ``source=``) and ``key``. With
         ``journal=`` (a SQLite path) the run is resumable and never adds an item twice.
         How the run runs (``concurrency``, ``max_per_second``, ``retry_budget``,
-        ``on_failure``, ``on_progress``, ``total``, ``shared_quota``): a :class:`BulkOptions`
-        as ``options=``,
-        or the same names as keyword arguments (they win over ``options``).
+        ``on_failure``, ``on_progress``, ``total``, ``shared_quota``, ``shard``): a
+        :class:`BulkOptions` as ``options=``, or the same names as keyword arguments (they
+        win over ``options``).
         """
         return self._run(
             requests,

@@ -106,7 +106,6 @@ __all__ = [
     "TransportError",
     "ValidationError",
     "ZyntroError",
-    "api_error_for",
     "redact",
 ]
 
@@ -416,91 +415,3 @@ class ItemError(ZyntroError):
     """Processing this item raised an unexpected error (its ``__cause__``): it failed alone."""
 
     code = "ITEM_ERROR"
-
-
-# The documented messages of both doc pages, mapped to their documented code.
-# Keyed by endpoint, because one message can mean two codes: "Missing org ID" is
-# MISSING_ORG_ID on fetchContact but MISSING_FIELDS on addProfileToContact.
-_COMMON: dict[str, str] = {
-    "Missing service instance": "MISSING_API_KEY",
-    "Invalid API Key": "INVALID_API_KEY",
-    "Missing developer_secret": "MISSING_DEVELOPER_SECRET",
-    "Invalid developer_secret": "INVALID_DEVELOPER_SECRET",
-    "IP address not whitelisted": "IP_NOT_WHITELISTED",
-    "User is not active": "USER_INACTIVE",
-}
-
-MESSAGE_CODES: dict[str, dict[str, str]] = {
-    "fetchContact": {
-        **_COMMON,
-        "Missing contact ID": "MISSING_CONTACT_ID",
-        "Missing org ID": "MISSING_ORG_ID",
-        "Missing member ID": "MISSING_MEMBER_ID",
-        "No such contact": "NOT_FOUND",
-    },
-    "addProfileToContact": {
-        **_COMMON,
-        # The doc prints MISSING_FIELDS as one line listing five fields; we accept that
-        # literal line and each field's own "Missing <field>" message.
-        "Missing org ID / member ID / contact ID / profile_payload / profile_source": (
-            "MISSING_FIELDS"
-        ),
-        "Missing org ID": "MISSING_FIELDS",
-        "Missing member ID": "MISSING_FIELDS",
-        "Missing contact ID": "MISSING_FIELDS",
-        "Missing profile_payload": "MISSING_FIELDS",
-        "Missing profile_source": "MISSING_FIELDS",
-        "Profile payload must be a valid array. "
-        "The key/value pairing can be anything you like.": "INVALID_PAYLOAD",
-        "Contact does not exist": "NOT_FOUND",
-        "The API only supports notes being added by the member that owns the contact.": (
-            "NOT_OWNER"
-        ),
-    },
-}
-
-CODE_CLASSES: dict[str, type[APIError]] = {
-    "MISSING_API_KEY": AuthenticationError,
-    "INVALID_API_KEY": AuthenticationError,
-    "MISSING_DEVELOPER_SECRET": AuthenticationError,
-    "INVALID_DEVELOPER_SECRET": AuthenticationError,
-    "USER_INACTIVE": AuthenticationError,
-    "IP_NOT_WHITELISTED": PermissionDeniedError,
-    "NOT_OWNER": PermissionDeniedError,
-    "NOT_FOUND": NotFoundError,
-    "MISSING_FIELDS": ValidationError,
-    "MISSING_CONTACT_ID": ValidationError,
-    "MISSING_ORG_ID": ValidationError,
-    "MISSING_MEMBER_ID": ValidationError,
-    "INVALID_PAYLOAD": ValidationError,
-}
-
-
-def _normalise(message: str) -> str:
-    return " ".join(message.split()).casefold()
-
-
-_LOOKUP: dict[str, dict[str, str]] = {
-    endpoint: {_normalise(m): code for m, code in table.items()}
-    for endpoint, table in MESSAGE_CODES.items()
-}
-
-
-def api_error_for(
-    endpoint: str,
-    messages: Sequence[str],
-    *,
-    contact_id: str | None = None,
-    secrets: Sequence[str] = (),
-) -> APIError:
-    """Build the typed error for an error envelope's messages (first known message wins).
-
-    The code is read from the messages as sent; the error keeps them with each of
-    ``secrets`` replaced by ``***`` (see :func:`redact`).
-    """
-    table = _LOOKUP.get(endpoint, {})
-    code = next((table[k] for k in map(_normalise, messages) if k in table), "UNKNOWN")
-    cls = CODE_CLASSES.get(code, APIError)
-    if secrets:
-        messages = [redact(m, secrets) for m in messages]
-    return cls(messages, code=code, endpoint=endpoint, contact_id=contact_id)

@@ -23,6 +23,7 @@ from typing import Any
 
 import attrs
 
+from ._policy import php_empty
 from ._results import ProfileRequest
 
 # The largest CSV cell read (csv's default is 128 KiB); a larger one is a problem on its line.
@@ -94,13 +95,13 @@ def _request(obj: Any, line: int, default_source: str | None) -> Row:
     if not isinstance(obj, dict):
         return InputProblem(line, f"expected a JSON object, got {type(obj).__name__}")
     contact_id = obj.get("contact_id")
-    if not isinstance(contact_id, str) or not contact_id.strip():
+    if not isinstance(contact_id, str) or php_empty(contact_id):
         return InputProblem(line, "no contact_id (a non-empty string)")
     payload = obj.get("payload")
     if not isinstance(payload, (dict, list)):
         return InputProblem(line, "no payload (a JSON object or array)", contact_id)
     source = obj.get("source", default_source)
-    if not isinstance(source, str) or not source.strip():
+    if not isinstance(source, str) or php_empty(source):
         return InputProblem(line, "no source (give it per line or with --source)", contact_id)
     key = obj.get("key")
     return InputLine(
@@ -274,7 +275,7 @@ def read_csv(lines: Iterable[bytes | str], default_source: str | None) -> Iterat
         row = dict(zip(header, cells, strict=True))
         contact_id = row.pop("contact_id", "").strip()
         payload = {k: v for k, v in row.items() if v != ""}
-        if not contact_id:
+        if php_empty(contact_id):
             yield InputProblem(number, "no contact_id", last_line=span)
         elif not payload:
             yield InputProblem(number, "no payload columns with a value", contact_id, span)

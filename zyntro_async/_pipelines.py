@@ -52,27 +52,16 @@ from ._journal_store import (
 from ._models import ContactDetails, Profile
 from ._operations import Operations
 from ._payload import is_utf8
+from ._policy import BY_CODE, is_item_fault
 from ._protocol import ADD_PROFILE, FETCH_CONTACT, Call, coerce_id
 from ._results import BulkResult, OutcomeNotRecorded, ProfileRequest
 from ._retry import RetryStats
 
 Enricher = Callable[[ContactDetails], Awaitable["dict[str, Any] | list[Any] | None"]]
 
-
-#: Failures that are the item's own (its contact, its payload): a re-run skips them unless
-#: ``retry_failed=True``. Any other journaled failure (credentials, permissions, the
-#: server's 5xx, rate limits, timeouts) said nothing about the item, so a re-run retries it.
-ITEM_FAILURES = frozenset(
-    {
-        "NOT_FOUND",
-        "NOT_OWNER",
-        "INVALID_PAYLOAD",
-        "MISSING_FIELDS",
-        "MISSING_CONTACT_ID",
-        "JOURNAL_KEY_CONFLICT",
-        "ENRICHER_FAILED",
-    }
-)
+#: The codes of the failures that are the item's own (the policy table's item faults): a
+#: journaled one settles the item, and a re-run sends it again only with ``retry_failed``.
+_ITEM_FAULTS = frozenset(filter(is_item_fault, BY_CODE))
 
 
 def _id(value: object, what: str) -> str:
@@ -212,7 +201,7 @@ class AddProfiles(_JournalSlot):
         super().__init__(journal)
         self._ops = ops
         # Failures that settle an item: a journaled one is not sent again.
-        self._settled = frozenset() if retry_failed else ITEM_FAILURES
+        self._settled = frozenset() if retry_failed else _ITEM_FAULTS
         self._default_source = default_source
         self._working: dict[str, _Identity] = {}
 
@@ -230,11 +219,23 @@ class AddProfiles(_JournalSlot):
             return add_one(self._ops, request)
         return self._with_journal(request)
 
+    def shard_key(self, item: object) -> str | None:
+        """The item's journal key (what a sharded run splits by), or None for an item
+        this pipeline refuses before sending."""
+        try:
+            request = coerce_request(item, self._default_source)
+            if request.key:  # the key alone: a payload that is not JSON fails in its shard
+                return request.key
+            digest = digest_or_none(self._ops.plain(request.payload))
+        except Exception:  # the item fails in its own run, whichever shard that is
+            return None
+        return None if digest is None else _add_key(request, digest)
+
     async def _with_journal(self, request: ProfileRequest) -> BulkResult[Profile]:
         digest = digest_or_none(request.payload)
         if digest is None:  # not JSON: the add refuses it locally, before any journaling
             return await add_one(self._ops, request)
-        key = request.key or item_key(request.contact_id, request.source, None, digest=digest)
+        key = _add_key(request, digest)
         earlier = self._working.get(key)
         if earlier is not None:  # the same key twice in one input: wait for the first
             if not earlier.matches(request.contact_id, request.source, digest):
@@ -318,6 +319,16 @@ class AddProfiles(_JournalSlot):
             )
             return BulkResult(request=request, ok=False, error=error)
         return _failed(request, _conflict(request, "an item of an earlier run"))
+
+
+def _add_key(request: ProfileRequest, digest: str) -> str:
+    """An add's identity in a journal: the caller's key, else (contact, source, payload)."""
+    return request.key or item_key(request.contact_id, request.source, None, digest=digest)
+
+
+def _enrich_key(contact_id: str, source: str) -> str:
+    """An enrichment's identity in a journal: (contact, source)."""
+    return item_key(contact_id, source, None, key=f"enrich:{contact_id}:{source}")
 
 
 async def _ready(result: BulkResult[Profile]) -> BulkResult[Profile]:
@@ -417,6 +428,13 @@ class FetchContacts:
         self._ops = ops
         self._include = (include_notes, include_entity, include_profile, include_signals)
 
+    def shard_key(self, item: object) -> str | None:
+        """The contact id, as the call sends it (None: an id the call refuses)."""
+        try:
+            return coerce_id(item, "contact_id", endpoint=FETCH_CONTACT, code="MISSING_FIELDS")
+        except ZyntroError:
+            return None
+
     async def __call__(self, contact_id: Any) -> BulkResult[ContactDetails]:
         stats = RetryStats()
         notes, entity, profile, signals = self._include
@@ -470,6 +488,13 @@ class EnrichContacts(_JournalSlot):
         self._source = source
         self._skip_if_enriched = skip_if_enriched
 
+    def shard_key(self, item: object) -> str | None:
+        """The item's journal key, (contact, source); None for an id the run refuses."""
+        try:
+            return _enrich_key(_id(item, "contact_id"), self._source)
+        except ZyntroError:
+            return None
+
     async def __call__(self, item: Any) -> BulkResult[Profile]:
         try:
             contact_id = _id(item, "contact_id")
@@ -479,9 +504,7 @@ class EnrichContacts(_JournalSlot):
         entry: JournalEntry | None = None
         journal = self.journal
         if journal is not None:
-            key = item_key(
-                contact_id, self._source, None, key=f"enrich:{contact_id}:{self._source}"
-            )
+            key = _enrich_key(contact_id, self._source)
             entry = await journal.get(key)
             if entry is not None and entry.state is JournalState.DONE:
                 # The journal keeps no payload, so it cannot give the Profile back: the

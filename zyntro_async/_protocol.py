@@ -20,6 +20,7 @@ from ._converter import structure_contact_details, structure_profile
 from ._exceptions import ValidationError
 from ._models import ContactDetails, Profile
 from ._payload import is_utf8, payload_problem, surrogate_path
+from ._policy import EMPTY_STRINGS, php_empty
 
 FETCH_CONTACT: Final = "fetchContact"
 ADD_PROFILE: Final = "addProfileToContact"
@@ -79,28 +80,41 @@ def _encode(body: dict[str, Any]) -> bytes:
     return _ENCODER.encode(body).encode()
 
 
-def php_empty(value: object) -> bool:
-    """PHP's ``empty()`` of the JSON value ``value`` becomes: what the server calls missing.
-
-    True for None, False, 0, 0.0, ``""``, ``"0"``, and an empty array/object; false for
-    everything else, including ``"  "``, ``"0.0"`` and ``"00"``. The doc pages say a field
-    is refused when it is "missing or empty", and the API is PHP, whose ``empty()`` does
-    not trim: a whitespace-only string is NOT empty, so it is sent (and an id like that
-    then gets the API's own NOT_FOUND). This is the one emptiness rule of the SDK.
-    """
-    if value is None or value is False:
-        return True
-    if isinstance(value, str):
-        return value == "" or value == "0"
-    if isinstance(value, (int, float)):
-        return value == 0
-    if isinstance(value, (dict, list, tuple)):
-        return not value
-    return False
-
-
 def _refuse(message: str, *, code: str, endpoint: str, contact_id: str | None) -> ValidationError:
     return ValidationError([message], code=code, endpoint=endpoint, contact_id=contact_id)
+
+
+def wire_id(value: object) -> str | None:
+    """An id as the wire writes it: a ``str`` (a subclass as its plain string), a
+    ``uuid.UUID``'s string, a non-bool ``int``'s decimal string (an ``IntEnum`` too); None
+    for any other type, or an int too large to write out. The one id rule of the SDK."""
+    if type(value) is str:
+        return value
+    if isinstance(value, str):
+        return str.__str__(value)
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        try:
+            return int.__repr__(value)
+        except ValueError:  # beyond the interpreter's int-to-str digit limit
+            return None
+    return None
+
+
+def contact_id_of(item: object) -> str | None:
+    """The contact id a bulk item names (a request, a mapping with ``contact_id``, or the
+    id itself), as the wire writes it (see :func:`wire_id`); None if it names none.
+
+    Never raises: it names items in logs and results, also those that failed because
+    reading them raised."""
+    try:
+        value = getattr(item, "contact_id", item)
+        if isinstance(value, Mapping):
+            value = value.get("contact_id")
+        return wire_id(value)
+    except Exception:
+        return None
 
 
 def coerce_id(
@@ -108,37 +122,20 @@ def coerce_id(
 ) -> str:
     """The wire string for a contact or member id, or ``ValidationError(code)``.
 
-    Accepted: a ``str`` (a subclass is taken as its plain string), a ``uuid.UUID``, and a
-    non-bool ``int`` (database row ids; an ``IntEnum`` too), which becomes its decimal
-    string. Refused: bool, float, None and every other type; an id that PHP's ``empty()``
+    Accepted: what :func:`wire_id` writes (a ``str``, a ``uuid.UUID``, a non-bool ``int``:
+    database row ids). Refused: bool, float, None and every other type; an id that PHP's ``empty()``
     calls missing (``""``, ``"0"``, so also the int 0; see :func:`php_empty`), with the
     code the server would answer; a string that is not valid UTF-8 (a lone surrogate).
     ``what`` names the argument in the message, ``contact_id`` goes on the error.
     """
-    if type(value) is str:
-        text = value
-    elif isinstance(value, str):
-        text = str.__str__(value)
-    elif isinstance(value, uuid.UUID):
-        return str(value)
-    elif isinstance(value, int) and not isinstance(value, bool):
-        try:
-            text = int.__repr__(value)
-        except ValueError:  # beyond the interpreter's int-to-str digit limit
-            raise _refuse(
-                f"{what} is an int too large to write out",
-                code=code,
-                endpoint=endpoint,
-                contact_id=contact_id,
-            ) from None
-    else:
-        raise _refuse(
-            f"{what} must be a string, UUID or int, not {type(value).__name__}",
-            code=code,
-            endpoint=endpoint,
-            contact_id=contact_id,
-        )
-    if text == "" or text == "0":
+    text = value if type(value) is str else wire_id(value)  # the common case, without a call
+    if text is None:
+        if isinstance(value, int) and not isinstance(value, bool):
+            problem = f"{what} is an int too large to write out"
+        else:
+            problem = f"{what} must be a string, UUID or int, not {type(value).__name__}"
+        raise _refuse(problem, code=code, endpoint=endpoint, contact_id=contact_id)
+    if text in EMPTY_STRINGS:  # php_empty, for a string
         raise _refuse(
             f"{what} is empty ({text!r} counts as missing for the API)",
             code=code,
@@ -267,7 +264,7 @@ def add_profile_call(
         )
     if type(source) is not str:
         source = str.__str__(source) if isinstance(source, str) else None
-    if source is None or source == "" or source == "0" or not is_utf8(source):
+    if source is None or source in EMPTY_STRINGS or not is_utf8(source):
         raise _refuse(
             'profile_source must be a valid UTF-8 string, not empty or "0"',
             code="MISSING_FIELDS",

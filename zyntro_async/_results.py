@@ -10,9 +10,11 @@ from typing import TYPE_CHECKING, Any, Generic, Literal, TypedDict, TypeVar, cas
 import attrs
 
 from ._config import DEFAULT_RETRY_BUDGET
-from ._exceptions import APIError, ConfigurationError, JournalError, ServerError, ZyntroError
+from ._exceptions import APIError, ConfigurationError, JournalError, ZyntroError
 from ._models import payload_summary
+from ._policy import stops_run
 from ._proxy import redact
+from ._shard import Shard, check_shard
 
 T = TypeVar("T")
 
@@ -104,6 +106,10 @@ class BulkReport:
     run cancelled when it stopped included; ``retries_abandoned`` those of them that never
     put a request on the wire (a deadline passed first, or the run stopped). When no item
     was cancelled, ``retries`` is the sum of the results' ``retries``.
+
+    A sharded run counts its own shard's items only; ``other_shards`` says how many input
+    items it passed over as other shards' (so a finished shard's ``total + other_shards``
+    is the input's length).
     """
 
     total: int
@@ -116,6 +122,7 @@ class BulkReport:
     recovered: int = 0
     stopped: str | None = None
     retries_abandoned: int = 0
+    other_shards: int = 0
 
     @property
     def rate(self) -> float:
@@ -134,6 +141,13 @@ class Progress:
     is computed from the same rate. ``in_flight``: requests on the wire now.
     ``throttled``: the run is held below its pace right now (the server's quota or
     overload, or a pool-wide ``Retry-After``).
+
+    In a sharded run (``shard=(i, n)``), ``shard`` is ``(i, n)`` and ``other_shards``
+    counts the input items read so far that belong to other shards (passed over, in no
+    other count). ``total`` still counts the whole input, every shard's items, as the
+    shard's own share is only known once the input is read: ``done + other_shards``
+    reaches ``total`` when the shard ends, and ``eta`` estimates the shard's remaining
+    items from the share of them met so far.
     """
 
     done: int
@@ -146,11 +160,21 @@ class Progress:
     elapsed: float
     total: int | None
     eta: float | None
+    other_shards: int = 0
+    shard: Shard | None = None
 
     def __str__(self) -> str:
         total = "?" if self.total is None else str(self.total)
         eta = "" if self.eta is None else f", eta {self.eta:.0f} s"
         throttled = ", throttled" if self.throttled else ""
+        if self.shard is not None:
+            index, count = self.shard
+            return (
+                f"shard {index}/{count}: {self.done + self.other_shards}/{total} items "
+                f"({self.done} done: {self.ok} ok, {self.failed} failed, {self.skipped} "
+                f"skipped, {self.in_flight} in flight{throttled}; {self.other_shards} "
+                f"other shards'), {self.rate:.0f}/s{eta}"
+            )
         return (
             f"{self.done}/{total} done ({self.ok} ok, {self.failed} failed, "
             f"{self.skipped} skipped, {self.in_flight} in flight{throttled}), "
@@ -237,6 +261,10 @@ def _url_repr(value: str | None) -> str:
     return "None" if value is None else repr(redact(value))
 
 
+def _shard(value: object) -> Shard | None:
+    return None if value is None else check_shard(value)
+
+
 def _callable_or_none(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
     if value is not None and not callable(value):
         raise ConfigurationError(f"{attribute.name} must be callable or None (got {value!r})")
@@ -264,6 +292,11 @@ class BulkOptions:
       connects when it starts and disconnects when it ends. ``max_per_second`` is then
       the whole fleet's total, not this run's share. The URL's password appears in no
       repr, log line or message.
+    - ``shard``: ``(index, count)`` (or ``"index/count"``): take only this shard's items
+      of the input, so ``count`` workers given the same input and each its own ``index``
+      share it out, none twice and none left over. An item's shard follows from its
+      key (the journal's identity of it), the same in every process and every run; the
+      report and the results hold only this shard's items (see the bulk guide).
     """
 
     concurrency: int = attrs.field(default=64, validator=_count(1))
@@ -277,6 +310,7 @@ class BulkOptions:
     )
     total: int | None = attrs.field(default=None, validator=_optional(_count(0)))
     shared_quota: str | None = attrs.field(default=None, validator=_redis_url, repr=_url_repr)
+    shard: Shard | None = attrs.field(default=None, converter=_shard)
 
 
 class BulkOptionsArgs(TypedDict, total=False):
@@ -289,23 +323,9 @@ class BulkOptionsArgs(TypedDict, total=False):
     on_progress: Callable[[Progress], object] | None
     total: int | None
     shared_quota: str | None
+    shard: Shard | str | None
 
 
-#: Codes that fail every request of a run the same way: stop at the first one.
-GLOBAL_CODES = frozenset(
-    {
-        "MISSING_API_KEY",
-        "INVALID_API_KEY",
-        "MISSING_DEVELOPER_SECRET",
-        "INVALID_DEVELOPER_SECRET",
-        "USER_INACTIVE",
-        "IP_NOT_WHITELISTED",
-        "MISSING_ORG_ID",
-        "MISSING_MEMBER_ID",
-    }
-)
-#: HTTP statuses that say the base URL or the gateway is wrong, not the item.
-GLOBAL_STATUSES = frozenset({401, 403, 404, 405})
 #: The first this many finished items all failing with one code stops a run.
 SAME_CODE_STREAK = 25
 
@@ -331,14 +351,13 @@ class StopRules:
         """Count a failure; return why the run must stop, or None."""
         self._failed += 1
         code = error.code if error is not None else "UNKNOWN"
-        if code in GLOBAL_CODES and isinstance(error, APIError):
-            said = "; ".join(error.messages) or "no message"
-            return f"{code}: every request would fail the same way ({said})"
-        status = getattr(error, "status", None)
-        if isinstance(error, ServerError) and status in GLOBAL_STATUSES:
+        if stops_run(error):
+            if isinstance(error, APIError):
+                said = "; ".join(error.messages) or "no message"
+                return f"{code}: every request would fail the same way ({said})"
             return (
-                f"{code} (HTTP {status}): the server refuses this endpoint; check "
-                "ZYNTRO_BASE_URL / base_url"
+                f"{code} (HTTP {getattr(error, 'status', None)}): the server refuses this "
+                "endpoint; check ZYNTRO_BASE_URL / base_url"
             )
         if self._streak >= 0:
             if code == self._streak_code:

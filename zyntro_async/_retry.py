@@ -43,21 +43,8 @@ from typing import Any, Literal, Protocol, TypeVar
 import attrs
 import tenacity as _t
 
-from ._exceptions import (
-    APIError,
-    APIStatusError,
-    ClientClosedError,
-    ConfigurationError,
-    ConnectError,
-    ConnectTimeout,
-    DisconnectedError,
-    InvalidArgumentError,
-    RateLimitError,
-    ReadTimeout,
-    ServerError,
-    TLSError,
-    ZyntroError,
-)
+from ._exceptions import ConfigurationError, ZyntroError
+from ._policy import CODES
 
 log = logging.getLogger("zyntro_async")
 
@@ -92,24 +79,13 @@ class Rule:
         return self.statuses is None or getattr(exc, "status", None) in self.statuses
 
 
-#: Statuses by which the server (or a gateway before it) refused the request as such: a
-#: redirect (never followed) or a client error; 429 is REFUSED above.
-_REFUSED_AS_SENT = frozenset(range(300, 500)) - {429}
-
-DEFAULT_RULES: tuple[Rule, ...] = (
-    Rule(APIError, FailureKind.FATAL),
-    Rule(ClientClosedError, FailureKind.FATAL),
-    Rule(InvalidArgumentError, FailureKind.FATAL),
-    Rule(TLSError, FailureKind.FATAL),
-    Rule(ConnectError, FailureKind.NOT_SENT),
-    Rule(ConnectTimeout, FailureKind.NOT_SENT),
-    Rule(RateLimitError, FailureKind.REFUSED),
-    Rule(ServerError, FailureKind.REFUSED, statuses=frozenset({503})),
-    Rule(APIStatusError, FailureKind.FATAL, statuses=_REFUSED_AS_SENT),
-    Rule(ReadTimeout, FailureKind.AMBIGUOUS),
-    Rule(DisconnectedError, FailureKind.AMBIGUOUS),
-    # No row for the rest: what no row names is AMBIGUOUS (see classify).
+#: The SDK's table: the retry rows of the error policy's table, in its order.
+DEFAULT_RULES: tuple[Rule, ...] = tuple(
+    Rule(row.error, FailureKind(row.retry), row.retry_statuses)
+    for row in CODES
+    if row.retry is not None
 )
+# No row for the rest: what no row names is AMBIGUOUS (see classify).
 
 
 def classify(exc: BaseException, rules: tuple[Rule, ...] = DEFAULT_RULES) -> FailureKind:

@@ -65,13 +65,13 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import time
-from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
-from uuid import UUID
 
 from ._exceptions import APIError
 from ._otel import Api, Instruments, active
+from ._protocol import contact_id_of
 
 if TYPE_CHECKING:
     # Type-checks with or without the extra installed (without it these are Any).
@@ -361,14 +361,6 @@ def _outcome(result: BulkResult[Any]) -> str:
 
 
 def _contact_id(item: object) -> str | None:
-    """The contact id an item names (a request, a mapping, or the id itself), as sent."""
-    value = getattr(item, "contact_id", item)
-    if isinstance(value, Mapping):
-        value = value.get("contact_id")
-    if isinstance(value, str):
-        return value[:_MAX_ID]
-    if isinstance(value, UUID):
-        return str(value)
-    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() <= 256:
-        return str(value)
-    return None
+    """The contact id an item names, as sent, cut to what an attribute keeps."""
+    contact_id = contact_id_of(item)
+    return None if contact_id is None else contact_id[:_MAX_ID]

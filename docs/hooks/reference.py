@@ -139,16 +139,17 @@ def _source_line(cls: type) -> int:
 
 
 def _error_messages() -> str:
-    from zyntro_async import _exceptions as exc
+    from zyntro_async import _policy
 
     rows = [
         "| endpoint | message (verbatim from the API docs) | `.code` | class |",
         "|---|---|---|---|",
     ]
-    for endpoint, table in exc.MESSAGE_CODES.items():
-        for message, code in table.items():
-            cls = exc.CODE_CLASSES.get(code, exc.APIError).__name__
-            rows.append(f"| `{endpoint}` | {message} | `{code}` | `{cls}` |")
+    for endpoint in ("fetchContact", "addProfileToContact"):
+        for row in _policy.CODES:
+            for message in row.messages.get(endpoint, ()):
+                name = row.error.__name__
+                rows.append(f"| `{endpoint}` | {message} | `{row.code}` | `{name}` |")
     rows.append("| either | any other message (kept in `.messages`) | `UNKNOWN` | `APIError` |")
     return "\n".join(rows) + "\n"
 

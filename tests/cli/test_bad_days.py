@@ -165,7 +165,7 @@ MORE_BAD_FLAGS = [
     (["sandbox", "--ids-file", "/no/such/dir/ids"], "--ids-file"),
     (["add-profile", "c", "--source", "S", "--payload", "5"], "object or array, not int"),
     (["add-profile", "c", "--source", "S", "--payload", "[NaN]"], "NaN is not JSON"),
-    (["add-profile", "c", "--source", " ", "--payload", "[1]"], "--source is empty"),
+    (["add-profile", "c", "--source", "0", "--payload", "[1]"], "--source is empty"),
     (
         ["add-profile", "c", "--source", "S", "--payload-file", "/no/such"],
         "cannot read --payload-file /no/such: No such file or directory",

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from .._client import ZyntroClient
 from .._exceptions import ZyntroError
+from .._policy import php_empty
 from .._results import ProfileRequest
 from . import _env, _signals
 from ._common import EXIT_FAILED, EXIT_OK, Context, UsageError, check_writable
@@ -104,7 +105,7 @@ def read_payload(args: argparse.Namespace) -> Any:
 
 
 def cmd_add_profile(args: argparse.Namespace, ctx: Context) -> int:
-    if not args.source.strip():
+    if php_empty(args.source):  # what the API calls missing ("", "0"); "  " is a source
         raise UsageError("--source is empty")
     payload = read_payload(args)
     settings = _env.load_settings(args.env_file)

@@ -7,6 +7,12 @@ read by a thread, so a slow or silent producer never keeps Ctrl-C from working. 
 are counted as *invalid input* and the run goes on; failures are summarised by error code;
 a run the library stops (a failure every item would hit) says why and how to resume.
 ``--output`` is described in ``_output``.
+
+``--shard I/N`` (or ``ZYNTRO_SHARD``) hands the library ``shard=(I, N)``: the run takes the
+lines whose item key falls to shard I and passes over the rest. A line that is not a request
+at all has no key: shard 0 reports it as invalid, every other shard passes over it, so each
+input line is reported by exactly one shard. The run's counts, progress and ``--output``
+hold its own shard's lines; the lines passed over are counted as "other shards".
 """
 
 from __future__ import annotations
@@ -16,15 +22,16 @@ import asyncio
 import os
 import sys
 import threading
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
 from typing import Any, BinaryIO
 
 import attrs
 
 from .._bulk import BulkRun
-from .._exceptions import JournalError, PreviousFailure
+from .._exceptions import ConfigurationError, JournalError, PreviousFailure
 from .._inputs import InputProblem, Row, read_csv, read_jsonl, survey_csv, survey_jsonl
 from .._results import BulkResult, ProfileRequest
+from .._shard import Shard, parse_shard
 from . import _env, _signals
 from ._common import (
     EXIT_FAILED,
@@ -44,6 +51,16 @@ REPORTED_LINES = 20  # invalid lines named one by one on stderr; the rest are on
 STDIN_BUFFER = 256  # rows read ahead from stdin
 #: The shared quota's Redis URL (``--shared-quota``), kept out of argv.
 SHARED_QUOTA_VAR = "ZYNTRO_SHARED_QUOTA"
+#: The shard (``--shard``), for a deployment that sets it per worker.
+SHARD_VAR = "ZYNTRO_SHARD"
+
+
+@attrs.frozen
+class LineRequest(ProfileRequest):
+    """A request with the input line it came from: its result names the line, and nothing
+    is kept for a line the run passes over (another shard's)."""
+
+    line: int = attrs.field(default=0, kw_only=True, eq=False)
 
 
 @attrs.define
@@ -54,6 +71,7 @@ class _Job:
     stream: BinaryIO
     total: int | None
     results: ResultsFile | None
+    shard: Shard | None = None
 
 
 def nothing_usable(name: str, is_csv: bool, problem: InputProblem | None) -> str:
@@ -99,8 +117,22 @@ def _not_the_same(flag: str, path: str | None, others: list[tuple[str | None, st
             )
 
 
+def shard_setting(flag: Shard | None, environ: Mapping[str, str] = os.environ) -> Shard | None:
+    """``--shard``, else ``ZYNTRO_SHARD`` (checked: a bad value is a usage error)."""
+    if flag is not None:
+        return flag
+    text = environ.get(SHARD_VAR, "").strip()
+    if not text:
+        return None
+    try:
+        return parse_shard(text)
+    except ConfigurationError as exc:
+        raise UsageError(f"{SHARD_VAR}: {exc}") from None
+
+
 def cmd_enrich(args: argparse.Namespace, ctx: Context) -> int:
     settings = _env.load_settings(args.env_file)
+    shard = shard_setting(args.shard)
     is_csv = args.format == "csv" or (args.format is None and args.input.lower().endswith(".csv"))
     if is_csv and not args.source:
         raise UsageError("a CSV input needs --source (the profile source label)")
@@ -126,7 +158,7 @@ def cmd_enrich(args: argparse.Namespace, ctx: Context) -> int:
                 results = ResultsFile(args.output)
             except OSError as exc:
                 raise UsageError(f"cannot write {args.output}: {exc.strerror or exc}") from None
-        job = _Job(args, settings, is_csv, stream, total, results)
+        job = _Job(args, settings, is_csv, stream, total, results, shard)
         return _signals.run(lambda: _enrich(job, ctx), ctx.console)
     finally:
         if results is not None:
@@ -194,7 +226,6 @@ async def _enrich(job: _Job, ctx: Context) -> int:
     summary = FailureSummary()
     errors: dict[str, BaseException] = {}  # code -> first error, for the stop hint
     view = ProgressView(console, job.total)
-    lines_of: dict[int, int] = {}  # id(request) -> line, for requests in flight only
     interrupted, failed_before = False, 0
     first_problem: list[InputProblem] = []
     output = job.results
@@ -208,6 +239,9 @@ async def _enrich(job: _Job, ctx: Context) -> int:
             )
 
     def accept(row: Row) -> ProfileRequest | None:
+        if isinstance(row, InputProblem) and job.shard is not None and job.shard[0] != 0:
+            view.passed += 1  # no key, so shard 0's to report
+            return None
         if isinstance(row, InputProblem):
             if not first_problem:
                 first_problem.append(row)
@@ -223,8 +257,15 @@ async def _enrich(job: _Job, ctx: Context) -> int:
                 invalid["last_line"] = row.last_line
             write({**invalid, "contact_id": row.contact_id, "ok": False, "error": error})
             return None
-        lines_of[id(row.request)] = row.line
-        return row.request
+        request = row.request
+        return LineRequest(
+            request.contact_id,
+            request.payload,
+            request.source,
+            key=request.key,
+            member_id=request.member_id,
+            line=row.line,
+        )
 
     def from_file(rows: Iterable[Row]) -> Iterator[ProfileRequest]:
         for row in rows:
@@ -238,7 +279,7 @@ async def _enrich(job: _Job, ctx: Context) -> int:
 
     def record(result: BulkResult[Any]) -> None:
         nonlocal failed_before
-        line = lines_of.pop(id(result.request), None)
+        line = getattr(result.request, "line", None)
         write(result_record(result, line))
         if result.ok or result.error is None:
             return
@@ -265,6 +306,7 @@ async def _enrich(job: _Job, ctx: Context) -> int:
             on_progress=view,
             total=job.total,
             shared_quota=shared,
+            shard=job.shard,
         )
         journal_failed: JournalError | None = None
         try:
@@ -285,11 +327,17 @@ async def _enrich(job: _Job, ctx: Context) -> int:
                 view.close()
     report = run.report
     assert report is not None
-    ctx.out.write(summary_table(report, invalid=view.invalid, failed_before=failed_before) + "\n")
+    others = None if job.shard is None else report.other_shards + view.passed
+    ctx.out.write(
+        summary_table(
+            report, invalid=view.invalid, failed_before=failed_before, other_shards=others
+        )
+        + "\n"
+    )
     ctx.out.flush()
     for line in summary.lines():
         console.line(line)
-    handled = report.total + view.invalid
+    handled = report.total + view.invalid + (others or 0)
     unsent = None if job.total is None else max(0, job.total - handled)
     if output is not None and output.error is not None:
         console.line(
@@ -318,7 +366,7 @@ async def _enrich(job: _Job, ctx: Context) -> int:
         return EXIT_JOURNAL
     if output is not None and output.error is not None:
         return EXIT_FAILED
-    if report.total == 0 and job.total is None:  # stdin: no line could be sent
+    if report.total == report.other_shards == 0 and job.total is None:  # stdin: nothing to send
         problem = first_problem[0] if first_problem else None
         console.line(f"zyntro-async: error: {nothing_usable('stdin', job.csv, problem)}")
         return EXIT_USAGE

@@ -27,6 +27,7 @@ from .._exceptions import (
     ValidationError,
     ZyntroError,
 )
+from .._policy import stops_run
 from ._common import EXIT_FAILED, EXIT_STOPPED, EXIT_UNREACHABLE, EXIT_USAGE, UsageError
 
 BASE_URL = ENV_VARS["base_url"]
@@ -112,18 +113,6 @@ def make_client(settings: Mapping[str, str]) -> ZyntroClient:
         raise UsageError(f"configuration: {exc}") from None
 
 
-# Failures every request would hit the same way (fix the setup, not the data); what a
-# bulk run stops on, too.
-GLOBAL_CODES = frozenset({"IP_NOT_WHITELISTED", "MISSING_ORG_ID", "MISSING_MEMBER_ID"})
-GLOBAL_STATUSES = frozenset({401, 403, 404, 405})  # the base URL or a gateway is wrong
-
-
-def is_global(error: BaseException) -> bool:
-    if isinstance(error, AuthenticationError) or getattr(error, "code", None) in GLOBAL_CODES:
-        return True
-    return isinstance(error, ServerError) and error.status in GLOBAL_STATUSES
-
-
 def hint(error: BaseException, url: str) -> str | None:
     """What to do about ``error``, in terms of the CLI's settings."""
     code = getattr(error, "code", None)
@@ -137,7 +126,7 @@ def hint(error: BaseException, url: str) -> str | None:
         return f"the contact belongs to another member than {ENV_VARS['member_id']}"
     if code in ("MISSING_ORG_ID", "MISSING_MEMBER_ID"):
         return f"check {ENV_VARS['org_id']} and {ENV_VARS['member_id']}"
-    if isinstance(error, ServerError) and error.status in GLOBAL_STATUSES:
+    if isinstance(error, ServerError) and stops_run(error):  # the base URL or a gateway is wrong
         endpoint = getattr(error, "endpoint", None) or ""
         return (
             f"{url}{endpoint} answered HTTP {error.status}: is {BASE_URL} right? "
@@ -166,7 +155,9 @@ def describe(error: ZyntroError, url: str) -> tuple[str, int]:
         return text, EXIT_USAGE
     if unreachable(error):
         return text, EXIT_UNREACHABLE
-    return text, EXIT_STOPPED if is_global(error) else EXIT_FAILED
+    # Every request would fail the same way (fix the setup, not the data): what a bulk run
+    # stops on, too.
+    return text, EXIT_STOPPED if stops_run(error) else EXIT_FAILED
 
 
 def unreachable(error: BaseException) -> bool:

@@ -10,6 +10,8 @@ import argparse
 import math
 from typing import Any, NoReturn
 
+from .._exceptions import ConfigurationError
+from .._shard import Shard, parse_shard
 from .._version import __version__
 from ._commands import cmd_add_profile, cmd_demo, cmd_fetch, cmd_sandbox
 from ._enrich import cmd_enrich
@@ -120,6 +122,13 @@ def rate(text: str) -> float:
     return value
 
 
+def shard(text: str) -> Shard:
+    try:
+        return parse_shard(text)
+    except ConfigurationError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def faults(text: str) -> str:
     from ..testing import Faults
 
@@ -192,6 +201,15 @@ def build_parser(prog: str = "zyntro-async") -> Parser:
         help="pace with every process on this API key through this Redis (redis://...; "
         "--rate is then the fleet's total). Prefer ZYNTRO_SHARED_QUOTA: a password in "
         "argv is visible to other users",
+    )
+    enrich.add_argument(
+        "--shard",
+        type=shard,
+        metavar="I/N",
+        help="take only shard I of N (0 <= I < N) of the input, split by item key: N "
+        "processes given the same input share it, none twice (also ZYNTRO_SHARD; in a "
+        'Kubernetes Indexed Job: --shard "$JOB_COMPLETION_INDEX/N"). Give each shard '
+        "its own --journal",
     )
     enrich.add_argument("--journal", metavar="FILE", help="SQLite checkpoint: resumable runs")
     enrich.add_argument(

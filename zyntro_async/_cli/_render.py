@@ -13,6 +13,7 @@ import time
 from typing import Any, TextIO
 
 from .._models import ContactDetails, Profile
+from .._protocol import contact_id_of
 from .._results import BulkReport, BulkResult, Progress
 
 PLAIN_PROGRESS_EVERY = 5.0  # seconds between progress lines when stderr is not a terminal
@@ -96,10 +97,16 @@ class ProgressView:
     ``invalid`` counts input lines that never became requests (the caller adds to it), so
     the count reaches the real total. The rate and the ETA count only items processed in
     this run: items skipped as done in an earlier run cost almost nothing.
+
+    In a sharded run the count is of input lines, every shard's: the shard's own items
+    done, and the lines passed over as other shards' (the library's count of items,
+    plus ``passed``: lines that were not items, which shard 0 reports); the ETA is the
+    library's estimate for the shard's own items.
     """
 
     def __init__(self, console: Console, total: int | None) -> None:
         self.invalid = 0
+        self.passed = 0
         self._console = console
         self._total = total
         self._last_line: float | None = None
@@ -122,10 +129,12 @@ class ProgressView:
             console.attach(self._bar)
 
     def _numbers(self, p: Progress) -> tuple[int, float, float | None]:
-        done = p.done + self.invalid
+        done = p.done + self.invalid + p.other_shards + self.passed
         rate = (p.ok + p.failed) / p.elapsed if p.elapsed > 0 else 0.0
         eta = None
-        if self._total is not None:
+        if p.shard is not None:
+            eta = 0.0 if self._total is not None and done >= self._total else p.eta
+        elif self._total is not None:
             remaining = max(0, self._total - done)
             if remaining == 0:
                 eta = 0.0
@@ -140,6 +149,9 @@ class ProgressView:
             if self.invalid:
                 parts.append(f"invalid={self.invalid}")
             parts += [f"skipped={p.skipped}", f"in flight={p.in_flight}", f"{rate:.0f}/s"]
+            if p.shard is not None:
+                parts.insert(0, f"shard {p.shard[0]}/{p.shard[1]}")
+                parts.append(f"other shards={p.other_shards + self.passed}")
             if eta is not None:
                 parts.append(f"eta {_duration(eta)}")
             if p.throttled:
@@ -158,10 +170,14 @@ class ProgressView:
         self._last_line, self._last_done = now, done
         total = f"/{self._total}" if self._total is not None else ""
         invalid = f", {self.invalid} invalid" if self.invalid else ""
+        shard = others = ""
+        if p.shard is not None:
+            shard = f"shard {p.shard[0]}/{p.shard[1]} "
+            others = f", {p.other_shards + self.passed} other shards'"
         self._console.line(
-            f"progress: {done}{total} done ({p.ok} ok, {p.failed} failed{invalid}, "
+            f"{shard}progress: {done}{total} done ({p.ok} ok, {p.failed} failed{invalid}, "
             f"{p.skipped} skipped, {p.in_flight} in flight"
-            f"{', throttled' if p.throttled else ''}), {rate:.0f}/s"
+            f"{', throttled' if p.throttled else ''}{others}), {rate:.0f}/s"
             + (f", eta {_duration(eta)}" if eta is not None else "")
         )
 
@@ -199,11 +215,18 @@ class FailureSummary:
         return lines
 
 
-def summary_table(report: BulkReport, *, invalid: int | None = None, failed_before: int = 0) -> str:
+def summary_table(
+    report: BulkReport,
+    *,
+    invalid: int | None = None,
+    failed_before: int = 0,
+    other_shards: int | None = None,
+) -> str:
     """The end-of-run numbers. ``invalid``: input lines that never became requests;
     ``failed_before``: items the journal says failed before for their own reasons (not
-    retried), which the report counts as failed. "skipped" means only: done in an earlier
-    run."""
+    retried), which the report counts as failed; ``other_shards``: in a sharded run, the
+    lines passed over as other shards' (not in "items"). "skipped" means only: done in an
+    earlier run."""
     rows: list[tuple[str, object]] = [
         ("items", report.total + (invalid or 0)),
         ("succeeded", report.succeeded),
@@ -213,8 +236,10 @@ def summary_table(report: BulkReport, *, invalid: int | None = None, failed_befo
         rows.append(("invalid", invalid))
     if failed_before:
         rows.append(("failed before", failed_before))
+    rows.append(("skipped", report.skipped))
+    if other_shards is not None:
+        rows.append(("other shards", other_shards))
     rows += [
-        ("skipped", report.skipped),
         ("retries", report.retries),
         *([("retries abandoned", report.retries_abandoned)] if report.retries_abandoned else []),
         ("recovered", report.recovered),
@@ -230,7 +255,7 @@ def summary_table(report: BulkReport, *, invalid: int | None = None, failed_befo
 def result_record(result: BulkResult[Any], line: int | None) -> dict[str, Any]:
     """One results-file line: identifiers and outcome, never the payload."""
     request = result.request
-    record: dict[str, Any] = {"line": line, "contact_id": getattr(request, "contact_id", request)}
+    record: dict[str, Any] = {"line": line, "contact_id": contact_id_of(request)}
     if getattr(request, "source", None) is not None:
         record["source"] = request.source
     if getattr(request, "key", None) is not None:

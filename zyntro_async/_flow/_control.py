@@ -17,8 +17,7 @@ of the last second's sends
                                        it opens again, the rate starts afresh
 requests refused in a row, each with   the quota is spent (a window): hold the pool,
 a short ``Retry-After``                probe every 0.1 s until it admits again, then
-                                       pace at what it accepted per second over the
-                                       whole cycle, from its last opening to this one
+                                       pace under what it has shown it takes
 =====================================  =============================================
 
 The parts, each sans I/O with its state in plain data (as botocore splits its adaptive
@@ -28,9 +27,11 @@ mode into ``adaptive.py``, ``throttling.py`` and ``bucket.py``):
   stretch with no accepted answer or shorter than the answers' latency;
 * :mod:`._cubic` -- the adaptive rate: botocore's CUBIC, with ``W_max`` the accepted
   rate (not the send rate) and ``beta = 0.9``; a header's limit is its ceiling;
+* :mod:`._rate` -- the rate controller: when and how far a refusal moves that rate;
 * :mod:`._pacer` -- a token bucket read at the current rate at every decision: waiting
   requests are re-planned whenever the rate moves, none booked ahead;
-* :mod:`._gate` -- a long ``Retry-After``: hold, probe, confirm;
+* :mod:`._gate` -- a long ``Retry-After``, or a window spent: hold, probe, confirm;
+* :mod:`._window` -- a window quota found spent, and the rate it has shown it takes;
 * :mod:`._budget` -- the retry budget (botocore's "standard" retry quota);
 * :mod:`._slots` -- the pool's width (``concurrency``).
 
@@ -67,32 +68,17 @@ from collections.abc import Callable
 from .._exceptions import ConfigurationError, ReadTimeout
 from .._retry import FailureKind
 from ._budget import DEFAULT_BUDGET, RetryBudget
-from ._cubic import FALLBACK_BETA, FALLBACK_FLOOR, Cubic
-from ._estimator import AcceptedRate
 from ._gate import POOL_WAIT_FROM, Gate
 from ._pacer import Pacer
+from ._rate import RateController
 from ._shared import Quota
 from ._slots import Slots
+from ._window import SpentWindow
 
 __all__ = ["DEFAULT_BUDGET", "FlowControl", "GateClosed"]
 
-#: The refusal ratio over the last second's sends that counts as overload, and the
-#: answers it needs.
-REFUSAL_RATIO = 0.2
-MIN_SAMPLES = 20
-#: An estimate whose accepted share is above ``1 - SPORADIC`` moves nothing: the server
-#: took nearly all we sent, and slowing down would not make its stray refusals go away.
-SPORADIC = 0.05
-#: The least time between two reactions (more if the answers take longer): the answers
-#: to what was sent at the new rate must come in before they are judged.
-REACT_EVERY = 0.1
 #: How far ahead the intake may fill the pacer's queue, in seconds of the current rate.
 LOOKAHEAD = 0.05
-#: Requests refused in a row, each with a short ``Retry-After``, that show the quota spent:
-#: a bucket paced under its rate refills between two requests, a window does not.
-SPENT_STREAK = 5
-#: The shortest cycle of a spent quota (opening to opening) its accepted rate is read from.
-MIN_CYCLE = 0.2
 
 
 def _check_options(max_per_second: object, retry_budget: object) -> None:
@@ -135,26 +121,13 @@ class FlowControl:
         self._clock = clock
         self._slots = Slots(concurrency)
         self._budget = RetryBudget(retry_budget)
-        self._accepted = AcceptedRate()
-        self._cubic = Cubic()
+        self._adaptive = RateController()
         self._gate = Gate()
         self._pacer = Pacer(self._pace_rate, clock)
         self._last_throttled = -math.inf
-        self._react_after = 0.0  # the Retry-After (< the gate's) of the last reaction
-        # The share accepted that moved the rate last, until what was sent at the new rate
-        # says whether slowing down helped (then it was a limit) or not (refusals that do
-        # not depend on our rate, which slowing down further would only make a crawl).
-        self._verify_share: float | None = None
-        self._verify_at = math.inf
-        self._rate_blind = False  # refusals shown not to depend on our rate
         self._gate_waiters: set[asyncio.Future[None]] = set()
         self._quota: Quota | None = None
-        self._streak = 0  # requests refused since the last accepted answer
-        # A quota found spent: when its current cycle opened (-inf: at the first send),
-        # the requests sent since then that it accepted, and whether it is held now.
-        self._cycle_start = -math.inf
-        self._cycle_ok = 0
-        self._spent_held = False
+        self._window = SpentWindow()
 
     def share(self, quota: Quota | None) -> None:
         """Pace by ``quota`` (shared with other processes) from now on; None: alone."""
@@ -198,11 +171,11 @@ class FlowControl:
         quota = self._quota
         if quota is not None and self._quota_paces(quota):
             return quota.rate
-        return self._cubic.rate(self._clock())
+        return self._adaptive.cubic.rate(self._clock())
 
     def current_rate(self, now: float) -> float | None:
         """The adaptive rate at ``now``: CUBIC growth since the last reduction."""
-        return self._cubic.rate(now)
+        return self._adaptive.cubic.rate(now)
 
     def backlogged(self) -> bool:
         """Whether a new item would only queue: the gate is shut and requests wait at it,
@@ -221,7 +194,7 @@ class FlowControl:
         quota = self._quota
         if quota is not None and self._quota_paces(quota):
             return None  # the quota paces, at the fleet's rate
-        rate = self._cubic.rate(now)
+        rate = self._adaptive.cubic.rate(now)
         ceiling = self.max_per_second
         if rate is None:
             return ceiling
@@ -234,7 +207,7 @@ class FlowControl:
         return quota.mode == "shared" or quota.rate is not None
 
     def _adaptive_binds(self, now: float) -> bool:
-        rate = self._cubic.rate(now)
+        rate = self._adaptive.cubic.rate(now)
         return rate is not None and (self.max_per_second is None or rate < self.max_per_second)
 
     # -- per request ----------------------------------------------------------------------------
@@ -248,9 +221,9 @@ class FlowControl:
             gate = self._gate
             if gate.holding or now < gate.until:
                 return None
-            if (self.max_per_second is None and not self._cubic.engaged) or self._pacer.try_pass(
-                now
-            ):
+            if (
+                self.max_per_second is None and not self._adaptive.cubic.engaged
+            ) or self._pacer.try_pass(now):
                 slots.held += 1
                 return self._on_wire(now)
         return None
@@ -294,7 +267,7 @@ class FlowControl:
     def _on_wire(self, now: float) -> float:
         """A request holding its slot goes on the wire at ``now`` (its start time)."""
         self.sending += 1
-        self._accepted.sent(now)
+        self._adaptive.accepted.sent(now)
         return now
 
     async def _wait_gate(self, deadline_at: float | None) -> bool:
@@ -312,20 +285,10 @@ class FlowControl:
                 raise GateClosed(gate.until - now)
             await self._gate_sleep(wait)
 
-    def _verify(self, now: float) -> None:
-        """Did the last reduction help? Judged on what was sent at the new rate only."""
-        after = self._accepted.estimate(now, since=self._cubic.last_reduction)
-        if after is None:
-            self._verify_at = now + REACT_EVERY  # not enough sent at the new rate yet
-            return
-        assert self._verify_share is not None
-        self._rate_blind = after.share <= self._verify_share + SPORADIC
-        self._verify_at = math.inf
-
     def _restart_rate(self) -> None:
         """A confirmed wait has ended: the server said when to come back, and what was
         measured before it (a window since closed) says nothing of the new one."""
-        self._cubic = Cubic(ceiling=self._cubic.ceiling)
+        self._adaptive.restart()
         self._pacer.replan()
 
     async def _gate_sleep(self, seconds: float) -> None:
@@ -364,23 +327,21 @@ class FlowControl:
         self.sending -= 1
         self._release_slot()
         now = self._clock()
-        if now >= self._verify_at:
-            self._verify(now)
+        adaptive = self._adaptive
+        adaptive.answered(now)
         quota = self._quota
         if error is None:
             if quota is not None:
                 quota.on_accepted()
-            self._accepted.answered(started, now, accepted=True, refused=False)
-            self._streak = 0
-            if started >= self._cycle_start:
-                self._cycle_ok += 1
+            self._adaptive.accepted.answered(started, now, accepted=True, refused=False)
+            self._window.accepted(started)
             if (self._gate.holding or self._gate.confirmed) and self._gate.accepted(started):
-                if self._spent_held:
+                if self._window.held:
                     self._reopened(now)
                 self._gate_changed()
             return
         refused = kind is FailureKind.REFUSED
-        self._accepted.answered(started, now, accepted=False, refused=refused)
+        self._adaptive.accepted.answered(started, now, accepted=False, refused=refused)
         if not refused:
             if self._gate.failed(now, started):
                 self._gate_changed()
@@ -390,20 +351,19 @@ class FlowControl:
             retry_after = None
         limit = getattr(error, "limit", None)
         if isinstance(limit, (int, float)) and limit > 0:
-            self._cubic.cap(float(limit))
+            self._adaptive.cubic.cap(float(limit))
         if self._gate.refused(now, started, retry_after or 0.0, error):
             self._gate_changed()
-        self._streak += 1
-        if retry_after and self._streak >= SPENT_STREAK and retry_after < POOL_WAIT_FROM:
-            self._spent(now, started, retry_after, error)
+        if self._window.refused(retry_after):
+            assert retry_after is not None
+            if self._gate.spent(now, started, retry_after, error):
+                accepted = adaptive.accepted
+                self._window.spent(now, accepted.first, accepted.accepted_lately(now))
+                self._gate_changed()
         if quota is not None:
             self._tell_quota(quota, started, retry_after, limit)
-        last = self._cubic.last_reduction
-        wait = max(REACT_EVERY, 2 * self._accepted.latency, self._react_after)
-        if started > last and now - last >= wait:
-            # A refusal of a request sent at the current rate, whose answers are in (and,
-            # after a Retry-After, once the server's window has had time to turn).
-            self._react(now, retry_after)
+        if adaptive.refused(now, started, retry_after):
+            self._pacer.replan()
 
     def _tell_quota(
         self, quota: Quota, started: float, retry_after: float | None, limit: object
@@ -420,74 +380,13 @@ class FlowControl:
         if isinstance(limit, (int, float)) and not isinstance(limit, bool) and limit > 0:
             quota.on_limit_header(float(limit))
 
-    def _spent(self, now: float, started: float, retry_after: float, error: BaseException) -> None:
-        """The quota is spent (a window): hold the pool until it admits again."""
-        if self._gate.spent(now, started, retry_after, error):
-            self._streak = 0
-            self._spent_held = True
-            self._gate_changed()
-
     def _reopened(self, now: float) -> None:
-        """A spent quota admits again: pace at what it accepted per second over the cycle
-        that ends here (from its previous opening, or the first send), which counts the
-        time it stayed shut, and probe up from there as after any reduction."""
-        self._spent_held = False
-        start = max(self._cycle_start, self._accepted.first)
-        if now - start >= MIN_CYCLE and self._cycle_ok:
-            self._cubic.reduce(now, self._cycle_ok / (now - start))
-            self._rate_blind = False
-            self._verify_at = math.inf
+        """A spent window admits again: pace under what it has shown it takes (see
+        :mod:`._window`), and probe up from there as after any reduction."""
+        rate = self._window.reopened(now, self._adaptive.accepted.first)
+        if rate is not None:
+            self._adaptive.set(now, rate)
             self._pacer.replan()
-        self._cycle_start = now
-        self._cycle_ok = 0
-
-    def _ratio_says_overload(self, now: float) -> bool:
-        refused, answered = self._accepted.refusal_ratio(now)
-        return answered >= MIN_SAMPLES and refused >= REFUSAL_RATIO * answered
-
-    def _react(self, now: float, retry_after: float | None) -> None:
-        """Move the adaptive rate on a refusal (see :mod:`._cubic`): to the accepted rate
-        when the server refused more than a sporadic share; without an estimate, back
-        off from the send rate when the refusal ratio says overload."""
-        # Once paced, only what was sent paced: the unpaced opening burst is no measure.
-        estimate = self._accepted.estimate(now, since=self._cubic.engaged_at)
-        if estimate is not None:
-            if estimate.share >= 1 - SPORADIC:
-                self._rate_blind = False
-                return  # the server took nearly all we sent: sporadic refusals, not a limit
-            if self._verify_at < math.inf:
-                return  # the last reduction is still being judged on what followed it
-            if self._rate_blind and (
-                self._verify_share is None or estimate.share >= self._verify_share - 2 * SPORADIC
-            ):
-                return  # refused as often whatever our rate: slowing down is no help
-            self._cubic.reduce(now, estimate.rate)
-            self._verify_share = estimate.share
-            self._verify_at = now + 2 * max(REACT_EVERY, 2 * self._accepted.latency)
-        elif self._cubic.ceiling < math.inf:
-            # Nothing yet to estimate from, but the server said its limit: start under it.
-            self._cubic.reduce(now, self._cubic.ceiling)
-        elif self._ratio_says_overload(now):
-            # Refused, and nothing yet to estimate from: back off from what we send, to
-            # the share of it accepted (botocore's 0.7 at most, a fifth at least).
-            refused, answered = self._accepted.refusal_ratio(now, self._cubic.last_reduction)
-            if not answered:  # nothing answered yet of what was sent at the last rate
-                refused, answered = self._accepted.refusal_ratio(now)
-            sent = self._accepted.send_rate(now)
-            current = self._cubic.rate(now)
-            base = sent if current is None else min(sent, current)
-            share = 1 - refused / answered
-            start = base * min(FALLBACK_BETA, max(FALLBACK_FLOOR, share))
-            # What the server accepted over the last second is a rate it takes (a window
-            # that opens with a burst, then refuses): CUBIC probes back up to it, from no
-            # lower than a fifth of it.
-            w_max = max(base, self._accepted.accepted_lately(now))
-            start = max(start, FALLBACK_FLOOR * w_max)
-            self._cubic.reduce(now, w_max, start / w_max if w_max > 0 else FALLBACK_BETA)
-        else:
-            return  # a stray refusal before any estimate: no evidence of a limit
-        self._pacer.replan()
-        self._react_after = min(retry_after or 0.0, POOL_WAIT_FROM)
 
     # -- items -----------------------------------------------------------------------------------
 
@@ -510,7 +409,7 @@ class FlowControl:
         if kind is not FailureKind.REFUSED:
             return False
         quota = self._quota
-        return self._cubic.engaged or (quota is not None and self._quota_paces(quota))
+        return self._adaptive.cubic.engaged or (quota is not None and self._quota_paces(quota))
 
     def allow_retry(self, error: BaseException, kind: FailureKind) -> bool:
         """Take a retry's cost from the budget; False when it is spent (a paced refusal's
