@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 
 from zyntro_async import _journal
 from zyntro_async._journal import (
+    Claim,
     Journal,
     JournalEntry,
     JournalError,
@@ -37,10 +38,16 @@ def _sha(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-async def _sent(j: Journal, key: str, *, digest: str = "d") -> None:
-    """mark_sent plus an explicit flush, for journals whose flush_interval never elapses."""
-    mark = j.mark_sent(key, contact_id="c1", source="linkedin", payload_digest=digest)
-    await asyncio.wait_for(asyncio.gather(mark, j.flush()), TIMEOUT)
+def _claim(key: object, contact_id: object = "c", digest: object = "d") -> Claim:
+    return Claim(key, contact_id, "s", digest)  # type: ignore[arg-type]
+
+
+async def _sent(j: Journal, key: str, *, digest: str = "d", match_payload: bool = True) -> None:
+    """A claim that marks ``key`` sent, plus an explicit flush (for journals whose
+    flush_interval never elapses)."""
+    claim = Claim(key, "c1", "linkedin", digest, match_payload=match_payload)
+    claimed, _ = await asyncio.wait_for(asyncio.gather(j.claim(claim), j.flush()), TIMEOUT)
+    assert claimed.sent
 
 
 def _raw_rows(path: Path) -> dict[str, tuple[object, ...]]:
@@ -149,7 +156,7 @@ async def test_state_transitions(tmp_path: Path) -> None:
             "c1",
         )
 
-        await _sent(j, "k", digest="d2")
+        await _sent(j, "k", digest="d2", match_payload=False)  # re-sent with a new payload
         entry = await j.get("k")
         assert entry is not None
         assert (entry.state, entry.attempts, entry.error_code, entry.payload_digest) == (
@@ -253,7 +260,11 @@ async def test_bad_arguments_are_rejected_at_the_call(tmp_path: Path) -> None:
         with pytest.raises(TypeError):
             j.mark_done("k", profile_id="1")  # type: ignore[arg-type]
         with pytest.raises(TypeError):
-            await j.mark_sent("k", contact_id=1, source="s", payload_digest="d")  # type: ignore[arg-type]
+            await j.claim(_claim("k", contact_id=1))
+        with pytest.raises(TypeError):
+            await j.claim(("k", "c", "s", "d"))  # type: ignore[arg-type]
+        with pytest.raises(TypeError):  # the rule's data is checked too, before it is queued
+            await j.claim(Claim("k", "c", "s", "d", settled=None))  # type: ignore[arg-type]
         with pytest.raises(TypeError):
             await j.get(b"k")  # type: ignore[arg-type]
         # The journal is still healthy.
@@ -264,31 +275,23 @@ async def test_bad_arguments_are_rejected_at_the_call(tmp_path: Path) -> None:
 # -- group commit ----------------------------------------------------------------------------
 
 
-async def test_concurrent_mark_sent_calls_all_return_committed(tmp_path: Path) -> None:
+async def test_concurrent_claims_all_return_committed(tmp_path: Path) -> None:
     path = tmp_path / "j.db"
     async with await Journal.open(path, batch_size=512) as j:
-        await asyncio.gather(
-            *(
-                j.mark_sent(f"k{i}", contact_id="c", source="s", payload_digest="d")
-                for i in range(1000)
-            )
-        )
+        await asyncio.gather(*(j.claim(_claim(f"k{i}")) for i in range(1000)))
     assert _state_counts(path)[JournalState.SENT] == 1000
 
 
 async def test_full_batch_commits_without_waiting_for_interval(tmp_path: Path) -> None:
     async with await Journal.open(tmp_path / "j.db", flush_interval=NEVER, batch_size=10) as j:
-        marks = (
-            j.mark_sent(f"k{i}", contact_id="c", source="s", payload_digest="d") for i in range(10)
-        )
-        await asyncio.wait_for(asyncio.gather(*marks), TIMEOUT)
+        claims = (j.claim(_claim(f"k{i}")) for i in range(10))
+        await asyncio.wait_for(asyncio.gather(*claims), TIMEOUT)
 
 
 async def test_interval_commits_a_partial_batch(tmp_path: Path) -> None:
     async with await Journal.open(tmp_path / "j.db", flush_interval=0.01, batch_size=10_000) as j:
         # Neither a full batch nor flush(): only the flush_interval timer can commit this.
-        mark = j.mark_sent("k", contact_id="c", source="s", payload_digest="d")
-        await asyncio.wait_for(mark, TIMEOUT)
+        await asyncio.wait_for(j.claim(_claim("k")), TIMEOUT)
 
 
 # -- durability across SIGKILL ---------------------------------------------------------------
@@ -296,30 +299,26 @@ async def test_interval_commits_a_partial_batch(tmp_path: Path) -> None:
 _CHILD = textwrap.dedent(
     """
     import asyncio, os, signal, sys
-    from zyntro_async._journal import Journal
+    from zyntro_async._journal import Claim, Journal
 
     async def kill_after_marks(path, n):
-        # n mark_sent calls fill one batch; the mark_done calls after them never do.
+        # n claims fill one batch; the mark_done calls after them never do.
         journal = await Journal.open(path, flush_interval=3600, batch_size=n)
         await asyncio.gather(*(
-            journal.mark_sent(f"k{i}", contact_id=f"c{i}", source="s", payload_digest="d")
-            for i in range(n)
+            journal.claim(Claim(f"k{i}", f"c{i}", "s", "d")) for i in range(n)
         ))
         for i in range(0, n, 2):
             journal.mark_done(f"k{i}", profile_id=i)
         print("ready", flush=True)
-        # Killed the instant mark_sent has returned, before the loop can run anything else.
+        # Killed the instant the claims have returned, before the loop can run anything else.
         os.kill(os.getpid(), signal.SIGKILL)
 
     async def stream(path, n):
-        # Runs until killed: waves of n items, reporting the items whose mark_sent returned.
+        # Runs until killed: waves of n items, reporting the items whose claims returned.
         journal = await Journal.open(path, flush_interval=0.001, batch_size=64)
         for wave in range(10**9):
             keys = [f"k{wave * n + i}" for i in range(n)]
-            await asyncio.gather(*(
-                journal.mark_sent(key, contact_id="c", source="s", payload_digest="d")
-                for key in keys
-            ))
+            await asyncio.gather(*(journal.claim(Claim(key, "c", "s", "d")) for key in keys))
             print(f"sent {wave}", flush=True)
             for key in keys:
                 journal.mark_done(key, profile_id=1)
@@ -366,7 +365,7 @@ def _assert_intact(path: Path) -> None:
         assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
 
 
-async def test_mark_sent_survives_sigkill_right_after_it_returns(tmp_path: Path) -> None:
+async def test_a_claim_survives_sigkill_right_after_it_returns(tmp_path: Path) -> None:
     path = tmp_path / "j.db"
     n = 300
     proc = await _spawn("kill", path, n)
@@ -464,7 +463,7 @@ async def test_second_open_in_same_process_fails(tmp_path: Path) -> None:
     async with await Journal.open(path) as j:
         with pytest.raises(JournalError, match="in use by another run"):
             await Journal.open(path)
-        await j.mark_sent("k", contact_id="c", source="s", payload_digest="d")
+        await j.claim(_claim("k"))
     async with await Journal.open(path) as j:  # released by close()
         assert await j.get("k") is not None
 
@@ -486,9 +485,9 @@ async def test_worker_error_reaches_every_waiter_and_later_calls(tmp_path: Path)
     j = await Journal.open(path, flush_interval=NEVER, batch_size=3)
     results = await asyncio.wait_for(
         asyncio.gather(
-            j.mark_sent("ok1", contact_id="c", source="s", payload_digest="d"),
-            j.mark_sent("boom", contact_id="c", source="s", payload_digest="d"),
-            j.mark_sent("ok2", contact_id="c", source="s", payload_digest="d"),
+            j.claim(_claim("ok1")),
+            j.claim(_claim("boom")),
+            j.claim(_claim("ok2")),
             return_exceptions=True,
         ),
         TIMEOUT,
@@ -523,22 +522,20 @@ async def test_buffered_write_error_is_raised_by_close(tmp_path: Path) -> None:
 # -- lifecycle -------------------------------------------------------------------------------
 
 
-async def test_close_commits_waiting_mark_sent(tmp_path: Path) -> None:
+async def test_close_commits_a_waiting_claim(tmp_path: Path) -> None:
     path = tmp_path / "j.db"
     j = await Journal.open(path, flush_interval=NEVER)
-    mark = asyncio.ensure_future(j.mark_sent("k", contact_id="c", source="s", payload_digest="d"))
-    await asyncio.sleep(0)  # let mark_sent queue its row
+    mark = asyncio.ensure_future(j.claim(_claim("k")))
+    await asyncio.sleep(0)  # let the claim queue
     await asyncio.wait_for(j.close(), TIMEOUT)
     assert mark.done()
     assert mark.exception() is None
     assert _raw_rows(path) == {"k": ("k", "sent", 1)}
 
 
-async def test_cancelled_mark_sent_leaves_journal_usable(tmp_path: Path) -> None:
+async def test_a_cancelled_claim_leaves_journal_usable(tmp_path: Path) -> None:
     async with await Journal.open(tmp_path / "j.db", flush_interval=NEVER) as j:
-        mark = asyncio.ensure_future(
-            j.mark_sent("k", contact_id="c", source="s", payload_digest="d")
-        )
+        mark = asyncio.ensure_future(j.claim(_claim("k")))
         await asyncio.sleep(0)
         mark.cancel()
         with pytest.raises(asyncio.CancelledError):
@@ -569,9 +566,7 @@ async def test_file_holds_no_payload(tmp_path: Path) -> None:
     secret_payload = {"email": "ada@example.com", "api_token": "tok_SECRET_123"}
     key = item_key("c1", "s", secret_payload)
     async with await Journal.open(path) as j:
-        await j.mark_sent(
-            key, contact_id="c1", source="s", payload_digest=payload_digest(secret_payload)
-        )
+        await j.claim(Claim(key, "c1", "s", payload_digest(secret_payload)))
         j.mark_done(key, profile_id=1)
     data = path.read_bytes()
     assert key.encode() in data
@@ -587,7 +582,7 @@ async def test_hundred_thousand_items(tmp_path: Path) -> None:
     async def worker(j: Journal) -> None:
         for i in items:
             key = f"k{i}"
-            await j.mark_sent(key, contact_id=f"c{i}", source="s", payload_digest="d")
+            await j.claim(_claim(key, contact_id=f"c{i}"))
             if i % 10:
                 j.mark_done(key, profile_id=i)
             else:
@@ -603,40 +598,77 @@ async def test_hundred_thousand_items(tmp_path: Path) -> None:
     }
 
 
-# -- model-based check of ordering and read-your-writes ---------------------------------------
+# -- model-based check of claims, ordering and read-your-writes ------------------------------
 
 _ops = st.lists(
     st.tuples(
-        st.sampled_from(["sent", "done", "failed", "get", "flush"]),
+        st.sampled_from(["claim", "claim+done", "done", "failed", "get", "flush"]),
         st.sampled_from(["a", "b", "c"]),
         st.integers(0, 5),
     ),
     max_size=30,
 )
 
+# A failure with one of these codes was the item's own: a claim leaves it failed.
+_SETTLED = frozenset({"e0", "e1"})
+_Model = tuple[JournalState, int | None, str | None, int, str]  # state, id, code, attempts, digest
+
+
+def _claim_sends(stored: _Model | None, digest: str) -> bool:
+    """The claim rule, as the journal promises it."""
+    if stored is None:
+        return True
+    state, _, code, _, stored_digest = stored
+    if stored_digest not in ("", digest):
+        return False  # the key stands for another payload
+    if state is JournalState.FAILED:
+        return code not in _SETTLED
+    return state is JournalState.SENT  # sent, never confirmed: claimed again; done: never
+
 
 @settings(max_examples=40, deadline=None)
 @given(_ops)
 def test_journal_matches_a_model(ops: list[tuple[str, str, int]]) -> None:
     async def run(path: Path) -> None:
-        model: dict[str, tuple[JournalState, int | None, str | None, int]] = {}
+        model: dict[str, _Model] = {}
+
+        def mark(key: str, state: JournalState, pid: int | None, code: str | None) -> None:
+            _, _, _, attempts, digest = model.get(key, (state, None, None, 0, ""))
+            model[key] = (state, pid, code, attempts, digest)
+
         async with await Journal.open(path, flush_interval=NEVER, batch_size=4) as j:
             for op, key, n in ops:
-                attempts = model[key][3] if key in model else 0
-                if op == "sent":
-                    mark = j.mark_sent(key, contact_id="c", source="s", payload_digest=str(n))
-                    await asyncio.wait_for(asyncio.gather(mark, j.flush()), TIMEOUT)
-                    model[key] = (JournalState.SENT, None, None, attempts + 1)
+                if op in ("claim", "claim+done"):
+                    digest = str(n % 2)
+                    claim = Claim(key, "c", "s", digest, settled=_SETTLED)
+                    sends = _claim_sends(model.get(key), digest)
+                    claimed = asyncio.ensure_future(j.claim(claim))
+                    if op == "claim+done":  # marked before the claim returns: applied after it
+                        await asyncio.sleep(0)
+                        j.mark_done(key, profile_id=n)
+                    answer, _ = await asyncio.wait_for(asyncio.gather(claimed, j.flush()), TIMEOUT)
+                    assert answer.sent is sends
+                    if sends:
+                        attempts = model[key][3] if key in model else 0
+                        model[key] = (JournalState.SENT, None, None, attempts + 1, digest)
+                    if op == "claim+done":
+                        mark(key, JournalState.DONE, n, None)
                 elif op == "done":
                     j.mark_done(key, profile_id=n)
-                    model[key] = (JournalState.DONE, n, None, attempts)
+                    mark(key, JournalState.DONE, n, None)
                 elif op == "failed":
                     j.mark_failed(key, error_code=f"e{n}")
-                    model[key] = (JournalState.FAILED, None, f"e{n}", attempts)
+                    mark(key, JournalState.FAILED, None, f"e{n}")
                 elif op == "get":
                     entry = await j.get(key)
                     got = (
-                        (entry.state, entry.profile_id, entry.error_code, entry.attempts)
+                        (
+                            entry.state,
+                            entry.profile_id,
+                            entry.error_code,
+                            entry.attempts,
+                            entry.payload_digest,
+                        )
                         if entry
                         else None
                     )
@@ -647,7 +679,8 @@ def test_journal_matches_a_model(ops: list[tuple[str, str, int]]) -> None:
         async with await Journal.open(path) as j:
             found = await _entries(j, ["a", "b", "c"])
         assert {
-            k: (e.state, e.profile_id, e.error_code, e.attempts) for k, e in found.items()
+            k: (e.state, e.profile_id, e.error_code, e.attempts, e.payload_digest)
+            for k, e in found.items()
         } == expected
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -658,15 +691,13 @@ async def test_a_lone_surrogate_is_refused_at_the_call_and_poisons_no_batch(
     tmp_path: Path,
 ) -> None:
     async with await Journal.open(tmp_path / "j.db") as j:
-        good = asyncio.ensure_future(
-            j.mark_sent("good", contact_id="c", source="s", payload_digest="d")
-        )
+        good = asyncio.ensure_future(j.claim(_claim("good")))
         with pytest.raises(ValueError, match="UTF-8"):
-            await j.mark_sent("bad\ud800", contact_id="c", source="s", payload_digest="d")
+            await j.claim(_claim("bad\ud800"))
         with pytest.raises(ValueError, match="UTF-8"):
-            await j.claim(
-                "k", contact_id="c\udfff", source="s", payload_digest="d", send_if=lambda e: True
-            )
+            await j.claim(_claim("k", contact_id="c\udfff"))
+        with pytest.raises(ValueError, match="UTF-8"):
+            await j.claim(_claim("k", digest="d\udfff"))
         await good
         entry = await j.get("good")
     assert entry is not None

@@ -1,12 +1,7 @@
-"""SQLite checkpoint journal that makes bulk ``addProfileToContact`` runs resumable.
+"""The SQLite journal: one implementation of :class:`._journal_store.JournalStore`.
 
-``addProfileToContact`` is not idempotent, so a crashed or cancelled run must never resend an
-item blindly. The runner records every item here:
-
-* :meth:`Journal.mark_sent` is write-ahead: it returns only once the ``sent`` row is committed,
-  and the request is sent after it returns.
-* :meth:`Journal.mark_done` / :meth:`Journal.mark_failed` are buffered; losing one in a crash
-  leaves the item ``sent``, which the runner reconciles (fetches the contact) before resending.
+The contract (write-ahead claims, outcomes, reads, failures) is in :mod:`._journal_store`;
+this is how a SQLite file on one machine keeps it.
 
 Durability: the database runs in WAL mode with ``synchronous=NORMAL``. A commit is written to
 the WAL with ``write(2)`` before it returns, so it survives the process being killed (SIGKILL,
@@ -26,28 +21,25 @@ the database lock for its whole life, so a second run on the same file fails at
 interleaving writes. The lock is released by the OS when the owner exits, even on SIGKILL.
 
 Threading: all SQLite work runs in one dedicated worker thread that owns the connection; the
-event loop only queues operations and awaits futures. A background flusher coalesces the
-operations of many tasks into one transaction (group commit).
+event loop only queues operations and awaits futures, and a claim reaches the thread as
+data (:class:`._journal_store.Claim`). A background flusher coalesces the operations of many
+tasks into one transaction (group commit).
 
 Group commit: queued operations are committed together when ``batch_size`` of them are queued
-or ``flush_interval`` seconds after the first one, whichever comes first; reads and
-:meth:`Journal.flush` commit at once. So ``mark_sent`` waits up to ``flush_interval`` when fewer
-than ``batch_size`` operations queue up meanwhile: with few concurrent senders, throughput is
-about senders / ``flush_interval``; lower ``flush_interval`` for low concurrency.
+or ``flush_interval`` seconds after the first one, whichever comes first; claims, reads and
+:meth:`Journal.flush` start a commit at once, and those queued while one runs ride the next,
+so a caller waits about one commit.
 
 Memory: nothing loads the whole table; SQLite's page cache is capped at 32 MiB and the WAL is
-checkpointed every 32 MiB. Every flush drains the whole buffer, and ``mark_sent`` only returns
+checkpointed every 32 MiB. Every flush drains the whole buffer, and a claim only returns
 after a flush, so the buffer holds at most one batch plus one ``mark_done``/``mark_failed`` per
 item in flight. ``mark_done``/``mark_failed`` are synchronous and the flusher runs only when the
 caller yields: code that marks many items without awaiting should ``await flush()`` every few
 thousand calls.
 
-Layout: this module is the event-loop side (the public operations, the batch queue and
-its flusher); :mod:`._journal_store` is what the worker thread runs (schema, statements,
-one batch per transaction) and :mod:`._digest` the item keys and payload digests.
-
-Privacy: the file stores only key digests, payload digests, contact ids, source names, profile
-ids and error codes; never a payload and never a secret.
+Layout: this module is the event-loop side (the operations, the batch queue and its
+flusher); :mod:`._journal_sqlite` is the file side (schema, statements, what the worker
+thread runs) and :mod:`._digest` the item keys and payload digests.
 """
 
 from __future__ import annotations
@@ -57,28 +49,26 @@ import concurrent.futures
 import os
 import sqlite3
 import time
-from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
 from ._digest import digest_or_none, item_key, payload_digest
 from ._exceptions import JournalError
-from ._journal_store import (
+from ._journal_sqlite import (
     SQL_DONE,
     SQL_FAILED,
-    SQL_SENT,
     Batch,
-    Claimed,
     FileIdentity,
-    JournalEntry,
-    JournalState,
     apply_batch,
     connect,
     rescue,
 )
+from ._journal_store import Claim, Claimed, JournalEntry, JournalState
 from ._payload import is_utf8
 
 __all__ = [
+    "Claim",
+    "Claimed",
     "Journal",
     "JournalEntry",
     "JournalError",
@@ -112,7 +102,8 @@ def _check_optionals(contact_id: object, source: object, payload_digest: object)
 
 
 class Journal:
-    """Crash-safe, group-committed record of which bulk items were sent, done or failed.
+    """Crash-safe, group-committed record of which bulk items were sent, done or failed:
+    a :class:`~._journal_store.JournalStore` in a SQLite file.
 
     Open with ``await Journal.open(path)`` (or ``async with await Journal.open(path) as j``);
     use from one event loop.
@@ -211,60 +202,38 @@ class Journal:
         self._queued(urgent=True)
         return await fut
 
-    async def mark_sent(
-        self, key: str, *, contact_id: str, source: str, payload_digest: str
-    ) -> None:
-        """Record that ``key`` is about to be sent; returns once the row is committed.
+    async def claim(self, claim: Claim) -> Claimed:
+        """Decide ``claim`` on its key's entry and, if it sends, mark the key sent, in one
+        transaction; returns once that is committed (write-ahead: send after it returns).
 
-        Increments ``attempts``. If the caller is cancelled while waiting, the row may still be
-        committed; an item recorded ``sent`` but never sent is reconciled, never lost.
+        Increments ``attempts`` when it marks. If the caller is cancelled while waiting, the
+        claim may still be committed: an item recorded ``sent`` but never sent is reconciled,
+        never lost.
         """
         self._check_usable()
+        if type(claim) is not Claim:
+            raise TypeError(f"claim must be a Claim, not {type(claim).__name__}")
+        if type(claim.settled) is not frozenset:  # the rule runs in the worker thread
+            raise TypeError(
+                f"Claim.settled must be a frozenset, not {type(claim.settled).__name__}"
+            )
+        key, contact_id, source = claim.key, claim.contact_id, claim.source
         if not (
             type(key) is str
             and type(contact_id) is str
             and type(source) is str
-            and type(payload_digest) is str
+            and type(claim.payload_digest) is str
             and is_utf8(key)
             and is_utf8(contact_id)
             and is_utf8(source)
+            and is_utf8(claim.payload_digest)
         ):
             _check_str("key", key)
             _check_str("contact_id", contact_id)
             _check_str("source", source)
-            _check_str("payload_digest", payload_digest)
-        fut: asyncio.Future[None] = self._loop.create_future()
-        self._batch.add_write(SQL_SENT, key, (key, contact_id, source, payload_digest, time.time()))
-        self._batch.commit_waiters.append(fut)
-        # Group commit: start a commit now if none is running; marks queued while one runs
-        # ride the next. A caller waits about one commit, never flush_interval.
-        self._queued(urgent=True)
-        await fut
-
-    async def claim(
-        self,
-        key: str,
-        *,
-        contact_id: str,
-        source: str,
-        payload_digest: str,
-        send_if: Callable[[JournalEntry | None], bool],
-    ) -> tuple[JournalEntry | None, bool]:
-        """Read ``key``'s entry and, if ``send_if(entry)``, mark it sent: one transaction.
-
-        Returns ``(entry before, marked)``. When ``marked``, this is :meth:`mark_sent`
-        (committed on return, write-ahead); either way it costs one round trip where
-        :meth:`get` then :meth:`mark_sent` cost two. ``send_if`` runs in the journal's
-        worker thread, in commit order: make it a pure function of the entry.
-        """
-        self._check_usable()
-        _check_str("key", key)
-        _check_str("contact_id", contact_id)
-        _check_str("source", source)
-        _check_str("payload_digest", payload_digest)
+            _check_str("payload_digest", claim.payload_digest)
         fut: asyncio.Future[Claimed] = self._loop.create_future()
-        params = (key, contact_id, source, payload_digest, time.time())
-        self._batch.claims.append((key, params, send_if, fut))
+        self._batch.add_claim(claim, time.time(), fut)
         self._queued(urgent=True)
         return await fut
 
@@ -441,11 +410,7 @@ class Journal:
             if not fut.done():
                 fut.set_result(None)
         for (*_, claim_fut), answer in zip(batch.claims, claimed, strict=True):
-            if claim_fut.done():
-                continue
-            if isinstance(answer, BaseException):
-                claim_fut.set_exception(answer)
-            else:
+            if not claim_fut.done():
                 claim_fut.set_result(answer)
         for key, read_fut in batch.reads:
             if not read_fut.done():
@@ -457,9 +422,7 @@ class Journal:
             if not fut.done():
                 fut.set_exception(self._error())
 
-    def _apply_sync(
-        self, batch: Batch
-    ) -> tuple[dict[str, JournalEntry], list[Claimed | Exception]]:
+    def _apply_sync(self, batch: Batch) -> tuple[dict[str, JournalEntry], list[Claimed]]:
         """Worker thread: :func:`apply_batch`; a commit into files that are no longer the
         journal's fails the batch (see :class:`FileIdentity`)."""
         committed, reads, claimed = apply_batch(self._conn, batch)

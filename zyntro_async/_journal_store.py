@@ -1,115 +1,58 @@
-"""The journal's SQLite side: schema, statements, and what the worker thread runs.
+"""The journal store: what a bulk run asks of the record that makes its adds exactly-once.
 
-Everything here runs in the journal's one worker thread (:mod:`._journal` queues the
-operations on the event loop and awaits their futures): opening and validating the file
-(:func:`connect`), and applying one queued :class:`Batch` in one transaction
-(:func:`apply_batch`): writes grouped by statement, claims decided on the rows as they
-stand, then reads.
+``addProfileToContact`` is not idempotent, so a run records every item in a store, keyed by
+the item's key (a digest, :func:`._digest.item_key`): ``sent`` before the request goes out,
+``done`` or ``failed`` after. A re-run skips what is done and reconciles what is only
+``sent`` before sending it again. This module is the store's contract, in plain data and
+sans I/O: the entries (:class:`JournalEntry`), a claim (:class:`Claim`) and its answer
+(:class:`Claimed`), the rule that decides a claim (:func:`decide`), and the operations
+(:class:`JournalStore`). The SQLite file of :mod:`._journal` is one store; a server database
+shared by several processes can be another.
+
+What every store guarantees:
+
+* **Write-ahead, one path.** :meth:`JournalStore.claim` is the only way a key becomes
+  ``sent``. When its answer says ``sent``, the record is durable -- it survives at least the
+  process being killed -- and only then does the caller send. A claim whose caller is cancelled may
+  still be recorded: an item recorded ``sent`` and never sent is reconciled, never lost.
+* **Atomic claims, decided on data.** A claim reads the key's entry and, if :func:`decide`
+  says so, marks it ``sent``, in one transaction: no other write to the key comes between.
+  Claims of one key are decided in call order, each seeing the ones before it; a claim of a
+  key its holder has just marked sent is answered :attr:`Verdict.UNCONFIRMED` and claims it
+  again, so a holder keeps one claim per key in flight (the add pipeline makes a second
+  copy of a key wait for the first). The claim carries everything the rule needs as data
+  (the expected contact, source and payload digest, the failure codes that settle an
+  item); no caller code runs inside the store, so the store may run in a thread of its
+  own, or in a database server.
+* **Outcomes.** :meth:`~JournalStore.mark_done` and :meth:`~JournalStore.mark_failed` may be
+  buffered; they are durable after the next :meth:`~JournalStore.flush` or
+  :meth:`~JournalStore.close`. Losing one in a crash leaves the key ``sent``, which the next
+  run reconciles. Every operation on one key applies in call order.
+* **Reads see every earlier operation** of the same holder, buffered marks included.
+* **Failures are loud.** A record that cannot be written fails the operations waiting on
+  it and every later call with :class:`~._exceptions.JournalError`; ``close`` raises one not
+  yet reported. A bad argument (not a ``str``, not valid UTF-8) is refused at the call
+  with ``TypeError``/``ValueError``, before it can fail anything batched with it.
+* **No payload and no secret** is stored: only keys, payload digests, contact ids, source
+  names, profile ids, error codes, attempt counts and times.
+
+What belongs to one store, not to the contract: how a store keeps one run's record its own.
+The SQLite store holds an exclusive lock on its file for its whole life (a second run on it
+fails at open), and checks at every commit that the file at its path is still the one it
+writes (else it stops the run and writes what it holds to the path, or beside it). A store
+shared by several processes cannot lock the whole record: it leases each key it claims
+(expiry from the database's clock) and checks the lease on every mark; a key ``sent`` under
+another holder's live lease is not claimed (the answer for it is that store's to add), and
+one whose lease and request timeout have passed is claimed as :attr:`Verdict.UNCONFIRMED`,
+so it is reconciled before anything is re-sent.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import enum
-import os
-import sqlite3
-from collections.abc import Callable, Sequence
-from typing import Any, Final
+from typing import NamedTuple, Protocol
 
 import attrs
-
-from ._exceptions import JournalError
-
-#: ``PRAGMA application_id`` of a journal file ("ZYJL").
-_APPLICATION_ID: Final = 0x5A594A4C
-#: ``PRAGMA user_version`` of the current schema.
-_SCHEMA_VERSION: Final = 1
-#: Keys per ``IN (...)`` list; below SQLite's historical 999-variable limit.
-_IN_CHUNK: Final = 500
-#: Seconds to wait for a lock held by another connection before giving up.
-_BUSY_TIMEOUT: Final = 0.25
-#: SQLite page cache (KiB), WAL pages between checkpoints, WAL size kept after a checkpoint.
-_CACHE_KIB: Final = 32 * 1024
-_CHECKPOINT_PAGES: Final = 8192
-_WAL_LIMIT_BYTES: Final = 64 * 1024 * 1024
-
-_SCHEMA: Final = """
-CREATE TABLE entries (
-    key TEXT PRIMARY KEY NOT NULL,
-    state TEXT NOT NULL CHECK (state IN ('sent', 'done', 'failed')),
-    contact_id TEXT NOT NULL,
-    source TEXT NOT NULL,
-    payload_digest TEXT NOT NULL,
-    profile_id INTEGER,
-    error_code TEXT,
-    attempts INTEGER NOT NULL,
-    updated_at REAL NOT NULL
-)
-"""
-
-_COLUMNS: Final = (
-    "key, state, contact_id, source, payload_digest, profile_id, error_code, attempts, updated_at"
-)
-
-# Parameters: key, contact_id, source, payload_digest, updated_at.
-SQL_SENT: Final = f"""
-INSERT INTO entries ({_COLUMNS}) VALUES (?1, 'sent', ?2, ?3, ?4, NULL, NULL, 1, ?5)
-ON CONFLICT (key) DO UPDATE SET
-    state = 'sent', contact_id = ?2, source = ?3, payload_digest = ?4,
-    profile_id = NULL, error_code = NULL, attempts = entries.attempts + 1, updated_at = ?5
-"""
-
-# Parameters: key, contact_id?, source?, payload_digest?, profile_id, updated_at.
-SQL_DONE: Final = f"""
-INSERT INTO entries ({_COLUMNS})
-VALUES (?1, 'done', coalesce(?2, ''), coalesce(?3, ''), coalesce(?4, ''), ?5, NULL, 0, ?6)
-ON CONFLICT (key) DO UPDATE SET
-    state = 'done',
-    contact_id = coalesce(?2, entries.contact_id),
-    source = coalesce(?3, entries.source),
-    payload_digest = coalesce(?4, entries.payload_digest),
-    profile_id = ?5, error_code = NULL, updated_at = ?6
-"""
-
-# Parameters: key, contact_id?, source?, payload_digest?, error_code, updated_at.
-SQL_FAILED: Final = f"""
-INSERT INTO entries ({_COLUMNS})
-VALUES (?1, 'failed', coalesce(?2, ''), coalesce(?3, ''), coalesce(?4, ''), NULL, ?5, 0, ?6)
-ON CONFLICT (key) DO UPDATE SET
-    state = 'failed',
-    contact_id = coalesce(?2, entries.contact_id),
-    source = coalesce(?3, entries.source),
-    payload_digest = coalesce(?4, entries.payload_digest),
-    profile_id = NULL, error_code = ?5, updated_at = ?6
-"""
-
-# Same parameters as the upserts above. mark_done/mark_failed nearly always follow a committed
-# mark_sent, and a plain UPDATE is much cheaper than an upsert; rows it misses get the upsert.
-_SQL_DONE_UPDATE: Final = """
-UPDATE entries SET
-    state = 'done',
-    contact_id = coalesce(?2, contact_id),
-    source = coalesce(?3, source),
-    payload_digest = coalesce(?4, payload_digest),
-    profile_id = ?5, error_code = NULL, updated_at = ?6
-WHERE key = ?1
-"""
-_SQL_FAILED_UPDATE: Final = """
-UPDATE entries SET
-    state = 'failed',
-    contact_id = coalesce(?2, contact_id),
-    source = coalesce(?3, source),
-    payload_digest = coalesce(?4, payload_digest),
-    profile_id = NULL, error_code = ?5, updated_at = ?6
-WHERE key = ?1
-"""
-_UPDATE_FIRST: Final = {SQL_DONE: _SQL_DONE_UPDATE, SQL_FAILED: _SQL_FAILED_UPDATE}
-
-_Params = tuple[object, ...]
-_Row = tuple[str, str, str, str, str, int | None, str | None, int, float]
-# A claim's answer: the entry before it, and whether this claim marked the key sent.
-Claimed = tuple["JournalEntry | None", bool]
 
 
 class JournalState(enum.Enum):
@@ -122,10 +65,11 @@ class JournalState(enum.Enum):
 
 @attrs.frozen
 class JournalEntry:
-    """One journal row.
+    """One stored entry.
 
-    ``contact_id``, ``source`` and ``payload_digest`` are ``""`` when the row was created by
-    ``mark_done``/``mark_failed`` without them. ``attempts`` counts recorded ``mark_sent`` calls.
+    ``contact_id``, ``source`` and ``payload_digest`` are ``""`` when the entry was created by
+    ``mark_done``/``mark_failed`` without them. ``attempts`` counts the claims that marked it
+    ``sent``.
     """
 
     key: str
@@ -139,243 +83,127 @@ class JournalEntry:
     updated_at: float
 
 
-def _entry(row: _Row) -> JournalEntry:
-    return JournalEntry(
-        key=row[0],
-        state=JournalState(row[1]),
-        contact_id=row[2],
-        source=row[3],
-        payload_digest=row[4],
-        profile_id=row[5],
-        error_code=row[6],
-        attempts=row[7],
-        updated_at=row[8],
+class Claim(NamedTuple):
+    """A request to mark ``key`` sent for this very item, as data.
+
+    ``contact_id``, ``source`` and ``payload_digest`` are written when the claim succeeds and
+    say which item the key must stand for: an entry that records another one is a conflict
+    (``match_payload=False``: the payload may differ, as an enrichment recomputes it). A
+    failed entry whose code is in ``settled`` failed for the item's own reason and is not
+    sent again.
+    """
+
+    key: str
+    contact_id: str
+    source: str
+    payload_digest: str
+    settled: frozenset[str] = frozenset()
+    match_payload: bool = True
+
+
+class Verdict(enum.Enum):
+    """What a claim found, and so whether it marked the key sent."""
+
+    NEW = "new"  #: no entry: marked sent
+    UNCONFIRMED = "unconfirmed"  #: sent before, outcome unknown: marked sent; look first
+    RETRY = "retry"  #: failed before, not for the item's own reason: marked sent
+    DONE = "done"  #: done before: left alone
+    FAILED = "failed"  #: failed before for a code in ``settled``: left alone
+    CONFLICT = "conflict"  #: the entry records another item: left alone
+
+    @property
+    def sends(self) -> bool:
+        """Whether this claim marked the key sent (the caller sends the request)."""
+        return self is _NEW or self is _UNCONFIRMED or self is _RETRY
+
+
+# Compared by identity on the claim path (an Enum's hash is a Python-level call).
+_NEW, _UNCONFIRMED, _RETRY = Verdict.NEW, Verdict.UNCONFIRMED, Verdict.RETRY
+
+
+class Claimed(NamedTuple):
+    """A claim's answer: the entry as it stood before the claim, and the verdict on it."""
+
+    entry: JournalEntry | None
+    verdict: Verdict
+
+    @property
+    def sent(self) -> bool:
+        """Whether the claim marked the key sent: durable now, the request may go out."""
+        v = self.verdict
+        return v is _NEW or v is _UNCONFIRMED or v is _RETRY
+
+
+def matches(entry: JournalEntry, claim: Claim) -> bool:
+    """Whether ``entry`` was written for the item ``claim`` is for (a blank stored field
+    matches anything: entries made by a mark alone do not record them)."""
+    if entry.contact_id and entry.contact_id != claim.contact_id:
+        return False
+    if entry.source and entry.source != claim.source:
+        return False
+    return not (
+        claim.match_payload
+        and entry.payload_digest
+        and entry.payload_digest != claim.payload_digest
     )
 
 
-def _is_locked(exc: sqlite3.Error) -> bool:
-    text = str(exc).lower()
-    return "locked" in text or "busy" in text
+def decide(entry: JournalEntry | None, claim: Claim) -> Verdict:
+    """The verdict on ``claim`` given the key's stored ``entry`` (None: absent)."""
+    if entry is None:
+        return Verdict.NEW
+    if not matches(entry, claim):
+        return Verdict.CONFLICT
+    if entry.state is JournalState.DONE:
+        return Verdict.DONE
+    if entry.state is JournalState.SENT:
+        return Verdict.UNCONFIRMED
+    if entry.error_code in claim.settled:
+        return Verdict.FAILED
+    return Verdict.RETRY
 
 
-def connect(path: str) -> sqlite3.Connection:
-    """Open, lock, and validate or initialise the journal at ``path`` (worker thread)."""
-    try:
-        conn = sqlite3.connect(path, timeout=_BUSY_TIMEOUT, isolation_level=None)
-    except sqlite3.Error as exc:
-        raise JournalError(f"cannot open journal {path!r}: {exc}") from exc
-    try:
-        conn.execute("PRAGMA locking_mode=EXCLUSIVE")
-        # A write transaction takes the exclusive lock now and keeps it until close.
-        conn.execute("BEGIN IMMEDIATE")
-        app_id = conn.execute("PRAGMA application_id").fetchone()[0]
-        version = conn.execute("PRAGMA user_version").fetchone()[0]
-        n_objects = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
-        if app_id == 0 and version == 0 and n_objects == 0:
-            conn.execute(_SCHEMA)
-            conn.execute(f"PRAGMA application_id={_APPLICATION_ID}")
-            conn.execute(f"PRAGMA user_version={_SCHEMA_VERSION}")
-        elif app_id != _APPLICATION_ID:
-            raise JournalError(f"{path!r} is not a zyntro_async journal")
-        elif version != _SCHEMA_VERSION:
-            raise JournalError(
-                f"journal {path!r} has schema version {version}, expected {_SCHEMA_VERSION}"
-            )
-        conn.execute("COMMIT")
-        mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
-        if str(mode).lower() != "wal":
-            raise JournalError(f"cannot enable WAL mode on journal {path!r} (got {mode!r})")
-        conn.execute("PRAGMA synchronous=NORMAL")
-        # Bounded memory and disk on runs of millions of items: a 32 MiB page cache (random
-        # keys make the key index the hot spot), a checkpoint every 8192 pages (32 MiB of WAL,
-        # fewer fsyncs than the default 1000), and the WAL truncated back to 64 MiB afterwards.
-        conn.execute(f"PRAGMA cache_size=-{_CACHE_KIB}")
-        conn.execute(f"PRAGMA wal_autocheckpoint={_CHECKPOINT_PAGES}")
-        conn.execute(f"PRAGMA journal_size_limit={_WAL_LIMIT_BYTES}")
-    except JournalError:
-        conn.close()
-        raise
-    except sqlite3.Error as exc:
-        conn.close()
-        if _is_locked(exc):
-            raise JournalError(f"journal {path!r} is in use by another run") from exc
-        raise JournalError(f"cannot open journal {path!r}: {exc}") from exc
-    return conn
+class JournalStore(Protocol):
+    """The operations of a journal store (see the module docstring for the guarantees)."""
 
+    async def claim(self, claim: Claim) -> Claimed:
+        """Decide ``claim`` on the key's entry (:func:`decide`) and, if it sends, mark the
+        key sent; returns once that is durable."""
+        ...
 
-def _identity(path: str) -> tuple[int, int] | None:
-    try:
-        st = os.stat(path)
-    except FileNotFoundError:
-        return None
-    return st.st_dev, st.st_ino
+    async def get(self, key: str) -> JournalEntry | None:
+        """The entry for ``key`` (None: absent), seeing every earlier operation."""
+        ...
 
+    def mark_done(
+        self,
+        key: str,
+        *,
+        profile_id: int | None,
+        contact_id: str | None = None,
+        source: str | None = None,
+        payload_digest: str | None = None,
+    ) -> None:
+        """Record "``key`` was created as ``profile_id``" (creating the entry if absent;
+        the optional fields, when given, overwrite the stored ones)."""
+        ...
 
-class FileIdentity:
-    """The journal's files as opened: a path deleted or replaced while the connection
-    writes on would take every later commit with it (SQLite writes on into the unlinked
-    file), so each commit and the close compare the files at the path with the ones open.
+    def mark_failed(
+        self,
+        key: str,
+        *,
+        error_code: str,
+        contact_id: str | None = None,
+        source: str | None = None,
+        payload_digest: str | None = None,
+    ) -> None:
+        """Record "``key`` failed with ``error_code``" (as :meth:`mark_done` for the rest)."""
+        ...
 
-    The database file is known from the start; its write-ahead log from the first time
-    it is seen (it is created by the first write). Runs in the worker thread.
-    """
+    async def flush(self) -> None:
+        """Make every operation so far durable."""
+        ...
 
-    __slots__ = ("_db", "_path", "_wal")
-
-    def __init__(self, path: str) -> None:
-        self._path = path
-        self._db = _identity(path)
-        self._wal = _identity(path + "-wal")
-
-    def check(self) -> None:
-        """Raise :class:`JournalError` if a file at the path is not the one open."""
-        for suffix, known in (("", self._db), ("-wal", self._wal)):
-            now = _identity(self._path + suffix)
-            if known is None:
-                if suffix == "-wal":
-                    self._wal = now
-                continue
-            if now != known:
-                what = "deleted" if now is None else "replaced by another file"
-                raise JournalError(
-                    f"journal file {self._path + suffix!r} was {what} while this run used "
-                    "it; the run stops, as nothing it records would be kept"
-                )
-
-
-def rescue(conn: sqlite3.Connection, path: str) -> str | None:
-    """Write what the open connection holds to ``path`` if nothing is there now (a
-    deleted journal), else next to it; return where, or None if that failed too."""
-    target = path if _identity(path) is None else path + ".rescued"
-    try:
-        with contextlib.closing(sqlite3.connect(target)) as copy:
-            conn.backup(copy)
-    except (sqlite3.Error, OSError):
-        return None
-    return target
-
-
-@attrs.define
-class Batch:
-    """Operations queued since the last flush, applied together in one worker call."""
-
-    # Writes grouped by statement for executemany: (sql, rows), applied in list order.
-    runs: list[tuple[str, list[_Params]]] = attrs.field(factory=list)
-    n_writes: int = 0
-    # Index in ``runs`` of the latest run of each statement, and of the latest run per key.
-    _run_of_sql: dict[str, int] = attrs.field(factory=dict)
-    _run_of_key: dict[str, int] = attrs.field(factory=dict)
-    # Resolved once this batch's transaction is committed (mark_sent, flush).
-    commit_waiters: list[asyncio.Future[None]] = attrs.field(factory=list)
-    # get: (key, future), answered after the commit.
-    reads: list[tuple[str, asyncio.Future[JournalEntry | None]]] = attrs.field(factory=list)
-    # claim: (key, sent-row params, decision, future), decided and written in the commit.
-    claims: list[
-        tuple[str, _Params, Callable[[JournalEntry | None], bool], asyncio.Future[Claimed]]
-    ] = attrs.field(factory=list)
-
-    def size(self) -> int:
-        """Number of queued operations, compared with ``batch_size``."""
-        return self.n_writes + len(self.claims) + len(self.reads)
-
-    def add_write(self, sql: str, key: str, params: _Params) -> None:
-        """Queue a write, joining the latest run of ``sql`` unless that reorders ``key``.
-
-        Writes to different keys commute, so only each key's own order must be kept; this
-        keeps runs long (one executemany per statement) under interleaved sent/done traffic.
-        """
-        run = self._run_of_sql.get(sql)
-        if run is None or self._run_of_key.get(key, -1) > run:
-            run = len(self.runs)
-            self.runs.append((sql, []))
-            self._run_of_sql[sql] = run
-        self.runs[run][1].append(params)
-        self._run_of_key[key] = run
-        self.n_writes += 1
-
-    def empty(self) -> bool:
-        return not (self.runs or self.claims or self.commit_waiters or self.reads)
-
-    def futures(self) -> list[asyncio.Future[Any]]:
-        out: list[asyncio.Future[Any]] = list(self.commit_waiters)
-        out.extend(fut for *_, fut in self.claims)
-        out.extend(fut for _, fut in self.reads)
-        return out
-
-
-def apply_batch(
-    conn: sqlite3.Connection, batch: Batch
-) -> tuple[bool, dict[str, JournalEntry], list[Claimed | Exception]]:
-    """Commit the batch's writes and claims in one transaction, then run its reads.
-
-    Returns (a transaction was committed, reads, claim answers)."""
-    claimed: list[Claimed | Exception] = []
-    committed = False
-    if batch.runs or batch.claims:
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            for sql, rows in batch.runs:
-                update = _UPDATE_FIRST.get(sql)
-                # Each row updates at most one entry (key is unique), so a short count means
-                # some keys are missing. Re-applying the run as upserts is then exact: done
-                # and failed assignments are idempotent, and the order is kept.
-                if update is None or conn.executemany(update, rows).rowcount != len(rows):
-                    conn.executemany(sql, rows)
-            if batch.claims:
-                claimed = _claim_sync(conn, batch.claims)
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                with contextlib.suppress(sqlite3.Error):
-                    conn.execute("ROLLBACK")
-            raise
-        committed = True
-    reads = _select(conn, list(dict.fromkeys(key for key, _ in batch.reads)))
-    return committed, reads, claimed
-
-
-def _select(conn: sqlite3.Connection, keys: Sequence[str]) -> dict[str, JournalEntry]:
-    out: dict[str, JournalEntry] = {}
-    for start in range(0, len(keys), _IN_CHUNK):
-        chunk = keys[start : start + _IN_CHUNK]
-        marks = ",".join("?" * len(chunk))
-        sql = f"SELECT {_COLUMNS} FROM entries WHERE key IN ({marks})"
-        for row in conn.execute(sql, chunk):
-            out[row[0]] = _entry(row)
-    return out
-
-
-def _claim_sync(
-    conn: sqlite3.Connection,
-    claims: Sequence[tuple[str, _Params, Callable[[JournalEntry | None], bool], Any]],
-) -> list[Claimed | Exception]:
-    """Worker thread, inside the batch's transaction: decide each claim on the entry as it
-    stands (earlier claims of the same key included) and write the sent rows."""
-    current = _select(conn, list(dict.fromkeys(key for key, *_ in claims)))
-    answers: list[Claimed | Exception] = []
-    rows: list[_Params] = []
-    for key, params, send_if, _ in claims:
-        entry = current.get(key)
-        try:
-            send = bool(send_if(entry))
-        except Exception as exc:  # the caller's decision failed: only its claim fails
-            answers.append(exc)
-            continue
-        answers.append((entry, send))
-        if send:
-            rows.append(params)
-            _, contact_id, source, digest, now = params
-            current[key] = JournalEntry(
-                key=key,
-                state=JournalState.SENT,
-                contact_id=str(contact_id),
-                source=str(source),
-                payload_digest=str(digest),
-                profile_id=None,
-                error_code=None,
-                attempts=1 if entry is None else entry.attempts + 1,
-                updated_at=now,  # type: ignore[arg-type]
-            )
-    if rows:
-        conn.executemany(SQL_SENT, rows)
-    return answers
+    async def close(self) -> None:
+        """Flush and release the store; idempotent."""
+        ...

@@ -31,7 +31,7 @@ from typing import Any
 
 import attrs
 
-from ._digest import digest_or_none, item_key, payload_digest
+from ._digest import digest_or_none, item_key
 from ._exceptions import (
     EnricherError,
     JournalConflictError,
@@ -40,16 +40,28 @@ from ._exceptions import (
     ValidationError,
     ZyntroError,
 )
-from ._journal import Journal, JournalEntry, JournalState
+from ._journal import Journal
+from ._journal_store import (
+    Claim,
+    JournalEntry,
+    JournalState,
+    JournalStore,
+    Verdict,
+    decide,
+)
 from ._models import ContactDetails, Profile
 from ._operations import Operations
 from ._payload import is_utf8
-from ._policy import is_item_fault
+from ._policy import BY_CODE, is_item_fault
 from ._protocol import ADD_PROFILE, FETCH_CONTACT, Call, coerce_id
 from ._results import BulkResult, OutcomeNotRecorded, ProfileRequest
 from ._retry import RetryStats
 
 Enricher = Callable[[ContactDetails], Awaitable["dict[str, Any] | list[Any] | None"]]
+
+#: The codes of the failures that are the item's own (the policy table's item faults): a
+#: journaled one settles the item, and a re-run sends it again only with ``retry_failed``.
+_ITEM_FAULTS = frozenset(filter(is_item_fault, BY_CODE))
 
 
 def _id(value: object, what: str) -> str:
@@ -143,7 +155,7 @@ class _JournalSlot:
 
     def __init__(self, path: str | os.PathLike[str] | None) -> None:
         self.path = path
-        self.journal: Journal | None = None
+        self.journal: JournalStore | None = None
         self.opened_at = 0.0  # wall clock, as the journal's updated_at
 
     async def setup(self) -> None:
@@ -172,19 +184,6 @@ class _Identity:
         return (self.contact_id, self.source, self.digest) == (contact_id, source, digest)
 
 
-def _entry_matches(entry: JournalEntry, request: ProfileRequest, digest: str) -> bool:
-    """Whether a journal row was written for this very item (blank fields match anything:
-    rows made by mark_done/mark_failed alone do not record them)."""
-    return all(
-        not stored or stored == wanted
-        for stored, wanted in (
-            (entry.contact_id, request.contact_id),
-            (entry.source, request.source),
-            (entry.payload_digest, digest),
-        )
-    )
-
-
 class AddProfiles(_JournalSlot):
     """The ``bulk_add_profiles`` pipeline."""
 
@@ -201,7 +200,8 @@ class AddProfiles(_JournalSlot):
     ) -> None:
         super().__init__(journal)
         self._ops = ops
-        self._retry_failed = retry_failed
+        # Failures that settle an item: a journaled one is not sent again.
+        self._settled = frozenset() if retry_failed else _ITEM_FAULTS
         self._default_source = default_source
         self._working: dict[str, _Identity] = {}
 
@@ -263,9 +263,11 @@ class AddProfiles(_JournalSlot):
     async def _journaled(
         self, request: ProfileRequest, key: str, digest: str
     ) -> BulkResult[Profile]:
-        """Validate, then read and write-ahead the key in one journal round trip, then send."""
+        """Validate, then claim the key (read and write-ahead in one journal round trip),
+        then send; what the journal says instead is decided here, on the event loop."""
         journal = self.journal
         assert journal is not None
+        claim = Claim(key, request.contact_id, request.source, digest, settled=self._settled)
         invalid: ZyntroError | None = None
         call = None
         try:
@@ -274,26 +276,19 @@ class AddProfiles(_JournalSlot):
             )
         except ZyntroError as exc:
             invalid = exc
-
-        def send_if(entry: JournalEntry | None) -> bool:  # runs in the journal's thread
-            return invalid is None and self._refusal(entry, request, digest) is None
-
-        entry, sent = await journal.claim(
-            key,
-            contact_id=request.contact_id,
-            source=request.source,
-            payload_digest=digest,
-            send_if=send_if,
-        )
-        if not sent:
-            refusal = self._refusal(entry, request, digest)
-            if refusal is not None:
-                return refusal
-            assert invalid is not None
+        if invalid is not None:  # nothing is sent: the entry may still answer for the item
+            entry = await journal.get(key)
+            verdict = decide(entry, claim)
+            if entry is not None and not verdict.sends:
+                return self._refusal(entry, verdict, request)
             journal.mark_failed(
                 key, error_code=invalid.code, contact_id=request.contact_id, source=request.source
             )
             return _failed(request, invalid)
+        claimed = await journal.claim(claim)
+        if not claimed.sent:
+            assert claimed.entry is not None  # only an entry keeps a key from being sent
+            return self._refusal(claimed.entry, claimed.verdict, request)
         return await add_one(
             self._ops,
             request,
@@ -301,28 +296,20 @@ class AddProfiles(_JournalSlot):
             journal=journal,
             key=key,
             digest=digest,
-            maybe_applied=entry is not None and entry.state is JournalState.SENT,
-            write_ahead=False,
+            maybe_applied=claimed.verdict is Verdict.UNCONFIRMED,
         )
 
     def _refusal(
-        self, entry: JournalEntry | None, request: ProfileRequest, digest: str
-    ) -> BulkResult[Profile] | None:
-        """The result of an item its journal entry says not to send (None: send it)."""
-        if entry is None:
-            return None
-        if not _entry_matches(entry, request, digest):
-            return _failed(request, _conflict(request, "an item of an earlier run"))
-        if entry.state is JournalState.DONE:
+        self, entry: JournalEntry, verdict: Verdict, request: ProfileRequest
+    ) -> BulkResult[Profile]:
+        """The result of an item its journal entry says not to send (``verdict``: one that
+        does not send)."""
+        if verdict is Verdict.DONE:
             value = None
             if entry.profile_id is not None:
                 value = Profile(id=entry.profile_id, source=request.source, payload=request.payload)
             return BulkResult(request=request, ok=True, value=value, skipped=True)
-        if (
-            entry.state is JournalState.FAILED
-            and is_item_fault(entry.error_code)  # its own: a re-run says so, sends nothing
-            and not self._retry_failed
-        ):
+        if verdict is Verdict.FAILED:
             when = "an earlier run" if entry.updated_at < self.opened_at else "this run"
             error = PreviousFailure(
                 entry.error_code or "UNKNOWN",
@@ -331,7 +318,7 @@ class AddProfiles(_JournalSlot):
                 when=when,
             )
             return BulkResult(request=request, ok=False, error=error)
-        return None
+        return _failed(request, _conflict(request, "an item of an earlier run"))
 
 
 def _add_key(request: ProfileRequest, digest: str) -> str:
@@ -362,27 +349,18 @@ async def add_one(
     request: ProfileRequest,
     *,
     call: Call[Profile] | None = None,
-    journal: Journal | None = None,
+    journal: JournalStore | None = None,
     key: str | None = None,
     digest: str | None = None,
     maybe_applied: bool = False,
-    write_ahead: bool = True,
 ) -> BulkResult[Profile]:
-    """Add one profile (``call``: already prepared), journaling it when ``journal`` and
-    ``key`` are given: marked sent before the first request (unless the caller did,
-    ``write_ahead=False``), then done or failed."""
+    """Add one profile (``call``: already prepared); with ``journal`` and ``key``, the key
+    is claimed already (marked sent) and the outcome is marked done or failed."""
     stats = RetryStats()
     try:
         if call is None:
             call = ops.prepare_add(
                 request.contact_id, request.payload, request.source, member_id=request.member_id
-            )
-        if journal is not None and key is not None and write_ahead:
-            await journal.mark_sent(
-                key,
-                contact_id=request.contact_id,
-                source=request.source,
-                payload_digest=digest or payload_digest(request.payload),
             )
         profile = await ops.add(
             call,
@@ -586,16 +564,45 @@ class EnrichContacts(_JournalSlot):
                 retries=fetched.retries,
             )
         request = ProfileRequest(contact_id, self._ops.plain(payload), self._source, key=key)
-        digest = digest_or_none(request.payload) if journal is not None else None
-        if journal is not None and digest is None:
-            journal = None  # not JSON: the add refuses it before anything is journaled
         try:
-            result = await add_one(self._ops, request, journal=journal, key=key, digest=digest)
+            result = await self._add(request, key)
         except OutcomeNotRecorded as exc:
             unrecorded = exc.__cause__
             assert isinstance(unrecorded, JournalError)
             raise OutcomeNotRecorded(_as_item(item, fetched, exc.result), unrecorded) from exc
         return _as_item(item, fetched, result)
+
+    async def _add(self, request: ProfileRequest, key: str | None) -> BulkResult[Profile]:
+        """The enriched payload's add: with a journal, claimed first. The identity is
+        (contact, source), so an entry of this key sent with another payload (one an
+        earlier run's enricher made, reconciled above) is claimed all the same."""
+        journal = self.journal
+        digest = digest_or_none(request.payload) if journal is not None else None
+        if journal is None or key is None or digest is None:  # not JSON: the add refuses it
+            return await add_one(self._ops, request)
+        try:
+            call = self._ops.prepare_add(request.contact_id, request.payload, request.source)
+        except ZyntroError as exc:
+            failed = _failed(request, exc)
+            mark = functools.partial(
+                journal.mark_failed,
+                key,
+                error_code=exc.code,
+                contact_id=request.contact_id,
+                source=request.source,
+            )
+            _record(failed, mark)
+            return failed
+        claim = Claim(key, request.contact_id, request.source, digest, match_payload=False)
+        try:
+            claimed = await journal.claim(claim)
+        except JournalError as exc:  # nothing was sent; the result still counts the fetch
+            raise OutcomeNotRecorded(_failed(request, exc), exc) from exc
+        if claimed.verdict is Verdict.DONE:  # the same contact, done meanwhile in this run
+            return BulkResult(request=request, ok=True, skipped=True)
+        if not claimed.sent:
+            return _failed(request, _conflict(request, "another item"))
+        return await add_one(self._ops, request, call=call, journal=journal, key=key, digest=digest)
 
 
 def _as_item(item: Any, fetched: RetryStats, result: BulkResult[Profile]) -> BulkResult[Profile]:
