@@ -273,6 +273,8 @@ def run_one(
         argv += ["--hard-timeout", str(scenario.hard_timeout)]
     if scenario.census:
         argv.append("--census")
+    if scenario.completion_times:
+        argv.append("--completion-times")
     started = time.monotonic()
     faults = spec.faults if spec.faults is not None else scenario.faults
     with pool.server(scenario, faults) as server:
@@ -321,6 +323,8 @@ def _progress(scenario: Scenario, r: dict[str, Any], rounds: int) -> str:
         extra += f"  refused {r.get('server_refused', 0)}/{r['server_requests']} server req"
     elif r.get("server_requests"):
         extra += f"  {r['server_requests'] / max(1, r['done']):.2f} server req/item"
+    if r.get("steady_ok_rps"):
+        extra += f"  ok/s {r['ok_rps']:.0f}, steady {r['steady_ok_rps']:.0f}"
     if r.get("duplicates"):
         extra += f"  DUPLICATES {r['duplicates']}"
     if r.get("stopped"):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import statistics
+from collections.abc import Sequence
 from typing import Any
 
 MIB = 1024.0
@@ -11,6 +12,24 @@ MIB = 1024.0
 def median(values: list[float]) -> float | None:
     """The median, or None for no values."""
     return statistics.median(values) if values else None
+
+
+def steady_rate(
+    times: Sequence[float], low: float, high: float
+) -> tuple[float, float, float] | None:
+    """Completions per second between the ``low``-th and ``high``-th percentile of the
+    completion ``times`` (seconds), and those two times; None for fewer than 10 times or
+    a window of no length. The ranks are the nearest ones to the percentiles, so the rate
+    is (completions between them) / (time between them)."""
+    if len(times) < 10:
+        return None
+    ordered = sorted(times)
+    last = len(ordered) - 1
+    lo, hi = round(low / 100 * last), round(high / 100 * last)
+    span = ordered[hi] - ordered[lo]
+    if hi <= lo or span <= 0:
+        return None
+    return (hi - lo) / span, ordered[lo], ordered[hi]
 
 
 def _peak_growth_kib(run: dict[str, Any]) -> int:
@@ -116,6 +135,12 @@ def summarize(runs: list[dict[str, Any]], reference: str = "raw") -> dict[str, d
             "ok_over_quota_rounds": [
                 round(float(r["ok_rps"]) / float(r["quota"]), 3) for r in good if r.get("quota")
             ],
+            "steady_ok_rps": med("steady_ok_rps"),
+            "round_steady_ratios_to_reference": (
+                [round(x, 3) for x in paired(runs, variant, "steady_ok_rps", reference)]
+                if reference and variant != reference
+                else []
+            ),
             "round_ratios_to_reference": (
                 [round(x, 3) for x in paired(runs, variant, "ok_rps", reference)]
                 if reference and variant != reference

@@ -13,6 +13,7 @@ import contextlib
 import json
 import os
 import tempfile
+import time
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
@@ -27,9 +28,12 @@ _HEADERS = {"Content-Type": "application/json"}
 
 class Counts:
     """What came back: items done, successes, failures by reason; the SDK's report adds
-    retries, items skipped, reconciled and why the run stopped early."""
+    retries, items skipped, reconciled and why the run stopped early. With
+    ``completion_times``, each success's ``time.perf_counter()`` as it completes (one list
+    append per ok item, the same in every variant)."""
 
-    def __init__(self) -> None:
+    def __init__(self, completion_times: bool = False) -> None:
+        self.ok_times: list[float] | None = [] if completion_times else None
         self.done = 0
         self.ok = 0
         self.failed = 0
@@ -42,6 +46,8 @@ class Counts:
     def success(self) -> None:
         self.done += 1
         self.ok += 1
+        if self.ok_times is not None:
+            self.ok_times.append(time.perf_counter())
 
     def failure(self, reason: str) -> None:
         self.done += 1
@@ -87,6 +93,10 @@ class Settings:
             "profile_source": SOURCE,
         }
         return json.dumps(body, separators=(",", ":")).encode()
+
+
+def _timed(args: argparse.Namespace) -> bool:
+    return bool(getattr(args, "completion_times", False))
 
 
 Items = Iterator[tuple[str, dict[str, Any]]]
@@ -146,7 +156,7 @@ async def raw(settings: Settings, args: argparse.Namespace) -> AsyncIterator[Run
     async with _aiohttp_session(args.concurrency) as session:
 
         async def runner(items: Items) -> Counts:
-            counts = Counts()
+            counts = Counts(_timed(args))
             await _bounded(items, args.concurrency, _aiohttp_one(session, settings, counts))
             return counts
 
@@ -159,7 +169,7 @@ async def sequential(settings: Settings, args: argparse.Namespace) -> AsyncItera
     async with _aiohttp_session(args.concurrency) as session:
 
         async def runner(items: Items) -> Counts:
-            counts = Counts()
+            counts = Counts(_timed(args))
             one = _aiohttp_one(session, settings, counts)
             for contact_id, payload in items:
                 await one(contact_id, payload)
@@ -176,7 +186,7 @@ async def aiometer_variant(settings: Settings, args: argparse.Namespace) -> Asyn
     async with _aiohttp_session(args.concurrency) as session:
 
         async def runner(items: Items) -> Counts:
-            counts = Counts()
+            counts = Counts(_timed(args))
             one = _aiohttp_one(session, settings, counts)
 
             async def each(item: tuple[str, dict[str, Any]]) -> None:
@@ -199,7 +209,7 @@ async def httpx_variant(settings: Settings, args: argparse.Namespace) -> AsyncIt
     async with httpx.AsyncClient(limits=limits, timeout=httpx.Timeout(60.0)) as client:
 
         async def runner(items: Items) -> Counts:
-            counts = Counts()
+            counts = Counts(_timed(args))
 
             async def one(contact_id: str, payload: dict[str, Any]) -> None:
                 try:
@@ -246,13 +256,25 @@ async def sdk(settings: Settings, args: argparse.Namespace) -> AsyncIterator[Run
             if args.variant == "sdk_journal":
                 journal = os.path.join(journal_dir.name, f"run{runs}.db")
             requests = (ProfileRequest(cid, payload, SOURCE) for cid, payload in items)
-            report = await client.bulk_add_profiles(
+            run = client.bulk_add_profiles(
                 requests,
                 concurrency=args.concurrency,
                 journal=journal,
                 max_per_second=max_per_second,
             )
-            counts = Counts()
+            counts = Counts(_timed(args))
+            ok_times = counts.ok_times
+            if ok_times is None:
+                report = await run
+            else:
+                # Each result as it completes (the documented ``async for``): its time.
+                clock = time.perf_counter
+                async with run:
+                    async for result in run:
+                        if result.ok and not result.skipped:
+                            ok_times.append(clock())
+                report = run.report
+                assert report is not None
             counts.done, counts.ok, counts.failed = report.total, report.succeeded, report.failed
             counts.retries = report.retries
             counts.skipped = getattr(report, "skipped", 0)

@@ -93,7 +93,8 @@ def _parser() -> argparse.ArgumentParser:
         "-n",
         type=int,
         default=None,
-        help=f"requests per run in a and b, half that in c, e, f (default {SIZES['n'][0]})",
+        help=f"requests per run in a and b, half that in e, twice that in c and f (default "
+        f"{SIZES['n'][0]})",
     )
     parser.add_argument(
         "--memory-n",
@@ -148,7 +149,7 @@ def _parser() -> argparse.ArgumentParser:
         "--time-limit",
         type=float,
         default=None,
-        help="seconds per run (default 10, quick 3; c, f: 2x; g, h, d: their own)",
+        help="seconds per run (default 10, quick 3; c, f: 3x; g, h, d: their own)",
     )
     parser.add_argument("--warmup", type=int, default=None, help="untimed requests per run")
     parser.add_argument("--contacts", type=int, default=10_000, help="contacts seeded")

@@ -20,6 +20,12 @@ refusals over exactly that part) and, with ``--census``, the server's count of d
 profiles. ``BENCH_SDK_PATH`` makes it import ``zyntro_async`` from that directory (e.g. a
 ``git worktree`` of an older commit), ahead of the one under test.
 
+With ``--completion-times`` (scenarios c and f) every variant records each ok item's
+completion time (one list append per success; the SDK's results read with ``async for``),
+and the worker reports the steady-state ok/s: the ok items completed between the 10th and
+90th percentile of those times, over the time between them (``benchmarks._plan``
+``STEADY_PERCENTILES``), next to the ok/s over the whole timed part.
+
 Besides the numbers it reports where the run's wall time went outside the timed part
 (``phases_s``: process start and imports, setup and warm-up, close), and the minor page
 faults per request and context switches of the timed part (a glibc heap that trims and
@@ -57,6 +63,8 @@ from ._common import (
     uvloop_available,
     work,
 )
+from ._plan import STEADY_PERCENTILES
+from ._stats import steady_rate
 from ._variants import SETUPS, VARIANTS, Counts, Items, Runner, Settings
 
 #: Set by ``benchmarks.launcher`` in the workers it forks: the digest of the sources it
@@ -310,7 +318,33 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         rss_samples=_decimate(samples) if args.sample_rss else [],
         **_server_delta(stats_before, stats_after),
     )
+    if counts.ok_times is not None:
+        out.update(_steady(counts.ok_times, t0))
     return out
+
+
+#: Completion-time percentiles reported with the steady-state rate (the tail's shape).
+_TIME_PERCENTILES = (0, 1, 10, 50, 90, 99, 100)
+
+
+def _steady(ok_times: list[float], t0: float) -> dict[str, Any]:
+    """The ok/s between the steady percentiles of the ok items' completion times (seconds
+    from the start of the timed part), and where those and other percentiles fell."""
+    low, high = STEADY_PERCENTILES
+    steady = steady_rate(ok_times, low, high)
+    if steady is None:
+        return {"steady_ok_rps": None}
+    rate, t_low, t_high = steady
+    ordered = sorted(ok_times)
+    last = len(ordered) - 1
+    return {
+        "steady_ok_rps": round(rate, 2),
+        "steady_window_s": [round(t_low - t0, 4), round(t_high - t0, 4)],
+        "steady_percentiles": [low, high],
+        "ok_time_percentiles_s": {
+            str(p): round(ordered[round(p / 100 * last)] - t0, 4) for p in _TIME_PERCENTILES
+        },
+    }
 
 
 def _result(
@@ -393,6 +427,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--census", action="store_true", help="ask the server to count duplicated profiles"
+    )
+    parser.add_argument(
+        "--completion-times",
+        action="store_true",
+        help="record each ok item's completion time: the steady-state ok/s",
     )
     parser.add_argument(
         "--max-per-second", type=float, default=None, help="sdk: bulk max_per_second="

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from benchmarks import quotas
+from benchmarks._stats import steady_rate, summarize
 from benchmarks._targets import evaluate_targets, scenario_targets
 from benchmarks.run import markdown_path, run_label
 
@@ -107,6 +108,78 @@ def test_a_hung_run_misses_every_deadline_target() -> None:
     }
     targets = scenario_targets("h", {"h": {"summary": {"sdk": sdk}}})
     assert [t["result"] for t in targets] == ["MISS", "MISS", "MISS"]
+
+
+def _fault_run(variant: str, round_no: int, ok_rps: float, steady: float | None) -> dict[str, Any]:
+    """One c run as the worker reports it (the fields the summary reads)."""
+    return {
+        "variant": variant,
+        "round": round_no,
+        "done": 10_000,
+        "ok": 10_000,
+        "failed": 0,
+        "retries": 0,
+        "rps": ok_rps,
+        "ok_rps": ok_rps,
+        "steady_ok_rps": steady,
+        "elapsed_s": 10_000 / ok_rps,
+        "server_requests": 10_000 if variant == "sdk_clean" else 11_680,
+        "duplicates": 0,
+    }
+
+
+def _fault_results(rounds: list[tuple[float, float, float | None, float | None]]) -> dict[str, Any]:
+    """c's results from (clean ok/s, sdk ok/s, clean steady ok/s, sdk steady ok/s) per round."""
+    runs = []
+    for i, (clean, faulty, clean_steady, faulty_steady) in enumerate(rounds):
+        runs += [_fault_run("sdk_clean", i, clean, clean_steady)]
+        runs += [_fault_run("sdk", i, faulty, faulty_steady)]
+    summary = summarize(runs, "sdk_clean")
+    return {"c": {"reference": "sdk_clean", "summary": summary, "runs": runs}}
+
+
+def _steady_target(results: dict[str, Any]) -> dict[str, Any]:
+    (target,) = [t for t in scenario_targets("c", results) if "steady-state" in t["target"]]
+    return target
+
+
+def test_c_is_judged_on_the_steady_state_ratio_with_the_whole_run_beside_it() -> None:
+    # A tail halves the whole-run rate; between the percentiles the SDK keeps 0.9x.
+    results = _fault_results(
+        [(2700, 1200, 3000, 2700), (2600, 1150, 2900, 2500), (2800, 1300, 3100, 2850)]
+    )
+    target = _steady_target(results)
+    assert target["result"] == "PASS"
+    assert target["measured"].startswith("0.90x (per round: 0.90, 0.86, 0.92); whole run 0.44x")
+
+
+def test_c_misses_when_the_steady_state_ratio_is_below_the_target() -> None:
+    # The whole-run ratio alone would pass; the steady-state one is what is judged.
+    results = _fault_results([(2700, 2600, 3000, 2500), (2700, 2600, 3000, 2400)])
+    target = _steady_target(results)
+    assert target["result"] == "MISS"
+    assert target["measured"].startswith("0.82x")
+    assert "whole run 0.96x" in target["measured"]
+
+
+def test_results_saved_without_completion_times_judge_no_steady_state_ratio() -> None:
+    results = _fault_results([(2700, 1200, None, None)])
+    target = _steady_target(results)
+    assert target["result"] == "n/a"
+    assert target["measured"].startswith("no steady-state figure in these results; whole run")
+
+
+def test_the_steady_rate_leaves_out_the_ramp_and_the_tail() -> None:
+    # 1,000 completions 1 ms apart, then ten stragglers seconds later (a retry's backoff)
+    # and a slow start: the rate between the 10th and 90th percentile is 1,000/s.
+    times = [0.5 + i * 0.001 for i in range(1000)] + [3.0 + i for i in range(10)]
+    steady = steady_rate(times, 10, 90)
+    assert steady is not None
+    rate, low, high = steady
+    assert rate == pytest.approx(1000, rel=1e-6)
+    assert 0.5 < low < high < 1.5
+    assert steady_rate(times[:9], 10, 90) is None
+    assert steady_rate([1.0] * 20, 10, 90) is None
 
 
 def test_the_quota_runs_verdicts_reproduce_the_committed_ones() -> None:
