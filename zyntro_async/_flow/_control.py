@@ -42,8 +42,10 @@ A quota shared with other processes (:meth:`FlowControl.share`, a :class:`~._sha
 takes the pacer's place: it paces this process at the fleet's rate, which every
 process's refusals, ``Retry-After`` and rate-limit headers move, so the local pacer
 stands aside (but while the quota, cut off from the fleet, knows no rate at all); the
-gate, the slots and the retry budget stay local. A request then always waits in a
-coroutine: there is no fast path past the quota.
+gate, the slots and the retry budget stay local. A spent window is then the fleet's
+pace to meet: one process holding itself would only hand its share to the others, and
+refusals that several processes' bursts line up are no proof of a window. A request
+then always waits in a coroutine: there is no fast path past the quota.
 
 Why not the others: Google SRE's client-side throttling (SRE book, "Handling Overload")
 rejects locally with a probability, which turns a quota into local failures to retry;
@@ -354,7 +356,7 @@ class FlowControl:
             self._adaptive.cubic.cap(float(limit))
         if self._gate.refused(now, started, retry_after or 0.0, error):
             self._gate_changed()
-        if self._window.refused(retry_after):
+        if self._window.refused(retry_after) and quota is None:
             assert retry_after is not None
             if self._gate.spent(now, started, retry_after, error):
                 accepted = adaptive.accepted
