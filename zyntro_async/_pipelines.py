@@ -36,11 +36,12 @@ from ._exceptions import (
     EnricherError,
     JournalConflictError,
     JournalError,
+    JournalKeyHeldError,
     PreviousFailure,
     ValidationError,
     ZyntroError,
 )
-from ._journal import Journal
+from ._journal_open import check_journal, open_journal
 from ._journal_store import (
     Claim,
     JournalEntry,
@@ -153,15 +154,17 @@ def _failed(
 class _JournalSlot:
     """Journal plumbing shared by the pipelines: open/close."""
 
-    def __init__(self, path: str | os.PathLike[str] | None) -> None:
+    def __init__(self, path: str | os.PathLike[str] | None, ops: Operations) -> None:
+        check_journal(path)
         self.path = path
         self.journal: JournalStore | None = None
         self.opened_at = 0.0  # wall clock, as the journal's updated_at
+        self._grace = ops.request_timeout  # how long a dead worker's request may still land
 
     async def setup(self) -> None:
         self.opened_at = time.time()
         if self.path is not None:
-            self.journal = await Journal.open(self.path)
+            self.journal = await open_journal(self.path, grace=self._grace)
 
     async def teardown(self) -> None:
         journal, self.journal = self.journal, None
@@ -198,7 +201,7 @@ class AddProfiles(_JournalSlot):
         retry_failed: bool,
         default_source: str | None,
     ) -> None:
-        super().__init__(journal)
+        super().__init__(journal, ops)
         self._ops = ops
         # Failures that settle an item: a journaled one is not sent again.
         self._settled = frozenset() if retry_failed else _ITEM_FAULTS
@@ -286,6 +289,8 @@ class AddProfiles(_JournalSlot):
             )
             return _failed(request, invalid)
         claimed = await journal.claim(claim)
+        if claimed.verdict is Verdict.HELD:  # a shared ledger: another worker is sending it
+            return _failed(request, _held(request))
         if not claimed.sent:
             assert claimed.entry is not None  # only an entry keeps a key from being sent
             return self._refusal(claimed.entry, claimed.verdict, request)
@@ -339,6 +344,15 @@ def _conflict(request: ProfileRequest, whom: str) -> JournalConflictError:
     return JournalConflictError(
         f"key {request.key!r} is journaled for {whom} with another contact, source or "
         "payload; nothing was sent (use unique keys, or a new journal)",
+        endpoint=ADD_PROFILE,
+        contact_id=request.contact_id,
+    )
+
+
+def _held(request: ProfileRequest) -> JournalKeyHeldError:
+    return JournalKeyHeldError(
+        f"key {request.key!r} is held by another worker on this ledger, which is sending it; "
+        "nothing was sent here",
         endpoint=ADD_PROFILE,
         contact_id=request.contact_id,
     )
@@ -482,7 +496,7 @@ class EnrichContacts(_JournalSlot):
         skip_if_enriched: bool,
         journal: str | os.PathLike[str] | None,
     ) -> None:
-        super().__init__(journal)
+        super().__init__(journal, ops)
         self._ops = ops
         self._enricher = enricher
         self._source = source

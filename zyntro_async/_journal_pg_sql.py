@@ -1,0 +1,91 @@
+"""The PostgreSQL ledger's statements (see :mod:`._journal_postgres` for how they are used).
+
+One table holds every run's entries, keyed by (run, key). ``holder`` is the token of the
+process whose claim made the entry ``sent``; ``held_until`` is when that holder's lease plus
+its request timeout end, from the database's clock (``now()``). Outcomes clear both.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+_COLUMNS: Final = (
+    "key, state, contact_id, source, payload_digest, profile_id, error_code, attempts, "
+    "updated_at, holder, held_until > now()"
+)
+
+
+def schema(table: str) -> str:
+    return f"""
+CREATE TABLE IF NOT EXISTS {table} (
+    run TEXT NOT NULL,
+    key TEXT NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('sent', 'done', 'failed')),
+    contact_id TEXT NOT NULL,
+    source TEXT NOT NULL,
+    payload_digest TEXT NOT NULL,
+    profile_id BIGINT,
+    error_code TEXT,
+    attempts INTEGER NOT NULL,
+    updated_at DOUBLE PRECISION NOT NULL,
+    holder TEXT,
+    held_until TIMESTAMPTZ,
+    PRIMARY KEY (run, key)
+)"""
+
+
+class Statements:
+    """Every statement, for one table."""
+
+    def __init__(self, table: str) -> None:
+        t = table
+        #: run, keys, contact ids, sources, digests, updated_at, holder, hold seconds
+        self.insert_new = f"""
+INSERT INTO {t} AS j (run, key, state, contact_id, source, payload_digest, profile_id,
+                      error_code, attempts, updated_at, holder, held_until)
+SELECT %s, u.k, 'sent', u.c, u.s, u.d, NULL, NULL, 1, %s, %s,
+       now() + make_interval(secs => %s)
+FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[]) AS u(k, c, s, d)
+ORDER BY u.k
+ON CONFLICT (run, key) DO NOTHING
+RETURNING j.key"""
+        #: run, keys -- rows another claim is deciding right now are skipped (held)
+        self.lock_existing = f"""
+SELECT {_COLUMNS} FROM {t}
+WHERE run = %s AND key = ANY(%s::text[])
+ORDER BY key
+FOR UPDATE SKIP LOCKED"""
+        #: contact_id, source, payload_digest, updated_at, holder, hold seconds, run, key
+        self.mark_sent = f"""
+UPDATE {t} SET state = 'sent', contact_id = %s, source = %s, payload_digest = %s,
+    profile_id = NULL, error_code = NULL, attempts = attempts + 1, updated_at = %s,
+    holder = %s, held_until = now() + make_interval(secs => %s)
+WHERE run = %s AND key = %s"""
+        #: run, key
+        self.read = f"SELECT {_COLUMNS} FROM {t} WHERE run = %s AND key = %s"
+        # Outcomes apply to a key no one holds, or that this holder holds: a key taken
+        # over by another holder (this one's lease ran out) is that holder's to settle.
+        marked = f"""
+INSERT INTO {t} AS j (run, key, state, contact_id, source, payload_digest, profile_id,
+                      error_code, attempts, updated_at, holder, held_until)
+VALUES (%(run)s, %(key)s, %(state)s, coalesce(%(c)s, ''), coalesce(%(s)s, ''),
+        coalesce(%(d)s, ''), %(profile)s, %(code)s, 0, %(at)s, NULL, NULL)
+ON CONFLICT (run, key) DO UPDATE SET
+    state = %(state)s,
+    contact_id = coalesce(%(c)s, j.contact_id),
+    source = coalesce(%(s)s, j.source),
+    payload_digest = coalesce(%(d)s, j.payload_digest),
+    profile_id = %(profile)s, error_code = %(code)s, updated_at = %(at)s,
+    holder = NULL, held_until = NULL
+WHERE j.holder IS NULL OR j.holder = %(holder)s
+RETURNING j.key"""
+        self.mark = marked
+        #: hold seconds, run, holder
+        self.renew = f"""
+UPDATE {t} SET held_until = now() + make_interval(secs => %s)
+WHERE run = %s AND holder = %s AND state = 'sent'"""
+        #: run, holder -- a clean close: what it still holds is reconciled by whoever
+        #: claims it next, at once
+        self.release = f"""
+UPDATE {t} SET holder = NULL, held_until = NULL
+WHERE run = %s AND holder = %s AND state = 'sent'"""
