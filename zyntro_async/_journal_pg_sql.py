@@ -1,8 +1,9 @@
 """The PostgreSQL ledger's statements (see :mod:`._journal_postgres` for how they are used).
 
 One table holds every run's entries, keyed by (run, key). ``holder`` is the token of the
-process whose claim made the entry ``sent``; ``held_until`` is when that holder's lease plus
-its request timeout end, from the database's clock (``now()``). Outcomes clear both.
+store whose claim last marked the entry ``sent`` (it stays after the outcome, so a late
+outcome from an earlier holder is refused); ``held_until`` is when that holder's lease plus
+its request timeout end, from the database's clock (``now()``); an outcome clears it.
 """
 
 from __future__ import annotations
@@ -63,8 +64,8 @@ UPDATE {t} SET state = 'sent', contact_id = %s, source = %s, payload_digest = %s
 WHERE run = %s AND key = %s"""
         #: run, key
         self.read = f"SELECT {_COLUMNS} FROM {t} WHERE run = %s AND key = %s"
-        # Outcomes apply to a key no one holds, or that this holder holds: a key taken
-        # over by another holder (this one's lease ran out) is that holder's to settle.
+        # Outcomes apply to a key no store claimed, or that this store claimed last: a key
+        # taken over by another (this one's lease ran out) is that one's to settle.
         marked = f"""
 INSERT INTO {t} AS j (run, key, state, contact_id, source, payload_digest, profile_id,
                       error_code, attempts, updated_at, holder, held_until)
@@ -75,8 +76,7 @@ ON CONFLICT (run, key) DO UPDATE SET
     contact_id = coalesce(%(c)s, j.contact_id),
     source = coalesce(%(s)s, j.source),
     payload_digest = coalesce(%(d)s, j.payload_digest),
-    profile_id = %(profile)s, error_code = %(code)s, updated_at = %(at)s,
-    holder = NULL, held_until = NULL
+    profile_id = %(profile)s, error_code = %(code)s, updated_at = %(at)s, held_until = NULL
 WHERE j.holder IS NULL OR j.holder = %(holder)s
 RETURNING j.key"""
         self.mark = marked

@@ -11,8 +11,9 @@ keeps its key however long its retries take. A claim of a key ``sent`` under ano
 holder whose ``held_until`` has not passed is answered :attr:`Verdict.HELD` and sends
 nothing; one whose ``held_until`` has passed (its holder died, or lost the database) is
 claimed as :attr:`Verdict.UNCONFIRMED`, and the pipeline reconciles it before it sends.
-Every outcome checks the token: ``mark_done``/``mark_failed`` apply only to a key no one
-holds or this store holds; one taken over meanwhile is logged and left to its new holder.
+Every outcome checks the token: ``mark_done``/``mark_failed`` apply only to a key no store
+has claimed or this store claimed last; one another store took over meanwhile is logged
+and left to it.
 A clean close releases what the store still holds ``sent``, for the next claim to reconcile.
 
 Claims: queued claims are decided together in one transaction: an ``INSERT ... ON
@@ -256,6 +257,9 @@ class PostgresJournal:
     async def _close(self) -> None:
         try:
             await asyncio.wait_for(asyncio.shield(self._worker), _CLOSE_TIMEOUT)
+        except asyncio.CancelledError:
+            if not self._worker.cancelled():  # this close was cancelled, not the task
+                raise
         except asyncio.TimeoutError:
             self._worker.cancel()
             if self._failure is None:
