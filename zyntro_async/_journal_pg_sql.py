@@ -65,21 +65,33 @@ WHERE run = %s AND key = %s"""
         #: run, key
         self.read = f"SELECT {_COLUMNS} FROM {t} WHERE run = %s AND key = %s"
         # Outcomes apply to a key no store claimed, or that this store claimed last: a key
-        # taken over by another (this one's lease ran out) is that one's to settle.
-        marked = f"""
-INSERT INTO {t} AS j (run, key, state, contact_id, source, payload_digest, profile_id,
-                      error_code, attempts, updated_at, holder, held_until)
-VALUES (%(run)s, %(key)s, %(state)s, coalesce(%(c)s, ''), coalesce(%(s)s, ''),
-        coalesce(%(d)s, ''), %(profile)s, %(code)s, 0, %(at)s, NULL, NULL)
-ON CONFLICT (run, key) DO UPDATE SET
-    state = %(state)s,
-    contact_id = coalesce(%(c)s, j.contact_id),
-    source = coalesce(%(s)s, j.source),
-    payload_digest = coalesce(%(d)s, j.payload_digest),
-    profile_id = %(profile)s, error_code = %(code)s, updated_at = %(at)s, held_until = NULL
-WHERE j.holder IS NULL OR j.holder = %(holder)s
+        # taken over by another (this one's lease ran out) is that one's to settle. The
+        # arrays hold one outcome per key: an UPDATE of the keys there, then an INSERT of
+        # those that were not.
+        outcomes = """unnest(%(k)s::text[], %(st)s::text[], %(c)s::text[], %(s)s::text[],
+            %(d)s::text[], %(p)s::bigint[], %(e)s::text[], %(at)s::float8[])
+    AS u(k, st, c, s, d, p, e, at)"""
+        #: run, holder, and the arrays k, st, c, s, d, p, e, at
+        self.mark_held = f"""
+UPDATE {t} AS j SET
+    state = u.st,
+    contact_id = coalesce(u.c, j.contact_id),
+    source = coalesce(u.s, j.source),
+    payload_digest = coalesce(u.d, j.payload_digest),
+    profile_id = u.p, error_code = u.e, updated_at = u.at, held_until = NULL
+FROM {outcomes}
+WHERE j.run = %(run)s AND j.key = u.k AND (j.holder IS NULL OR j.holder = %(holder)s)
 RETURNING j.key"""
-        self.mark = marked
+        #: run, and the arrays (of the keys the update did not find)
+        self.mark_new = f"""
+INSERT INTO {t} (run, key, state, contact_id, source, payload_digest, profile_id,
+                 error_code, attempts, updated_at, holder, held_until)
+SELECT %(run)s, u.k, u.st, coalesce(u.c, ''), coalesce(u.s, ''), coalesce(u.d, ''), u.p,
+       u.e, 0, u.at, NULL, NULL
+FROM {outcomes}
+ORDER BY u.k
+ON CONFLICT (run, key) DO NOTHING
+RETURNING key"""
         #: hold seconds, run, holder
         self.renew = f"""
 UPDATE {t} SET held_until = now() + make_interval(secs => %s)

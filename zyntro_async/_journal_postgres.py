@@ -36,10 +36,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import secrets
 import time
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ._exceptions import ConfigurationError, JournalError
 from ._journal_pg_sql import Statements, schema
@@ -52,9 +54,13 @@ if TYPE_CHECKING:
 
 __all__ = ["PostgresJournal", "require_driver"]
 
+T = TypeVar("T")
 _log = logging.getLogger("zyntro_async.journal")
+_DEADLOCK = "40P01"  # SQLSTATE deadlock_detected
+_DEADLOCK_RETRIES = 5
 _CLOSE_TIMEOUT = 30.0  # seconds a close waits for its last writes before it gives up
 _STATES = {s.value: s for s in JournalState}
+_MARK_FIELDS = ("k", "st", "c", "s", "d", "p", "e", "at")  # an outcome, as the SQL's arrays
 
 
 def require_driver() -> None:
@@ -78,6 +84,21 @@ def _entry(row: tuple[Any, ...]) -> JournalEntry:
     key, state, contact_id, source, digest, profile_id, code, attempts, at = row[:9]
     return JournalEntry(key, _STATES[state], contact_id, source, digest, profile_id, code,
                         attempts, at)  # fmt: skip
+
+
+async def _retried(transaction: Callable[[], Awaitable[T]]) -> T:
+    """Run ``transaction`` again if PostgreSQL broke a deadlock by aborting it (two stores'
+    outcomes for the same keys met in opposite orders): it rolled back, so redoing it is
+    safe. Claims never wait in a cycle, so this is for the rare outcome written to a key
+    another store is writing too."""
+    for attempt in range(_DEADLOCK_RETRIES):
+        try:
+            return await transaction()
+        except Exception as exc:
+            if getattr(exc, "sqlstate", None) != _DEADLOCK or attempt == _DEADLOCK_RETRIES - 1:
+                raise
+            await asyncio.sleep(0.01 * (attempt + 1))
+    raise AssertionError("unreachable")
 
 
 class PostgresJournal:
@@ -229,19 +250,9 @@ class PostgresJournal:
             if value is not None:
                 _check(name, value)
         self._marks.append(
-            {
-                "run": self._url.run,
-                "key": key,
-                "state": state,
-                "c": contact_id,
-                "s": source,
-                "d": digest,
-                "profile": profile_id,
-                "code": code,
-                "at": time.time(),
-                "holder": self._holder,
-            }
-        )
+            {"k": key, "st": state, "c": contact_id, "s": source, "d": digest,
+             "p": profile_id, "e": code, "at": time.time()}
+        )  # fmt: skip
         self._kick.set()
 
     def _check_usable(self) -> None:
@@ -326,16 +337,19 @@ class PostgresJournal:
                 waiter.set_result(None)
 
     async def _write_marks(self, marks: list[dict[str, Any]]) -> None:
-        async with self._conn.transaction(), self._conn.cursor() as cur:
-            # Key order: two stores writing the same keys never wait on each other in a cycle.
-            marks.sort(key=lambda m: str(m["key"]))
-            await cur.executemany(self._sql.mark, marks, returning=True)
-            lost = 0
-            while True:
-                if await cur.fetchone() is None:
-                    lost += 1
-                if not cur.nextset():
-                    break
+        """Write the outcomes, each key's in call order (a key marked twice: two rounds)."""
+        lost = 0
+        while marks:
+            now: dict[str, dict[str, Any]] = {}
+            later = []
+            for mark in marks:
+                if mark["k"] in now:
+                    later.append(mark)
+                else:
+                    now[mark["k"]] = mark
+            marks = later
+            ordered = [now[key] for key in sorted(now)]
+            lost += await _retried(functools.partial(self._write_round, ordered))
         if lost:
             _log.warning(
                 "journal %s: %d outcome(s) not recorded: another worker took the key over "
@@ -343,6 +357,21 @@ class PostgresJournal:
                 self._url.shown,
                 lost,
             )
+
+    async def _write_round(self, marks: list[dict[str, Any]]) -> int:
+        """One outcome per key, in key order; returns how many were refused. Each
+        statement is atomic on its own (autocommit): one round trip each."""
+        columns = {name: [m[name] for m in marks] for name in _MARK_FIELDS}
+        params: dict[str, Any] = {"run": self._url.run, "holder": self._holder, **columns}
+        async with self._conn.cursor() as cur:
+            await cur.execute(self._sql.mark_held, params)
+            written = {key for (key,) in await cur.fetchall()}
+            if len(written) < len(marks):
+                rest = [m for m in marks if m["k"] not in written]
+                params.update({name: [m[name] for m in rest] for name in _MARK_FIELDS})
+                await cur.execute(self._sql.mark_new, params)
+                written.update(key for (key,) in await cur.fetchall())
+        return len(marks) - len(written)
 
     async def _claim_batch(self) -> None:
         """Decide the queued claims (one per key; a repeat waits for the next batch)."""
@@ -355,11 +384,23 @@ class PostgresJournal:
                 batch[claim.key] = (claim, fut)
         self._claims = later
         keys = sorted(batch)
+        answers = await self._decide(batch, keys)
+        for key in keys:
+            fut = batch[key][1]
+            if not fut.done():  # a key skipped as locked is being decided by another store
+                fut.set_result(answers.get(key, Claimed(None, Verdict.HELD)))
+
+    async def _decide(
+        self, batch: dict[str, tuple[Claim, asyncio.Future[Claimed]]], keys: list[str]
+    ) -> dict[str, Claimed]:
+        """Create the keys no one has (one statement, committed on its own); then, in one
+        transaction, lock the others and rule on them. Neither waits in a cycle on
+        another store: inserts go in key order, and a lock taken is skipped."""
         claims = [batch[k][0] for k in keys]
         now = time.time()
         answers: dict[str, Claimed] = {}
         run, holder, sql = self._url.run, self._holder, self._sql
-        async with self._conn.transaction(), self._conn.cursor() as cur:
+        async with self._conn.cursor() as cur:
             await cur.execute(
                 sql.insert_new,
                 (run, now, holder, self._hold, keys, [c.contact_id for c in claims],
@@ -367,23 +408,22 @@ class PostgresJournal:
             )  # fmt: skip
             for (key,) in await cur.fetchall():
                 answers[key] = Claimed(None, Verdict.NEW)
-            rest = [k for k in keys if k not in answers]
-            sends = []
-            if rest:
-                await cur.execute(sql.lock_existing, (run, rest))
-                for row in await cur.fetchall():
-                    entry = _entry(row)
-                    claim = batch[entry.key][0]
-                    verdict = decide(entry, claim)
-                    if verdict is Verdict.UNCONFIRMED and row[9] not in (None, holder) and row[10]:
-                        verdict = Verdict.HELD  # sent under another holder's live lease
-                    answers[entry.key] = Claimed(entry, verdict)
-                    if verdict.sends:
-                        sends.append((claim.contact_id, claim.source, claim.payload_digest, now,
-                                      holder, self._hold, run, claim.key))  # fmt: skip
-                if sends:
-                    await cur.executemany(sql.mark_sent, sends)
-        for key in keys:
-            fut = batch[key][1]
-            if not fut.done():  # a key skipped as locked is being decided by another store
-                fut.set_result(answers.get(key, Claimed(None, Verdict.HELD)))
+        rest = [k for k in keys if k not in answers]
+        if not rest:
+            return answers
+        sends = []
+        async with self._conn.transaction(), self._conn.cursor() as cur:
+            await cur.execute(sql.lock_existing, (run, rest))
+            for row in await cur.fetchall():
+                entry = _entry(row)
+                claim = batch[entry.key][0]
+                verdict = decide(entry, claim)
+                if verdict is Verdict.UNCONFIRMED and row[9] not in (None, holder) and row[10]:
+                    verdict = Verdict.HELD  # sent under another holder's live lease
+                answers[entry.key] = Claimed(entry, verdict)
+                if verdict.sends:
+                    sends.append((claim.contact_id, claim.source, claim.payload_digest, now,
+                                  holder, self._hold, run, claim.key))  # fmt: skip
+            if sends:
+                await cur.executemany(sql.mark_sent, sends)
+        return answers
