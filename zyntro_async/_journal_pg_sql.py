@@ -35,6 +35,11 @@ CREATE TABLE IF NOT EXISTS {table} (
 )"""
 
 
+def held_index(table: str) -> str:
+    """What the lease renewal and the release at close look up: the keys a holder holds."""
+    return f"CREATE INDEX IF NOT EXISTS {table}_held ON {table} (run, holder) WHERE state = 'sent'"
+
+
 class Statements:
     """Every statement, for one table."""
 

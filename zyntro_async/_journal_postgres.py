@@ -44,7 +44,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ._exceptions import ConfigurationError, JournalError
-from ._journal_pg_sql import Statements, schema
+from ._journal_pg_sql import Statements, held_index, schema
 from ._journal_store import Claim, Claimed, JournalEntry, JournalState, Verdict, decide
 from ._ledger_url import LedgerURL, parse_ledger_url
 from ._payload import is_utf8
@@ -56,6 +56,17 @@ __all__ = ["PostgresJournal", "require_driver"]
 
 T = TypeVar("T")
 _log = logging.getLogger("zyntro_async.journal")
+# Unless the URL says otherwise: a server that stops answering fails the run (loudly, in
+# under a minute) instead of hanging it -- libpq's connect timeout, TCP keepalives, and a
+# bound on unacknowledged writes (ms).
+_BOUNDS = {
+    "connect_timeout": 10,
+    "keepalives": 1,
+    "keepalives_idle": 10,
+    "keepalives_interval": 5,
+    "keepalives_count": 3,
+    "tcp_user_timeout": 30000,
+}
 _DEADLOCK = "40P01"  # SQLSTATE deadlock_detected
 _DEADLOCK_RETRIES = 5
 _CLOSE_TIMEOUT = 30.0  # seconds a close waits for its last writes before it gives up
@@ -132,10 +143,14 @@ class PostgresJournal:
         land (None: 30 s)."""
         require_driver()
         import psycopg
+        import psycopg.conninfo
 
         parsed = parse_ledger_url(url)
         try:
-            conn = await psycopg.AsyncConnection.connect(parsed.conninfo, autocommit=True)
+            given = psycopg.conninfo.conninfo_to_dict(parsed.conninfo)
+            bounds = {k: v for k, v in _BOUNDS.items() if k not in given}
+            conninfo = psycopg.conninfo.make_conninfo(parsed.conninfo, **bounds)
+            conn = await psycopg.AsyncConnection.connect(conninfo, autocommit=True)
         except psycopg.Error as exc:
             raise JournalError(
                 f"journal {parsed.shown!r} cannot be opened: {parsed.scrub(str(exc))}"
@@ -145,6 +160,7 @@ class PostgresJournal:
                 # One creator at a time: concurrent CREATE TABLE IF NOT EXISTS can collide.
                 await conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (parsed.table,))
                 await conn.execute(schema(parsed.table))
+                await conn.execute(held_index(parsed.table))
         except psycopg.Error as exc:
             await conn.close()
             raise JournalError(
