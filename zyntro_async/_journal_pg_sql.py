@@ -101,8 +101,10 @@ RETURNING key"""
         self.renew = f"""
 UPDATE {t} SET held_until = now() + make_interval(secs => %s)
 WHERE run = %s AND holder = %s AND state = 'sent'"""
-        #: run, holder -- a clean close: what it still holds is reconciled by whoever
-        #: claims it next, at once
+        #: grace seconds, run, holder -- a clean close ends the lease of what the store
+        #: still holds sent (its requests were cancelled), but not the request timeout: a
+        #: cancelled request may still land, so the next claimer waits that long and then
+        #: reconciles
         self.release = f"""
-UPDATE {t} SET holder = NULL, held_until = NULL
+UPDATE {t} SET held_until = now() + make_interval(secs => %s)
 WHERE run = %s AND holder = %s AND state = 'sent'"""

@@ -14,7 +14,9 @@ claimed as :attr:`Verdict.UNCONFIRMED`, and the pipeline reconciles it before it
 Every outcome checks the token: ``mark_done``/``mark_failed`` apply only to a key no store
 has claimed or this store claimed last; one another store took over meanwhile is logged
 and left to it.
-A clean close releases what the store still holds ``sent``, for the next claim to reconcile.
+A clean close ends the lease of what the store still holds ``sent`` (requests it cancelled),
+but not the request timeout, as such a request may still land: the next claim of one of
+them waits that long, then reconciles it.
 
 Claims: queued claims are decided together in one transaction: an ``INSERT ... ON
 CONFLICT DO NOTHING`` creates the keys no one has (in key order, so two stores never wait
@@ -123,6 +125,7 @@ class PostgresJournal:
         self._conn = conn
         self._sql = Statements(url.table)
         self._holder = secrets.token_hex(16)
+        self._grace = grace
         self._hold = url.lease + grace
         self._loop = asyncio.get_running_loop()
         self._claims: list[tuple[Claim, asyncio.Future[Claimed]]] = []
@@ -314,7 +317,8 @@ class PostgresJournal:
                     )
                 await self._apply()
                 if self._closing and not (self._claims or self._marks or self._reads):
-                    await self._conn.execute(self._sql.release, (self._url.run, self._holder))
+                    release = (self._grace, self._url.run, self._holder)
+                    await self._conn.execute(self._sql.release, release)
                     return
         except Exception as exc:  # the database, the connection, or a bug: loud, never hung
             self._failure = JournalError(self._url.scrub(str(exc)).strip() or type(exc).__name__)

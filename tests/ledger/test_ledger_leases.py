@@ -128,3 +128,15 @@ async def test_two_stores_claiming_the_same_keys_send_each_once(pg_url: str) -> 
     sent = [k for k, answer in zip(asked, answers, strict=True) if answer.sent]
     assert sorted(sent) == sorted(keys)  # each key sent by exactly one of them
     assert {answer.verdict for answer in answers} == {Verdict.NEW, Verdict.HELD}
+
+
+async def test_a_clean_close_keeps_the_request_timeout_of_what_it_held(pg_url: str) -> None:
+    url = _url(pg_url, 30)
+    async with await PostgresJournal.open(url, grace=0.6) as a:
+        assert (await a.claim(_claim("k"))).sent  # and then the run is cancelled: no outcome
+    async with await PostgresJournal.open(url, grace=0.6) as b:
+        # The lease (30 s) ended with the close; a cancelled request may still land within
+        # the request timeout, so the key is held that long, then reconciled.
+        assert (await b.claim(_claim("k"))).verdict is Verdict.HELD
+        await asyncio.sleep(0.8)
+        assert (await b.claim(_claim("k"))).verdict is Verdict.UNCONFIRMED
