@@ -50,8 +50,6 @@ Each question a caller asks is one ``except`` clause: *did the API say no?*
      |                                 ValueError); the run stops
      +- JournalConflictError           JOURNAL_KEY_CONFLICT: the item's key is journaled for
      |                                 another item; nothing was sent
-     +- JournalKeyHeldError            JOURNAL_KEY_HELD: another worker on a shared ledger holds
-     |                                 the item's lease; nothing was sent here
      +- PreviousFailure                the original error's code: the journal says this item
      |                                 already failed for its own reasons; nothing was sent
      +- EnricherError                  ENRICHER_FAILED: your enricher raised (its __cause__)
@@ -96,7 +94,6 @@ __all__ = [
     "InvalidArgumentError",
     "ItemError",
     "JournalConflictError",
-    "JournalKeyHeldError",
     "JournalError",
     "NotFoundError",
     "PermissionDeniedError",
@@ -390,15 +387,6 @@ class JournalConflictError(ZyntroError):
     nothing was sent, and the other item's profile is not reported as this one's."""
 
     code = "JOURNAL_KEY_CONFLICT"
-
-
-class JournalKeyHeldError(ZyntroError):
-    """Another worker on a shared ledger holds this item's lease (it claimed the item and
-    is sending it, or its lease plus request timeout have not yet run out): nothing was
-    sent here. The ledger gets the item's outcome from that worker; if it dies, a run after
-    its lease ends reconciles the item."""
-
-    code = "JOURNAL_KEY_HELD"
 
 
 class PreviousFailure(ZyntroError):

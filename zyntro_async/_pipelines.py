@@ -36,7 +36,6 @@ from ._exceptions import (
     EnricherError,
     JournalConflictError,
     JournalError,
-    JournalKeyHeldError,
     PreviousFailure,
     ValidationError,
     ZyntroError,
@@ -63,6 +62,9 @@ Enricher = Callable[[ContactDetails], Awaitable["dict[str, Any] | list[Any] | No
 #: The codes of the failures that are the item's own (the policy table's item faults): a
 #: journaled one settles the item, and a re-run sends it again only with ``retry_failed``.
 _ITEM_FAULTS = frozenset(filter(is_item_fault, BY_CODE))
+
+#: Seconds between claims of a key another worker on a shared ledger holds.
+_HELD_POLL = 0.5
 
 
 def _id(value: object, what: str) -> str:
@@ -289,8 +291,12 @@ class AddProfiles(_JournalSlot):
             )
             return _failed(request, invalid)
         claimed = await journal.claim(claim)
-        if claimed.verdict is Verdict.HELD:  # a shared ledger: another worker is sending it
-            return _failed(request, _held(request))
+        while claimed.verdict is Verdict.HELD:
+            # A shared ledger: another worker is sending it. Its outcome settles the item
+            # (done: skipped here); if it dies, its lease and request timeout run out and
+            # the claim takes the key over, to reconcile it before anything is re-sent.
+            await asyncio.sleep(_HELD_POLL)
+            claimed = await journal.claim(claim)
         if not claimed.sent:
             assert claimed.entry is not None  # only an entry keeps a key from being sent
             return self._refusal(claimed.entry, claimed.verdict, request)
@@ -344,15 +350,6 @@ def _conflict(request: ProfileRequest, whom: str) -> JournalConflictError:
     return JournalConflictError(
         f"key {request.key!r} is journaled for {whom} with another contact, source or "
         "payload; nothing was sent (use unique keys, or a new journal)",
-        endpoint=ADD_PROFILE,
-        contact_id=request.contact_id,
-    )
-
-
-def _held(request: ProfileRequest) -> JournalKeyHeldError:
-    return JournalKeyHeldError(
-        f"key {request.key!r} is held by another worker on this ledger, which is sending it; "
-        "nothing was sent here",
         endpoint=ADD_PROFILE,
         contact_id=request.contact_id,
     )

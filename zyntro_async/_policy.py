@@ -46,7 +46,6 @@ from ._exceptions import (
     ItemError,
     JournalConflictError,
     JournalError,
-    JournalKeyHeldError,
     NotFoundError,
     PermissionDeniedError,
     PreviousFailure,
@@ -205,7 +204,6 @@ CODES: Final[tuple[Code, ...]] = (
     # -- bulk runs --------------------------------------------------------------------------
     Code("JOURNAL_ERROR", JournalError),
     Code("JOURNAL_KEY_CONFLICT", JournalConflictError, item_fault=True),
-    Code("JOURNAL_KEY_HELD", JournalKeyHeldError),
     Code("PREVIOUS_FAILURE", PreviousFailure),  # an instance carries the original code
     Code("ENRICHER_FAILED", EnricherError, item_fault=True),
     Code("ITEM_ERROR", ItemError),
