@@ -1,8 +1,9 @@
 """One worker on a shared PostgreSQL ledger, for the tests: ``python -m tests.ledger._worker
-IDS OUT CONCURRENCY``. The sandbox's address and credentials and the ledger's URL come
+IDS OUT CONCURRENCY [START]``. The sandbox's address and credentials and the ledger's URL come
 from the environment (``ZYNTRO_*``, ``LEDGER_URL``: never argv). It adds one profile per
-contact id in the file IDS (one a line) with ``journal=LEDGER_URL`` and a 1 s request
-timeout, and appends each result to OUT as a JSON line as it comes."""
+contact id in the file IDS (one a line; from the fraction START of it on, wrapping
+around) with ``journal=LEDGER_URL`` and a 1 s request timeout, and appends each result
+to OUT as a JSON line as it comes."""
 
 from __future__ import annotations
 
@@ -14,9 +15,12 @@ import sys
 from zyntro_async import ProfileRequest, Timeout, ZyntroClient
 
 
-async def main(ids_file: str, out: str, concurrency: int) -> None:
+async def main(ids_file: str, out: str, concurrency: int, start: float) -> None:
     with open(ids_file) as source:
         ids = source.read().split()
+    at = int(start * len(ids))  # where in the input this worker starts (then wraps around)
+    items = list(enumerate(ids))
+    items = items[at:] + items[:at]
     async with ZyntroClient(
         os.environ["ZYNTRO_API_KEY"],
         os.environ["ZYNTRO_DEVELOPER_SECRET"],
@@ -26,7 +30,7 @@ async def main(ids_file: str, out: str, concurrency: int) -> None:
         timeout=Timeout(total=1.0),
     ) as client:
         run = client.bulk_add_profiles(
-            (ProfileRequest(cid, {"n": n}, "Ledger", key=cid) for n, cid in enumerate(ids)),
+            (ProfileRequest(cid, {"n": n}, "Ledger", key=cid) for n, cid in items),
             concurrency=concurrency,
             journal=os.environ["LEDGER_URL"],
         )
@@ -40,4 +44,5 @@ async def main(ids_file: str, out: str, concurrency: int) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(sys.argv[1], sys.argv[2], int(sys.argv[3])))
+    start = float(sys.argv[4]) if len(sys.argv) > 4 else 0.0
+    asyncio.run(main(sys.argv[1], sys.argv[2], int(sys.argv[3]), start))
