@@ -3,6 +3,7 @@ server's binary, which CI always has (``.ci/run`` installs it) and a developer m
 
 from __future__ import annotations
 
+import glob
 import os
 import shutil
 import socket
@@ -20,15 +21,22 @@ def free_port() -> int:
 
 
 def find_binary(name: str) -> str | None:
-    """``name`` on PATH, or in the sbin/bin folders Debian installs servers to."""
+    """``name`` on PATH, or in the folders Debian installs servers to."""
     found = shutil.which(name)
     if found:
         return found
-    for folder in ("/usr/sbin", "/usr/bin"):
+    # Debian's PostgreSQL keeps its server programs out of PATH, one folder per version.
+    versions = sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=_version, reverse=True)
+    for folder in ("/usr/sbin", "/usr/bin", *versions):
         path = os.path.join(folder, name)
         if os.access(path, os.X_OK):
             return path
     return None
+
+
+def _version(folder: str) -> tuple[int, ...]:
+    number = os.path.basename(os.path.dirname(folder))
+    return tuple(int(part) for part in number.split(".") if part.isdigit())
 
 
 def require_binary(name: str, package: str) -> str:

@@ -11,9 +11,11 @@ this list and checks both, counting imports inside functions and type-only ones)
 1. foundations: ``_exceptions``, ``_policy`` (the error codes' table), ``_version``,
    ``_deadlines``, ``_digest``, ``_payload``
 2. plain data and settings: ``_config``, ``_proxy``, ``_lenient``, ``_plain``, ``_models``,
-   ``_shard``, ``_results``, ``_inputs``, ``_journal_store`` (the journal store's contract)
+   ``_shard``, ``_results``, ``_inputs``, ``_journal_store`` (the journal store's contract),
+   ``_ledger_url`` (a PostgreSQL ledger's URL)
 3. protocol, sans I/O: ``_converter``, ``_protocol``, ``_answers``
-4. I/O: ``_transport`` (HTTP), ``_journal_sqlite``, ``_journal`` (the SQLite journal store)
+4. I/O: ``_transport`` (HTTP), ``_journal_sqlite``, ``_journal`` (the SQLite journal store),
+   ``_journal_pg_sql``, ``_journal_postgres`` (the PostgreSQL ledger), ``_journal_open``
 5. retries and flow control: ``_retry``, ``_flow``, ``_shared_quota``, ``_run_quota``
 6. telemetry: ``_otel``, ``_telemetry``
 7. operations: ``_operations``

@@ -42,9 +42,9 @@ fails at open), and checks at every commit that the file at its path is still th
 writes (else it stops the run and writes what it holds to the path, or beside it). A store
 shared by several processes cannot lock the whole record: it leases each key it claims
 (expiry from the database's clock) and checks the lease on every mark; a key ``sent`` under
-another holder's live lease is not claimed (the answer for it is that store's to add), and
-one whose lease and request timeout have passed is claimed as :attr:`Verdict.UNCONFIRMED`,
-so it is reconciled before anything is re-sent.
+another holder's live lease is not claimed (answered :attr:`Verdict.HELD`, with the entry
+when the store read one), and one whose lease and request timeout have passed is claimed
+as :attr:`Verdict.UNCONFIRMED`, so it is reconciled before anything is re-sent.
 """
 
 from __future__ import annotations
@@ -110,6 +110,7 @@ class Verdict(enum.Enum):
     DONE = "done"  #: done before: left alone
     FAILED = "failed"  #: failed before for a code in ``settled``: left alone
     CONFLICT = "conflict"  #: the entry records another item: left alone
+    HELD = "held"  #: sent under another holder's live lease (a shared store): left alone
 
     @property
     def sends(self) -> bool:

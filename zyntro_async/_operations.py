@@ -119,6 +119,11 @@ class Operations:
         return self._flow
 
     @property
+    def request_timeout(self) -> float | None:
+        """The longest one request attempt may take (``Timeout.total``; None: unbounded)."""
+        return self._transport.total_timeout
+
+    @property
     def tally(self) -> RetryTally | None:
         """The run's retries (for a run's operations, see :meth:`paced`)."""
         return self._tally

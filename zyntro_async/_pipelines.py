@@ -40,7 +40,7 @@ from ._exceptions import (
     ValidationError,
     ZyntroError,
 )
-from ._journal import Journal
+from ._journal_open import check_journal, open_journal
 from ._journal_store import (
     Claim,
     JournalEntry,
@@ -62,6 +62,9 @@ Enricher = Callable[[ContactDetails], Awaitable["dict[str, Any] | list[Any] | No
 #: The codes of the failures that are the item's own (the policy table's item faults): a
 #: journaled one settles the item, and a re-run sends it again only with ``retry_failed``.
 _ITEM_FAULTS = frozenset(filter(is_item_fault, BY_CODE))
+
+#: Seconds between claims of a key another worker on a shared ledger holds.
+_HELD_POLL = 0.5
 
 
 def _id(value: object, what: str) -> str:
@@ -153,15 +156,17 @@ def _failed(
 class _JournalSlot:
     """Journal plumbing shared by the pipelines: open/close."""
 
-    def __init__(self, path: str | os.PathLike[str] | None) -> None:
+    def __init__(self, path: str | os.PathLike[str] | None, ops: Operations) -> None:
+        check_journal(path)
         self.path = path
         self.journal: JournalStore | None = None
         self.opened_at = 0.0  # wall clock, as the journal's updated_at
+        self._grace = ops.request_timeout  # how long a dead worker's request may still land
 
     async def setup(self) -> None:
         self.opened_at = time.time()
         if self.path is not None:
-            self.journal = await Journal.open(self.path)
+            self.journal = await open_journal(self.path, grace=self._grace)
 
     async def teardown(self) -> None:
         journal, self.journal = self.journal, None
@@ -198,7 +203,7 @@ class AddProfiles(_JournalSlot):
         retry_failed: bool,
         default_source: str | None,
     ) -> None:
-        super().__init__(journal)
+        super().__init__(journal, ops)
         self._ops = ops
         # Failures that settle an item: a journaled one is not sent again.
         self._settled = frozenset() if retry_failed else _ITEM_FAULTS
@@ -286,6 +291,12 @@ class AddProfiles(_JournalSlot):
             )
             return _failed(request, invalid)
         claimed = await journal.claim(claim)
+        while claimed.verdict is Verdict.HELD:
+            # A shared ledger: another worker is sending it. Its outcome settles the item
+            # (done: skipped here); if it dies, its lease and request timeout run out and
+            # the claim takes the key over, to reconcile it before anything is re-sent.
+            await asyncio.sleep(_HELD_POLL)
+            claimed = await journal.claim(claim)
         if not claimed.sent:
             assert claimed.entry is not None  # only an entry keeps a key from being sent
             return self._refusal(claimed.entry, claimed.verdict, request)
@@ -482,7 +493,7 @@ class EnrichContacts(_JournalSlot):
         skip_if_enriched: bool,
         journal: str | os.PathLike[str] | None,
     ) -> None:
-        super().__init__(journal)
+        super().__init__(journal, ops)
         self._ops = ops
         self._enricher = enricher
         self._source = source

@@ -30,6 +30,7 @@ import attrs
 from .._bulk import BulkRun
 from .._exceptions import ConfigurationError, JournalError, PreviousFailure
 from .._inputs import InputProblem, Row, read_csv, read_jsonl, survey_csv, survey_jsonl
+from .._ledger_url import redact
 from .._results import BulkResult, ProfileRequest
 from .._shard import Shard, parse_shard
 from . import _env, _signals
@@ -351,7 +352,7 @@ async def _enrich(job: _Job, ctx: Context) -> int:
         )
     if interrupted:
         resume = (
-            f"run the same command again to resume from --journal {args.journal}"
+            f"run the same command again to resume from --journal {redact(args.journal)}"
             if args.journal
             else "without --journal, running again sends every line again"
         )
@@ -361,7 +362,8 @@ async def _enrich(job: _Job, ctx: Context) -> int:
         console.line(f"zyntro-async: error: {journal_failed}")
         console.line(
             f"  items may have been sent; fix the journal's disk, then run the same command "
-            f"with --journal {args.journal} (or the rescued copy it names) to reconcile them"
+            f"with --journal {redact(args.journal)} (or the rescued copy it names) to "
+            "reconcile them"
         )
         return EXIT_JOURNAL
     if output is not None and output.error is not None:

@@ -211,7 +211,12 @@ def build_parser(prog: str = "zyntro-async") -> Parser:
         'Kubernetes Indexed Job: --shard "$JOB_COMPLETION_INDEX/N"). Give each shard '
         "its own --journal",
     )
-    enrich.add_argument("--journal", metavar="FILE", help="SQLite checkpoint: resumable runs")
+    enrich.add_argument(
+        "--journal",
+        metavar="FILE|URL",
+        help="checkpoint for resumable runs: a SQLite file, or a postgresql:// URL shared "
+        "by several workers (password: PGPASSWORD or ~/.pgpass keeps it out of argv)",
+    )
     enrich.add_argument(
         "--retry-failed", action="store_true", help="retry items the journal says failed"
     )
