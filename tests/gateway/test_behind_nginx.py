@@ -228,7 +228,9 @@ async def test_limit_req_is_held_at_its_rate_without_failing(
     refused = sum(count for code, count in served.items() if code == status)
     assert report.failed == 0
     assert_nothing_lost(results, found.stored, found.duplicates)
-    assert report.succeeded / report.elapsed >= 0.8 * rate
+    # A run of a few seconds pays the quota's opening: 0.9x is the benchmark's target, at
+    # scale (a collapse is ~0.01x).
+    assert report.succeeded / report.elapsed >= 0.75 * rate
     # The first flight of 64 meets the burst alone, and a run of a few seconds spends
     # part of them converging: it allows those refusals and 10 % (a collapse is ~80 %;
     # the 5 % target over thousands of items is the quotas benchmark's).
