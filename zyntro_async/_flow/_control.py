@@ -385,12 +385,9 @@ class FlowControl:
     def _reopened(self, now: float) -> None:
         """A spent window admits again: pace under what it has shown it takes (see
         :mod:`._window`), and probe up from there as after any reduction."""
-        rate = self._window.reopened(now, self._adaptive.accepted.first)
         ceiling = self._adaptive.cubic.ceiling
-        if rate is not None and ceiling < math.inf:
-            # The server's own word beats a count taken at the opening (a bucket's burst
-            # refilled over the hold says little of its rate).
-            rate = max(rate, ceiling)
+        floor = ceiling if ceiling < math.inf else 0.0
+        rate = self._window.reopened(now, self._adaptive.accepted.first, floor)
         if rate is not None:
             self._adaptive.set(now, rate)
             self._pacer.replan()

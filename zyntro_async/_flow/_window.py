@@ -57,7 +57,7 @@ class SpentWindow:
         sending = now - max(self.cycle_start, first) >= MAX_SPAN
         self.rate_before = accepted_lately if sending else 0.0
 
-    def reopened(self, now: float, first: float) -> float | None:
+    def reopened(self, now: float, first: float, floor: float = 0.0) -> float | None:
         """The window admits again: the rate to pace under, or None to keep the rate.
 
         After a second of sending, the larger of what it accepted over the second before
@@ -65,7 +65,9 @@ class SpentWindow:
         ratchet down: it begins under the quota, so its average is below it). At the
         start, the cycle from the first send: a burst, then the wait. A window spent
         again within a second of opening (one that remembers what it refused) says
-        nothing new: the rate stays, and the cycle runs on."""
+        nothing new: the rate stays, and the cycle runs on. ``floor`` is a limit the server
+        announced (a rate-limit header): its own word beats a count taken at the opening
+        (a bucket's burst refilled over the hold says little of its rate)."""
         self.held = False
         start = max(self.cycle_start, first)
         cycle = self.cycle_ok / (now - start) if now - start >= MIN_CYCLE else 0.0
@@ -77,4 +79,4 @@ class SpentWindow:
             return None
         self.cycle_start = now
         self.cycle_ok = 0
-        return rate if rate > 0 else None
+        return max(rate, floor) if rate > 0 else None
