@@ -13,7 +13,8 @@ this list and checks both, counting imports inside functions and type-only ones)
 2. plain data and settings: ``_config``, ``_proxy``, ``_lenient``, ``_plain``, ``_models``,
    ``_shard``, ``_results``, ``_inputs``, ``_journal_store`` (the journal store's contract),
    ``_ledger_url`` (a PostgreSQL ledger's URL)
-3. protocol, sans I/O: ``_converter``, ``_protocol``, ``_answers``
+3. protocol, sans I/O: ``_converter``, ``_protocol``, ``_answers``, ``_reconcile`` (which
+   fetched profile is an add's record)
 4. I/O: ``_transport`` (HTTP), ``_journal_sqlite``, ``_journal`` (the SQLite journal store),
    ``_journal_pg_sql``, ``_journal_postgres`` (the PostgreSQL ledger), ``_journal_open``
 5. retries and flow control: ``_retry``, ``_flow``, ``_shared_quota``, ``_run_quota``

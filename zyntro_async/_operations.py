@@ -27,7 +27,7 @@ from typing import Any, TypeVar, cast
 from . import _telemetry
 from ._answers import interpret
 from ._config import Credentials
-from ._digest import digest_or_none, payload_digest
+from ._digest import payload_digest
 from ._exceptions import (
     ClientClosedError,
     ConnectTimeout,
@@ -39,6 +39,7 @@ from ._flow import FlowControl, GateClosed
 from ._models import ContactDetails, Profile
 from ._payload import apply_default
 from ._protocol import Call, add_profile_call, fetch_contact_call
+from ._reconcile import find_applied
 from ._retry import (
     DEFAULT_RULES,
     FailureKind,
@@ -622,12 +623,8 @@ class _Add:
             raise
         digest = self._digest or payload_digest(self.payload)
         self._digest = digest
-        matches = [
-            p
-            for p in (details.profiles or ())
-            if p.source == self.source and digest_or_none(p.payload) == digest
-        ]
-        if not matches:
+        found = find_applied(details.profiles, self.source, digest)
+        if found is None:
             log.info(
                 "%s for contact %r was not applied; sending it",
                 call.endpoint,
@@ -635,7 +632,6 @@ class _Add:
                 extra=_extra(call, None, self.key, self.stats.attempts),
             )
             return None
-        found = max(matches, key=lambda p: p.id)
         log.info(
             "recovered %s for contact %r: the server had applied it (profile %d)",
             call.endpoint,

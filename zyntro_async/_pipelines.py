@@ -54,6 +54,7 @@ from ._operations import Operations
 from ._payload import is_utf8
 from ._policy import BY_CODE, is_item_fault
 from ._protocol import ADD_PROFILE, FETCH_CONTACT, Call, coerce_id
+from ._reconcile import find_applied
 from ._results import BulkResult, OutcomeNotRecorded, ProfileRequest
 from ._retry import RetryStats
 
@@ -529,20 +530,18 @@ class EnrichContacts(_JournalSlot):
         existing = details.profiles_from(self._source)
         if entry is not None and entry.state is JournalState.SENT and not self._skip_if_enriched:
             # An earlier run sent this add and never saw the answer: is it there?
-            landed = [p for p in existing if digest_or_none(p.payload) == entry.payload_digest]
-            if landed:
+            landed = find_applied(existing, self._source, entry.payload_digest)
+            if landed is not None:
                 found = BulkResult(
                     request=item,
                     ok=True,
-                    value=landed[-1],
+                    value=landed,
                     attempts=fetched.attempts,
                     retries=fetched.retries,
                     recovered=True,
                 )
                 if journal is not None and key is not None:
-                    _record(
-                        found, functools.partial(journal.mark_done, key, profile_id=landed[-1].id)
-                    )
+                    _record(found, functools.partial(journal.mark_done, key, profile_id=landed.id))
                 return found
         if self._skip_if_enriched and existing:
             there = BulkResult(
