@@ -26,7 +26,7 @@ from zyntro_async import (
     ServerError,
     ValidationError,
     ZyntroClient,
-    _retry,
+    _attempts,
 )
 from zyntro_async.errors import (
     ClientClosedError,
@@ -90,7 +90,7 @@ def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     async def fake_sleep(seconds: float) -> None:
         recorded.append(seconds)
 
-    monkeypatch.setattr(_retry, "_sleep", fake_sleep)
+    monkeypatch.setattr(_attempts, "_sleep", fake_sleep)
     return recorded
 
 

@@ -17,9 +17,10 @@ this list and checks both, counting imports inside functions and type-only ones)
    fetched profile is an add's record)
 4. I/O: ``_transport`` (HTTP), ``_journal_sqlite``, ``_journal`` (the SQLite journal store),
    ``_journal_pg_sql``, ``_journal_postgres`` (the PostgreSQL ledger), ``_journal_open``
-5. retries and flow control: ``_retry``, ``_flow``, ``_shared_quota``, ``_run_quota``
+5. retries and flow control: ``_retry``, ``_attempts`` (one call's attempt loop), ``_flow``,
+   ``_shared_quota``, ``_run_quota``
 6. telemetry: ``_otel``, ``_telemetry``
-7. operations: ``_operations``
+7. operations: ``_add`` (the exactly-once add), ``_operations`` (one request, the calls)
 8. pipelines and bulk runs: ``_pipelines``, ``_bulk``
 9. the client: ``_call_options``, ``_client``
 10. the public surface: ``zyntro_async`` (this module), ``errors``, ``models``, ``bulk``,
