@@ -6,7 +6,9 @@ single calls one after another (``ZyntroClient.fetch_contact`` or
 ``add_profile_to_contact``), in blocks of 25 that alternate between faulted calls and
 clean ones (the script skips those), ``--calls`` of each. The figure is the client's CPU
 (``time.process_time()``) per call with the fault, minus the same per call without it
-(medians over the blocks): what one retry costs, the server's work left out.
+(medians over the blocks): what one retry costs, the server's work left out. ``--count``
+gives function calls per call instead (cProfile's count), which the machine's load does
+not move: the figure to compare two trees by on a busy machine.
 Sleeps are zeroed (``set_testing``), which changes no decision, only the waiting.
 
 Cases: ``fetch_500`` (a read answered 500, re-sent), ``add_429`` (an add refused with
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
 import json
 import os
 import statistics
@@ -39,10 +42,15 @@ CASES: dict[str, tuple[str, str, int]] = {
 }
 
 
+def _function_calls(profiler: cProfile.Profile) -> int:
+    return sum(entry.callcount for entry in profiler.getstats())
+
+
 async def _calls(
-    env: dict[str, str], case: str, plan: list[bool]
+    env: dict[str, str], case: str, plan: list[bool], count: bool
 ) -> tuple[list[float], list[float]]:
-    """CPU seconds per call of each block of faulted calls, and of each clean block."""
+    """Per call, for each block of faulted calls and each clean block: CPU seconds, or
+    with ``count`` the Python and C function calls made (cProfile's count)."""
     from zyntro_async import ZyntroClient
     from zyntro_async.testing import seeded_contact_ids, set_testing
 
@@ -60,6 +68,9 @@ async def _calls(
     clean: list[float] = []
     async with client:
         for block, is_faulted in enumerate(plan):
+            profiler = cProfile.Profile() if count else None
+            if profiler is not None:
+                profiler.enable()
             started = time.process_time()
             for i in range(BLOCK):
                 seq = block * BLOCK + i
@@ -69,12 +80,15 @@ async def _calls(
                 else:
                     await client.add_profile_to_contact(contact, payload(seq), "bench")
             spent = (time.process_time() - started) / BLOCK
+            if profiler is not None:
+                profiler.disable()
+                spent = _function_calls(profiler) / BLOCK
             if block >= 2:  # the first two blocks warm every path up
                 (faulted if is_faulted else clean).append(spent)
     return faulted, clean
 
 
-def measure(case: str, calls: int) -> dict[str, float]:
+def measure(case: str, calls: int, count: bool = False) -> dict[str, float]:
     """Blocks of faulted and clean calls, alternating; medians per block."""
     endpoint, fault, per_call = CASES[case]
     plan = [block % 2 == 0 for block in range(2 + 2 * max(1, calls // BLOCK))]
@@ -89,8 +103,10 @@ def measure(case: str, calls: int) -> dict[str, float]:
             else:
                 gap += 1
     with sandbox_server(contacts=100, seed=0, scripts=tuple(scripts)) as server:
-        faulted, clean = asyncio.run(_calls(server.env, case, plan))
+        faulted, clean = asyncio.run(_calls(server.env, case, plan, count))
     f, c = statistics.median(faulted), statistics.median(clean)
+    if count:
+        return {"faulted_calls": f, "clean_calls": c, "retry_calls": f - c}
     return {"faulted_us": f * 1e6, "clean_us": c * 1e6, "retry_us": (f - c) * 1e6}
 
 
@@ -100,6 +116,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--pairs", type=int, default=1, help="repeat each case; median")
     parser.add_argument("--case", action="append", choices=sorted(CASES))
     parser.add_argument("--sdk-path", help="import zyntro_async from this directory")
+    parser.add_argument(
+        "--count",
+        action="store_true",
+        help="count function calls per call (cProfile) instead of CPU: the same on a busy "
+        "machine as on an idle one",
+    )
     args = parser.parse_args(argv)
     if args.sdk_path:
         sys.path.insert(0, os.path.abspath(args.sdk_path))
@@ -107,7 +129,7 @@ def main(argv: list[str] | None = None) -> None:
 
     out: dict[str, Any] = {"sdk": os.path.dirname(zyntro_async.__file__)}
     for case in args.case or sorted(CASES):
-        runs = [measure(case, args.calls) for _ in range(args.pairs)]
+        runs = [measure(case, args.calls, args.count) for _ in range(args.pairs)]
         out[case] = {key: round(statistics.median(run[key] for run in runs), 1) for key in runs[0]}
     print(json.dumps(out))
 
