@@ -126,7 +126,6 @@ class AddOnce:
         """Attempt until the add is done, shown not applied and out of tries, or settled;
         ``turn``: the first request's start time, when it already has its turn."""
         attempts = self.attempts
-        self._counted()
         while True:
             try:
                 async for attempt in attempts:
@@ -157,12 +156,7 @@ class AddOnce:
         attempts.free = self.unresolved is not None or self.spent
 
     async def attempt(self, turn: float | None) -> Profile:
-        try:
-            return await self._attempt(turn)
-        finally:
-            self._counted()
-
-    async def _attempt(self, turn: float | None) -> Profile:
+        """One attempt: look first while the outcome is in doubt, else send."""
         attempts = self.attempts
         unresolved = self.unresolved
         if unresolved is not None:
@@ -170,6 +164,7 @@ class AddOnce:
                 found = await self.look(turn)  # a failed look raises the fetch's error
             except BaseException:
                 self.failed_looks += 1
+                self._counted()
                 raise
             turn = None
             if found is not None:
@@ -187,6 +182,7 @@ class AddOnce:
                 # Not applied, and the budget has no re-send left: the add fails truthfully.
                 self.spent = True
                 attempts.failed(unresolved, FailureKind.AMBIGUOUS)
+                self._counted()
                 raise unresolved
         self.sends += 1
         self.absent = False
@@ -199,6 +195,7 @@ class AddOnce:
                 and attempts.kind_of(exc) is FailureKind.AMBIGUOUS
             ):
                 self.unresolved = exc
+            self._counted()
             raise
 
     async def settle(self, exc: ZyntroError) -> Profile | None:

@@ -63,7 +63,8 @@ def log_fields(call: Call[Any], key: str | None) -> dict[str, Any]:
 
 
 class Attempts:
-    """One call's attempts under ``policy``: iterate it, run each attempt in ``with``.
+    """One call's attempts under ``policy``: iterate it, run each attempt in ``with``
+    (the object is its own attempt: one runs at a time).
 
     ``used`` counts the attempts that use up ``max_attempts`` (each attempt, unless the
     caller sets it: an add counts its sends and its failed looks apart); ``free``: the
@@ -102,7 +103,8 @@ class Attempts:
         self.idempotent = idempotent
         self.budget = budget
         self.key = key
-        self.deadline_at = deadline_of(policy)
+        deadline = None if policy is None else policy.deadline
+        self.deadline_at = None if deadline is None else time.monotonic() + deadline
         self.number = 0  # attempts started
         self.used = 0
         self.paced = 0  # refusals re-sent in the pool's pace: they use up no attempt
@@ -116,7 +118,7 @@ class Attempts:
     def __aiter__(self) -> Attempts:
         return self
 
-    async def __anext__(self) -> _Attempt:
+    async def __anext__(self) -> Attempts:
         if self.number:
             seconds = self._sleep
             if seconds is None:  # the last attempt succeeded, or its failure was raised
@@ -130,7 +132,20 @@ class Attempts:
         self.number += 1
         self.used += 1
         self.stats.attempts += 1
-        return _Attempt(self)
+        return self  # the attempt: a context manager, one at a time
+
+    def __enter__(self) -> Attempts:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool:
+        """A failure leaving the attempt is either retried (suppressed: the loop goes on
+        after its wait) or raised as it is."""
+        return exc is not None and self._retry(exc)
 
     def resume(self, failure: BaseException) -> bool:
         """Go on after ``failure`` ended the loop, if the policy allows another attempt
@@ -221,26 +236,3 @@ class Attempts:
 
 async def _sleep(seconds: float) -> None:
     await asyncio.sleep(seconds)
-
-
-class _Attempt:
-    """One attempt: a failure leaving its ``with`` block is either retried (suppressed,
-    the loop goes on after its wait) or raised as it is."""
-
-    __slots__ = ("_attempts",)
-
-    def __init__(self, attempts: Attempts) -> None:
-        self._attempts = attempts
-
-    def __enter__(self) -> _Attempt:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> bool:
-        if exc is None:
-            return False
-        return self._attempts._retry(exc)

@@ -56,6 +56,7 @@ class Operations:
         "_flow",
         "_json_default",
         "_lease",
+        "_limit",
         "_policy",
         "_tally",
         "_telemetry",
@@ -81,6 +82,8 @@ class Operations:
         self._flow = flow
         self._timeout = timeout
         self._lease = lease
+        # The longest one request may take (``Timeout.total``; None: unbounded).
+        self._limit = transport.total_timeout if timeout is None else timeout.total
         # Every retry of a run's calls, counted where it is logged (None: not a run).
         self._tally = None if flow is None else RetryTally()
         # Decided here, once: None unless an OpenTelemetry provider is configured.
@@ -124,8 +127,7 @@ class Operations:
     @property
     def request_timeout(self) -> float | None:
         """The longest one request attempt may take (``Timeout.total``; None: unbounded)."""
-        timeout = self._timeout
-        return self._transport.total_timeout if timeout is None else timeout.total
+        return self._limit
 
     @property
     def tally(self) -> RetryTally | None:
@@ -134,16 +136,11 @@ class Operations:
 
     # -- one request --------------------------------------------------------------------------
 
-    async def turn(self, call: Call[Any]) -> float | None:
+    async def turn(self, flow: FlowControl, call: Call[Any]) -> float:
         """A call's first request waits here for its turn (the gate, a slot, the pace)
-        *before* its deadline starts: waiting for one's turn is not a failure. Returns
-        the turn's start time, for :meth:`send`'s ``turn``; None when nothing paces."""
-        flow = self._flow
-        if flow is None:
-            return None
-        quick = flow.try_acquire()
-        if quick is not None:
-            return quick
+        when ``flow.try_acquire()`` had none at once, *before* the call's deadline starts:
+        waiting for one's turn is not a failure. Returns the turn's start time, for
+        :meth:`send`'s ``turn``."""
         # The deadline only judges the gate here: one that outlasts a whole deadline
         # fails the call at once.
         return await self._acquire(flow, call, deadline_of(self._policy))
@@ -193,7 +190,7 @@ class Operations:
                         endpoint=call.endpoint,
                         contact_id=call.contact_id,
                     )
-                limit = self.request_timeout
+                limit = self._limit
                 # Shorten the attempt only when the deadline binds; within 10 ms of the
                 # timeout's own total (a first attempt with deadline == total) the
                 # timeout stands, so the common request builds no per-request timeout.
@@ -232,17 +229,6 @@ class Operations:
             flow.release(started, None, None)
         return result
 
-    def _attempts(
-        self, call: Call[Any], stats: RetryStats | None, *, idempotent: bool, key: str | None
-    ) -> Attempts:
-        """A new call's attempt loop (its deadline counts from now)."""
-        stats = RetryStats() if stats is None else stats
-        if self._tally is not None:
-            stats.tally = self._tally
-        return Attempts(
-            self._policy, call, stats, idempotent=idempotent, budget=self._flow, key=key
-        )
-
     # -- fetchContact -------------------------------------------------------------------------
 
     async def fetch_contact(
@@ -265,8 +251,14 @@ class Operations:
             include_profile=include_profile,
             include_signals=include_signals,
         )
-        turn = await self.turn(call) if self._flow is not None else None
-        attempts = self._attempts(call, stats, idempotent=True, key=None)
+        flow = self._flow
+        turn = None if flow is None else flow.try_acquire()
+        if flow is not None and turn is None:
+            turn = await self.turn(flow, call)
+        stats = RetryStats() if stats is None else stats
+        if self._tally is not None:
+            stats.tally = self._tally
+        attempts = Attempts(self._policy, call, stats, idempotent=True, budget=flow)
         if self._telemetry is not None:
             return await self._telemetry.call(call, attempts.stats, self._fetch(attempts, turn))
         return await self._fetch(attempts, turn)
@@ -320,8 +312,14 @@ class Operations:
         digest, if the caller has it. ``key``: the item's key, for log records.
         """
         # The deadline counts from the call's first turn, not from the wait for it.
-        turn = await self.turn(call) if self._flow is not None else None
-        attempts = self._attempts(call, stats, idempotent=False, key=key)
+        flow = self._flow
+        turn = None if flow is None else flow.try_acquire()
+        if flow is not None and turn is None:
+            turn = await self.turn(flow, call)
+        stats = RetryStats() if stats is None else stats
+        if self._tally is not None:
+            stats.tally = self._tally
+        attempts = Attempts(self._policy, call, stats, idempotent=False, budget=flow, key=key)
         add = AddOnce(
             self,
             self._credentials,
