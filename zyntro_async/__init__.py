@@ -22,7 +22,8 @@ this list and checks both, counting imports inside functions and type-only ones)
 6. telemetry: ``_otel``, ``_telemetry``
 7. operations: ``_add`` (the exactly-once add), ``_operations`` (one request, the calls)
 8. pipelines and bulk runs: ``_pipelines``, ``_bulk``
-9. the client: ``_call_options``, ``_client``
+9. the client: ``_call_options``, ``_run_start`` (a bulk run on the client's pool),
+   ``_client``
 10. the public surface: ``zyntro_async`` (this module), ``errors``, ``models``, ``bulk``,
     ``retries``, ``_deprecated``
 11. the sandbox and its pytest plugin: ``testing``

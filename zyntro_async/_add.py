@@ -124,13 +124,27 @@ class AddOnce:
 
     async def run(self, turn: float | None) -> Profile:
         """Attempt until the add is done, shown not applied and out of tries, or settled;
-        ``turn``: the first request's start time, when it already has its turn."""
+        ``turn``: the first request's start time, when it already has its turn. An
+        attempt looks first while the outcome is in doubt, then sends."""
         attempts = self.attempts
+        ops = self.ops
+        call = self.call
         while True:
             try:
                 async for attempt in attempts:
                     with attempt:
-                        return await self.attempt(turn)
+                        if self.unresolved is not None:
+                            found = await self.look_first(turn)
+                            if found is not None:
+                                return found
+                            turn = None
+                        self.sends += 1
+                        self.absent = False
+                        try:
+                            return await ops.send(call, attempts, turn)
+                        except BaseException as exc:
+                            self.send_failed(exc)
+                            raise
                     turn = None
             except ClientClosedError:
                 # Closed under us: an add already on the wire may have been applied.
@@ -155,48 +169,47 @@ class AddOnce:
         attempts.used = _ALL_TRIES if self.spent else max(self.sends, self.failed_looks)
         attempts.free = self.unresolved is not None or self.spent
 
-    async def attempt(self, turn: float | None) -> Profile:
-        """One attempt: look first while the outcome is in doubt, else send."""
+    def send_failed(self, exc: BaseException) -> None:
+        """A send failed: an ambiguous failure is looked into before anything is re-sent."""
+        if (
+            self.reconcile
+            and isinstance(exc, ZyntroError)
+            and self.attempts.kind_of(exc) is FailureKind.AMBIGUOUS
+        ):
+            self.unresolved = exc
+        self._counted()
+
+    async def look_first(self, turn: float | None) -> Profile | None:
+        """The outcome of an earlier send is in doubt: look for its record. Returns it,
+        or None when it is not there and the add may be sent (raises when a look fails,
+        or when the run's budget has no re-send left)."""
         attempts = self.attempts
         unresolved = self.unresolved
-        if unresolved is not None:
-            try:
-                found = await self.look(turn)  # a failed look raises the fetch's error
-            except BaseException:
-                self.failed_looks += 1
-                self._counted()
-                raise
-            turn = None
-            if found is not None:
-                self.stats.recovered = True
-                return found
-            self.unresolved = None
-            self.absent = True
-            self.failed_looks = 0  # the contact answered: the looks are settled
-            budget = attempts.budget
-            if (
-                self.sends > 0
-                and budget is not None
-                and not budget.allow_retry(unresolved, FailureKind.AMBIGUOUS)
-            ):
-                # Not applied, and the budget has no re-send left: the add fails truthfully.
-                self.spent = True
-                attempts.failed(unresolved, FailureKind.AMBIGUOUS)
-                self._counted()
-                raise unresolved
-        self.sends += 1
-        self.absent = False
+        assert unresolved is not None
         try:
-            return await self.ops.send(self.call, attempts, turn)
-        except BaseException as exc:
-            if (
-                self.reconcile
-                and isinstance(exc, ZyntroError)
-                and attempts.kind_of(exc) is FailureKind.AMBIGUOUS
-            ):
-                self.unresolved = exc
+            found = await self.look(turn)  # a failed look raises the fetch's error
+        except BaseException:
+            self.failed_looks += 1
             self._counted()
             raise
+        if found is not None:
+            self.stats.recovered = True
+            return found
+        self.unresolved = None
+        self.absent = True
+        self.failed_looks = 0  # the contact answered: the looks are settled
+        budget = attempts.budget
+        if (
+            self.sends > 0
+            and budget is not None
+            and not budget.allow_retry(unresolved, FailureKind.AMBIGUOUS)
+        ):
+            # Not applied, and the budget has no re-send left: the add fails truthfully.
+            self.spent = True
+            attempts.failed(unresolved, FailureKind.AMBIGUOUS)
+            self._counted()
+            raise unresolved
+        return None
 
     async def settle(self, exc: ZyntroError) -> Profile | None:
         """The attempts are over and ``exc`` is the last error: say truthfully what happened.

@@ -27,14 +27,12 @@ from ._call_options import (
     Pool,
     TimeoutArg,
     Unset,
-    bulk_options,
     check_borrowable,
     resolve_timeout,
     retry_policy,
 )
 from ._config import Credentials, Limits, Timeout, resolve_settings
 from ._exceptions import ConfigurationError, ValidationError
-from ._flow import FlowControl
 from ._models import ContactDetails, Profile
 from ._operations import Operations
 from ._pipelines import AddProfiles, EnrichContacts, Enricher, FetchContacts
@@ -43,7 +41,7 @@ from ._protocol import ADD_PROFILE
 from ._proxy import redact, resolve_proxy
 from ._results import BulkOptions, ProfileRequest
 from ._retry import RetryPolicy
-from ._run_quota import quota_hooks
+from ._run_start import start_run
 from ._transport import Lease, Transport
 
 if TYPE_CHECKING:
@@ -340,14 +338,6 @@ class ZyntroClient:
 
     # -- bulk -----------------------------------------------------------------------------
 
-    def _effective_concurrency(self, concurrency: int) -> int:
-        pool = self._transport.connection_limit
-        if pool is not None and concurrency > pool:
-            # More requests than pool slots would only queue for a slot (and time out there).
-            log.info("concurrency %d lowered to the connection pool's size %d", concurrency, pool)
-            return pool
-        return concurrency
-
     def _run(
         self,
         items: Any,
@@ -355,42 +345,16 @@ class ZyntroClient:
         options: BulkOptions | None,
         run_options: Mapping[str, Any],
     ) -> BulkRun[Any]:
-        """One run: flow control shared by its requests, the pipeline on it, the engine."""
-        opts = bulk_options(options, run_options)
-        shared = opts.shared_quota
-        flow = FlowControl(
-            self._effective_concurrency(opts.concurrency),
-            # With a shared quota, max_per_second is the fleet's total: the quota's.
-            max_per_second=opts.max_per_second if shared is None else None,
-            retry_budget=opts.retry_budget,
-        )
-        ops = self._ops.paced(flow)
-        process = pipeline(ops)
-        setup = getattr(process, "setup", None)
-        teardown = getattr(process, "teardown", None)
-        if shared is not None:
-            setup, teardown = quota_hooks(
-                flow, shared, self._credentials.api_key, opts.max_per_second, setup, teardown
-            )
-        run: _Run[Any] = _Run(
+        return start_run(
+            self._ops,
+            self._pool,
+            self._runs,
+            self._credentials.api_key,
             items,
-            process,
-            flow=flow,
-            on_progress=opts.on_progress,
-            progress_interval=0.5,
-            on_failure=opts.on_failure,
-            total=opts.total,
-            keep_failures=10_000,
-            setup=setup,
-            teardown=teardown,
-            max_wait=None if self._retry is None else self._retry.deadline,
-            tally=ops.tally,
-            shard=opts.shard,
-            shard_key=getattr(process, "shard_key", None),
+            pipeline,
+            options,
+            run_options,
         )
-        self._runs.add(run)
-        self._pool.runs.add(run)
-        return BulkRun(run)
 
     def bulk_add_profiles(
         self,
