@@ -16,10 +16,10 @@ place, :meth:`Attempts._retry`, in this order:
 4. the deadline and the attempts: a wait that would end past the deadline, or
    ``max_attempts`` used (paced refusals not counted), ends the loop with the failure.
 
-A failure the loop does not retry leaves the ``with`` block as it was raised. Building
-a tenacity ``AsyncRetrying`` per call instead costs about 17 µs of CPU on a call that
-succeeds at once (its per-iteration action list and result future), more than all the
-rest of the SDK's own work on a request, so the loop is this small state machine.
+A failure the loop does not retry leaves the ``with`` block as it was raised. The loop is
+this small state machine rather than a tenacity ``AsyncRetrying`` per call: tenacity's
+per-iteration action list and result future cost a call that succeeds at once more CPU
+than the rest of the SDK's own work on its request.
 """
 
 from __future__ import annotations
