@@ -146,6 +146,8 @@ class AddOnce:
                             self.send_failed(exc)
                             raise
                     turn = None
+                # A failure the loop does not retry leaves it raised; success returns.
+                raise AssertionError("unreachable")  # pragma: no cover
             except ClientClosedError:
                 # Closed under us: an add already on the wire may have been applied.
                 self.stats.unknown = self.sends > 0 or self.maybe_applied
@@ -159,7 +161,6 @@ class AddOnce:
                 self._counted()
                 if not attempts.resume(exc):
                     raise
-            raise AssertionError("unreachable: a failure not retried is raised")  # pragma: no cover
 
     def _counted(self) -> None:
         """Tell the loop what the add has used: sends and failed looks count apart, so a
