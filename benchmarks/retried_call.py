@@ -8,7 +8,8 @@ clean ones (the script skips those), ``--calls`` of each. The figure is the clie
 (``time.process_time()``) per call with the fault, minus the same per call without it
 (medians over the blocks): what one retry costs, the server's work left out. ``--count``
 gives function calls per call instead (cProfile's count), which the machine's load does
-not move: the figure to compare two trees by on a busy machine.
+not move: the figure to compare two trees by on a busy machine; ``retry_sdk_calls``
+leaves out the calls made in aiohttp and the event loop (the re-sent request's own cost).
 Sleeps are zeroed (``set_testing``), which changes no decision, only the waiting.
 
 Cases: ``fetch_500`` (a read answered 500, re-sent), ``add_429`` (an add refused with
@@ -42,13 +43,33 @@ CASES: dict[str, tuple[str, str, int]] = {
 }
 
 
-def _function_calls(profiler: cProfile.Profile) -> int:
-    return sum(entry.callcount for entry in profiler.getstats())
+#: Where the request's own transport and the event loop live: not the SDK's work.
+_TRANSPORT = (
+    "aiohttp",
+    "yarl",
+    "multidict",
+    "propcache",
+    "aiohappyeyeballs",
+    "asyncio",
+    "selectors",
+)
+
+
+def _function_calls(profiler: cProfile.Profile) -> tuple[int, int]:
+    """All Python-level calls, and those outside the transport and the event loop (the
+    SDK's own functions and the libraries it calls: logging, attrs, json, ...)."""
+    total = sdk = 0
+    for entry in profiler.getstats():
+        total += entry.callcount
+        filename = getattr(entry.code, "co_filename", None)
+        if filename is not None and not any(f"/{name}/" in filename for name in _TRANSPORT):
+            sdk += entry.callcount
+    return total, sdk
 
 
 async def _calls(
     env: dict[str, str], case: str, plan: list[bool], count: bool
-) -> tuple[list[float], list[float]]:
+) -> tuple[list[tuple[float, float]], list[tuple[float, float]]]:
     """Per call, for each block of faulted calls and each clean block: CPU seconds, or
     with ``count`` the Python and C function calls made (cProfile's count)."""
     from zyntro_async import ZyntroClient
@@ -64,8 +85,8 @@ async def _calls(
         base_url=env["ZYNTRO_BASE_URL"],
         allow_insecure_http=True,
     )
-    faulted: list[float] = []
-    clean: list[float] = []
+    faulted: list[tuple[float, float]] = []
+    clean: list[tuple[float, float]] = []
     async with client:
         for block, is_faulted in enumerate(plan):
             profiler = cProfile.Profile() if count else None
@@ -79,10 +100,11 @@ async def _calls(
                     await client.fetch_contact(contact)
                 else:
                     await client.add_profile_to_contact(contact, payload(seq), "bench")
-            spent = (time.process_time() - started) / BLOCK
+            spent = ((time.process_time() - started) / BLOCK, 0.0)
             if profiler is not None:
                 profiler.disable()
-                spent = _function_calls(profiler) / BLOCK
+                total, sdk = _function_calls(profiler)
+                spent = (total / BLOCK, sdk / BLOCK)
             if block >= 2:  # the first two blocks warm every path up
                 (faulted if is_faulted else clean).append(spent)
     return faulted, clean
@@ -104,9 +126,17 @@ def measure(case: str, calls: int, count: bool = False) -> dict[str, float]:
                 gap += 1
     with sandbox_server(contacts=100, seed=0, scripts=tuple(scripts)) as server:
         faulted, clean = asyncio.run(_calls(server.env, case, plan, count))
-    f, c = statistics.median(faulted), statistics.median(clean)
+    f = statistics.median(x for x, _ in faulted)
+    c = statistics.median(x for x, _ in clean)
     if count:
-        return {"faulted_calls": f, "clean_calls": c, "retry_calls": f - c}
+        fs = statistics.median(x for _, x in faulted)
+        cs = statistics.median(x for _, x in clean)
+        return {
+            "faulted_calls": f,
+            "clean_calls": c,
+            "retry_calls": f - c,
+            "retry_sdk_calls": fs - cs,
+        }
     return {"faulted_us": f * 1e6, "clean_us": c * 1e6, "retry_us": (f - c) * 1e6}
 
 
