@@ -17,9 +17,9 @@ place, :meth:`Attempts._retry`, in this order:
    ``max_attempts`` used (paced refusals not counted), ends the loop with the failure.
 
 A failure the loop does not retry leaves the ``with`` block as it was raised. The loop is
-this small state machine rather than a tenacity ``AsyncRetrying`` per call: tenacity's
-per-iteration action list and result future cost a call that succeeds at once more CPU
-than the rest of the SDK's own work on its request.
+this small state machine rather than a tenacity ``AsyncRetrying`` per call, whose
+per-iteration action list and thread-safe result future every call would pay for, also
+one that succeeds at once.
 """
 
 from __future__ import annotations
