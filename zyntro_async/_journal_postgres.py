@@ -372,8 +372,8 @@ class PostgresJournal:
             lost += await _retried(functools.partial(self._write_round, ordered))
         if lost:
             _log.warning(
-                "journal %s: %d outcome(s) not recorded: another worker took the key over "
-                "after this one's lease ran out, and settles it",
+                "journal %s: %d outcome(s) not recorded: another worker holds the key (it "
+                "claimed it first, or took it over after this one's lease ran out) and settles it",
                 self._url.shown,
                 lost,
             )

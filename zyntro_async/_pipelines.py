@@ -43,6 +43,7 @@ from ._exceptions import (
 from ._journal_open import check_journal, open_journal
 from ._journal_store import (
     Claim,
+    Claimed,
     JournalEntry,
     JournalState,
     JournalStore,
@@ -291,13 +292,7 @@ class AddProfiles(_JournalSlot):
                 key, error_code=invalid.code, contact_id=request.contact_id, source=request.source
             )
             return _failed(request, invalid)
-        claimed = await journal.claim(claim)
-        while claimed.verdict is Verdict.HELD:
-            # A shared ledger: another worker is sending it. Its outcome settles the item
-            # (done: skipped here); if it dies, its lease and request timeout run out and
-            # the claim takes the key over, to reconcile it before anything is re-sent.
-            await asyncio.sleep(_HELD_POLL)
-            claimed = await journal.claim(claim)
+        claimed = await _claim(journal, claim)  # a key another worker holds: waited for
         if not claimed.sent:
             assert claimed.entry is not None  # only an entry keeps a key from being sent
             return self._refusal(claimed.entry, claimed.verdict, request)
@@ -478,8 +473,14 @@ class EnrichContacts(_JournalSlot):
 
     The steps run once each per item: a retry inside a step never repeats an earlier one.
     With a journal, the item's identity is (contact, source): a re-run skips contacts done
-    before, and the fetch step itself reconciles a lost add (the profile from ``source`` is
-    there, or it is not).
+    before, and an add in doubt (``sent``, outcome unknown) is looked for before anything
+    is re-sent. A second copy of a contact in one input waits for the first.
+
+    On a shared ledger the add is claimed as :class:`AddProfiles` claims: a key another
+    worker holds is waited for (its outcome settles the item), and one taken over after
+    its holder's lease ran out is looked for before anything is re-sent. The look matches
+    the digest the entry recorded -- the payload the holder's enricher made, which may
+    differ from this run's.
     """
 
     operation = "enrich_contacts"  # what a run of it is called (telemetry)
@@ -499,6 +500,7 @@ class EnrichContacts(_JournalSlot):
         self._enricher = enricher
         self._source = source
         self._skip_if_enriched = skip_if_enriched
+        self._working: dict[str, asyncio.Future[BulkResult[Profile]]] = {}
 
     def shard_key(self, item: object) -> str | None:
         """The item's journal key, (contact, source); None for an id the run refuses."""
@@ -512,25 +514,114 @@ class EnrichContacts(_JournalSlot):
             contact_id = _id(item, "contact_id")
         except ZyntroError as exc:
             return _failed(item, exc)
-        key: str | None = None
-        entry: JournalEntry | None = None
+        if self.journal is None:
+            return await self._work(item, contact_id, None, None)
+        key = _enrich_key(contact_id, self._source)
+        earlier = self._working.get(key)
+        if earlier is not None:  # the same contact twice in one input: wait for the first
+            first = await asyncio.shield(earlier)
+            if first.ok:
+                return BulkResult(request=item, ok=True, value=first.value, skipped=True)
+            return BulkResult(request=item, ok=False, error=first.error, unknown=first.unknown)
+        working = self._working[key] = asyncio.get_running_loop().create_future()
+        result: BulkResult[Profile] = BulkResult(request=item, ok=False)
+        try:
+            result = await self._journaled(item, contact_id, key)
+        except OutcomeNotRecorded as exc:
+            result = exc.result
+            raise
+        except JournalError as exc:
+            result = BulkResult(request=item, ok=False, error=exc)
+            raise
+        finally:
+            del self._working[key]
+            working.set_result(result)
+        return result
+
+    async def _journaled(self, item: Any, contact_id: str, key: str) -> BulkResult[Profile]:
+        """The item with a journal: settled by its entry, or enriched under its key."""
         journal = self.journal
-        if journal is not None:
-            key = _enrich_key(contact_id, self._source)
-            entry = await journal.get(key)
-            if entry is not None and entry.state is JournalState.DONE:
-                # The journal keeps no payload, so it cannot give the Profile back: the
-                # result says only "done in an earlier run".
-                return BulkResult(request=item, ok=True, skipped=True)
+        assert journal is not None
+        entry = await journal.get(key)
+        if entry is not None and entry.state is JournalState.DONE:
+            # The journal keeps no payload, so it cannot give the Profile back: the
+            # result says only "done in an earlier run".
+            return BulkResult(request=item, ok=True, skipped=True)
+        if entry is None or entry.state is not JournalState.SENT:
+            return await self._work(item, contact_id, key, None)
+        # An add in doubt: an earlier run's, or another worker's in flight. Claim the key
+        # first (waiting while its holder's lease lives), so the look below comes after
+        # any request of its holder could still land.
+        claim = Claim(key, contact_id, self._source, entry.payload_digest, match_payload=False)
+        claimed = await _claim(journal, claim)
+        if claimed.verdict is Verdict.DONE:  # its holder finished it
+            return BulkResult(request=item, ok=True, skipped=True)
+        if not claimed.sent:
+            return _failed(item, _enrich_conflict(contact_id))
+        return await self._work(item, contact_id, key, claimed)
+
+    async def _work(
+        self, item: Any, contact_id: str, key: str | None, held: Claimed | None
+    ) -> BulkResult[Profile]:
+        """Fetch, look, skip or enrich, add. ``held``: this item's claim of the key, made
+        before the fetch (the fetch is then the look of the add it took over)."""
         fetched = RetryStats()
         try:
             details = await self._ops.fetch_contact(contact_id, include_profile=True, stats=fetched)
         except ZyntroError as exc:
             return _failed(item, exc, fetched)
+        in_doubt = None  # the digest of the add in doubt this item took over
+        if held is not None and held.verdict is Verdict.UNCONFIRMED and held.entry is not None:
+            in_doubt = held.entry.payload_digest
+        settled = self._settled_by(item, key, details, in_doubt, fetched)
+        if settled is not None:
+            return settled
+        payload, raised = await _enrich(self._enricher, details)
+        if raised is not None:
+            error = EnricherError(
+                f"enricher raised {type(raised).__name__}",
+                endpoint=ADD_PROFILE,
+                contact_id=contact_id,
+            )
+            error.__cause__ = raised
+            failed = _failed(item, error, fetched)
+            if held is not None and key is not None:  # nothing of this key is in flight now
+                _record(failed, functools.partial(self._mark_failed, key, error, contact_id))
+            return failed
+        if payload is None:  # nothing to add for this contact
+            # (A key this item holds stays "sent": it was looked for and is not there, so
+            # the next claim of it looks again, finds nothing and asks its enricher.)
+            return BulkResult(
+                request=item,
+                ok=True,
+                skipped=True,
+                attempts=fetched.attempts,
+                retries=fetched.retries,
+            )
+        request = ProfileRequest(contact_id, self._ops.plain(payload), self._source, key=key)
+        try:
+            result = await self._add(request, key, looked=held is not None)
+        except OutcomeNotRecorded as exc:
+            unrecorded = exc.__cause__
+            assert isinstance(unrecorded, JournalError)
+            raise OutcomeNotRecorded(_as_item(item, fetched, exc.result), unrecorded) from exc
+        return _as_item(item, fetched, result)
+
+    def _settled_by(
+        self,
+        item: Any,
+        key: str | None,
+        details: ContactDetails,
+        digest: str | None,
+        fetched: RetryStats,
+    ) -> BulkResult[Profile] | None:
+        """The item's result if the fetched contact settles it -- the add in doubt
+        (``digest``: its payload's) is there, or the contact is enriched and skipped --
+        recorded done; else None."""
+        journal = self.journal
         existing = details.profiles_from(self._source)
-        if entry is not None and entry.state is JournalState.SENT and not self._skip_if_enriched:
-            # An earlier run sent this add and never saw the answer: is it there?
-            landed = find_applied(existing, self._source, entry.payload_digest)
+        if digest is not None and not self._skip_if_enriched:
+            landed = find_applied(existing, self._source, digest)
             if landed is not None:
                 found = BulkResult(
                     request=item,
@@ -556,36 +647,20 @@ class EnrichContacts(_JournalSlot):
                 newest = max(p.id for p in existing)
                 _record(there, functools.partial(journal.mark_done, key, profile_id=newest))
             return there
-        payload, raised = await _enrich(self._enricher, details)
-        if raised is not None:
-            error = EnricherError(
-                f"enricher raised {type(raised).__name__}",
-                endpoint=ADD_PROFILE,
-                contact_id=contact_id,
-            )
-            error.__cause__ = raised
-            return _failed(item, error, fetched)
-        if payload is None:  # nothing to add for this contact
-            return BulkResult(
-                request=item,
-                ok=True,
-                skipped=True,
-                attempts=fetched.attempts,
-                retries=fetched.retries,
-            )
-        request = ProfileRequest(contact_id, self._ops.plain(payload), self._source, key=key)
-        try:
-            result = await self._add(request, key)
-        except OutcomeNotRecorded as exc:
-            unrecorded = exc.__cause__
-            assert isinstance(unrecorded, JournalError)
-            raise OutcomeNotRecorded(_as_item(item, fetched, exc.result), unrecorded) from exc
-        return _as_item(item, fetched, result)
+        return None
 
-    async def _add(self, request: ProfileRequest, key: str | None) -> BulkResult[Profile]:
+    def _mark_failed(self, key: str, error: ZyntroError, contact_id: str) -> None:
+        journal = self.journal
+        assert journal is not None
+        journal.mark_failed(key, error_code=error.code, contact_id=contact_id, source=self._source)
+
+    async def _add(
+        self, request: ProfileRequest, key: str | None, *, looked: bool
+    ) -> BulkResult[Profile]:
         """The enriched payload's add: with a journal, claimed first. The identity is
-        (contact, source), so an entry of this key sent with another payload (one an
-        earlier run's enricher made, reconciled above) is claimed all the same."""
+        (contact, source), so an entry of this key sent with another payload is claimed
+        all the same. ``looked``: this item holds the key already and has looked for the
+        add in doubt since it took it."""
         journal = self.journal
         digest = digest_or_none(request.payload) if journal is not None else None
         if journal is None or key is None or digest is None:  # not JSON: the add refuses it
@@ -594,25 +669,67 @@ class EnrichContacts(_JournalSlot):
             call = self._ops.prepare_add(request.contact_id, request.payload, request.source)
         except ZyntroError as exc:
             failed = _failed(request, exc)
-            mark = functools.partial(
-                journal.mark_failed,
-                key,
-                error_code=exc.code,
-                contact_id=request.contact_id,
-                source=request.source,
-            )
-            _record(failed, mark)
+            _record(failed, functools.partial(self._mark_failed, key, exc, request.contact_id))
             return failed
         claim = Claim(key, request.contact_id, request.source, digest, match_payload=False)
         try:
-            claimed = await journal.claim(claim)
+            claimed = await _claim(journal, claim)
         except JournalError as exc:  # nothing was sent; the result still counts the fetch
             raise OutcomeNotRecorded(_failed(request, exc), exc) from exc
-        if claimed.verdict is Verdict.DONE:  # the same contact, done meanwhile in this run
+        if claimed.verdict is Verdict.DONE:  # done meanwhile, by another worker
             return BulkResult(request=request, ok=True, skipped=True)
         if not claimed.sent:
-            return _failed(request, _conflict(request, "another item"))
+            return _failed(request, _enrich_conflict(request.contact_id))
+        if claimed.verdict is Verdict.UNCONFIRMED and not looked:
+            # Taken over from a worker whose lease ran out after this item's fetch: look
+            # for its add (by the digest it recorded) before sending this one.
+            assert claimed.entry is not None
+            looking = RetryStats()
+            try:
+                details = await self._ops.fetch_contact(
+                    request.contact_id, include_profile=True, stats=looking
+                )
+            except ZyntroError as exc:  # the key stays sent: the next claim looks again
+                return _failed(request, exc, looking)
+            settled = self._settled_by(request, key, details, claimed.entry.payload_digest, looking)
+            if settled is not None:
+                return settled
+            sent = await add_one(
+                self._ops, request, call=call, journal=journal, key=key, digest=digest
+            )
+            return _plus(looking, sent)
         return await add_one(self._ops, request, call=call, journal=journal, key=key, digest=digest)
+
+
+async def _claim(journal: JournalStore, claim: Claim) -> Claimed:
+    """Claim ``claim``'s key; while another worker on a shared ledger holds it, claim again
+    every :data:`_HELD_POLL` seconds. Its outcome settles the item (done: skipped here); if
+    it dies, its lease and request timeout run out and the claim takes the key over
+    (:attr:`Verdict.UNCONFIRMED`), to look for its add before anything is re-sent."""
+    claimed = await journal.claim(claim)
+    while claimed.verdict is Verdict.HELD:
+        await asyncio.sleep(_HELD_POLL)
+        claimed = await journal.claim(claim)
+    return claimed
+
+
+def _enrich_conflict(contact_id: str) -> JournalConflictError:
+    return JournalConflictError(
+        "this contact's enrichment is journaled for another contact or source; nothing was "
+        "sent (use a new journal)",
+        endpoint=ADD_PROFILE,
+        contact_id=contact_id,
+    )
+
+
+def _plus(first: RetryStats, result: BulkResult[Profile]) -> BulkResult[Profile]:
+    """``result`` with the calls of ``first`` (a look before it) counted in."""
+    return attrs.evolve(
+        result,
+        attempts=first.attempts + result.attempts,
+        retries=first.retries + result.retries,
+        retries_abandoned=first.retries_abandoned + result.retries_abandoned,
+    )
 
 
 def _as_item(item: Any, fetched: RetryStats, result: BulkResult[Profile]) -> BulkResult[Profile]:
@@ -622,6 +739,7 @@ def _as_item(item: Any, fetched: RetryStats, result: BulkResult[Profile]) -> Bul
         ok=result.ok,
         value=result.value,
         error=result.error,
+        skipped=result.skipped,
         attempts=fetched.attempts + result.attempts,
         retries=fetched.retries + result.retries,
         recovered=result.recovered,
