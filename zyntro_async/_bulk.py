@@ -144,6 +144,9 @@ class _Run(Generic[T]):
         self.tally = tally  # every retry logged, cancelled items' too
         self.shard = shard
         self.shard_key = shard_key
+        split_by = getattr(process, "split_by", None)
+        if split_by is not None:  # a pipeline with a journal, which records the split
+            split_by(shard)
         self.other_shards = 0  # items passed over: another shard's
         slots = flow.concurrency
         self.max_active = max(slots + 1, int(slots * ACTIVE_PER_SLOT))

@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import logging
 import os
 import sqlite3
 import time
@@ -61,10 +62,12 @@ from ._journal_sqlite import (
     FileIdentity,
     apply_batch,
     connect,
+    record_split,
     rescue,
 )
-from ._journal_store import Claim, Claimed, JournalEntry, JournalState
+from ._journal_store import Claim, Claimed, JournalEntry, JournalState, check_split
 from ._payload import is_utf8
+from ._shard import Shard
 
 __all__ = [
     "Claim",
@@ -77,6 +80,9 @@ __all__ = [
     "item_key",
     "payload_digest",
 ]
+
+
+_log = logging.getLogger("zyntro_async.journal")
 
 
 def _connect(path: str) -> tuple[sqlite3.Connection, FileIdentity]:
@@ -143,14 +149,18 @@ class Journal:
         *,
         flush_interval: float = 0.05,
         batch_size: int = 512,
+        split: Shard | None = None,
     ) -> Journal:
         """Open (creating if needed) the journal at ``path`` and start its flusher.
 
         ``flush_interval`` is the longest a queued operation waits for its group commit and
         ``batch_size`` the number of queued operations that triggers one at once.
+        ``split``: the run's shard split, recorded by the journal's first run and checked
+        against it after (:func:`~._journal_store.check_split`); None: neither.
 
         Raises :class:`JournalError` if the file cannot be opened, is not a journal of this
-        schema version, or is in use by another run.
+        schema version, or is in use by another run; :class:`ConfigurationError` if it was
+        made under another split.
         """
         if flush_interval < 0:
             raise ValueError("flush_interval must be >= 0")
@@ -166,6 +176,21 @@ class Journal:
         except BaseException:
             executor.shutdown(wait=False)
             raise
+        if split is not None:
+            try:
+                recorded, had = await loop.run_in_executor(executor, record_split, conn, split)
+                check_split(recorded, split, shared=False, where=f"journal {fspath!r}")
+            except BaseException:
+                executor.submit(conn.close)
+                executor.shutdown(wait=False)
+                raise
+            if recorded is None and had:
+                _log.warning(
+                    "journal %r had no record of the shard split it was made under (an "
+                    "earlier version made it); it is recorded as %d/%d now, unchecked",
+                    fspath,
+                    *split,
+                )
         return cls(
             fspath,
             conn,

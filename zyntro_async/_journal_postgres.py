@@ -46,10 +46,19 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ._exceptions import ConfigurationError, JournalError
-from ._journal_pg_sql import Statements, held_index, schema
-from ._journal_store import Claim, Claimed, JournalEntry, JournalState, Verdict, decide
+from ._journal_pg_sql import Statements, held_index, runs_schema, schema
+from ._journal_store import (
+    Claim,
+    Claimed,
+    JournalEntry,
+    JournalState,
+    Verdict,
+    check_split,
+    decide,
+)
 from ._ledger_url import LedgerURL, parse_ledger_url
 from ._payload import is_utf8
+from ._shard import Shard
 
 if TYPE_CHECKING:
     import psycopg
@@ -114,6 +123,34 @@ async def _retried(transaction: Callable[[], Awaitable[T]]) -> T:
     raise AssertionError("unreachable")
 
 
+async def _record_split(conn: psycopg.AsyncConnection[Any], url: LedgerURL, split: Shard) -> None:
+    """Record ``split`` as the run's if it has none; else refuse one :func:`check_split`
+    refuses (:class:`ConfigurationError`)."""
+    sql = Statements(url.table)
+    cur = await conn.execute(sql.record_split, (url.run, f"{split[0]}/{split[1]}"))
+    if await cur.fetchone() is None:
+        cur = await conn.execute(sql.read_split, (url.run,))
+        row = await cur.fetchone()
+        assert row is not None  # a run's split is never deleted
+        index, _, count = str(row[0]).partition("/")
+        try:
+            recorded = (int(index), int(count))
+        except ValueError:
+            raise JournalError(f"the ledger's recorded split {row[0]!r} is unreadable") from None
+        where = f"ledger run {url.run!r} at {url.shown!r}"
+        check_split(recorded, split, shared=True, where=where)
+        return
+    cur = await conn.execute(sql.has_entries, (url.run,))
+    row = await cur.fetchone()
+    if row is not None and row[0]:
+        _log.warning(
+            "ledger run %r had no record of the shard split it runs under (an earlier "
+            "version started it); it is recorded as %d shard(s) now, unchecked",
+            url.run,
+            split[1],
+        )
+
+
 class PostgresJournal:
     """A journal store in a PostgreSQL table, shared by every process given the same URL
     and run. Open with ``await PostgresJournal.open(url, grace=...)``; use from one event
@@ -140,10 +177,14 @@ class PostgresJournal:
         self._worker = self._loop.create_task(self._run(), name="zyntro-ledger")
 
     @classmethod
-    async def open(cls, url: str, *, grace: float | None = None) -> PostgresJournal:
-        """Connect to the ledger at ``url`` (creating its table if absent). ``grace`` is
+    async def open(
+        cls, url: str, *, grace: float | None = None, split: Shard | None = None
+    ) -> PostgresJournal:
+        """Connect to the ledger at ``url`` (creating its tables if absent). ``grace`` is
         the request timeout: how long past a dead holder's lease its request may still
-        land (None: 30 s)."""
+        land (None: 30 s). ``split``: this worker's shard split, recorded for the run by
+        its first worker and checked against it after (:func:`check_split`, a shared
+        record); None: neither."""
         require_driver()
         import psycopg
         import psycopg.conninfo
@@ -164,11 +205,17 @@ class PostgresJournal:
                 await conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (parsed.table,))
                 await conn.execute(schema(parsed.table))
                 await conn.execute(held_index(parsed.table))
+                await conn.execute(runs_schema(parsed.table))
+            if split is not None:
+                await _record_split(conn, parsed, split)
         except psycopg.Error as exc:
             await conn.close()
             raise JournalError(
                 f"journal {parsed.shown!r} cannot be set up: {parsed.scrub(str(exc))}"
             ) from None
+        except BaseException:
+            await conn.close()
+            raise
         return cls(parsed, conn, 30.0 if grace is None else grace)
 
     async def __aenter__(self) -> PostgresJournal:

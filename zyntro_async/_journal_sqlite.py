@@ -21,6 +21,7 @@ import attrs
 
 from ._exceptions import JournalError
 from ._journal_store import Claim, Claimed, JournalEntry, JournalState, Verdict, decide
+from ._shard import Shard
 
 #: ``PRAGMA application_id`` of a journal file ("ZYJL").
 _APPLICATION_ID: Final = 0x5A594A4C
@@ -47,6 +48,13 @@ CREATE TABLE entries (
     attempts INTEGER NOT NULL,
     updated_at REAL NOT NULL
 )
+"""
+
+# What a journal records about itself (the split it was made under): added to a file an
+# earlier version made when it is opened, without changing the schema version, so both
+# versions keep opening the file.
+_META: Final = """
+CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL)
 """
 
 _COLUMNS: Final = (
@@ -153,6 +161,7 @@ def connect(path: str) -> sqlite3.Connection:
             raise JournalError(
                 f"journal {path!r} has schema version {version}, expected {_SCHEMA_VERSION}"
             )
+        conn.execute(_META)
         conn.execute("COMMIT")
         mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
         if str(mode).lower() != "wal":
@@ -173,6 +182,21 @@ def connect(path: str) -> sqlite3.Connection:
             raise JournalError(f"journal {path!r} is in use by another run") from exc
         raise JournalError(f"cannot open journal {path!r}: {exc}") from exc
     return conn
+
+
+def record_split(conn: sqlite3.Connection, split: Shard) -> tuple[Shard | None, bool]:
+    """The split the journal was made under, recording ``split`` if it has none (worker
+    thread): ``(the split recorded before or None, whether it had entries then)``."""
+    row = conn.execute("SELECT value FROM meta WHERE name = 'split'").fetchone()
+    if row is not None:
+        index, _, count = str(row[0]).partition("/")
+        try:
+            return (int(index), int(count)), False
+        except ValueError:
+            raise JournalError(f"the journal's recorded split {row[0]!r} is unreadable") from None
+    had = bool(conn.execute("SELECT EXISTS (SELECT 1 FROM entries)").fetchone()[0])
+    conn.execute("INSERT INTO meta (name, value) VALUES ('split', ?)", (f"{split[0]}/{split[1]}",))
+    return None, had
 
 
 def _identity(path: str) -> tuple[int, int] | None:

@@ -58,6 +58,7 @@ from ._protocol import ADD_PROFILE, FETCH_CONTACT, Call, coerce_id
 from ._reconcile import find_applied
 from ._results import BulkResult, OutcomeNotRecorded, ProfileRequest
 from ._retry import RetryStats
+from ._shard import Shard
 
 Enricher = Callable[[ContactDetails], Awaitable["dict[str, Any] | list[Any] | None"]]
 
@@ -164,11 +165,16 @@ class _JournalSlot:
         self.journal: JournalStore | None = None
         self.opened_at = 0.0  # wall clock, as the journal's updated_at
         self._grace = ops.request_timeout  # how long a dead worker's request may still land
+        self._split: Shard = (0, 1)
+
+    def split_by(self, shard: Shard | None) -> None:
+        """The run's shard split (None: not sharded), which its journal records and checks."""
+        self._split = (0, 1) if shard is None else shard
 
     async def setup(self) -> None:
         self.opened_at = time.time()
         if self.path is not None:
-            self.journal = await open_journal(self.path, grace=self._grace)
+            self.journal = await open_journal(self.path, grace=self._grace, split=self._split)
 
     async def teardown(self) -> None:
         journal, self.journal = self.journal, None
