@@ -46,7 +46,6 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import logging
 import os
 import sqlite3
 import time
@@ -62,10 +61,10 @@ from ._journal_sqlite import (
     FileIdentity,
     apply_batch,
     connect,
-    record_split,
+    keep_split,
     rescue,
 )
-from ._journal_store import Claim, Claimed, JournalEntry, JournalState, check_split
+from ._journal_store import Claim, Claimed, JournalEntry, JournalState
 from ._payload import is_utf8
 from ._shard import Shard
 
@@ -80,9 +79,6 @@ __all__ = [
     "item_key",
     "payload_digest",
 ]
-
-
-_log = logging.getLogger("zyntro_async.journal")
 
 
 def _connect(path: str) -> tuple[sqlite3.Connection, FileIdentity]:
@@ -178,19 +174,11 @@ class Journal:
             raise
         if split is not None:
             try:
-                recorded, had = await loop.run_in_executor(executor, record_split, conn, split)
-                check_split(recorded, split, shared=False, where=f"journal {fspath!r}")
+                await loop.run_in_executor(executor, keep_split, conn, split, fspath)
             except BaseException:
                 executor.submit(conn.close)
                 executor.shutdown(wait=False)
                 raise
-            if recorded is None and had:
-                _log.warning(
-                    "journal %r had no record of the shard split it was made under (an "
-                    "earlier version made it); it is recorded as %d/%d now, unchecked",
-                    fspath,
-                    *split,
-                )
         return cls(
             fspath,
             conn,

@@ -6,7 +6,8 @@ from __future__ import annotations
 import os
 
 from ._journal import Journal
-from ._journal_postgres import PostgresJournal, require_driver
+from ._journal_pg_connect import require_driver
+from ._journal_postgres import PostgresJournal
 from ._journal_store import JournalStore
 from ._ledger_url import is_ledger_url, parse_ledger_url
 from ._shard import Shard

@@ -45,15 +45,15 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from ._exceptions import ConfigurationError, JournalError
-from ._journal_pg_sql import Statements, held_index, runs_schema, schema
+from ._exceptions import JournalError
+from ._journal_pg_connect import connect
+from ._journal_pg_sql import Statements
 from ._journal_store import (
     Claim,
     Claimed,
     JournalEntry,
     JournalState,
     Verdict,
-    check_split,
     decide,
 )
 from ._ledger_url import LedgerURL, parse_ledger_url
@@ -63,36 +63,15 @@ from ._shard import Shard
 if TYPE_CHECKING:
     import psycopg
 
-__all__ = ["PostgresJournal", "require_driver"]
+__all__ = ["PostgresJournal"]
 
 T = TypeVar("T")
 _log = logging.getLogger("zyntro_async.journal")
-# Unless the URL says otherwise: a server that stops answering fails the run (loudly, in
-# under a minute) instead of hanging it -- libpq's connect timeout, TCP keepalives, and a
-# bound on unacknowledged writes (ms).
-_BOUNDS = {
-    "connect_timeout": 10,
-    "keepalives": 1,
-    "keepalives_idle": 10,
-    "keepalives_interval": 5,
-    "keepalives_count": 3,
-    "tcp_user_timeout": 30000,
-}
 _DEADLOCK = "40P01"  # SQLSTATE deadlock_detected
 _DEADLOCK_RETRIES = 5
 _CLOSE_TIMEOUT = 30.0  # seconds a close waits for its last writes before it gives up
 _STATES = {s.value: s for s in JournalState}
 _MARK_FIELDS = ("k", "st", "c", "s", "d", "p", "e", "at")  # an outcome, as the SQL's arrays
-
-
-def require_driver() -> None:
-    """Raise :class:`ConfigurationError` naming the extra if psycopg is not installed."""
-    try:
-        import psycopg  # noqa: F401
-    except ImportError:
-        raise ConfigurationError(
-            "a PostgreSQL journal needs the psycopg driver: pip install 'zyntro-async[postgres]'"
-        ) from None
 
 
 def _check(name: str, value: object) -> None:
@@ -121,34 +100,6 @@ async def _retried(transaction: Callable[[], Awaitable[T]]) -> T:
                 raise
             await asyncio.sleep(0.01 * (attempt + 1))
     raise AssertionError("unreachable")
-
-
-async def _record_split(conn: psycopg.AsyncConnection[Any], url: LedgerURL, split: Shard) -> None:
-    """Record ``split`` as the run's if it has none; else refuse one :func:`check_split`
-    refuses (:class:`ConfigurationError`)."""
-    sql = Statements(url.table)
-    cur = await conn.execute(sql.record_split, (url.run, f"{split[0]}/{split[1]}"))
-    if await cur.fetchone() is None:
-        cur = await conn.execute(sql.read_split, (url.run,))
-        row = await cur.fetchone()
-        assert row is not None  # a run's split is never deleted
-        index, _, count = str(row[0]).partition("/")
-        try:
-            recorded = (int(index), int(count))
-        except ValueError:
-            raise JournalError(f"the ledger's recorded split {row[0]!r} is unreadable") from None
-        where = f"ledger run {url.run!r} at {url.shown!r}"
-        check_split(recorded, split, shared=True, where=where)
-        return
-    cur = await conn.execute(sql.has_entries, (url.run,))
-    row = await cur.fetchone()
-    if row is not None and row[0]:
-        _log.warning(
-            "ledger run %r had no record of the shard split it runs under (an earlier "
-            "version started it); it is recorded as %d shard(s) now, unchecked",
-            url.run,
-            split[1],
-        )
 
 
 class PostgresJournal:
@@ -185,37 +136,8 @@ class PostgresJournal:
         land (None: 30 s). ``split``: this worker's shard split, recorded for the run by
         its first worker and checked against it after (:func:`check_split`, a shared
         record); None: neither."""
-        require_driver()
-        import psycopg
-        import psycopg.conninfo
-
         parsed = parse_ledger_url(url)
-        try:
-            given = psycopg.conninfo.conninfo_to_dict(parsed.conninfo)
-            bounds = {k: v for k, v in _BOUNDS.items() if k not in given}
-            conninfo = psycopg.conninfo.make_conninfo(parsed.conninfo, **bounds)
-            conn = await psycopg.AsyncConnection.connect(conninfo, autocommit=True)
-        except psycopg.Error as exc:
-            raise JournalError(
-                f"journal {parsed.shown!r} cannot be opened: {parsed.scrub(str(exc))}"
-            ) from None
-        try:
-            async with conn.transaction():
-                # One creator at a time: concurrent CREATE TABLE IF NOT EXISTS can collide.
-                await conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (parsed.table,))
-                await conn.execute(schema(parsed.table))
-                await conn.execute(held_index(parsed.table))
-                await conn.execute(runs_schema(parsed.table))
-            if split is not None:
-                await _record_split(conn, parsed, split)
-        except psycopg.Error as exc:
-            await conn.close()
-            raise JournalError(
-                f"journal {parsed.shown!r} cannot be set up: {parsed.scrub(str(exc))}"
-            ) from None
-        except BaseException:
-            await conn.close()
-            raise
+        conn = await connect(parsed, split)
         return cls(parsed, conn, 30.0 if grace is None else grace)
 
     async def __aenter__(self) -> PostgresJournal:
