@@ -20,7 +20,7 @@ from ._journal_store import Claim, JournalEntry, Verdict, decide
 from ._models import Profile
 from ._operations import Operations
 from ._pipeline_items import coerce_request, failed_result
-from ._pipeline_journal import JournalSlot, add_one, claim_key
+from ._pipeline_journal import JournalSlot, add_one, claim_when_free
 from ._policy import BY_CODE, is_item_fault
 from ._protocol import ADD_PROFILE
 from ._results import BulkResult, OutcomeNotRecorded, ProfileRequest
@@ -146,7 +146,9 @@ class AddProfiles(JournalSlot):
                 key, error_code=invalid.code, contact_id=request.contact_id, source=request.source
             )
             return failed_result(request, invalid)
-        claimed = await claim_key(journal, claim)  # a key another worker holds: waited for
+        claimed = await journal.claim(claim)
+        if claimed.verdict is Verdict.HELD:  # another worker holds the key: wait
+            claimed = await claim_when_free(journal, claim)
         if not claimed.sent:
             assert claimed.entry is not None  # only an entry keeps a key from being sent
             return self._refusal(claimed.entry, claimed.verdict, request)

@@ -20,7 +20,7 @@ from ._journal_store import Claim, Claimed, JournalState, Verdict
 from ._models import ContactDetails, Profile
 from ._operations import Operations
 from ._pipeline_items import failed_result, item_id
-from ._pipeline_journal import JournalSlot, add_one, claim_key, record_outcome
+from ._pipeline_journal import JournalSlot, add_one, claim_when_free, record_outcome
 from ._protocol import ADD_PROFILE
 from ._reconcile import find_applied
 from ._results import BulkResult, OutcomeNotRecorded, ProfileRequest
@@ -114,7 +114,9 @@ class EnrichContacts(JournalSlot):
         # first (waiting while its holder's lease lives), so the look below comes after
         # any request of its holder could still land.
         claim = Claim(key, contact_id, self._source, entry.payload_digest, match_payload=False)
-        claimed = await claim_key(journal, claim)
+        claimed = await journal.claim(claim)
+        if claimed.verdict is Verdict.HELD:  # another worker holds the key: wait
+            claimed = await claim_when_free(journal, claim)
         if claimed.verdict is Verdict.DONE:  # its holder finished it
             return BulkResult(request=item, ok=True, skipped=True)
         if not claimed.sent:
@@ -238,7 +240,9 @@ class EnrichContacts(JournalSlot):
             return failed
         claim = Claim(key, request.contact_id, request.source, digest, match_payload=False)
         try:
-            claimed = await claim_key(journal, claim)
+            claimed = await journal.claim(claim)
+            if claimed.verdict is Verdict.HELD:  # another worker holds the key: wait
+                claimed = await claim_when_free(journal, claim)
         except JournalError as exc:  # nothing was sent; the result still counts the fetch
             raise OutcomeNotRecorded(failed_result(request, exc), exc) from exc
         if claimed.verdict is Verdict.DONE:  # done meanwhile, by another worker

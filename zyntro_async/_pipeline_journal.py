@@ -61,16 +61,17 @@ class JournalSlot:
             await journal.close()
 
 
-async def claim_key(journal: JournalStore, claim: Claim) -> Claimed:
-    """Claim ``claim``'s key; while another worker on a shared ledger holds it, claim again
-    every :data:`HELD_POLL` seconds. Its outcome settles the item (done: skipped here); if
-    it dies, its lease and request timeout run out and the claim takes the key over
-    (:attr:`Verdict.UNCONFIRMED`), to look for its add before anything is re-sent."""
-    claimed = await journal.claim(claim)
-    while claimed.verdict is Verdict.HELD:
+async def claim_when_free(journal: JournalStore, claim: Claim) -> Claimed:
+    """Claim ``claim``'s key, which another worker on a shared ledger held a moment ago
+    (:attr:`Verdict.HELD`), again every :data:`HELD_POLL` seconds until it is free. Its
+    holder's outcome settles the item (done: skipped); if the holder dies, its lease and
+    request timeout run out and the claim takes the key over (:attr:`Verdict.UNCONFIRMED`),
+    to look for its add before anything is re-sent."""
+    while True:
         await asyncio.sleep(HELD_POLL)
         claimed = await journal.claim(claim)
-    return claimed
+        if claimed.verdict is not Verdict.HELD:
+            return claimed
 
 
 async def add_one(
