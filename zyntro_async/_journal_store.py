@@ -33,6 +33,19 @@ What every store guarantees:
   it and every later call with :class:`~._exceptions.JournalError`; ``close`` raises one not
   yet reported. A bad argument (not a ``str``, not valid UTF-8) is refused at the call
   with ``TypeError``/``ValueError``, before it can fail anything batched with it.
+* **One split.** A store opened for a run records the shard split ``(index, count)`` it was
+  first opened under (``(0, 1)``: not sharded), and an open under a split
+  :func:`check_split` refuses fails with :class:`~._exceptions.ConfigurationError` before
+  anything is claimed. A store one process holds at a time (the SQLite file) answers for
+  its own shard's items only: under another index or count some items would belong to a
+  shard whose store never saw them (or another store that did), so the split must be the
+  same. A store that a run's workers share (the PostgreSQL ledger) answers for every
+  shard's items, so any index of its count may open it; another count is refused too: the
+  workers of one run must agree on its plan (per-key claims keep even a mixed fleet from
+  sending an item twice, but a count that changed under a running fleet is a deployment
+  mistake to stop at). A record made before stores kept their split has none: its first
+  open records the split it is opened under, and warns if the record holds entries, as
+  the split they were made under cannot be checked.
 * **No payload and no secret** is stored: only keys, payload digests, contact ids, source
   names, profile ids, error codes, attempt counts and times.
 
@@ -53,6 +66,9 @@ import enum
 from typing import NamedTuple, Protocol
 
 import attrs
+
+from ._exceptions import ConfigurationError
+from ._shard import Shard
 
 
 class JournalState(enum.Enum):
@@ -162,6 +178,31 @@ def decide(entry: JournalEntry | None, claim: Claim) -> Verdict:
     if entry.error_code in claim.settled:
         return Verdict.FAILED
     return Verdict.RETRY
+
+
+def _shown(split: Shard) -> str:
+    return "not sharded" if split[1] == 1 else f"shard {split[0]}/{split[1]}"
+
+
+def check_split(recorded: Shard | None, wanted: Shard, *, shared: bool, where: str) -> None:
+    """Refuse to run under ``wanted`` a record made under ``recorded`` (None: no record,
+    accepted) when an item could be sent twice (``shared``: the record is a ledger every
+    worker of the run shares); :class:`ConfigurationError` names both splits."""
+    if recorded is None or recorded == wanted or (shared and recorded[1] == wanted[1]):
+        return
+    if shared:
+        raise ConfigurationError(
+            f"{where} is split into {recorded[1]} shard(s) (it was first run as "
+            f"{_shown(recorded)}); this worker is {_shown(wanted)}. Every worker of one run "
+            f"needs the same count: run it as shard I/{recorded[1]}, or give this split a "
+            "run of its own (another run= name)"
+        )
+    raise ConfigurationError(
+        f"{where} was made by a run that was {_shown(recorded)}; this run is "
+        f"{_shown(wanted)}. Under another split, an item that another shard's journal "
+        "recorded could be sent again: run this journal with the split it was made by, or "
+        "give this split a journal of its own"
+    )
 
 
 class JournalStore(Protocol):
