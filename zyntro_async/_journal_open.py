@@ -31,5 +31,5 @@ async def open_journal(
     keys over that long after its lease ends)."""
     if is_ledger_url(target):
         assert isinstance(target, str)
-        return await PostgresJournal.open(target, grace=grace, split=split)
+        return await PostgresJournal.open(target, grace=grace)
     return await Journal.open(target, split=split)

@@ -1,5 +1,7 @@
-"""Connecting to a PostgreSQL ledger: the driver, libpq's bounds, the tables, and the
-run's shard split (recorded by its first worker, checked for every later one).
+"""Connecting to a PostgreSQL ledger: the driver, libpq's bounds and the tables.
+
+A ledger keeps no shard split: every worker claims key by key under a lease, so workers of
+any split (or none) share a run without sending an item twice.
 
 The driver is psycopg 3 (``psycopg``, the ``postgres`` extra), imported when a ledger
 opens.
@@ -7,21 +9,17 @@ opens.
 
 from __future__ import annotations
 
-import logging
 from typing import TYPE_CHECKING, Any
 
 from ._exceptions import ConfigurationError, JournalError
-from ._journal_pg_sql import Statements, held_index, runs_schema, schema
-from ._journal_store import check_split
+from ._journal_pg_sql import held_index, schema
 from ._ledger_url import LedgerURL
-from ._shard import Shard
 
 if TYPE_CHECKING:
     import psycopg
 
 __all__ = ["connect", "require_driver"]
 
-_log = logging.getLogger("zyntro_async.journal")
 # Unless the URL says otherwise: a server that stops answering fails the run (loudly, in
 # under a minute) instead of hanging it -- libpq's connect timeout, TCP keepalives, and a
 # bound on unacknowledged writes (ms).
@@ -45,9 +43,8 @@ def require_driver() -> None:
         ) from None
 
 
-async def connect(parsed: LedgerURL, split: Shard | None) -> psycopg.AsyncConnection[Any]:
-    """An autocommit connection to the ledger, its tables created if absent; ``split``
-    (None: neither) recorded for the run, or refused with :class:`ConfigurationError`.
+async def connect(parsed: LedgerURL) -> psycopg.AsyncConnection[Any]:
+    """An autocommit connection to the ledger, its tables created if absent.
     A server that cannot be reached or set up is a :class:`JournalError`."""
     require_driver()
     import psycopg
@@ -68,9 +65,6 @@ async def connect(parsed: LedgerURL, split: Shard | None) -> psycopg.AsyncConnec
             await conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (parsed.table,))
             await conn.execute(schema(parsed.table))
             await conn.execute(held_index(parsed.table))
-            await conn.execute(runs_schema(parsed.table))
-        if split is not None:
-            await _record_split(conn, parsed, split)
     except psycopg.Error as exc:
         await conn.close()
         raise JournalError(
@@ -80,32 +74,3 @@ async def connect(parsed: LedgerURL, split: Shard | None) -> psycopg.AsyncConnec
         await conn.close()
         raise
     return conn
-
-
-async def _record_split(conn: psycopg.AsyncConnection[Any], url: LedgerURL, split: Shard) -> None:
-    """Record ``split`` as the run's if it has none; else refuse one :func:`check_split`
-    refuses (:class:`ConfigurationError`)."""
-    sql = Statements(url.table)
-    cur = await conn.execute(sql.record_split, (url.run, f"{split[0]}/{split[1]}"))
-    if await cur.fetchone() is None:
-        cur = await conn.execute(sql.read_split, (url.run,))
-        row = await cur.fetchone()
-        if row is None:  # deleted by hand meanwhile: nothing to check against
-            return
-        index, _, count = str(row[0]).partition("/")
-        try:
-            recorded = (int(index), int(count))
-        except ValueError:
-            raise JournalError(f"the ledger's recorded split {row[0]!r} is unreadable") from None
-        where = f"ledger run {url.run!r} at {url.shown!r}"
-        check_split(recorded, split, shared=True, where=where)
-        return
-    cur = await conn.execute(sql.has_entries, (url.run,))
-    row = await cur.fetchone()
-    if row is not None and row[0]:
-        _log.warning(
-            "ledger run %r had no record of the shard split it runs under (an earlier "
-            "version started it); it is recorded as %d shard(s) now, unchecked",
-            url.run,
-            split[1],
-        )

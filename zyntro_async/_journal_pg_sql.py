@@ -35,11 +35,6 @@ CREATE TABLE IF NOT EXISTS {table} (
 )"""
 
 
-def runs_schema(table: str) -> str:
-    """One row per run: the shard split (``"index/count"``) its first worker ran under."""
-    return f"CREATE TABLE IF NOT EXISTS {table}_runs (run TEXT PRIMARY KEY, split TEXT NOT NULL)"
-
-
 def held_index(table: str) -> str:
     """What the lease renewal and the release at close look up: the keys a holder holds."""
     return f"CREATE INDEX IF NOT EXISTS {table}_held ON {table} (run, holder) WHERE state = 'sent'"
@@ -72,13 +67,6 @@ UPDATE {t} SET state = 'sent', contact_id = %s, source = %s, payload_digest = %s
     profile_id = NULL, error_code = NULL, attempts = attempts + 1, updated_at = %s,
     holder = %s, held_until = now() + make_interval(secs => %s)
 WHERE run = %s AND key = %s"""
-        #: run, split -- returns the split if this claim of the run's record made it
-        self.record_split = f"""
-INSERT INTO {t}_runs (run, split) VALUES (%s, %s) ON CONFLICT (run) DO NOTHING RETURNING split"""
-        #: run
-        self.read_split = f"SELECT split FROM {t}_runs WHERE run = %s"
-        #: run
-        self.has_entries = f"SELECT EXISTS (SELECT 1 FROM {t} WHERE run = %s)"
         #: run, key
         self.read = f"SELECT {_COLUMNS} FROM {t} WHERE run = %s AND key = %s"
         # Outcomes apply to a key no store claimed, or that this store claimed last: a key

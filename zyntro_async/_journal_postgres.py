@@ -58,7 +58,6 @@ from ._journal_store import (
 )
 from ._ledger_url import LedgerURL, parse_ledger_url
 from ._payload import is_utf8
-from ._shard import Shard
 
 if TYPE_CHECKING:
     import psycopg
@@ -128,16 +127,12 @@ class PostgresJournal:
         self._worker = self._loop.create_task(self._run(), name="zyntro-ledger")
 
     @classmethod
-    async def open(
-        cls, url: str, *, grace: float | None = None, split: Shard | None = None
-    ) -> PostgresJournal:
+    async def open(cls, url: str, *, grace: float | None = None) -> PostgresJournal:
         """Connect to the ledger at ``url`` (creating its tables if absent). ``grace`` is
         the request timeout: how long past a dead holder's lease its request may still
-        land (None: 30 s). ``split``: this worker's shard split, recorded for the run by
-        its first worker and checked against it after (:func:`check_split`, a shared
-        record); None: neither."""
+        land (None: 30 s). Workers of any shard split share a run: claims are per key."""
         parsed = parse_ledger_url(url)
-        conn = await connect(parsed, split)
+        conn = await connect(parsed)
         return cls(parsed, conn, 30.0 if grace is None else grace)
 
     async def __aenter__(self) -> PostgresJournal:

@@ -206,7 +206,7 @@ def keep_split(conn: sqlite3.Connection, split: Shard, path: str) -> None:
             recorded = (int(index), int(count))
         except ValueError:
             raise JournalError(f"the journal's recorded split {row[0]!r} is unreadable") from None
-        check_split(recorded, split, shared=False, where=f"journal {path!r}")
+        check_split(recorded, split, where=f"journal {path!r}")
         return
     had = conn.execute("SELECT EXISTS (SELECT 1 FROM entries)").fetchone()[0]
     conn.execute("INSERT INTO meta (name, value) VALUES ('split', ?)", (f"{split[0]}/{split[1]}",))

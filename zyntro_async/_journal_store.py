@@ -33,19 +33,16 @@ What every store guarantees:
   it and every later call with :class:`~._exceptions.JournalError`; ``close`` raises one not
   yet reported. A bad argument (not a ``str``, not valid UTF-8) is refused at the call
   with ``TypeError``/``ValueError``, before it can fail anything batched with it.
-* **One split.** A store opened for a run records the shard split ``(index, count)`` it was
-  first opened under (``(0, 1)``: not sharded), and an open under a split
-  :func:`check_split` refuses fails with :class:`~._exceptions.ConfigurationError` before
-  anything is claimed. A store one process holds at a time (the SQLite file) answers for
-  its own shard's items only: under another index or count some items would belong to a
-  shard whose store never saw them (or another store that did), so the split must be the
-  same. A store that a run's workers share (the PostgreSQL ledger) answers for every
-  shard's items, so any index of its count may open it; another count is refused too: the
-  workers of one run must agree on its plan (per-key claims keep even a mixed fleet from
-  sending an item twice, but a count that changed under a running fleet is a deployment
-  mistake to stop at). A record made before stores kept their split has none: its first
-  open records the split it is opened under, and warns if the record holds entries, as
-  the split they were made under cannot be checked.
+* **One split.** A store one process holds at a time (the SQLite file) records the shard
+  split ``(index, count)`` it was first opened under (``(0, 1)``: not sharded) and refuses
+  an open under another (:func:`check_split`, a :class:`~._exceptions.ConfigurationError`
+  before anything is claimed): it answers for its own shard's items only, so under another
+  split some items would belong to a shard whose store never saw them. A file made before
+  stores kept their split has none: its first open records the split it is opened under,
+  and warns if the file holds entries. A store a run's workers share (the PostgreSQL
+  ledger) answers for every shard's items, and its per-key leased claims keep any mix of
+  workers from sending an item twice, so it keeps no split: a worker of another count, or
+  one not sharded, finishes the leftovers of shards whose workers stopped.
 * **No payload and no secret** is stored: only keys, payload digests, contact ids, source
   names, profile ids, error codes, attempt counts and times.
 
@@ -184,19 +181,11 @@ def _shown(split: Shard) -> str:
     return "not sharded" if split[1] == 1 else f"shard {split[0]}/{split[1]}"
 
 
-def check_split(recorded: Shard | None, wanted: Shard, *, shared: bool, where: str) -> None:
-    """Refuse to run under ``wanted`` a record made under ``recorded`` (None: no record,
-    accepted) when an item could be sent twice (``shared``: the record is a ledger every
-    worker of the run shares); :class:`ConfigurationError` names both splits."""
-    if recorded is None or recorded == wanted or (shared and recorded[1] == wanted[1]):
+def check_split(recorded: Shard | None, wanted: Shard, *, where: str) -> None:
+    """Refuse to run under ``wanted`` a store made under another split ``recorded`` (None:
+    no record, accepted): :class:`ConfigurationError` names both splits."""
+    if recorded is None or recorded == wanted:
         return
-    if shared:
-        raise ConfigurationError(
-            f"{where} is split into {recorded[1]} shard(s) (it was first run as "
-            f"{_shown(recorded)}); this worker is {_shown(wanted)}. Every worker of one run "
-            f"needs the same count: run it as shard I/{recorded[1]}, or give this split a "
-            "run of its own (another run= name)"
-        )
     raise ConfigurationError(
         f"{where} was made by a run that was {_shown(recorded)}; this run is "
         f"{_shown(wanted)}. Under another split, an item that another shard's journal "
