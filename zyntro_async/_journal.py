@@ -61,10 +61,12 @@ from ._journal_sqlite import (
     FileIdentity,
     apply_batch,
     connect,
+    keep_split,
     rescue,
 )
 from ._journal_store import Claim, Claimed, JournalEntry, JournalState
 from ._payload import is_utf8
+from ._shard import Shard
 
 __all__ = [
     "Claim",
@@ -143,14 +145,18 @@ class Journal:
         *,
         flush_interval: float = 0.05,
         batch_size: int = 512,
+        split: Shard | None = None,
     ) -> Journal:
         """Open (creating if needed) the journal at ``path`` and start its flusher.
 
         ``flush_interval`` is the longest a queued operation waits for its group commit and
         ``batch_size`` the number of queued operations that triggers one at once.
+        ``split``: the run's shard split, recorded by the journal's first run and checked
+        against it after (:func:`~._journal_store.check_split`); None: neither.
 
         Raises :class:`JournalError` if the file cannot be opened, is not a journal of this
-        schema version, or is in use by another run.
+        schema version, or is in use by another run; :class:`ConfigurationError` if it was
+        made under another split.
         """
         if flush_interval < 0:
             raise ValueError("flush_interval must be >= 0")
@@ -166,6 +172,13 @@ class Journal:
         except BaseException:
             executor.shutdown(wait=False)
             raise
+        if split is not None:
+            try:
+                await loop.run_in_executor(executor, keep_split, conn, split, fspath)
+            except BaseException:
+                executor.submit(conn.close)
+                executor.shutdown(wait=False)
+                raise
         return cls(
             fspath,
             conn,

@@ -6,9 +6,11 @@ from __future__ import annotations
 import os
 
 from ._journal import Journal
-from ._journal_postgres import PostgresJournal, require_driver
+from ._journal_pg_connect import require_driver
+from ._journal_postgres import PostgresJournal
 from ._journal_store import JournalStore
 from ._ledger_url import is_ledger_url, parse_ledger_url
+from ._shard import Shard
 
 
 def check_journal(target: str | os.PathLike[str] | None) -> None:
@@ -20,10 +22,14 @@ def check_journal(target: str | os.PathLike[str] | None) -> None:
         require_driver()
 
 
-async def open_journal(target: str | os.PathLike[str], *, grace: float | None) -> JournalStore:
-    """Open the store ``target`` names; ``grace``: the request timeout (a shared ledger
-    takes a dead holder's keys over that long after its lease ends)."""
+async def open_journal(
+    target: str | os.PathLike[str], *, grace: float | None, split: Shard
+) -> JournalStore:
+    """Open the store ``target`` names for a run of shard split ``split`` (refused with
+    :class:`ConfigurationError` if the store was made under a split that could send an
+    item twice); ``grace``: the request timeout (a shared ledger takes a dead holder's
+    keys over that long after its lease ends)."""
     if is_ledger_url(target):
         assert isinstance(target, str)
         return await PostgresJournal.open(target, grace=grace)
-    return await Journal.open(target)
+    return await Journal.open(target, split=split)

@@ -45,45 +45,32 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from ._exceptions import ConfigurationError, JournalError
-from ._journal_pg_sql import Statements, held_index, schema
-from ._journal_store import Claim, Claimed, JournalEntry, JournalState, Verdict, decide
+from ._exceptions import JournalError
+from ._journal_pg_connect import connect
+from ._journal_pg_sql import Statements
+from ._journal_store import (
+    Claim,
+    Claimed,
+    JournalEntry,
+    JournalState,
+    Verdict,
+    decide,
+)
 from ._ledger_url import LedgerURL, parse_ledger_url
 from ._payload import is_utf8
 
 if TYPE_CHECKING:
     import psycopg
 
-__all__ = ["PostgresJournal", "require_driver"]
+__all__ = ["PostgresJournal"]
 
 T = TypeVar("T")
 _log = logging.getLogger("zyntro_async.journal")
-# Unless the URL says otherwise: a server that stops answering fails the run (loudly, in
-# under a minute) instead of hanging it -- libpq's connect timeout, TCP keepalives, and a
-# bound on unacknowledged writes (ms).
-_BOUNDS = {
-    "connect_timeout": 10,
-    "keepalives": 1,
-    "keepalives_idle": 10,
-    "keepalives_interval": 5,
-    "keepalives_count": 3,
-    "tcp_user_timeout": 30000,
-}
 _DEADLOCK = "40P01"  # SQLSTATE deadlock_detected
 _DEADLOCK_RETRIES = 5
 _CLOSE_TIMEOUT = 30.0  # seconds a close waits for its last writes before it gives up
 _STATES = {s.value: s for s in JournalState}
 _MARK_FIELDS = ("k", "st", "c", "s", "d", "p", "e", "at")  # an outcome, as the SQL's arrays
-
-
-def require_driver() -> None:
-    """Raise :class:`ConfigurationError` naming the extra if psycopg is not installed."""
-    try:
-        import psycopg  # noqa: F401
-    except ImportError:
-        raise ConfigurationError(
-            "a PostgreSQL journal needs the psycopg driver: pip install 'zyntro-async[postgres]'"
-        ) from None
 
 
 def _check(name: str, value: object) -> None:
@@ -141,34 +128,11 @@ class PostgresJournal:
 
     @classmethod
     async def open(cls, url: str, *, grace: float | None = None) -> PostgresJournal:
-        """Connect to the ledger at ``url`` (creating its table if absent). ``grace`` is
+        """Connect to the ledger at ``url`` (creating its tables if absent). ``grace`` is
         the request timeout: how long past a dead holder's lease its request may still
-        land (None: 30 s)."""
-        require_driver()
-        import psycopg
-        import psycopg.conninfo
-
+        land (None: 30 s). Workers of any shard split share a run: claims are per key."""
         parsed = parse_ledger_url(url)
-        try:
-            given = psycopg.conninfo.conninfo_to_dict(parsed.conninfo)
-            bounds = {k: v for k, v in _BOUNDS.items() if k not in given}
-            conninfo = psycopg.conninfo.make_conninfo(parsed.conninfo, **bounds)
-            conn = await psycopg.AsyncConnection.connect(conninfo, autocommit=True)
-        except psycopg.Error as exc:
-            raise JournalError(
-                f"journal {parsed.shown!r} cannot be opened: {parsed.scrub(str(exc))}"
-            ) from None
-        try:
-            async with conn.transaction():
-                # One creator at a time: concurrent CREATE TABLE IF NOT EXISTS can collide.
-                await conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (parsed.table,))
-                await conn.execute(schema(parsed.table))
-                await conn.execute(held_index(parsed.table))
-        except psycopg.Error as exc:
-            await conn.close()
-            raise JournalError(
-                f"journal {parsed.shown!r} cannot be set up: {parsed.scrub(str(exc))}"
-            ) from None
+        conn = await connect(parsed)
         return cls(parsed, conn, 30.0 if grace is None else grace)
 
     async def __aenter__(self) -> PostgresJournal:
@@ -372,8 +336,8 @@ class PostgresJournal:
             lost += await _retried(functools.partial(self._write_round, ordered))
         if lost:
             _log.warning(
-                "journal %s: %d outcome(s) not recorded: another worker took the key over "
-                "after this one's lease ran out, and settles it",
+                "journal %s: %d outcome(s) not recorded: another worker holds the key (it "
+                "claimed it first, or took it over after this one's lease ran out) and settles it",
                 self._url.shown,
                 lost,
             )

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import sqlite3
 from collections.abc import Sequence
@@ -20,7 +21,18 @@ from typing import Any, Final
 import attrs
 
 from ._exceptions import JournalError
-from ._journal_store import Claim, Claimed, JournalEntry, JournalState, Verdict, decide
+from ._journal_store import (
+    Claim,
+    Claimed,
+    JournalEntry,
+    JournalState,
+    Verdict,
+    check_split,
+    decide,
+)
+from ._shard import Shard
+
+_log = logging.getLogger("zyntro_async.journal")
 
 #: ``PRAGMA application_id`` of a journal file ("ZYJL").
 _APPLICATION_ID: Final = 0x5A594A4C
@@ -47,6 +59,13 @@ CREATE TABLE entries (
     attempts INTEGER NOT NULL,
     updated_at REAL NOT NULL
 )
+"""
+
+# What a journal records about itself (the split it was made under): added to a file an
+# earlier version made when it is opened, without changing the schema version, so both
+# versions keep opening the file.
+_META: Final = """
+CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL)
 """
 
 _COLUMNS: Final = (
@@ -153,6 +172,7 @@ def connect(path: str) -> sqlite3.Connection:
             raise JournalError(
                 f"journal {path!r} has schema version {version}, expected {_SCHEMA_VERSION}"
             )
+        conn.execute(_META)
         conn.execute("COMMIT")
         mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
         if str(mode).lower() != "wal":
@@ -173,6 +193,30 @@ def connect(path: str) -> sqlite3.Connection:
             raise JournalError(f"journal {path!r} is in use by another run") from exc
         raise JournalError(f"cannot open journal {path!r}: {exc}") from exc
     return conn
+
+
+def keep_split(conn: sqlite3.Connection, split: Shard, path: str) -> None:
+    """Record ``split`` as the journal's if it has none, else refuse one
+    :func:`check_split` refuses (worker thread). A journal with entries and no record (an
+    earlier version made it) records ``split``, with a warning: its entries' is unknown."""
+    row = conn.execute("SELECT value FROM meta WHERE name = 'split'").fetchone()
+    if row is not None:
+        index, _, count = str(row[0]).partition("/")
+        try:
+            recorded = (int(index), int(count))
+        except ValueError:
+            raise JournalError(f"the journal's recorded split {row[0]!r} is unreadable") from None
+        check_split(recorded, split, where=f"journal {path!r}")
+        return
+    had = conn.execute("SELECT EXISTS (SELECT 1 FROM entries)").fetchone()[0]
+    conn.execute("INSERT INTO meta (name, value) VALUES ('split', ?)", (f"{split[0]}/{split[1]}",))
+    if had:
+        _log.warning(
+            "journal %r had no record of the shard split it was made under (an earlier "
+            "version made it); it is recorded as %d/%d now, unchecked",
+            path,
+            *split,
+        )
 
 
 def _identity(path: str) -> tuple[int, int] | None:

@@ -33,6 +33,16 @@ What every store guarantees:
   it and every later call with :class:`~._exceptions.JournalError`; ``close`` raises one not
   yet reported. A bad argument (not a ``str``, not valid UTF-8) is refused at the call
   with ``TypeError``/``ValueError``, before it can fail anything batched with it.
+* **One split.** A store one process holds at a time (the SQLite file) records the shard
+  split ``(index, count)`` it was first opened under (``(0, 1)``: not sharded) and refuses
+  an open under another (:func:`check_split`, a :class:`~._exceptions.ConfigurationError`
+  before anything is claimed): it answers for its own shard's items only, so under another
+  split some items would belong to a shard whose store never saw them. A file made before
+  stores kept their split has none: its first open records the split it is opened under,
+  and warns if the file holds entries. A store a run's workers share (the PostgreSQL
+  ledger) answers for every shard's items, and its per-key leased claims keep any mix of
+  workers from sending an item twice, so it keeps no split: a worker of another count, or
+  one not sharded, finishes the leftovers of shards whose workers stopped.
 * **No payload and no secret** is stored: only keys, payload digests, contact ids, source
   names, profile ids, error codes, attempt counts and times.
 
@@ -53,6 +63,9 @@ import enum
 from typing import NamedTuple, Protocol
 
 import attrs
+
+from ._exceptions import ConfigurationError
+from ._shard import Shard
 
 
 class JournalState(enum.Enum):
@@ -162,6 +175,23 @@ def decide(entry: JournalEntry | None, claim: Claim) -> Verdict:
     if entry.error_code in claim.settled:
         return Verdict.FAILED
     return Verdict.RETRY
+
+
+def _shown(split: Shard) -> str:
+    return "not sharded" if split[1] == 1 else f"shard {split[0]}/{split[1]}"
+
+
+def check_split(recorded: Shard | None, wanted: Shard, *, where: str) -> None:
+    """Refuse to run under ``wanted`` a store made under another split ``recorded`` (None:
+    no record, accepted): :class:`ConfigurationError` names both splits."""
+    if recorded is None or recorded == wanted:
+        return
+    raise ConfigurationError(
+        f"{where} was made by a run that was {_shown(recorded)}; this run is "
+        f"{_shown(wanted)}. Under another split, an item that another shard's journal "
+        "recorded could be sent again: run this journal with the split it was made by, or "
+        "give this split a journal of its own"
+    )
 
 
 class JournalStore(Protocol):

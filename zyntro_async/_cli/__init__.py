@@ -21,7 +21,7 @@ import sys
 import traceback
 from collections.abc import Sequence
 
-from .._exceptions import JournalError, ZyntroError
+from .._exceptions import ConfigurationError, JournalError, ZyntroError
 from ._common import (
     EXIT_FAILED,
     EXIT_INTERNAL,
@@ -63,7 +63,7 @@ def main(argv: Sequence[str] | None = None, *, prog: str = "zyntro-async") -> in
     try:
         with sigterm_raises():
             return int(args.func(args, Context(sys.stdout, console)))
-    except (UsageError, JournalError) as exc:
+    except (UsageError, JournalError, ConfigurationError) as exc:  # found before sending
         console.line(f"zyntro-async: error: {exc}")
         return EXIT_USAGE
     except ZyntroError as exc:
