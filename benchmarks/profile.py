@@ -118,7 +118,7 @@ def analyse(records: list[tuple[list[str], float]]) -> dict[str, Any]:
                 who = "transport: aiohttp/yarl/multidict (called by SDK or loop)"
                 break
             if pkg == _SDK:
-                who = "zyntro_async (own code + json/attrs/tenacity/asyncio it calls)"
+                who = "zyntro_async (own code + json/attrs/asyncio it calls)"
                 charged[_label(func, path, line)] += seconds
                 break
         owner[who] += seconds

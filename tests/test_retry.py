@@ -26,7 +26,7 @@ from zyntro_async import (
     ServerError,
     ValidationError,
     ZyntroClient,
-    _retry,
+    _attempts,
 )
 from zyntro_async.errors import (
     ClientClosedError,
@@ -90,7 +90,7 @@ def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     async def fake_sleep(seconds: float) -> None:
         recorded.append(seconds)
 
-    monkeypatch.setattr(_retry, "_sleep", fake_sleep)
+    monkeypatch.setattr(_attempts, "_sleep", fake_sleep)
     return recorded
 
 
@@ -340,6 +340,22 @@ async def test_ambiguous_add_not_applied_is_sent_again(sb: ZyntroSandbox) -> Non
     assert not result.recovered
     assert sb.stats.add_profile_to_contact.requests == 2
     assert sb.stats.fetch_contact.requests == 1  # looked before sending again
+
+
+async def test_an_add_whose_looks_failed_is_sent_again_once_a_look_shows_it_absent(
+    sb: ZyntroSandbox,
+) -> None:
+    """The attempts run out on failed looks (they do not use up the add's sends); the
+    add goes on looking, sees it was not applied, and is sent again, once."""
+    cid = sb.add_contact()
+    sb.script("addProfileToContact", Fault.SERVER_ERROR)  # a 500 before anything was stored
+    sb.script("fetchContact", Fault.SERVER_ERROR, Fault.SERVER_ERROR)  # two looks fail
+    async with sandbox_client(sb, retry=RetryPolicy(max_attempts=2)) as client:
+        profile = await client.add_profile_to_contact(cid, PAYLOAD, SOURCE)
+    (stored,) = sb.profiles(cid)
+    assert profile.id == stored["profile_id"]
+    assert sb.stats.add_profile_to_contact.requests == 2
+    assert sb.stats.fetch_contact.requests == 3  # two failed looks, then the one that saw
 
 
 async def test_failed_reconcile_never_resends(client: ZyntroClient, mocked: aioresponses) -> None:

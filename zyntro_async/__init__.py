@@ -18,13 +18,15 @@ this list and checks both, counting imports inside functions and type-only ones)
 4. I/O: ``_transport`` (HTTP), ``_journal_sqlite``, ``_journal`` (the SQLite journal store),
    ``_journal_pg_sql``, ``_journal_pg_connect``, ``_journal_postgres`` (the PostgreSQL
    ledger), ``_journal_open``
-5. retries and flow control: ``_retry``, ``_flow``, ``_shared_quota``, ``_run_quota``
+5. retries and flow control: ``_retry``, ``_attempts`` (one call's attempt loop), ``_flow``,
+   ``_shared_quota``, ``_run_quota``
 6. telemetry: ``_otel``, ``_telemetry``
-7. operations: ``_operations``
+7. operations: ``_add`` (the exactly-once add), ``_operations`` (one request, the calls)
 8. pipelines and bulk runs: ``_pipeline_items`` (an item's request), ``_pipeline_journal``
    (the journaled add, claims), ``_pipeline_add``, ``_pipeline_enrich``, ``_pipelines``,
    ``_bulk_engine`` (the run's supervisor), ``_bulk``
-9. the client: ``_call_options``, ``_client``
+9. the client: ``_call_options``, ``_run_start`` (a bulk run on the client's pool),
+   ``_client``
 10. the public surface: ``zyntro_async`` (this module), ``errors``, ``models``, ``bulk``,
     ``retries``, ``_deprecated``
 11. the sandbox and its pytest plugin: ``testing``

@@ -2,9 +2,10 @@
 makes from it.
 
 ``timeout=`` and ``retry=`` are resolved against the client's own settings (``UNSET``:
-as the client is configured). A derived client, or a call with its own timeout, reaches
-the pool through a :class:`Borrowed` view of the owner's transport; only the owner closes
-the pool. Bulk run options are a :class:`BulkOptions`, the keyword arguments on top.
+as the client is configured). A derived client, or a call with its own timeout, sends
+through the owner's transport with its own :class:`Timeout` (passed with each request);
+only the owner closes the pool. Bulk run options are a :class:`BulkOptions`, the keyword
+arguments on top.
 """
 
 from __future__ import annotations
@@ -16,9 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from ._config import Limits, Timeout
-from ._exceptions import ClientClosedError, ConfigurationError
-from ._protocol import RawResponse
+from ._config import Timeout
+from ._exceptions import ConfigurationError
 from ._results import BulkOptions
 from ._retry import RetryPolicy
 from ._transport import Transport
@@ -28,7 +28,6 @@ if TYPE_CHECKING:
 
 __all__ = [
     "UNSET",
-    "Borrowed",
     "Pool",
     "TimeoutArg",
     "Unset",
@@ -76,54 +75,8 @@ def retry_policy(value: object) -> RetryPolicy | None:
     return value
 
 
-class Borrowed(Transport):
-    """Another client's transport, seen with other per-attempt timeouts.
-
-    Requests go through ``parent.post`` (its session, connector, limits and lifetime) with
-    this view's :class:`Timeout`; closing the view refuses its own later requests and
-    leaves the pool open.
-    """
-
-    def __init__(self, parent: Transport, *, base_url: str, timeout: Timeout, limits: Limits):
-        super().__init__(base_url=base_url, timeout=timeout, limits=limits)
-        self._parent = parent
-        self._view_closed = False
-
-    @property
-    def closed(self) -> bool:
-        return self._view_closed or self._parent.closed
-
-    @property
-    def connection_limit(self) -> int | None:
-        return self._parent.connection_limit
-
-    async def post(
-        self,
-        endpoint: str,
-        body: bytes,
-        *,
-        contact_id: str,
-        total: float | None = None,
-        timeout_settings: Timeout | None = None,
-    ) -> RawResponse:
-        if self._view_closed:
-            raise ClientClosedError(
-                "the client is closed", endpoint=endpoint, contact_id=contact_id
-            )
-        return await self._parent.post(
-            endpoint,
-            body,
-            contact_id=contact_id,
-            total=total,
-            timeout_settings=timeout_settings or self._settings,
-        )
-
-    async def close(self) -> None:
-        self._view_closed = True
-
-
 def check_borrowable(timeout: Timeout, pool: Timeout) -> None:
-    """Refuse what a borrowed view cannot apply."""
+    """Refuse a derived or per-call timeout that would lift the pool's total."""
     if timeout.total is None and pool.total is not None:
         raise ConfigurationError(
             "timeout total=None: per-call and with_options() timeouts cannot lift the "

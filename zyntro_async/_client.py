@@ -1,11 +1,11 @@
 """``ZyntroClient``: the async entry point. It composes the pieces and owns their lifetime:
 settings (``_config``), request building and answer reading (``_protocol``), the aiohttp
-session (``_transport``) and the retry/reconcile loop (``_retry``).
+session (``_transport``) and the calls with their retries (``_operations``).
 
 Per-call options (``timeout=``, ``retry=``) and :meth:`ZyntroClient.with_options` give
-calls other settings over the same pool: a client made by ``with_options`` borrows the
-pool of the client it came from, which alone owns (and closes) it (see
-:mod:`._call_options`).
+calls other settings over the same pool: a client made by ``with_options`` (through the
+private constructor :meth:`ZyntroClient._derived`) holds a lease on the pool of the client
+it came from, which alone owns (and closes) it (see :mod:`._call_options`).
 """
 
 from __future__ import annotations
@@ -24,18 +24,15 @@ import aiohttp
 from ._bulk import BulkRun, _Run
 from ._call_options import (
     UNSET,
-    Borrowed,
     Pool,
     TimeoutArg,
     Unset,
-    bulk_options,
     check_borrowable,
     resolve_timeout,
     retry_policy,
 )
-from ._config import Limits, Timeout, resolve_settings
+from ._config import Credentials, Limits, Timeout, resolve_settings
 from ._exceptions import ConfigurationError, ValidationError
-from ._flow import FlowControl
 from ._models import ContactDetails, Profile
 from ._operations import Operations
 from ._pipelines import AddProfiles, EnrichContacts, Enricher, FetchContacts
@@ -44,8 +41,8 @@ from ._protocol import ADD_PROFILE
 from ._proxy import redact, resolve_proxy
 from ._results import BulkOptions, ProfileRequest
 from ._retry import RetryPolicy
-from ._run_quota import quota_hooks
-from ._transport import Transport
+from ._run_start import start_run
+from ._transport import Lease, Transport
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -114,13 +111,9 @@ class ZyntroClient:
         chosen = resolve_proxy(
             settings.base_url, proxy, trust_env=bool(trust_env) and session is None
         )
-        self._proxy = None if chosen is None else redact(chosen.url)
-        self._credentials = settings.credentials
-        self._base_url = settings.base_url
-        self._timeout = timeout
-        self._limits = limits
-        self._retry = retry_policy(retry)
-        self._transport = Transport(
+        if json_default is not None and not callable(json_default):
+            raise ConfigurationError(f"json_default must be callable (got {json_default!r})")
+        transport = Transport(
             base_url=settings.base_url,
             timeout=timeout,
             limits=limits,
@@ -128,14 +121,73 @@ class ZyntroClient:
             ssl_context=True if ssl_context is None else ssl_context,
             proxy=None if chosen is None else chosen.url,
         )
-        self._pool = Pool(self._transport, timeout)
-        if json_default is not None and not callable(json_default):
-            raise ConfigurationError(f"json_default must be callable (got {json_default!r})")
-        self._json_default = json_default
-        self._ops = Operations(
-            self._transport, settings.credentials, self._retry, json_default=json_default
+        self._assemble(
+            credentials=settings.credentials,
+            base_url=settings.base_url,
+            proxy=None if chosen is None else redact(chosen.url),
+            timeout=timeout,
+            limits=limits,
+            retry=retry_policy(retry),
+            json_default=json_default,
+            pool=Pool(transport, timeout),
+            lease=None,
         )
-        self._runs: weakref.WeakSet[_Run[Any]] = self._pool.runs
+
+    def _assemble(
+        self,
+        *,
+        credentials: Credentials,
+        base_url: str,
+        proxy: str | None,
+        timeout: Timeout,
+        limits: Limits,
+        retry: RetryPolicy | None,
+        json_default: Callable[[Any], Any] | None,
+        pool: Pool,
+        lease: Lease | None,
+    ) -> None:
+        """The one place a client's state is set, from settings already resolved: by
+        ``__init__`` (which owns the pool, ``lease=None``) and by :meth:`_derived`."""
+        self._credentials = credentials
+        self._base_url = base_url
+        self._proxy = proxy
+        self._timeout = timeout
+        self._limits = limits
+        self._retry = retry
+        self._json_default = json_default
+        self._pool = pool
+        self._lease = lease
+        self._transport = pool.transport
+        self._ops = Operations(
+            pool.transport,
+            credentials,
+            retry,
+            json_default=json_default,
+            timeout=None if timeout == pool.timeout else timeout,
+            lease=lease,
+        )
+        # The owner's runs are the pool's; a derived client's own runs are its own.
+        self._runs: weakref.WeakSet[_Run[Any]] = pool.runs if lease is None else weakref.WeakSet()
+
+    @classmethod
+    def _derived(
+        cls, parent: ZyntroClient, timeout: Timeout, retry: RetryPolicy | None
+    ) -> ZyntroClient:
+        """The private constructor :meth:`with_options` uses: ``parent``'s settings and
+        pool, another timeout and retry policy, and a lease of its own on the pool."""
+        client = cls.__new__(cls)
+        client._assemble(
+            credentials=parent._credentials,
+            base_url=parent._base_url,
+            proxy=parent._proxy,
+            timeout=timeout,
+            limits=parent._limits,
+            retry=retry,
+            json_default=parent._json_default,
+            pool=parent._pool,
+            lease=Lease(),
+        )
+        return client
 
     def with_options(
         self,
@@ -158,25 +210,8 @@ class ZyntroClient:
         """
         new_timeout = self._timeout if timeout is UNSET else resolve_timeout(timeout, self._timeout)
         new_retry = self._retry if retry is UNSET else retry_policy(retry)
-        pool = self._pool
-        check_borrowable(new_timeout, pool.timeout)
-        derived: ZyntroClient = object.__new__(ZyntroClient)
-        derived._credentials = self._credentials
-        derived._base_url = self._base_url
-        derived._proxy = self._proxy
-        derived._timeout = new_timeout
-        derived._limits = self._limits
-        derived._retry = new_retry
-        derived._pool = pool
-        derived._transport = Borrowed(
-            pool.transport, base_url=self._base_url, timeout=new_timeout, limits=self._limits
-        )
-        derived._json_default = self._json_default
-        derived._ops = Operations(
-            derived._transport, self._credentials, new_retry, json_default=self._json_default
-        )
-        derived._runs = weakref.WeakSet()
-        return derived
+        check_borrowable(new_timeout, self._pool.timeout)
+        return ZyntroClient._derived(self, new_timeout, new_retry)
 
     def _operations(
         self, timeout: TimeoutArg | Unset, retry: RetryPolicy | Unset | None
@@ -184,16 +219,14 @@ class ZyntroClient:
         """The calls for one call's own options (this client's when none are given)."""
         if timeout is UNSET and retry is UNSET:
             return self._ops
-        transport = self._transport
+        resolved = self._timeout
         if timeout is not UNSET:
             resolved = resolve_timeout(timeout, self._timeout)
             if resolved != self._timeout:
                 check_borrowable(resolved, self._pool.timeout)
-                transport = Borrowed(
-                    transport, base_url=self._base_url, timeout=resolved, limits=self._limits
-                )
         policy = self._retry if retry is UNSET else retry_policy(retry)
-        return Operations(transport, self._credentials, policy, json_default=self._json_default)
+        pool_timeout = self._pool.timeout
+        return self._ops.evolve(policy, None if resolved == pool_timeout else resolved)
 
     def __repr__(self) -> str:
         proxy = "" if self._proxy is None else f", proxy={self._proxy!r}"
@@ -222,7 +255,8 @@ class ZyntroClient:
 
     @property
     def closed(self) -> bool:
-        return self._transport.closed
+        lease = self._lease
+        return self._transport.closed or (lease is not None and lease.closed)
 
     # -- lifetime ---------------------------------------------------------------------------
 
@@ -247,10 +281,12 @@ class ZyntroClient:
         use of the pool, which stays open for the owner and the other derived clients.
         Closing the owner ends every run on the pool and every derived client's use of it.
         """
-        runs = self._pool.runs if self._transport is self._pool.transport else self._runs
-        for run in list(runs):
+        for run in list(self._runs):
             await run.cancel("the client was closed")
-        await self._transport.close()
+        if self._lease is None:
+            await self._transport.close()
+        else:
+            self._lease.closed = True
 
     # -- endpoints --------------------------------------------------------------------------
 
@@ -302,14 +338,6 @@ class ZyntroClient:
 
     # -- bulk -----------------------------------------------------------------------------
 
-    def _effective_concurrency(self, concurrency: int) -> int:
-        pool = self._transport.connection_limit
-        if pool is not None and concurrency > pool:
-            # More requests than pool slots would only queue for a slot (and time out there).
-            log.info("concurrency %d lowered to the connection pool's size %d", concurrency, pool)
-            return pool
-        return concurrency
-
     def _run(
         self,
         items: Any,
@@ -317,42 +345,16 @@ class ZyntroClient:
         options: BulkOptions | None,
         run_options: Mapping[str, Any],
     ) -> BulkRun[Any]:
-        """One run: flow control shared by its requests, the pipeline on it, the engine."""
-        opts = bulk_options(options, run_options)
-        shared = opts.shared_quota
-        flow = FlowControl(
-            self._effective_concurrency(opts.concurrency),
-            # With a shared quota, max_per_second is the fleet's total: the quota's.
-            max_per_second=opts.max_per_second if shared is None else None,
-            retry_budget=opts.retry_budget,
-        )
-        ops = self._ops.paced(flow)
-        process = pipeline(ops)
-        setup = getattr(process, "setup", None)
-        teardown = getattr(process, "teardown", None)
-        if shared is not None:
-            setup, teardown = quota_hooks(
-                flow, shared, self._credentials.api_key, opts.max_per_second, setup, teardown
-            )
-        run: _Run[Any] = _Run(
+        return start_run(
+            self._ops,
+            self._pool,
+            self._runs,
+            self._credentials.api_key,
             items,
-            process,
-            flow=flow,
-            on_progress=opts.on_progress,
-            progress_interval=0.5,
-            on_failure=opts.on_failure,
-            total=opts.total,
-            keep_failures=10_000,
-            setup=setup,
-            teardown=teardown,
-            max_wait=None if self._retry is None else self._retry.deadline,
-            tally=ops.tally,
-            shard=opts.shard,
-            shard_key=getattr(process, "shard_key", None),
+            pipeline,
+            options,
+            run_options,
         )
-        self._runs.add(run)
-        self._pool.runs.add(run)
-        return BulkRun(run)
 
     def bulk_add_profiles(
         self,

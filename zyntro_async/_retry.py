@@ -1,4 +1,4 @@
-"""Retries that are safe for a non-idempotent API, run on tenacity.
+"""Retry policy for a non-idempotent API: how failures are classified, what a call took.
 
 Every failure is classified once, by :data:`DEFAULT_RULES`, into a :class:`FailureKind`,
 by how far the request got:
@@ -26,29 +26,19 @@ the server refused; an exception no table names is never taken for either.
 For ``addProfileToContact`` (each call creates a record, no idempotency key) an AMBIGUOUS
 failure is *reconciled* before anything is re-sent: the contact is fetched with its
 profiles and, if a record with the same source and payload is there, that record is the
-call's result. A new ``AsyncRetrying`` is built per call: tenacity keeps its state on the
-instance, which concurrent calls must not share.
+call's result. The attempt loop that applies this policy is :mod:`._attempts`.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import enum
-import logging
-import time
-from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, Literal, Protocol, TypeVar
+from collections.abc import Callable
+from typing import Any, Literal, Protocol
 
 import attrs
-import tenacity as _t
 
-from ._exceptions import ConfigurationError, ZyntroError
+from ._exceptions import ConfigurationError
 from ._policy import CODES
-
-log = logging.getLogger("zyntro_async")
-
-T = TypeVar("T")
 
 
 class FailureKind(enum.Enum):
@@ -85,17 +75,7 @@ DEFAULT_RULES: tuple[Rule, ...] = tuple(
     for row in CODES
     if row.retry is not None
 )
-# No row for the rest: what no row names is AMBIGUOUS (see classify).
-
-
-def classify(exc: BaseException, rules: tuple[Rule, ...] = DEFAULT_RULES) -> FailureKind:
-    """The kind of ``exc`` per ``rules``. When no row matches: AMBIGUOUS for an
-    ``Exception`` (nothing proves the request did not reach the server), FATAL for a
-    ``BaseException`` that is not one (cancellation, exit: never retried)."""
-    for rule in rules:
-        if rule.matches(exc):
-            return rule.kind
-    return FailureKind.AMBIGUOUS if isinstance(exc, Exception) else FailureKind.FATAL
+# No row for the rest: what no row names is AMBIGUOUS (see RetryPolicy.classify).
 
 
 def _positive(_: object, attribute: attrs.Attribute[Any], value: float | None) -> None:
@@ -151,7 +131,14 @@ class RetryPolicy:
     rules: tuple[Rule, ...] = DEFAULT_RULES
 
     def classify(self, exc: BaseException) -> FailureKind:
-        return classify(exc, self.rules)
+        """The kind of ``exc`` per ``rules`` (the first matching row). When no row matches:
+        AMBIGUOUS for an ``Exception`` (nothing proves the request did not reach the
+        server), FATAL for a ``BaseException`` that is not one (cancellation, exit: never
+        retried)."""
+        for rule in self.rules:
+            if rule.matches(exc):
+                return rule.kind
+        return FailureKind.AMBIGUOUS if isinstance(exc, Exception) else FailureKind.FATAL
 
 
 class RetryTally:
@@ -236,18 +223,6 @@ def is_testing() -> bool:
     return _testing
 
 
-def kind_of(exc: BaseException, rules: tuple[Rule, ...] = DEFAULT_RULES) -> FailureKind:
-    """``classify``, once per failure: the kind is kept on the exception for the table it
-    came from, so the flow control and the retry loop never disagree or pay twice."""
-    cached = getattr(exc, "_zyntro_kind", None)
-    if cached is not None and cached[0] is rules:
-        return cached[1]  # type: ignore[no-any-return]
-    kind = classify(exc, rules)
-    with contextlib.suppress(AttributeError):  # a built-in exception has no __dict__
-        exc._zyntro_kind = (rules, kind)  # type: ignore[attr-defined]
-    return kind
-
-
 class Budget(Protocol):
     """Shared retry pacing for many calls (a bulk run's flow control)."""
 
@@ -264,256 +239,3 @@ class Budget(Protocol):
         ...
 
     async def pause(self, seconds: float) -> None: ...
-
-
-#: An attempt gets the call's deadline (a ``time.monotonic()`` instant, or None).
-Attempt = Callable[["float | None"], Awaitable[T]]
-
-
-class _StopAfterTries(_t.stop.stop_base):
-    """Stop after ``max_attempts`` tries, as the call counts them (default: every attempt)."""
-
-    def __init__(
-        self, max_attempts: int, tries: Callable[[], int] | None, paced: list[int]
-    ) -> None:
-        self._max = max_attempts
-        self._tries = tries
-        self._paced = paced
-
-    def __call__(self, retry_state: _t.RetryCallState) -> bool:
-        used = retry_state.attempt_number if self._tries is None else self._tries()
-        return used - self._paced[0] >= self._max
-
-
-class _StopAtDeadline(_t.stop.stop_base):
-    """Stop once the call's deadline has passed."""
-
-    def __init__(self, deadline_at: float | None) -> None:
-        self._deadline_at = deadline_at
-
-    def __call__(self, retry_state: _t.RetryCallState) -> bool:
-        return self._deadline_at is not None and time.monotonic() >= self._deadline_at
-
-
-#: Statuses of an ambiguous failure that may leave the request still running on the server:
-#: no answer at all (None), or a gateway that gave up on the backend (502, 504).
-_UNSETTLED = frozenset({None, 502, 504})
-
-
-class _DeadlineReached(Exception):
-    """Internal: the next sleep would end past the deadline."""
-
-
-async def run_with_retries(
-    attempt: Attempt[T],
-    *,
-    policy: RetryPolicy | None,
-    idempotent: bool,
-    endpoint: str,
-    stats: RetryStats,
-    budget: Budget | None = None,
-    tries: Callable[[], int] | None = None,
-    log_fields: Mapping[str, object] | None = None,
-    looks_next: Callable[[], bool] | None = None,
-) -> T:
-    """Run ``attempt`` until it succeeds or the policy says stop; re-raise the last error.
-
-    ``tries`` says how many of ``policy.max_attempts`` the call has used, when not every
-    attempt counts as one (an add counts its sends, and its failed looks, apart).
-    ``looks_next`` says whether the next attempt only looks (an add in doubt reads the
-    contact before anything is re-sent): such a retry is not taken from ``budget``, which
-    limits re-sends, never the looks that keep an add exactly-once.
-
-    The deadline (``policy.deadline`` from now) is passed to every attempt, which bounds
-    its requests by it. Fast path: the first attempt runs before any tenacity object
-    exists (building them costs more than the rest of a call's overhead); a retryable
-    failure starts tenacity, which replays that failure as its attempt 1, so stop, wait
-    and retry decisions are tenacity's strategies.
-    """
-    deadline_at = deadline_of(policy)
-    stats.attempts += 1
-    try:
-        return await attempt(deadline_at)
-    except BaseException as exc:
-        first = exc
-    return await retry_after(
-        attempt,
-        first,
-        policy=policy,
-        idempotent=idempotent,
-        endpoint=endpoint,
-        stats=stats,
-        budget=budget,
-        deadline_at=deadline_at,
-        tries=tries,
-        log_fields=log_fields,
-        looks_next=looks_next,
-    )
-
-
-def deadline_of(policy: RetryPolicy | None) -> float | None:
-    """The ``time.monotonic()`` instant a call started now must end by (None: no deadline)."""
-    deadline = None if policy is None else policy.deadline
-    return None if deadline is None else time.monotonic() + deadline
-
-
-async def retry_after(
-    attempt: Attempt[T],
-    first: BaseException,
-    *,
-    policy: RetryPolicy | None,
-    idempotent: bool,
-    endpoint: str,
-    stats: RetryStats,
-    budget: Budget | None,
-    deadline_at: float | None,
-    tries: Callable[[], int] | None = None,
-    log_fields: Mapping[str, object] | None = None,
-    looks_next: Callable[[], bool] | None = None,
-) -> T:
-    """Go on after a first attempt (already counted in ``stats``) failed with ``first``:
-    re-raise it if it is not retryable, else retry as :func:`run_with_retries` does."""
-    if policy is None or policy.max_attempts == 1 or not kind_of(first, policy.rules).retryable:
-        raise first
-    if looks_next is not None and budget is not None:
-        budget = _LooksFree(budget, looks_next)
-    return await _retry(
-        attempt, first, policy, idempotent, endpoint, stats, budget, deadline_at, tries, log_fields
-    )
-
-
-class _LooksFree:
-    """A budget that lets a retry through without charge when it will only look."""
-
-    __slots__ = ("_budget", "_looks_next")
-
-    def __init__(self, budget: Budget, looks_next: Callable[[], bool]) -> None:
-        self._budget = budget
-        self._looks_next = looks_next
-
-    def allow_retry(self, error: BaseException, kind: FailureKind) -> bool:
-        return self._looks_next() or self._budget.allow_retry(error, kind)
-
-    def paces(self, kind: FailureKind) -> bool:
-        return self._budget.paces(kind)
-
-    def own_wait(self, error: BaseException, seconds: float) -> float:
-        return self._budget.own_wait(error, seconds)
-
-    async def pause(self, seconds: float) -> None:
-        await self._budget.pause(seconds)
-
-
-async def _retry(
-    attempt: Attempt[T],
-    first: BaseException,
-    policy: RetryPolicy,
-    idempotent: bool,
-    endpoint: str,
-    stats: RetryStats,
-    budget: Budget | None,
-    deadline_at: float | None,
-    tries: Callable[[], int] | None,
-    log_fields: Mapping[str, object] | None,
-) -> T:
-    rules = policy.rules
-    fields = dict(log_fields) if log_fields is not None else {"zyntro_endpoint": endpoint}
-    backoff = (
-        _t.wait_random_exponential(multiplier=policy.initial_backoff, max=policy.max_backoff)
-        if policy.jitter
-        else _t.wait_exponential(multiplier=policy.initial_backoff, max=policy.max_backoff)
-    )
-
-    paced = [0]  # refusals re-sent in the pool's pace, which use up no attempt
-
-    def failure(state: _t.RetryCallState) -> BaseException:
-        assert state.outcome is not None
-        exc = state.outcome.exception()
-        assert exc is not None
-        return exc
-
-    async def should_retry(state: _t.RetryCallState) -> bool:
-        if state.outcome is None or not state.outcome.failed:
-            return False
-        exc = failure(state)
-        kind = kind_of(exc, rules)
-        if not kind.retryable:
-            return False
-        if kind is FailureKind.AMBIGUOUS and not idempotent and policy.on_ambiguous == "raise":
-            return False
-        if budget is None:
-            return True
-        if budget.paces(kind):
-            paced[0] += 1  # waits for its turn: not one of the call's attempts
-        return budget.allow_retry(exc, kind)
-
-    async def wait(state: _t.RetryCallState) -> float:
-        exc = failure(state)
-        retry_after = getattr(exc, "retry_after", None)
-        if isinstance(retry_after, (int, float)):
-            seconds = float(retry_after)  # the server's word replaces our backoff
-            if budget is not None:
-                seconds = budget.own_wait(exc, seconds)
-        else:
-            seconds = backoff(state)
-            if (
-                not idempotent
-                and getattr(exc, "status", None) in _UNSETTLED
-                and kind_of(exc, rules) is FailureKind.AMBIGUOUS
-            ):
-                seconds = max(seconds, policy.settle_delay)
-        if deadline_at is not None and time.monotonic() + seconds > deadline_at:
-            raise _DeadlineReached
-        return 0.0 if _testing else seconds
-
-    async def before_sleep(state: _t.RetryCallState) -> None:
-        exc = failure(state)
-        seconds = state.upcoming_sleep
-        stats.waited += seconds
-        stats.retry_scheduled()
-        code = exc.code if isinstance(exc, ZyntroError) else type(exc).__name__
-        log.warning(
-            "retrying %s (attempt %d of %d failed: %s, %s); sleeping %.2fs",
-            endpoint,
-            state.attempt_number,
-            policy.max_attempts,
-            code,
-            kind_of(exc, rules).value,
-            seconds,
-            extra={**fields, "zyntro_attempt": state.attempt_number, "zyntro_code": code},
-        )
-
-    stop_rule = _StopAfterTries(policy.max_attempts, tries, paced) | _StopAtDeadline(deadline_at)
-
-    async def stop(state: _t.RetryCallState) -> bool:
-        return stop_rule(state)
-
-    retrying = _t.AsyncRetrying(
-        # AsyncRetrying awaits async strategies (tenacity >= 8.3); its stubs type only sync ones.
-        stop=stop,  # type: ignore[arg-type]
-        wait=wait,  # type: ignore[arg-type]
-        retry=should_retry,
-        before_sleep=before_sleep,
-        sleep=budget.pause if budget is not None else _sleep,
-        reraise=True,
-    )
-    last: BaseException = first
-    try:
-        async for try_ in retrying:
-            with try_:
-                if try_.retry_state.attempt_number == 1:
-                    raise first  # replay the fast path's failure as tenacity's attempt 1
-                stats.attempts += 1
-                try:
-                    return await attempt(deadline_at)
-                except BaseException as exc:
-                    last = exc
-                    raise
-    except _DeadlineReached:
-        # The server asked us to wait past the deadline: give the caller its answer now.
-        raise last from None
-    raise AssertionError("unreachable: tenacity re-raises the last error")  # pragma: no cover
-
-
-async def _sleep(seconds: float) -> None:
-    await asyncio.sleep(seconds)

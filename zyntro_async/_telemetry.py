@@ -184,15 +184,8 @@ class Telemetry:
 
     # -- one SDK call (Operations.fetch_contact / add) -------------------------------------------
 
-    def opens(self, call: Call[Any]) -> bool:
-        """Whether a call span for ``call`` is still to open (False inside its own span)."""
-        if self._tracer is None:
-            return False
-        scope = _scope.get()
-        return scope is None or scope.call is not call
-
     async def call(self, call: Call[Any], stats: RetryStats, work: Awaitable[T]) -> T:
-        """Await ``work`` (the call's attempts) inside the call's span."""
+        """Await ``work`` (the call's attempt loop) inside the call's span."""
         tracer = self._tracer
         if tracer is None:
             return await work

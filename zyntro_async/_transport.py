@@ -111,6 +111,16 @@ def map_error(exc: BaseException, *, endpoint: str, contact_id: str) -> APIConne
     )
 
 
+class Lease:
+    """One client's use of a transport that clients made by ``with_options`` share: once
+    closed, that client's requests are refused; the pool stays open for the others."""
+
+    __slots__ = ("closed",)
+
+    def __init__(self) -> None:
+        self.closed = False
+
+
 class Transport:
     """POSTs JSON bodies to ``base_url + endpoint`` over one lazily created session."""
 
@@ -220,7 +230,11 @@ class Transport:
             url = self._urls[endpoint] = URL(self._base_url + endpoint)
         timeout = self._timeout
         limit = self._settings.total
-        if timeout_settings is not None and timeout_settings != self._settings:
+        if (
+            timeout_settings is not None
+            and timeout_settings is not self._settings
+            and timeout_settings != self._settings
+        ):
             timeout = _client_timeout(timeout_settings)
             limit = timeout_settings.total
         if total is not None:

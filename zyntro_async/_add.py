@@ -1,0 +1,341 @@
+"""The exactly-once add: attempt, reconcile before any re-send, settle what is in doubt.
+
+``addProfileToContact`` creates a record per accepted call and takes no idempotency key.
+So an add whose request may have been applied (an AMBIGUOUS failure: a timeout, a dropped
+connection, a gateway's 502/504, a 500) is never re-sent blindly: its next attempt
+*looks* (a paced fetch of the contact with its profiles, :func:`~._reconcile.find_applied`)
+and re-sends only once the look shows the record is not there. Looks are not re-sends: the
+run's retry budget is not asked for them, and a failed look does not use up one of the
+add's sends. When the attempts are over and the outcome is still open, the add keeps
+looking (waiting between looks without a request slot) until the contact can be read or
+its deadline passes, so a stalled server costs time, not items or duplicates.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+
+from ._attempts import Attempts
+from ._digest import payload_digest
+from ._exceptions import ClientClosedError, DisconnectedError, ZyntroError
+from ._models import ContactDetails, Profile
+from ._protocol import Call, fetch_contact_call
+from ._reconcile import find_applied
+from ._retry import FailureKind, RetryPolicy, RetryStats
+
+if TYPE_CHECKING:
+    from ._config import Credentials
+
+log = logging.getLogger("zyntro_async")
+
+T = TypeVar("T")
+
+_ALL_TRIES = 1 << 30  # an add's tries once nothing more may be sent: any max_attempts
+
+
+class Sender(Protocol):
+    """What an add needs from its operations: one paced, bounded request."""
+
+    async def send(self, call: Call[T], attempts: Attempts, turn: float | None = None) -> T: ...
+
+
+def extra(
+    call: Call[Any], code: str | None, key: str | None = None, attempt: int | None = None
+) -> dict[str, Any]:
+    """Structured fields for log records (``extra=``): index them, never parse messages."""
+    return {
+        "zyntro_endpoint": call.endpoint,
+        "zyntro_contact_id": call.contact_id,
+        "zyntro_key": key,
+        "zyntro_attempt": attempt,
+        "zyntro_code": code,
+    }
+
+
+class AddOnce:
+    """The state of one exactly-once add across its attempts; :meth:`run` runs it."""
+
+    __slots__ = (
+        "_digest",
+        "absent",
+        "attempts",
+        "call",
+        "credentials",
+        "failed_looks",
+        "maybe_applied",
+        "member_id",
+        "ops",
+        "payload",
+        "policy",
+        "reconcile",
+        "sends",
+        "source",
+        "spent",
+        "unresolved",
+    )
+
+    def __init__(
+        self,
+        ops: Sender,
+        credentials: Credentials,
+        attempts: Attempts,
+        policy: RetryPolicy | None,
+        call: Call[Profile],
+        source: object,
+        payload: object,
+        member_id: str | None,
+        digest: str | None,
+        maybe_applied: bool,
+    ) -> None:
+        self.ops = ops
+        self.credentials = credentials
+        self.attempts = attempts
+        self.policy = policy
+        self._digest = digest
+        self.call = call
+        self.source = source
+        self.payload = payload
+        self.member_id = member_id
+        self.maybe_applied = maybe_applied
+        self.reconcile = policy is not None and policy.on_ambiguous == "reconcile"
+        self.sends = 0
+        self.failed_looks = 0
+        # The ambiguous failure not yet settled by a reconcile: while set, nothing is sent.
+        self.unresolved: ZyntroError | None = None
+        # The latest look found no record and nothing was sent since: not applied.
+        self.absent = False
+        # A look found nothing but the run's retry budget had no re-send left.
+        self.spent = False
+        if maybe_applied:
+            self.unresolved = DisconnectedError(
+                "an earlier run sent this add and saw no answer",
+                endpoint=call.endpoint,
+                contact_id=call.contact_id,
+            )
+            attempts.failed(self.unresolved, FailureKind.AMBIGUOUS)
+
+    @property
+    def stats(self) -> RetryStats:
+        return self.attempts.stats
+
+    async def run(self, turn: float | None) -> Profile:
+        """Attempt until the add is done, shown not applied and out of tries, or settled;
+        ``turn``: the first request's start time, when it already has its turn. An
+        attempt looks first while the outcome is in doubt, then sends."""
+        attempts = self.attempts
+        ops = self.ops
+        call = self.call
+        while True:
+            try:
+                async for attempt in attempts:
+                    with attempt:
+                        if self.unresolved is not None:
+                            found = await self.look_first(turn)
+                            if found is not None:
+                                return found
+                            turn = None
+                        self.sends += 1
+                        self.absent = False
+                        try:
+                            return await ops.send(call, attempts, turn)
+                        except BaseException as exc:
+                            self.send_failed(exc)
+                            raise
+                    turn = None
+                # A failure the loop does not retry leaves it raised; success returns.
+                raise AssertionError("unreachable")  # pragma: no cover
+            except ClientClosedError:
+                # Closed under us: an add already on the wire may have been applied.
+                self.stats.unknown = self.sends > 0 or self.maybe_applied
+                raise
+            except ZyntroError as exc:
+                found = await self.settle(exc)
+                if found is not None:
+                    return found
+                # The looks settled it as not applied, with sends and time left: re-send,
+                # through the same loop (budgeted, paced, bounded by max_attempts).
+                self._counted()
+                if not attempts.resume(exc):
+                    raise
+
+    def _counted(self) -> None:
+        """Tell the loop what the add has used: sends and failed looks count apart, so a
+        look that fails does not take a send away (each is still paced and budgeted); a
+        retry that will only look is not taken from the budget."""
+        attempts = self.attempts
+        attempts.used = _ALL_TRIES if self.spent else max(self.sends, self.failed_looks)
+        attempts.free = self.unresolved is not None or self.spent
+
+    def send_failed(self, exc: BaseException) -> None:
+        """A send failed: an ambiguous failure is looked into before anything is re-sent."""
+        if (
+            self.reconcile
+            and isinstance(exc, ZyntroError)
+            and self.attempts.kind_of(exc) is FailureKind.AMBIGUOUS
+        ):
+            self.unresolved = exc
+        self._counted()
+
+    async def look_first(self, turn: float | None) -> Profile | None:
+        """The outcome of an earlier send is in doubt: look for its record. Returns it,
+        or None when it is not there and the add may be sent (raises when a look fails,
+        or when the run's budget has no re-send left)."""
+        attempts = self.attempts
+        unresolved = self.unresolved
+        assert unresolved is not None
+        try:
+            found = await self.look(turn)  # a failed look raises the fetch's error
+        except BaseException:
+            self.failed_looks += 1
+            self._counted()
+            raise
+        if found is not None:
+            self.stats.recovered = True
+            return found
+        self.unresolved = None
+        self.absent = True
+        self.failed_looks = 0  # the contact answered: the looks are settled
+        budget = attempts.budget
+        if (
+            self.sends > 0
+            and budget is not None
+            and not budget.allow_retry(unresolved, FailureKind.AMBIGUOUS)
+        ):
+            # Not applied, and the budget has no re-send left: the add fails truthfully.
+            self.spent = True
+            attempts.failed(unresolved, FailureKind.AMBIGUOUS)
+            self._counted()
+            raise unresolved
+        return None
+
+    async def settle(self, exc: ZyntroError) -> Profile | None:
+        """The attempts are over and ``exc`` is the last error: say truthfully what happened.
+
+        With the outcome still open, the add keeps looking (:meth:`last_looks`) until the
+        contact can be read or its deadline passes; the retry budget is not asked, as it
+        limits re-sends only. Returns the record the looks found, or None when they found
+        none and the add may still be re-sent (sends and deadline left). A raised error
+        means "not applied" whenever the contact could be read, and ``stats.unknown`` is
+        set when it could not.
+        """
+        stats = self.stats
+        unresolved = self.unresolved
+        if unresolved is None:
+            if not self.absent and self.attempts.kind_of(exc) is FailureKind.AMBIGUOUS:
+                stats.unknown = True  # on_ambiguous="raise"/"retry": the caller's call
+            raise exc
+        found = await self.last_looks()
+        if found is not None:
+            stats.recovered = True
+            return found
+        self.unresolved = None
+        self.absent = True
+        self.failed_looks = 0
+        policy = self.policy
+        assert policy is not None  # reconcile needs a policy
+        deadline_at = self.attempts.deadline_at
+        if (
+            self.spent
+            or self.sends >= policy.max_attempts
+            or (deadline_at is not None and time.monotonic() >= deadline_at)
+        ):
+            raise unresolved from None
+        return None
+
+    async def last_looks(self) -> Profile | None:
+        """Look until the contact can be read (the record, or None: not applied); raise the
+        add's ambiguous error with ``stats.unknown`` once its deadline leaves no time.
+
+        Between looks the add waits without holding a request slot, from ``settle_delay``
+        doubling up to ``max_backoff`` (half of each wait jittered), or the server's
+        ``Retry-After``: a stalled server is looked at again a few times a minute, and the
+        add is settled soon after it answers again. Without a deadline it looks
+        ``max_attempts`` times.
+        """
+        policy = self.policy
+        assert policy is not None  # reconcile needs a policy
+        unresolved = self.unresolved
+        assert unresolved is not None
+        attempts = self.attempts
+        stats = self.stats
+        wait = max(policy.settle_delay, policy.initial_backoff)
+        looks = 0
+        while True:
+            looks += 1
+            try:
+                # The deadline bounds the call: the looks get what is left of it.
+                return await self.look(None)
+            except ZyntroError as exc:
+                err = exc
+                retry_after = getattr(err, "retry_after", None)
+                if isinstance(retry_after, (int, float)):
+                    seconds = float(retry_after)
+                else:
+                    seconds = wait / 2 + random.uniform(0, wait / 2)
+                    wait = min(policy.max_backoff, wait * 2)
+                deadline_at = attempts.deadline_at
+                if (
+                    not attempts.kind_of(err).retryable
+                    or (deadline_at is None and looks >= policy.max_attempts)
+                    or (deadline_at is not None and time.monotonic() + seconds >= deadline_at)
+                ):
+                    stats.unknown = True
+                    raise unresolved from None
+            stats.attempts += 1
+            stats.retry_scheduled()
+            log.warning(
+                "retrying the look for %s for contact %r (%s); waiting %.2fs for the server",
+                self.call.endpoint,
+                self.call.contact_id,
+                err.code,
+                seconds,
+                extra=extra(self.call, err.code, attempts.key, stats.attempts),
+            )
+            stats.waited += seconds
+            # Not the flow's pause: the add holds no request slot while it waits, but it
+            # stays one of the run's items at work, so a run does not take ever more
+            # items into an outage while the ones in doubt wait for the server.
+            await asyncio.sleep(seconds)
+
+    async def look(self, turn: float | None) -> Profile | None:
+        """Is the record there already? One paced fetch with profiles; the newest match."""
+        call = self.call
+        attempts = self.attempts
+        key = attempts.key
+        fetch = fetch_contact_call(
+            self.credentials, call.contact_id, include_profile=True, member_id=self.member_id
+        )
+        try:
+            details: ContactDetails = await self.ops.send(fetch, attempts, turn)
+        except ZyntroError as exc:
+            log.warning(
+                "could not reconcile %s for contact %r (%s); outcome still unknown",
+                call.endpoint,
+                call.contact_id,
+                exc.code,
+                extra=extra(call, exc.code, key, self.stats.attempts),
+            )
+            raise
+        digest = self._digest or payload_digest(self.payload)
+        self._digest = digest
+        found = find_applied(details.profiles, self.source, digest)
+        if found is None:
+            log.info(
+                "%s for contact %r was not applied; sending it",
+                call.endpoint,
+                call.contact_id,
+                extra=extra(call, None, key, self.stats.attempts),
+            )
+            return None
+        log.info(
+            "recovered %s for contact %r: the server had applied it (profile %d)",
+            call.endpoint,
+            call.contact_id,
+            found.id,
+            extra=extra(call, None, key, self.stats.attempts),
+        )
+        return found

@@ -1,0 +1,238 @@
+"""One call's attempt loop: ``async for attempt in attempts: with attempt: return await ...``.
+
+The shape is tenacity's and stamina's (an iterator of context managers, the body run once
+per attempt), with the state kept here, per call: each failure is classified once, where
+it happens (the request records the kind it reported to the flow control; any other
+failure is classified when its attempt exits), and the decision to retry is taken in one
+place, :meth:`Attempts._retry`, in this order:
+
+1. the kind: FATAL is never retried; an AMBIGUOUS add is not when ``on_ambiguous`` is
+   ``"raise"``;
+2. the run's budget (when the call belongs to one): a refusal while the pool is paced
+   waits for its turn and uses up none of the call's attempts; any other retry is taken
+   from the budget, unless the next attempt only looks for an add's record (:attr:`free`);
+3. the wait: the server's ``Retry-After`` (the part the item sleeps itself), else full
+   jitter backoff; an add whose request got no answer waits at least ``settle_delay``;
+4. the deadline and the attempts: a wait that would end past the deadline, or
+   ``max_attempts`` used (paced refusals not counted), ends the loop with the failure.
+
+A failure the loop does not retry leaves the ``with`` block as it was raised. The loop is
+this small state machine rather than a tenacity ``AsyncRetrying`` per call, whose
+per-iteration action list and thread-safe result future every call would pay for, also
+one that succeeds at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from ._exceptions import ZyntroError
+from ._retry import Budget, FailureKind, RetryPolicy, RetryStats, is_testing
+
+if TYPE_CHECKING:
+    from ._protocol import Call
+
+log = logging.getLogger("zyntro_async")
+
+#: Statuses of an ambiguous failure that may leave the request still running on the server:
+#: no answer at all (None), or a gateway that gave up on the backend (502, 504).
+_UNSETTLED = frozenset({None, 502, 504})
+
+#: Classifies with the default rules when a call has no policy (it is never retried).
+_NO_RETRY = RetryPolicy(max_attempts=1)
+
+
+def deadline_of(policy: RetryPolicy | None) -> float | None:
+    """The ``time.monotonic()`` instant a call started now must end by (None: no deadline)."""
+    deadline = None if policy is None else policy.deadline
+    return None if deadline is None else time.monotonic() + deadline
+
+
+def log_fields(call: Call[Any], key: str | None) -> dict[str, Any]:
+    """What every record about this call carries; a retry's record adds attempt and code."""
+    return {
+        "zyntro_endpoint": call.endpoint,
+        "zyntro_contact_id": call.contact_id,
+        "zyntro_key": key,
+    }
+
+
+class Attempts:
+    """One call's attempts under ``policy``: iterate it, run each attempt in ``with``
+    (the object is its own attempt: one runs at a time).
+
+    ``used`` counts the attempts that use up ``max_attempts`` (each attempt, unless the
+    caller sets it: an add counts its sends and its failed looks apart); ``free``: the
+    next retry only looks, so the run's budget is not asked for it."""
+
+    __slots__ = (
+        "_error",
+        "_kind",
+        "_policy",
+        "_sleep",
+        "budget",
+        "call",
+        "deadline_at",
+        "free",
+        "idempotent",
+        "key",
+        "number",
+        "paced",
+        "stats",
+        "used",
+    )
+
+    def __init__(
+        self,
+        policy: RetryPolicy | None,
+        call: Call[Any],
+        stats: RetryStats,
+        *,
+        idempotent: bool,
+        budget: Budget | None = None,
+        key: str | None = None,
+    ) -> None:
+        self._policy = policy
+        self.call = call
+        self.stats = stats
+        self.idempotent = idempotent
+        self.budget = budget
+        self.key = key
+        deadline = None if policy is None else policy.deadline
+        self.deadline_at = None if deadline is None else time.monotonic() + deadline
+        self.number = 0  # attempts started
+        self.used = 0
+        self.paced = 0  # refusals re-sent in the pool's pace: they use up no attempt
+        self.free = False
+        self._sleep: float | None = None  # the wait before the next attempt, once decided
+        self._error: BaseException | None = None
+        self._kind = FailureKind.FATAL
+
+    # -- the loop ----------------------------------------------------------------------------
+
+    def __aiter__(self) -> Attempts:
+        return self
+
+    async def __anext__(self) -> Attempts:
+        if self.number:
+            seconds = self._sleep
+            if seconds is None:  # the last attempt succeeded, or its failure was raised
+                raise StopAsyncIteration
+            self._sleep = None
+            budget = self.budget
+            if budget is not None:
+                await budget.pause(seconds)
+            else:
+                await _sleep(seconds)
+        self.number += 1
+        self.used += 1
+        self.stats.attempts += 1
+        return self  # the attempt: a context manager, one at a time
+
+    def __enter__(self) -> Attempts:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool:
+        """A failure leaving the attempt is either retried (suppressed: the loop goes on
+        after its wait) or raised as it is."""
+        return exc is not None and self._retry(exc)
+
+    def resume(self, failure: BaseException) -> bool:
+        """Go on after ``failure`` ended the loop, if the policy allows another attempt
+        (an add whose looks showed it was not applied): True when the loop goes on."""
+        return self._retry(failure)
+
+    # -- classification ----------------------------------------------------------------------
+
+    def failed(self, error: BaseException, kind: FailureKind) -> None:
+        """The request failed with ``error``, classified ``kind`` where it happened."""
+        self._error = error
+        self._kind = kind
+
+    def kind_of(self, error: BaseException) -> FailureKind:
+        """The kind of this call's failure ``error``: as recorded when it happened, or
+        classified now (an error raised outside a request) and recorded."""
+        if error is self._error:
+            return self._kind
+        kind = (self._policy or _NO_RETRY).classify(error)
+        self._error = error
+        self._kind = kind
+        return kind
+
+    # -- the decision ------------------------------------------------------------------------
+
+    def _retry(self, error: BaseException) -> bool:
+        """Whether to attempt again after ``error``; if so the wait is set and logged."""
+        policy = self._policy
+        kind = self.kind_of(error)
+        if policy is None or policy.max_attempts == 1 or not kind.retryable:
+            return False
+        if kind is FailureKind.AMBIGUOUS and not self.idempotent and policy.on_ambiguous == "raise":
+            return False
+        budget = self.budget
+        if budget is not None:
+            if budget.paces(kind):
+                self.paced += 1  # waits for its turn: not one of the call's attempts
+            if not (self.free or budget.allow_retry(error, kind)):
+                return False
+        seconds = self._wait(policy, error, kind)
+        deadline_at = self.deadline_at
+        now = time.monotonic()
+        if deadline_at is not None and (now + seconds > deadline_at or now >= deadline_at):
+            return False  # the server asked us to wait past the deadline: answer now
+        if self.used - self.paced >= policy.max_attempts:
+            return False
+        if is_testing():
+            seconds = 0.0
+        self._sleep = seconds
+        stats = self.stats
+        stats.waited += seconds
+        stats.retry_scheduled()
+        code = error.code if isinstance(error, ZyntroError) else type(error).__name__
+        log.warning(
+            "retrying %s (attempt %d of %d failed: %s, %s); sleeping %.2fs",
+            self.call.endpoint,
+            self.number,
+            policy.max_attempts,
+            code,
+            kind.value,
+            seconds,
+            extra={
+                **log_fields(self.call, self.key),
+                "zyntro_attempt": self.number,
+                "zyntro_code": code,
+            },
+        )
+        return True
+
+    def _wait(self, policy: RetryPolicy, error: BaseException, kind: FailureKind) -> float:
+        """Seconds before the next attempt: the server's ``Retry-After`` replaces backoff."""
+        retry_after = getattr(error, "retry_after", None)
+        if isinstance(retry_after, (int, float)):
+            seconds = float(retry_after)
+            budget = self.budget
+            return seconds if budget is None else budget.own_wait(error, seconds)
+        # Full jitter: uniform in [0, min(max_backoff, initial_backoff * 2**(n-1))].
+        high = min(policy.max_backoff, policy.initial_backoff * 2 ** (self.number - 1))
+        seconds = random.uniform(0, high) if policy.jitter else high
+        if (
+            not self.idempotent
+            and kind is FailureKind.AMBIGUOUS
+            and getattr(error, "status", None) in _UNSETTLED
+        ):
+            seconds = max(seconds, policy.settle_delay)
+        return seconds
+
+
+async def _sleep(seconds: float) -> None:
+    await asyncio.sleep(seconds)
