@@ -16,20 +16,34 @@ place, :meth:`Attempts._retry`, in this order:
 4. the deadline and the attempts: a wait that would end past the deadline, or
    ``max_attempts`` used (paced refusals not counted), ends the loop with the failure.
 
-A failure the loop does not retry leaves the ``with`` block as it was raised. The loop is
-this small state machine rather than a tenacity ``AsyncRetrying`` per call, whose
-per-iteration action list and thread-safe result future every call would pay for, also
-one that succeeds at once.
+A failure the loop does not retry leaves the ``with`` block as it was raised.
+
+The waits and stops are tenacity's strategies, built once per policy (an ``AsyncRetrying``
+of ``stop_after_attempt | stop_before_delay`` and ``wait_random_exponential``) and read
+with a ``RetryCallState`` the call makes at its first failure. The loop around them is
+this small state machine rather than a tenacity ``AsyncRetrying`` per call: that object's
+per-iteration action list and thread-safe result future would cost every call, also one
+that succeeds at once, and the run's budget and pacing decide between the strategies.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
-import random
 import time
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
+
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    stop_after_attempt,
+    stop_before_delay,
+    wait_exponential,
+    wait_random_exponential,
+)
+from tenacity.stop import stop_base
 
 from ._exceptions import ZyntroError
 from ._retry import Budget, FailureKind, RetryPolicy, RetryStats, is_testing
@@ -45,6 +59,23 @@ _UNSETTLED = frozenset({None, 502, 504})
 
 #: Classifies with the default rules when a call has no policy (it is never retried).
 _NO_RETRY = RetryPolicy(max_attempts=1)
+
+
+@functools.lru_cache(maxsize=64)
+def _retrying(policy: RetryPolicy) -> AsyncRetrying:
+    """``policy`` in tenacity's terms: stop when ``max_attempts`` are used or the next wait
+    reaches the deadline; back off with full jitter, uniform in ``[0, min(max_backoff,
+    initial_backoff * 2**(n-1))]``. The loop reads these strategies; it does not iterate
+    this object."""
+    stop: stop_base = stop_after_attempt(policy.max_attempts)
+    if policy.deadline is not None:
+        stop = stop | stop_before_delay(policy.deadline)
+    backoff = wait_random_exponential if policy.jitter else wait_exponential
+    return AsyncRetrying(
+        stop=stop,
+        wait=backoff(multiplier=policy.initial_backoff, max=policy.max_backoff),
+        reraise=True,
+    )
 
 
 def deadline_of(policy: RetryPolicy | None) -> float | None:
@@ -75,6 +106,7 @@ class Attempts:
         "_kind",
         "_policy",
         "_sleep",
+        "_state",
         "budget",
         "call",
         "deadline_at",
@@ -112,6 +144,7 @@ class Attempts:
         self._sleep: float | None = None  # the wait before the next attempt, once decided
         self._error: BaseException | None = None
         self._kind = FailureKind.FATAL
+        self._state: RetryCallState | None = None  # made at the first failure
 
     # -- the loop ----------------------------------------------------------------------------
 
@@ -185,12 +218,13 @@ class Attempts:
                 self.paced += 1  # waits for its turn: not one of the call's attempts
             if not (self.free or budget.allow_retry(error, kind)):
                 return False
-        seconds = self._wait(policy, error, kind)
-        deadline_at = self.deadline_at
-        now = time.monotonic()
-        if deadline_at is not None and (now + seconds > deadline_at or now >= deadline_at):
-            return False  # the server asked us to wait past the deadline: answer now
-        if self.used - self.paced >= policy.max_attempts:
+        retrying = _retrying(policy)
+        state = self._tenacity_state(retrying, policy, error)
+        seconds = self._wait(policy, error, kind, retrying, state)
+        state.upcoming_sleep = seconds
+        if retrying.stop(
+            state
+        ):  # max_attempts used (paced refusals not counted), or past the deadline
             return False
         if is_testing():
             seconds = 0.0
@@ -215,16 +249,38 @@ class Attempts:
         )
         return True
 
-    def _wait(self, policy: RetryPolicy, error: BaseException, kind: FailureKind) -> float:
+    def _tenacity_state(
+        self, retrying: AsyncRetrying, policy: RetryPolicy, error: BaseException
+    ) -> RetryCallState:
+        """The call's state as tenacity's strategies read it: the failed attempt's number
+        (paced refusals not counted), its exception, the time since the call started."""
+        state = self._state
+        if state is None:
+            state = self._state = RetryCallState(retrying, None, (), {})
+            if self.deadline_at is not None and policy.deadline is not None:
+                state.start_time = self.deadline_at - policy.deadline
+        state.attempt_number = self.used - self.paced
+        state.set_exception((type(error), error, error.__traceback__))
+        return state
+
+    def _wait(
+        self,
+        policy: RetryPolicy,
+        error: BaseException,
+        kind: FailureKind,
+        retrying: AsyncRetrying,
+        state: RetryCallState,
+    ) -> float:
         """Seconds before the next attempt: the server's ``Retry-After`` replaces backoff."""
         retry_after = getattr(error, "retry_after", None)
         if isinstance(retry_after, (int, float)):
             seconds = float(retry_after)
             budget = self.budget
             return seconds if budget is None else budget.own_wait(error, seconds)
-        # Full jitter: uniform in [0, min(max_backoff, initial_backoff * 2**(n-1))].
-        high = min(policy.max_backoff, policy.initial_backoff * 2 ** (self.number - 1))
-        seconds = random.uniform(0, high) if policy.jitter else high
+        number = state.attempt_number
+        state.attempt_number = self.number  # backoff grows with every attempt made
+        seconds = float(retrying.wait(state))
+        state.attempt_number = number
         if (
             not self.idempotent
             and kind is FailureKind.AMBIGUOUS
