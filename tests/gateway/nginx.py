@@ -200,12 +200,27 @@ class Nginx:
 
     def statuses(self) -> Counter[int]:
         """The statuses nginx answered so far, from its access log."""
-        if not self.access_log.exists():
-            return Counter()
-        return Counter(int(line.split()[0]) for line in self.access_log.read_text().splitlines())
+        return Counter(int(line[0]) for line in self.log_lines())
 
     def log_lines(self) -> list[list[str]]:
-        """The access log's lines, split: ``[status, request_time, gzip_ratio]``."""
+        """The access log's lines, split: ``[status, request_time, gzip_ratio]``.
+
+        nginx writes a request's line after it has sent the answer, so a client can read
+        the answer before the line exists: the log is read until it has not grown for
+        0.1 s (at most 2 s)."""
+        lines = self._read_log()
+        quiet_since = time.monotonic()
+        give_up = quiet_since + 2.0
+        while time.monotonic() < give_up:
+            time.sleep(0.02)
+            again = self._read_log()
+            if len(again) != len(lines):
+                lines, quiet_since = again, time.monotonic()
+            elif time.monotonic() - quiet_since >= 0.1:
+                break
+        return lines
+
+    def _read_log(self) -> list[list[str]]:
         if not self.access_log.exists():
             return []
         return [line.split() for line in self.access_log.read_text().splitlines()]
