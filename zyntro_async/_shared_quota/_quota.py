@@ -20,6 +20,12 @@ log = logging.getLogger("zyntro_async")
 
 #: Every Redis call is bounded by this; past it the process limits itself locally.
 CALL_TIMEOUT = 0.1
+#: A call that timed out is made again at once, this many times, before the process
+#: leaves the fleet's timeline: a timeout is weak evidence (an event loop held up by
+#: other work, or a starved CPU, times out a call Redis answered at once), and one
+#: process pacing alone while the others still share the fleet's whole rate sends
+#: more than the quota. A refused or reset connection is proof, and switches at once.
+TIMEOUT_RETRIES = 2
 #: A batch covers about this much of the fleet's timeline: at high rates a process calls
 #: Redis about once per this many seconds.
 BATCH_SECONDS = 0.01
@@ -93,6 +99,9 @@ class SharedQuota:
         self._waiting = 0
         self._calls = 0  # script calls done
         self._closed = False
+        from redis.exceptions import TimeoutError as RedisTimeout
+
+        self._timeouts = (asyncio.TimeoutError, TimeoutError, RedisTimeout)
 
     @classmethod
     async def connect(
@@ -243,7 +252,7 @@ class SharedQuota:
         """A token's due time from what this process holds; None: ask Redis."""
         if self._mode == "local":
             if now >= self._reconnect_at and self._booking is None:
-                return None  # time to try Redis again
+                self._book()  # try Redis again; pace locally until it answers
             assert self._local is not None
             return self._local.due(now)
         if self._news():
@@ -308,17 +317,25 @@ class SharedQuota:
             f"{HEARTBEAT_TTL} {refused_in} {retry_after:.6f} {limit:.6f}"
         )
         args = [self._proc, numbers]
-        try:
-            reply: Any = await asyncio.wait_for(
-                self._script(keys=self._keys, args=args), CALL_TIMEOUT
-            )
-        except asyncio.CancelledError:
-            raise
-        except Exception as error:  # unreachable, timed out, or refused: limit locally
-            self._go_local(time.monotonic(), error)
-            return
-        finally:
-            self._calls += 1
+        # While local, one attempt: the next try comes after the back-off anyway. A call
+        # made again may count the same news twice if the first did run: the refusal's
+        # episode is a compare-and-set (no second cut), and the rate estimates decay.
+        attempts = 1 + (TIMEOUT_RETRIES if self._mode == "shared" else 0)
+        for attempt in range(attempts):
+            try:
+                reply: Any = await asyncio.wait_for(
+                    self._script(keys=self._keys, args=args), CALL_TIMEOUT
+                )
+                break
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:  # unreachable, timed out, or refused
+                if attempt + 1 < attempts and isinstance(error, self._timeouts):
+                    continue
+                self._go_local(time.monotonic(), error)
+                return
+            finally:
+                self._calls += 1
         at = time.monotonic()
         self._sent -= sent
         self._accepted -= accepted
