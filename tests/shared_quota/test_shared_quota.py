@@ -418,3 +418,24 @@ async def test_an_event_loop_held_up_by_other_work_stays_in_the_fleet(
     assert not [r.getMessage() for r in caplog.records if "unreachable" in r.getMessage()]
     assert modes == ["shared"] * 3
     assert rate <= 1.05 * 300, (rate, counts)
+
+
+@pytest.mark.slow
+async def test_after_an_outage_the_fleet_rejoins_together(redis_server: RedisServer) -> None:
+    # Processes back on the fleet's timeline take its whole rate while the others still
+    # pace alone at their shares: the fleet sends more than the quota until the last one
+    # is back, so none may wait long to try Redis again, however long the outage was.
+    quotas = await _connect(redis_server.url, 3, 300)
+    try:
+        await _drive(quotas, 0.3)
+        redis_server.kill()
+        await _drive(quotas, 2.0)  # longer than any back-off
+        assert all(q.mode == "local" for q in quotas)
+        redis_server.start()
+        back = time.monotonic()
+        while any(q.mode != "shared" for q in quotas) and time.monotonic() - back < 5:
+            await _drive(quotas, 0.02, width=1)
+        rejoined = time.monotonic() - back
+    finally:
+        await _close(quotas)
+    assert rejoined <= 0.5, rejoined

@@ -40,8 +40,11 @@ FREE_PASS = 0.05
 #: A process that has not called for this long is no longer counted live.
 HEARTBEAT_TTL = 5.0
 #: Back-off between attempts to reach Redis again, doubling from the first to the last.
-RECONNECT_FIRST = 0.25
-RECONNECT_MAX = 1.0
+#: Short: a process back on the fleet's timeline takes the fleet's whole rate while the
+#: others still pace alone at their shares, so the fleet sends more than the quota until
+#: the last is back; and an attempt costs no request anything (it runs beside them).
+RECONNECT_FIRST = 0.1
+RECONNECT_MAX = 0.25
 
 Mode = Literal["shared", "local"]
 
