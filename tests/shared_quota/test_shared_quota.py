@@ -439,3 +439,37 @@ async def test_after_an_outage_the_fleet_rejoins_together(redis_server: RedisSer
     finally:
         await _close(quotas)
     assert rejoined <= 0.5, rejoined
+
+
+@pytest.mark.slow
+async def test_back_from_an_outage_the_fleet_sends_no_more_than_the_quota(
+    redis_server: RedisServer,
+) -> None:
+    # Requests queued while each process paced alone must not keep their local turns
+    # once the fleet's timeline is back: they would go on top of it.
+    quotas = await _connect(redis_server.url, 3, 300)
+    done: list[float] = []
+    running = True
+
+    async def task(quota: SharedQuota) -> None:
+        while running:
+            await quota.acquire()
+            done.append(time.monotonic())
+
+    tasks = [asyncio.ensure_future(task(q)) for q in quotas for _ in range(32)]
+    try:
+        await asyncio.sleep(0.5)
+        redis_server.kill()
+        await asyncio.sleep(1.0)
+        assert all(q.mode == "local" for q in quotas)
+        redis_server.start()
+        back = time.monotonic()
+        await asyncio.sleep(1.5)
+        modes = [q.mode for q in quotas]
+    finally:
+        running = False
+        await asyncio.gather(*tasks)
+        await _close(quotas)
+    assert modes == ["shared"] * 3
+    after = sum(1 for t in done if back <= t < back + 1.5) / 1.5
+    assert after <= 1.05 * 300, after

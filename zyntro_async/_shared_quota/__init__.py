@@ -28,7 +28,9 @@ known ``max_per_second``. Here they pace as one:
   by other work times out calls Redis answered), so it is tried again at once
   (:data:`~._quota.TIMEOUT_RETRIES`) first. Then the process paces itself alone at the
   fleet's last rate divided by the processes last seen live (heartbeats in a sorted
-  set, forgotten after a TTL), so the fleet stays under its quota, never faster. The
+  set, forgotten after a TTL), so the fleet stays under its quota, never faster; its
+  turns are handed out when due, never ahead, so that requests waiting when Redis
+  answers again take the fleet's timeline instead of going on top of it. The
   first request after a back-off (at most :data:`~._quota.RECONNECT_MAX`) starts one
   call to Redis and goes on at the local pace meanwhile: reconnecting never stalls a
   request. If the fleet had no known limit, there is nothing to share out: each

@@ -88,6 +88,7 @@ class SharedQuota:
         self._booking: asyncio.Task[None] | None = None  # the one script call in flight
         self._retry_at = 0.0  # no booking before this (the fleet's queue is full)
         self._local: LocalLimiter | None = None
+        self._local_turn = asyncio.Lock()  # FIFO: the one local waiter whose turn is next
         self._reconnect_at = 0.0
         self._reconnect_wait = RECONNECT_FIRST
         self._episode_since = -math.inf  # when this process learned the current episode
@@ -230,6 +231,10 @@ class SharedQuota:
             while True:
                 if self._closed:
                     raise RuntimeError("this SharedQuota is closed")
+                if self._mode == "local":
+                    if await self._take_local():
+                        return time.monotonic() - begun
+                    continue
                 now = time.monotonic()
                 due = self._take(now)
                 if due is not None:
@@ -251,13 +256,27 @@ class SharedQuota:
     def _news(self) -> bool:
         return self._refused_in >= 0 or self._retry_after > 0 or self._limit > 0
 
-    def _take(self, now: float) -> float | None:
-        """A token's due time from what this process holds; None: ask Redis."""
-        if self._mode == "local":
+    async def _take_local(self) -> bool:
+        """Wait for a turn at this process's own pace; False: Redis answered meanwhile.
+
+        One waiter at a time holds the next turn until it is due, so no turn is handed
+        out ahead: once the fleet's timeline is back, the waiters behind take it, rather
+        than keep local turns that would go on top of it."""
+        async with self._local_turn:
+            if self._mode != "local" or self._local is None:
+                return False
+            now = time.monotonic()
             if now >= self._reconnect_at and self._booking is None:
                 self._book()  # try Redis again; pace locally until it answers
-            assert self._local is not None
-            return self._local.due(now)
+            due = self._local.due(now)
+            self._sent += 1
+            self._demand_count += 1
+            if due > now:
+                await asyncio.sleep(due - now)
+            return True
+
+    def _take(self, now: float) -> float | None:
+        """A token's due time from what this process holds; None: ask Redis."""
         if self._news():
             return None
         return self._take_batch(now)
