@@ -23,7 +23,10 @@ and (ii) nginx ``limit_req rate=200r/s burst=20 nodelay`` (429) in front of the 
 
 Per run: combined ok/s (from the first success to the last: before the first, each run
 imports redis-py and connects, 0.1-0.3 s, printed as "first ok") / the quota; the
-share of requests refused (the sandbox's quota counter, or nginx's access log); Jain's
+share of requests refused (the sandbox's quota counter, or nginx's access log), over the
+whole run and after its first second (the opening: with the quota unknown, every
+process's first flight of 64 meets what the quota holds, ~N x 64 refusals a run of a
+few seconds cannot dilute); Jain's
 fairness index over the processes' successes while all of them were running; the time
 until every 1 s window of combined successes stays within 10 % of the quota
 (``benchmarks.quotas.converge_time``); failed items; duplicates.
@@ -39,7 +42,8 @@ Then two shared-quota runs (N = 4, known, the sandbox):
   and ``time.time``; the limiter reads Redis ``TIME``): the quota must still hold.
 
 Targets (PASS/MISS per shared run): known >= 0.95x, <= 1 % refused; learned >= 0.9x,
-<= 3 % refused, within 10 % of the quota by 10 s; Jain >= 0.95; 0 failed, 0
+<= 3 % refused (judged over the whole run and after the opening, both printed), within
+10 % of the quota by 10 s; Jain >= 0.95; 0 failed, 0
 duplicates; kill: no stall, <= 5 % refused meanwhile, shared again within 5 s; skew:
 <= 1.02x and >= 0.95x, <= 1 % refused. Results go to
 ``benchmarks/results/fleet-<UTC stamp>.json`` and ``.md`` (``--no-save``: print only).
@@ -78,6 +82,9 @@ SEED = 11
 NS = (1, 2, 4, 8)
 KNOWN_SECONDS, LEARNED_SECONDS, KILL_SECONDS = 6, 10, 12
 KILL_AT, RESTART_AFTER, AFTER_RESTART = 3.0, 2.0, 5.0
+#: The opening: every process's first flight (concurrency 64 each, before any answer) and
+#: its answers, retries after a 1 s Retry-After included.
+OPENING = 1.0
 SKEWS = (-5.0, 5.0, -5.0, 5.0)
 
 
@@ -192,6 +199,8 @@ def judge(run: Run, out: dict[str, Any]) -> None:
     else:
         _check(out, "ok/s / quota", out["ratio"], lambda v: v >= 0.9, ">= 0.9x")
         _check(out, "refused", share, lambda v: v <= 0.03, "<= 3 %")
+        after = out["refused_after_opening"]
+        _check(out, "refused after 1 s", after, lambda v: v <= 0.03, "<= 3 %")
         _check(out, "within 10 %", out["converge_s"], lambda v: v <= 10.0, "<= 10 s")
     if run.n > 1:
         _check(out, "Jain", out["jain"], lambda v: v >= 0.95, ">= 0.95")
@@ -261,9 +270,11 @@ async def run_one(run: Run, servers: Servers, first_seq: int) -> dict[str, Any]:
             assert proc.stdin is not None
             proc.stdin.write(b"go\n")
             await proc.stdin.drain()
+        opening = asyncio.ensure_future(_counts_at(run, servers, go + OPENING))
         kill: dict[str, Any] = {}
         if run.kind == "kill":
             kill = await _outage(run, servers, go)
+        requests_open, refused_open = await opening
         lines = [
             await asyncio.wait_for(p.stdout.read(), run.seconds * 3 + 30)  # type: ignore[union-attr]
             for p in procs
@@ -285,6 +296,7 @@ async def run_one(run: Run, servers: Servers, first_seq: int) -> dict[str, Any]:
         requests=requests,
         refused=refused,
         refused_share=round(refused / requests, 4) if requests else None,
+        refused_after_opening=_share(refused1 - refused_open, requests1 - requests_open),
         duplicates=census["duplicates"],
         went_local=sum(len(w["went_local"]) for w in workers),
         load=os.getloadavg()[0],
@@ -298,6 +310,15 @@ async def run_one(run: Run, servers: Servers, first_seq: int) -> dict[str, Any]:
         out["kill"] = kill
     judge(run, out)
     return out
+
+
+def _share(part: int, whole: int) -> float | None:
+    return round(part / whole, 4) if whole > 0 else None
+
+
+async def _counts_at(run: Run, servers: Servers, at: float) -> tuple[int, int]:
+    await asyncio.sleep(max(0.0, at - time.monotonic()))
+    return _counts(run, servers)
 
 
 async def _outage(run: Run, servers: Servers, go: float) -> dict[str, Any]:
@@ -394,7 +415,8 @@ def _verdicts(out: dict[str, Any]) -> str:
 
 def line(out: dict[str, Any]) -> str:
     text = (
-        f"{out['run']:<28} {out['ratio']:.3f}x  refused {_pct(out['refused_share']):>7}  "
+        f"{out['run']:<28} {out['ratio']:.3f}x  refused {_pct(out['refused_share']):>7} "
+        f"({_pct(out['refused_after_opening'])} after 1 s)  "
         f"Jain {out['jain']:.3f}  within 10 % {_s(out['converge_s']):>6}  "
         f"failed {out['failed']}  dup {out['duplicates']}  first ok {out['first_ok_s']:.2f} s  "
         f"load {out['load']:.1f}"
@@ -415,7 +437,7 @@ def _cells(out: dict[str, Any] | None) -> list[str]:
         return ["-"] * 6
     return [
         f"{out['ratio']:.3f}x",
-        _pct(out["refused_share"]),
+        f"{_pct(out['refused_share'])} ({_pct(out['refused_after_opening'])})",
         f"{out['jain']:.3f}",
         _s(out["converge_s"]),
         str(out["failed"]),
@@ -426,8 +448,9 @@ def _cells(out: dict[str, Any] | None) -> list[str]:
 def table(results: list[dict[str, Any]]) -> str:
     by_name = {r["run"]: r for r in results}
     head = (
-        "| target | N | quota | shared: ok/s ÷ quota | refused | Jain | within 10 % | failed "
-        "| dup | alone: ok/s ÷ quota | refused | Jain | within 10 % | failed | dup | targets |"
+        "| target | N | quota | shared: ok/s ÷ quota | refused (after 1 s) | Jain | within 10 % "
+        "| failed | dup | alone: ok/s ÷ quota | refused (after 1 s) | Jain | within 10 % "
+        "| failed | dup | targets |"
     )
     rows = [head, "|" + "---|" * 16]
     for r in results:
