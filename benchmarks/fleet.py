@@ -416,7 +416,7 @@ def _verdicts(out: dict[str, Any]) -> str:
 def line(out: dict[str, Any]) -> str:
     text = (
         f"{out['run']:<28} {out['ratio']:.3f}x  refused {_pct(out['refused_share']):>7} "
-        f"({_pct(out['refused_after_opening'])} after 1 s)  "
+        f"({_pct(out.get('refused_after_opening'))} after 1 s)  "
         f"Jain {out['jain']:.3f}  within 10 % {_s(out['converge_s']):>6}  "
         f"failed {out['failed']}  dup {out['duplicates']}  first ok {out['first_ok_s']:.2f} s  "
         f"load {out['load']:.1f}"
@@ -437,7 +437,7 @@ def _cells(out: dict[str, Any] | None) -> list[str]:
         return ["-"] * 6
     return [
         f"{out['ratio']:.3f}x",
-        f"{_pct(out['refused_share'])} ({_pct(out['refused_after_opening'])})",
+        f"{_pct(out['refused_share'])} ({_pct(out.get('refused_after_opening'))})",
         f"{out['jain']:.3f}",
         _s(out["converge_s"]),
         str(out["failed"]),
@@ -450,9 +450,9 @@ def table(results: list[dict[str, Any]]) -> str:
     head = (
         "| target | N | quota | shared: ok/s ÷ quota | refused (after 1 s) | Jain | within 10 % "
         "| failed | dup | alone: ok/s ÷ quota | refused (after 1 s) | Jain | within 10 % "
-        "| failed | dup | targets |"
+        "| failed | dup | load | targets |"
     )
-    rows = [head, "|" + "---|" * 16]
+    rows = [head, "|" + "---|" * 17]
     for r in results:
         if r["kind"] != "matrix" or not r["shared"]:
             continue
@@ -461,6 +461,8 @@ def table(results: list[dict[str, Any]]) -> str:
         rows.append(
             f"| {r['target']} | {r['n']} | {mode} | "
             + " | ".join(_cells(r) + _cells(alone))
+            + f" | {r['load']:.1f}"
+            + ("" if alone is None else f" / {alone['load']:.1f}")
             + f" | {_verdicts(r)} |"
         )
     for r in results:
@@ -477,22 +479,27 @@ def summary(results: list[dict[str, Any]]) -> str:
     return text + ("" if not missed else " (" + "; ".join(missed) + ")")
 
 
-def save(results: list[dict[str, Any]], started: str, uptime: list[str]) -> Path:
-    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    stem = RESULTS_DIR / f"fleet-{started}"
-    data = {"started": started, "machine": machine(), "uptime": uptime, "runs": results}
-    stem.with_suffix(".json").write_text(json.dumps(data, indent=1) + "\n")
-    md = (
-        f"# Fleet (`python -m benchmarks.fleet`), {started}\n\n"
+def markdown(data: dict[str, Any]) -> str:
+    results, uptime = data["runs"], data["uptime"]
+    return (
+        f"# Fleet (`python -m benchmarks.fleet`), {data['started']}\n\n"
         f"Quota {QUOTA}/s, {LATENCY * 1000:.0f} ms latency, concurrency {CONCURRENCY} per "
         "process; 'alone' = no shared quota (known: each process `max_per_second` = "
-        f"{QUOTA}/N by hand). Load (uptime): {' / '.join(uptime)}\n\n"
+        f"{QUOTA}/N by hand); 'load' is the 1-minute load average at the end of each run "
+        f"(2 cores: above 2, the runs waited for a CPU). Uptime: {' / '.join(uptime)}\n\n"
         + table(results)
         + "\n\n"
         + summary(results)
         + "\n"
     )
-    stem.with_suffix(".md").write_text(md)
+
+
+def save(results: list[dict[str, Any]], started: str, uptime: list[str]) -> Path:
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    stem = RESULTS_DIR / f"fleet-{started}"
+    data = {"started": started, "machine": machine(), "uptime": uptime, "runs": results}
+    stem.with_suffix(".json").write_text(json.dumps(data, indent=1) + "\n")
+    stem.with_suffix(".md").write_text(markdown(data))
     return stem
 
 
@@ -516,7 +523,12 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="N in {1, 4}, the sandbox only")
     parser.add_argument("--only", help="comma-separated run-name prefixes (sandbox-4, kill)")
     parser.add_argument("--no-save", action="store_true", help="print only")
+    parser.add_argument("--render", metavar="JSON", help="write a saved run's .md again")
     args = parser.parse_args()
+    if args.render:
+        path = Path(args.render)
+        path.with_suffix(".md").write_text(markdown(json.loads(path.read_text())))
+        return
     started = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     uptime = [_uptime()]
     print(uptime[0], flush=True)
