@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -366,3 +367,109 @@ async def test_a_cut_backs_off_to_the_fleets_accepted_rate(redis_server: RedisSe
         await _close([a, b])
     # CUBIC restarts at 0.9 of what the fleet got accepted (not 0.7 of what it sent: 140)
     assert all(0.8 * 100 <= r <= 1.0 * 100 for r in rates), rates
+
+
+async def _pump(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, hold: Callable[[], None]
+) -> None:
+    try:
+        while data := await reader.read(65536):
+            writer.write(data)
+            await writer.drain()
+            hold()
+    except OSError:
+        pass
+    finally:
+        writer.close()
+
+
+@pytest.mark.slow
+async def test_an_event_loop_held_up_by_other_work_stays_in_the_fleet(
+    redis_server: RedisServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Redis answers at once, but the process's loop is held (a CPU-bound callback, a
+    # starved CPU) longer than a call's bound before it reads the answer: a process that
+    # took that for Redis gone would pace alone at its share while the others kept the
+    # fleet's whole rate. A loopback relay in the same loop holds it after an answer.
+    caplog.set_level(logging.WARNING, "zyntro_async")
+    last = time.monotonic()
+
+    def hold() -> None:  # 0.15 s after an answer, at most every 0.3 s
+        nonlocal last
+        if time.monotonic() - last > 0.3:
+            time.sleep(0.15)
+            last = time.monotonic()
+
+    async def relay(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", redis_server.port)
+        await asyncio.gather(_pump(reader, up_writer, lambda: None),
+                             _pump(up_reader, writer, hold))  # fmt: skip
+
+    server = await asyncio.start_server(relay, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    quotas = await _connect(f"redis://127.0.0.1:{port}/0", 3, 300)
+    try:
+        rate, counts = await _measure(redis_server.url, quotas, 2.0)
+        modes = [q.mode for q in quotas]
+    finally:
+        await _close(quotas)
+        server.close()
+        await server.wait_closed()
+    assert not [r.getMessage() for r in caplog.records if "unreachable" in r.getMessage()]
+    assert modes == ["shared"] * 3
+    assert rate <= 1.05 * 300, (rate, counts)
+
+
+@pytest.mark.slow
+async def test_after_an_outage_the_fleet_rejoins_together(redis_server: RedisServer) -> None:
+    # Processes back on the fleet's timeline take its whole rate while the others still
+    # pace alone at their shares: the fleet sends more than the quota until the last one
+    # is back, so none may wait long to try Redis again, however long the outage was.
+    quotas = await _connect(redis_server.url, 3, 300)
+    try:
+        await _drive(quotas, 0.3)
+        redis_server.kill()
+        await _drive(quotas, 2.0)  # longer than any back-off
+        assert all(q.mode == "local" for q in quotas)
+        redis_server.start()
+        back = time.monotonic()
+        while any(q.mode != "shared" for q in quotas) and time.monotonic() - back < 5:
+            await _drive(quotas, 0.02, width=1)
+        rejoined = time.monotonic() - back
+    finally:
+        await _close(quotas)
+    assert rejoined <= 0.5, rejoined
+
+
+@pytest.mark.slow
+async def test_back_from_an_outage_the_fleet_sends_no_more_than_the_quota(
+    redis_server: RedisServer,
+) -> None:
+    # Requests queued while each process paced alone must not keep their local turns
+    # once the fleet's timeline is back: they would go on top of it.
+    quotas = await _connect(redis_server.url, 3, 300)
+    done: list[float] = []
+    running = True
+
+    async def task(quota: SharedQuota) -> None:
+        while running:
+            await quota.acquire()
+            done.append(time.monotonic())
+
+    tasks = [asyncio.ensure_future(task(q)) for q in quotas for _ in range(32)]
+    try:
+        await asyncio.sleep(0.5)
+        redis_server.kill()
+        await asyncio.sleep(1.0)
+        assert all(q.mode == "local" for q in quotas)
+        redis_server.start()
+        back = time.monotonic()
+        await asyncio.sleep(1.5)
+        modes = [q.mode for q in quotas]
+    finally:
+        running = False
+        await asyncio.gather(*tasks)
+        await _close(quotas)
+    assert modes == ["shared"] * 3
+    after = sum(1 for t in done if back <= t < back + 1.5) / 1.5
+    assert after <= 1.05 * 300, after

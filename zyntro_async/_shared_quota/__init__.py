@@ -23,13 +23,18 @@ known ``max_per_second``. Here they pace as one:
   95 % of the fleet's requests are accepted is sporadic and cuts nothing. A
   ``Retry-After`` anywhere sets a shared "not before" that every booking starts after;
   a rate-limit header's limit and ``max_per_second`` (the fleet's total) cap the rate.
-* **Redis away.** Every call is bounded (:data:`~._quota.CALL_TIMEOUT`); on a failure
-  the process paces itself alone at the fleet's last rate divided by the processes last
-  seen live (heartbeats in a sorted set, forgotten after a TTL), so the fleet stays
-  under its quota, never faster. The next request after a back-off (at most
-  :data:`~._quota.RECONNECT_MAX`) tries Redis again; no task runs in the background. If
-  the fleet had no known limit, there is nothing to share out: each process's own flow
-  control paces it, as without a shared quota.
+* **Redis away.** Every call is bounded (:data:`~._quota.CALL_TIMEOUT`). A refused or
+  reset connection is proof that Redis is away; a timeout is not (an event loop held up
+  by other work times out calls Redis answered), so it is tried again at once
+  (:data:`~._quota.TIMEOUT_RETRIES`) first. Then the process paces itself alone at the
+  fleet's last rate divided by the processes last seen live (heartbeats in a sorted
+  set, forgotten after a TTL), so the fleet stays under its quota, never faster; its
+  turns are handed out when due, never ahead, so that requests waiting when Redis
+  answers again take the fleet's timeline instead of going on top of it. The
+  first request after a back-off (at most :data:`~._quota.RECONNECT_MAX`) starts one
+  call to Redis and goes on at the local pace meanwhile: reconnecting never stalls a
+  request. If the fleet had no known limit, there is nothing to share out: each
+  process's own flow control paces it, as without a shared quota.
 * **No key in Redis.** Keys live under an HMAC-SHA256 of the API key with a fixed
   context (:func:`~._local.namespace`); the key is in no Redis key or value, log or repr.
 

@@ -20,6 +20,12 @@ log = logging.getLogger("zyntro_async")
 
 #: Every Redis call is bounded by this; past it the process limits itself locally.
 CALL_TIMEOUT = 0.1
+#: A call that timed out is made again at once, this many times, before the process
+#: leaves the fleet's timeline: a timeout is weak evidence (an event loop held up by
+#: other work, or a starved CPU, times out a call Redis answered at once), and one
+#: process pacing alone while the others still share the fleet's whole rate sends
+#: more than the quota. A refused or reset connection is proof, and switches at once.
+TIMEOUT_RETRIES = 2
 #: A batch covers about this much of the fleet's timeline: at high rates a process calls
 #: Redis about once per this many seconds.
 BATCH_SECONDS = 0.01
@@ -34,8 +40,11 @@ FREE_PASS = 0.05
 #: A process that has not called for this long is no longer counted live.
 HEARTBEAT_TTL = 5.0
 #: Back-off between attempts to reach Redis again, doubling from the first to the last.
-RECONNECT_FIRST = 0.25
-RECONNECT_MAX = 1.0
+#: Short: a process back on the fleet's timeline takes the fleet's whole rate while the
+#: others still pace alone at their shares, so the fleet sends more than the quota until
+#: the last is back; and an attempt costs no request anything (it runs beside them).
+RECONNECT_FIRST = 0.1
+RECONNECT_MAX = 0.25
 
 Mode = Literal["shared", "local"]
 
@@ -79,6 +88,7 @@ class SharedQuota:
         self._booking: asyncio.Task[None] | None = None  # the one script call in flight
         self._retry_at = 0.0  # no booking before this (the fleet's queue is full)
         self._local: LocalLimiter | None = None
+        self._local_turn = asyncio.Lock()  # FIFO: the one local waiter whose turn is next
         self._reconnect_at = 0.0
         self._reconnect_wait = RECONNECT_FIRST
         self._episode_since = -math.inf  # when this process learned the current episode
@@ -93,6 +103,9 @@ class SharedQuota:
         self._waiting = 0
         self._calls = 0  # script calls done
         self._closed = False
+        from redis.exceptions import TimeoutError as RedisTimeout
+
+        self._timeouts = (asyncio.TimeoutError, TimeoutError, RedisTimeout)
 
     @classmethod
     async def connect(
@@ -218,6 +231,10 @@ class SharedQuota:
             while True:
                 if self._closed:
                     raise RuntimeError("this SharedQuota is closed")
+                if self._mode == "local":
+                    if await self._take_local():
+                        return time.monotonic() - begun
+                    continue
                 now = time.monotonic()
                 due = self._take(now)
                 if due is not None:
@@ -239,13 +256,27 @@ class SharedQuota:
     def _news(self) -> bool:
         return self._refused_in >= 0 or self._retry_after > 0 or self._limit > 0
 
+    async def _take_local(self) -> bool:
+        """Wait for a turn at this process's own pace; False: Redis answered meanwhile.
+
+        One waiter at a time holds the next turn until it is due, so no turn is handed
+        out ahead: once the fleet's timeline is back, the waiters behind take it, rather
+        than keep local turns that would go on top of it."""
+        async with self._local_turn:
+            if self._mode != "local" or self._local is None:
+                return False
+            now = time.monotonic()
+            if now >= self._reconnect_at and self._booking is None:
+                self._book()  # try Redis again; pace locally until it answers
+            due = self._local.due(now)
+            self._sent += 1
+            self._demand_count += 1
+            if due > now:
+                await asyncio.sleep(due - now)
+            return True
+
     def _take(self, now: float) -> float | None:
         """A token's due time from what this process holds; None: ask Redis."""
-        if self._mode == "local":
-            if now >= self._reconnect_at and self._booking is None:
-                return None  # time to try Redis again
-            assert self._local is not None
-            return self._local.due(now)
         if self._news():
             return None
         return self._take_batch(now)
@@ -308,17 +339,25 @@ class SharedQuota:
             f"{HEARTBEAT_TTL} {refused_in} {retry_after:.6f} {limit:.6f}"
         )
         args = [self._proc, numbers]
-        try:
-            reply: Any = await asyncio.wait_for(
-                self._script(keys=self._keys, args=args), CALL_TIMEOUT
-            )
-        except asyncio.CancelledError:
-            raise
-        except Exception as error:  # unreachable, timed out, or refused: limit locally
-            self._go_local(time.monotonic(), error)
-            return
-        finally:
-            self._calls += 1
+        # While local, one attempt: the next try comes after the back-off anyway. A call
+        # made again may count the same news twice if the first did run: the refusal's
+        # episode is a compare-and-set (no second cut), and the rate estimates decay.
+        attempts = 1 + (TIMEOUT_RETRIES if self._mode == "shared" else 0)
+        for attempt in range(attempts):
+            try:
+                reply: Any = await asyncio.wait_for(
+                    self._script(keys=self._keys, args=args), CALL_TIMEOUT
+                )
+                break
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:  # unreachable, timed out, or refused
+                if attempt + 1 < attempts and isinstance(error, self._timeouts):
+                    continue
+                self._go_local(time.monotonic(), error)
+                return
+            finally:
+                self._calls += 1
         at = time.monotonic()
         self._sent -= sent
         self._accepted -= accepted
