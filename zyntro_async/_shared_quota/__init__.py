@@ -12,7 +12,8 @@ known ``max_per_second``. Here they pace as one:
   :data:`~._quota.BATCH_SECONDS` (``n`` follows the fleet's rate and the process's own
   demand). A booking never reaches more than :data:`~._quota.HORIZON` ahead, so no
   request waits on a rate that has since changed.
-* **One adaptive rate.** The rate is botocore's CUBIC curve (``C = 0.4``, floor 0.5/s)
+* **One adaptive rate.** The rate is botocore's CUBIC curve (``C = 0.4``, growing with
+  ``w_max`` above 50/s as the flow control's does; floor 0.5/s)
   around a shared ``w_max`` and cut point; every process evaluates the same curve, so
   all get the same feedback at the same time (Chiu & Jain's condition for AIMD to share
   fairly), and the fleet probes back up once, not once per process. A refusal anywhere

@@ -28,7 +28,9 @@
 
 local EPOCH = 1735689600 -- 2025-01-01: keeps the seconds small enough for exact doubles
 local MIN_RATE = 0.5     -- botocore's floor, requests/s
-local C = 0.4            -- CUBIC's C (botocore)
+local C = 0.4            -- CUBIC's C (botocore), growing in proportion to w_max above
+local C_FROM = 50        -- this rate: the curve's shape relative to the rate is kept, so a
+                         -- fleet cut low climbs back in seconds at hundreds per second too
 local BETA = 0.9         -- back off to this share of a measured accepted rate
 local FALLBACK_BETA = 0.7 -- ... or of the rate sent, when nothing accepted can be measured
 local TAU = 1.0          -- the send/accept rate estimates' time constant, seconds
@@ -75,12 +77,17 @@ ok_rate = ok_rate * decay + accepted / TAU
 est_at = now
 local warm = 1 - math.exp(-math.max(0.1, now - since) / TAU)
 
+local function scale(w)
+    return C * math.max(1, w / C_FROM)
+end
+
 local function current_rate()
     local rate = 0
     if w_max > 0 then
-        local k = (w_max * (1 - BETA) / C) ^ (1 / 3)
+        local c = scale(w_max)
+        local k = (w_max * (1 - BETA) / c) ^ (1 / 3)
         local d = now - cut_at - k
-        rate = math.max(MIN_RATE, C * d * d * d + w_max)
+        rate = math.max(MIN_RATE, c * d * d * d + w_max)
     end
     if ceiling > 0 and (rate == 0 or ceiling < rate) then rate = ceiling end
     if limit > 0 and (rate == 0 or limit < rate) then rate = limit end
@@ -115,7 +122,8 @@ if refused_in >= 0 and refused_in == episode then
         local old = before > 0 and before or base
         w_max = math.max(MIN_RATE, base)
         -- CUBIC restarts at beta * w_max: the curve's origin is set so that it is there now.
-        cut_at = now + ((w_max * (1 - beta) / C) ^ (1 / 3)) - ((w_max * (1 - BETA) / C) ^ (1 / 3))
+        local c = scale(w_max)
+        cut_at = now + ((w_max * (1 - beta) / c) ^ (1 / 3)) - ((w_max * (1 - BETA) / c) ^ (1 / 3))
         episode = episode + 1
         local after = current_rate()
         -- Bookings ahead were made at the old rate: stretch them to the new one.

@@ -17,6 +17,9 @@ import attrs
 #: The constants the Lua script uses too (``_fleet.lua``); keep them equal.
 MIN_RATE = 0.5
 CUBIC_C = 0.4
+#: Above this rate (requests/s) ``C`` grows in proportion to ``w_max``, as in the flow
+#: control's curve: the same shape relative to the rate at 300/s as at 50/s.
+C_FROM = 50.0
 BETA = 0.9
 FALLBACK_BETA = 0.7
 #: The least time between two cuts of the fallback's rate.
@@ -36,9 +39,11 @@ def namespace(api_key: str) -> str:
 
 def cubic_rate(w_max: float, age: float) -> float:
     """The fleet's rate ``age`` seconds after its cut point (``_fleet.lua``'s formula):
-    CUBIC, ``C * (age - K)**3 + w_max`` with ``K = cbrt(w_max * (1 - BETA) / C)``."""
-    k: float = (w_max * (1 - BETA) / CUBIC_C) ** (1 / 3)
-    return max(MIN_RATE, CUBIC_C * (age - k) ** 3 + w_max)
+    CUBIC, ``C * (age - K)**3 + w_max`` with ``K = cbrt(w_max * (1 - BETA) / C)`` and
+    ``C = CUBIC_C * max(1, w_max / C_FROM)``."""
+    c = CUBIC_C * max(1.0, w_max / C_FROM)
+    k: float = (w_max * (1 - BETA) / c) ** (1 / 3)
+    return max(MIN_RATE, c * (age - k) ** 3 + w_max)
 
 
 @attrs.define
