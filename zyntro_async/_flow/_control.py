@@ -71,6 +71,7 @@ from .._exceptions import ConfigurationError, ReadTimeout
 from .._retry import FailureKind
 from ._budget import DEFAULT_BUDGET, RetryBudget
 from ._gate import POOL_WAIT_FROM, Gate
+from ._opening import Opening
 from ._pacer import Pacer
 from ._rate import RateController
 from ._shared import Quota
@@ -121,7 +122,8 @@ class FlowControl:
         self.sleeping = 0  # items in a backoff sleep
         self.on_change: asyncio.Event | None = None  # set when slots, sleepers or turns change
         self._clock = clock
-        self._slots = Slots(concurrency)
+        self._opening = Opening(concurrency)
+        self._slots = Slots(self._opening.limit)
         self._budget = RetryBudget(retry_budget)
         self._adaptive = RateController()
         self._gate = Gate()
@@ -134,6 +136,9 @@ class FlowControl:
     def share(self, quota: Quota | None) -> None:
         """Pace by ``quota`` (shared with other processes) from now on; None: alone."""
         self._quota = quota
+        if quota is not None and self._opening.open:
+            self._opening.close()  # the fleet's pace governs from the first request
+            self._slots.widen(self.concurrency)
         self._pacer.replan()
 
     # -- state, read by progress, telemetry and the run -----------------------------------------
@@ -269,6 +274,8 @@ class FlowControl:
     def _on_wire(self, now: float) -> float:
         """A request holding its slot goes on the wire at ``now`` (its start time)."""
         self.sending += 1
+        if self._opening.open:
+            self._opening.sent += 1
         self._adaptive.accepted.sent(now)
         return now
 
@@ -327,7 +334,14 @@ class FlowControl:
     ) -> None:
         """Report a request's outcome (``kind`` classifies ``error``)."""
         self.sending -= 1
-        self._release_slot()
+        opening = self._opening
+        if opening.open:
+            opening.answered(kind is FailureKind.REFUSED)
+            self._slots.limit = opening.limit  # before the slot is freed: it may shrink
+            self._release_slot()
+            self._slots.widen(opening.limit)
+        else:
+            self._release_slot()
         now = self._clock()
         adaptive = self._adaptive
         adaptive.answered(now)
@@ -366,6 +380,20 @@ class FlowControl:
             self._tell_quota(quota, started, retry_after, limit)
         if adaptive.refused(now, started, retry_after):
             self._pacer.replan()
+        if self._opening.open:
+            self._judge_opening(now)
+
+    def _judge_opening(self, now: float) -> None:
+        """A refusal in the opening (:mod:`._opening`): once its refusals show a quota,
+        pace from the rate it has shown; once anything paces, the window is the pool's."""
+        adaptive = self._adaptive
+        rate = self._opening.verdict()
+        if rate is not None and not adaptive.cubic.engaged:
+            adaptive.start(now, rate)
+            self._pacer.replan()
+        if adaptive.cubic.engaged:
+            self._opening.close()
+            self._slots.widen(self.concurrency)
 
     def _tell_quota(
         self, quota: Quota, started: float, retry_after: float | None, limit: object
@@ -391,6 +419,9 @@ class FlowControl:
         if rate is not None:
             self._adaptive.set(now, rate)
             self._pacer.replan()
+        if self._opening.open and self._adaptive.cubic.engaged:
+            self._opening.close()
+            self._slots.widen(self.concurrency)
 
     # -- items -----------------------------------------------------------------------------------
 

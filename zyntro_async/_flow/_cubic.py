@@ -17,6 +17,13 @@ share of it accepted so far, if less, but not under ``FALLBACK_FLOOR``), once pe
 reaction interval; repeated, that backs off exponentially until something is accepted,
 and CUBIC's concave growth back towards ``W_max`` is quick from far below it.
 
+A run's opening may engage it in slow start instead (:meth:`Cubic.start`): the rate
+doubles every :data:`DOUBLING` seconds from what the opening showed the quota admits,
+as TCP's slow start doubles its window every round trip (RFC 5681, section 3.1) and
+BBR's Startup its pacing rate, until refusals show the quota passed and a reduction
+sets it (:mod:`._rate`); a rate started under the quota so reaches it within a few
+rounds instead of crawling up the cubic curve.
+
 A rate-limit header (``X-RateLimit-Limit``/``RateLimit-Limit``) is a ceiling on the rate
 and on ``W_max``; its window is not sent, so it is read per second, which can only make
 the ceiling looser than the truth, never tighter.
@@ -33,6 +40,8 @@ BETA = 0.9
 FALLBACK_BETA = 0.7
 FALLBACK_FLOOR = 0.2
 MIN_RATE = 0.5  # requests/s: botocore's floor
+#: Seconds per doubling in slow start (the estimator's bucket: one round of pacing).
+DOUBLING = 0.1
 
 
 @attrs.define
@@ -45,13 +54,17 @@ class Cubic:
     engaged: bool = False
     engaged_at: float = math.inf  # the first reduction
     ceiling: float = math.inf
+    doubling: bool = False  # in slow start: ``w_max`` is the rate it started from
 
     def rate(self, now: float) -> float | None:
         """The rate now, or None while not engaged."""
         if not self.engaged:
             return None
         t = now - self.last_reduction
-        rate = CUBIC_C * (t - self.k) ** 3 + self.w_max
+        if self.doubling:
+            rate = self.w_max * math.pow(2.0, min(32.0, t / DOUBLING))
+        else:
+            rate = CUBIC_C * (t - self.k) ** 3 + self.w_max
         return min(self.ceiling, max(MIN_RATE, rate))
 
     def reduce(self, now: float, w_max: float, beta: float = BETA) -> None:
@@ -59,7 +72,18 @@ class Cubic:
         w_max = min(self.ceiling, max(MIN_RATE, w_max))
         self.w_max = w_max
         self.k = (w_max * (1 - beta) / CUBIC_C) ** (1 / 3)
+        self._moved(now)
+
+    def start(self, now: float, rate: float) -> None:
+        """Slow start: pace at ``rate`` from ``now``, doubling every :data:`DOUBLING` s."""
+        self.w_max = min(self.ceiling, max(MIN_RATE, rate))
+        self.k = 0.0
+        self._moved(now)
+        self.doubling = True
+
+    def _moved(self, now: float) -> None:
         self.last_reduction = now
+        self.doubling = False
         if not self.engaged:
             self.engaged = True
             self.engaged_at = now
