@@ -26,6 +26,9 @@ import attrs
 
 #: Requests on the wire before the first answer (RFC 6928's initial window).
 INITIAL_WINDOW = 10
+#: How far each answer that is not a refusal widens the window (1: doubling per round
+#: trip, as TCP; less, a gentler climb that sends less past a quota's first window).
+GROWTH = 0.5
 #: The opening's admitted requests are read as this many seconds of the quota's rate.
 BURST_SECONDS = 1.0
 #: The share of the opening's answers refused that shows a quota, and the fewest
@@ -39,7 +42,7 @@ class Opening:
     """The slow-start window of a pool ``width`` wide (open while it binds)."""
 
     width: int
-    window: int = INITIAL_WINDOW
+    window: float = INITIAL_WINDOW
     open: bool = attrs.field(init=False)
     sent: int = 0  # requests sent while open
     answered_n: int = 0  # answers to them
@@ -51,7 +54,7 @@ class Opening:
     @property
     def limit(self) -> int:
         """Requests that may be on the wire now."""
-        return min(self.width, self.window) if self.open else self.width
+        return min(self.width, int(self.window)) if self.open else self.width
 
     def answered(self, refused: bool) -> None:
         """An answer to a request came in: one that is not a refusal lets one more go
@@ -64,7 +67,7 @@ class Opening:
             self.refused += 1
             self.window = max(1, self.window - 1)
             return
-        self.window += 1
+        self.window += GROWTH
         if self.window >= self.width:
             self.open = False
 
