@@ -5,12 +5,13 @@ first throttle; then ``rate(t) = C * (t - K)**3 + W_max`` with ``K = cbrt(W_max 
 beta) / C)``, ``C = 0.4``, a floor of 0.5/s. Above :data:`C_FROM` per second ``C`` scales
 with ``W_max``, so the curve has the same shape relative to the rate at 300/s as at
 50/s (K about 2.3 s at both), and a rate set low climbs back in seconds, not tens.
-Where botocore sets ``W_max`` to the measured *send* rate (which, against a quota, includes every refused request) and backs
-off to 0.7 of it, we set ``W_max`` to the accepted rate the estimator measured and back
-off to ``beta = 0.9`` of it: the rate restarts just under the quota and CUBIC's plateau
-holds it there before probing above. A new estimate replaces
-``W_max`` whichever way it moves, so a rate set from thin early evidence is lifted as
-soon as better evidence comes in, instead of crawling back up the cubic curve.
+Where botocore sets ``W_max`` to the measured *send* rate (which, against a quota,
+includes every refused request) and backs off to 0.7 of it, we set ``W_max`` to the
+accepted rate the estimator measured and back off to ``beta = 0.9`` of it: the rate
+restarts just under the quota and CUBIC's plateau holds it there before probing above. A
+new estimate replaces ``W_max`` whichever way it moves, so a rate set from thin early
+evidence is lifted as soon as better evidence comes in, instead of crawling back up the
+cubic curve.
 
 When refusals come but no estimate can be made (nothing was accepted over a stretch of
 send time at least as long as the answers take), we do what botocore does: ``W_max`` is
