@@ -78,8 +78,9 @@ class RateController:
         return False
 
     def set(self, now: float, rate: float) -> None:
-        """Pace under ``rate``, which the server has shown it takes."""
-        self.cubic.reduce(now, rate)
+        """Pace at ``rate``, which the server has shown it takes over a whole window (a
+        count already under its quota: no back-off below it), and probe up from there."""
+        self.cubic.reduce(now, rate, beta=1.0)
         self.rate_blind = False
         self.verify_at = math.inf
 
