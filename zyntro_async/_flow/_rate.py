@@ -8,7 +8,8 @@ the current rate, once the answers to that rate are in (:meth:`RateController.re
   nearly all we sent (sporadic refusals), or the last reduction is still being judged,
   or an earlier reduction was shown not to help (refusals that do not depend on our
   rate, which slowing down further would only make a crawl);
-* with none yet but a rate-limit header's limit, the rate starts under the limit;
+* with none yet but a rate-limit header's limit, the rate starts at the limit (paced
+  a little under it, :data:`._cubic.HEADROOM`);
 * with neither, it backs off from the send rate when the refusal ratio says overload.
 
 A run's opening engages the rate in slow start (:meth:`RateController.start`, see
@@ -88,7 +89,7 @@ class RateController:
         """The opening ended on a refusal, having shown the quota admits ``rate``: start
         there in slow start, or under a rate-limit header's limit if one was sent."""
         if self.cubic.ceiling < math.inf:
-            self.cubic.reduce(now, self.cubic.ceiling)
+            self.cubic.reduce(now, self.cubic.ceiling, beta=1.0)
         else:
             self.cubic.start(now, rate)
 
@@ -156,8 +157,9 @@ class RateController:
                 return False  # refused as often whatever our rate: slowing down is no help
             self._reduce(now, estimate)
         elif cubic.ceiling < math.inf:
-            # Nothing yet to estimate from, but the server said its limit: start under it.
-            cubic.reduce(now, cubic.ceiling)
+            # Nothing yet to estimate from, but the server said its limit: pace at it
+            # (the ceiling keeps the pace a little under).
+            cubic.reduce(now, cubic.ceiling, beta=1.0)
         elif self._ratio_says_overload(now):
             # Refused, and nothing yet to estimate from: back off from what we send, to
             # the share of it accepted (botocore's 0.7 at most, a fifth at least).
