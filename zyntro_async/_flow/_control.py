@@ -427,7 +427,7 @@ class FlowControl:
         floor = ceiling if ceiling < math.inf else 0.0
         rate = self._window.reopened(now, self._adaptive.accepted.first, floor)
         if rate is not None:
-            self._adaptive.set(now, rate)
+            self._adaptive.set(now, rate, said=rate == floor)
             self._pacer.replan()
         if self._opening.open and self._adaptive.cubic.engaged:
             self._end_opening()

@@ -29,7 +29,7 @@ import math
 
 import attrs
 
-from ._cubic import DOUBLING, FALLBACK_BETA, FALLBACK_FLOOR, Cubic
+from ._cubic import BETA, DOUBLING, FALLBACK_BETA, FALLBACK_FLOOR, Cubic
 from ._estimator import MIN_ANSWERS, AcceptedRate, Estimate
 from ._gate import POOL_WAIT_FROM
 
@@ -78,10 +78,10 @@ class RateController:
             return True
         return False
 
-    def set(self, now: float, rate: float) -> None:
-        """Pace at ``rate``, which the server has shown it takes over a whole window (a
-        count already under its quota: no back-off below it), and probe up from there."""
-        self.cubic.reduce(now, rate, beta=1.0)
+    def set(self, now: float, rate: float, *, said: bool = False) -> None:
+        """Pace under ``rate``, which the server has shown it takes (at it, less the
+        headroom, when the server ``said`` so in a rate-limit header)."""
+        self.cubic.reduce(now, rate, beta=1.0 if said else BETA)
         self.rate_blind = False
         self.verify_at = math.inf
 
