@@ -5,19 +5,29 @@ requests inside a millisecond: a token bucket or nginx's ``limit_req`` with a bu
 few admits those few and refuses the rest, a tenth of the run's requests at that rate.
 So the pool opens as TCP does (RFC 5681, section 3.1, slow start; RFC 6928's initial
 window of 10): :data:`INITIAL_WINDOW` requests on the wire, and each answer that is not a
-refusal lets one more go, which doubles the window every round trip until it reaches
-the pool's width (and each refusal takes its slot with it); then the opening is over
-and changes nothing (a run with no quota pays a few round trips).
+refusal widens the window by :data:`GROWTH` (TCP's 1 doubles it every round trip; half
+of that sends less past a window quota's allowance before its first refusal comes back)
+until it reaches the pool's width; each refusal takes its slot with it, so the opening
+never has more on the wire than its admitted answers allow. Once the window is the
+pool's width the opening is over and changes nothing: a run with no quota pays a few
+round trips.
 
-The first refusal ends the opening, and the rate pacing starts from is what the opening
-has shown the quota admits: its requests not refused (answered, or still on their way:
-an edge that refuses at once answers its refusals before the admitted requests' answers
-come back) per second. That reads a burst as at most a second of the quota's rate, as
-gateways size it (nginx's ``burst``, a token bucket's capacity, a 1 s window's
-allowance), so the start is at or under the rate; from there the rate doubles every
-round of pacing (:meth:`._cubic.Cubic.start`) until a paced request is refused, and
-then the accepted-rate estimate sets it (:mod:`._rate`). A rate-limit header's limit,
-when the refusal carries one, replaces the estimate from the opening.
+When the opening's refusals show a quota (:data:`MIN_REFUSALS`, and
+:data:`REFUSAL_RATIO` of its answers: a stray refusal is no evidence), the opening
+ends, and pacing starts from the rate it has shown the quota admits: its requests not
+refused so far (answered, or still on their way: an edge that refuses at once answers
+its refusals before the admitted requests' answers come back) per second. That reads a
+burst as one second of the quota's rate, as gateways commonly size it (nginx's
+``burst``, a token bucket's capacity, a 1 s window's allowance), so the start is near
+or under the rate; from there the rate doubles every round of pacing
+(:meth:`._cubic.Cubic.start`, BBR's Startup in rate terms) until a round is refused
+while the slower ones were not, and the accepted-rate estimate of that round sets it
+(:mod:`._rate`). A rate-limit header's limit, when a refusal carries one, is the start
+instead.
+
+Google SRE's client-side throttling (SRE book, "Handling Overload") would instead
+refuse locally in proportion to the refusals seen; here nothing is refused locally, the
+requests wait for the window or the pace.
 """
 
 from __future__ import annotations
