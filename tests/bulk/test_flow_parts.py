@@ -362,7 +362,7 @@ def test_the_pool_opens_with_ten_requests_and_widens_as_answers_come() -> None:
     flow.release(sent.pop(), refusal(), FailureKind.REFUSED)
     assert flow.try_acquire() is None  # the refused request's slot is not handed on
     on_wire = len(sent)
-    for _ in range(200):  # every answer accepted: the pool reaches its width
+    for _ in range(400):  # every answer accepted: the pool reaches its width
         flow.release(sent.pop(), None, None)
         while (started := flow.try_acquire()) is not None:
             sent.append(started)
@@ -444,6 +444,22 @@ def test_a_spent_quota_holds_the_pool_and_is_probed_every_tenth_of_a_second() ->
     assert gate.check(t2) == 0.0
     assert gate.accepted(t2)  # the window turned: lifted
     assert not gate.closed(t2)
+
+
+def test_an_item_refused_while_a_spent_window_is_held_waits_at_the_gate_not_its_second() -> None:
+    # A window's whole-second Retry-After is an upper bound: the pool's probe finds the
+    # turn within a tenth of a second, and the items refused meanwhile go with it (a run
+    # whose last items each slept their own second would end a second late).
+    clock = FakeClock()
+    flow = FlowControl(64, clock=clock)
+    sent = []
+    while (started := flow.try_acquire()) is not None:
+        sent.append(started)
+    clock.now += 0.005
+    for started in sent[:5]:
+        flow.release(started, refusal(1.0), FailureKind.REFUSED)  # five in a row: spent
+    assert flow.gate_until > 0
+    assert flow.own_wait(refusal(1.0), 1.0) == 0.0
 
 
 def test_a_spent_quota_is_held_once_and_a_long_retry_after_still_confirms() -> None:

@@ -463,11 +463,12 @@ class FlowControl:
         return self._budget.spend(isinstance(error, ReadTimeout))
 
     def own_wait(self, error: BaseException, seconds: float) -> float:
-        """An item refused with a ``Retry-After`` the gate holds the pool for sleeps none
-        of it itself: its next attempt waits at the gate, which a probe may lift. Once
-        the gate is confirmed, the item has the whole wait (and its deadline judges it)."""
-        gate = self._gate
-        if seconds >= POOL_WAIT_FROM and gate.holding:
+        """An item refused while the gate holds the pool (for a long ``Retry-After``, or
+        for a window found spent, whose short ``Retry-After`` is only an upper bound on
+        its turn) sleeps none of it itself: its next attempt waits at the gate, which a
+        probe lifts. Once the gate is confirmed, the item has the whole wait (and its
+        deadline judges it)."""
+        if self._gate.holding:
             return 0.0
         return seconds
 

@@ -38,7 +38,7 @@ import attrs
 INITIAL_WINDOW = 10
 #: How far each answer that is not a refusal widens the window (1: doubling per round
 #: trip, as TCP; less, a gentler climb that sends less past a quota's first window).
-GROWTH = 0.5
+GROWTH = 0.25
 #: The opening's admitted requests are read as this many seconds of the quota's rate.
 BURST_SECONDS = 1.0
 #: The share of the opening's answers refused that shows a quota, and the fewest
