@@ -5,8 +5,9 @@ requests inside a millisecond: a token bucket or nginx's ``limit_req`` with a bu
 few admits those few and refuses the rest, a tenth of the run's requests at that rate.
 So the pool opens as TCP does (RFC 5681, section 3.1, slow start; RFC 6928's initial
 window of 10): :data:`INITIAL_WINDOW` requests on the wire, and each answer that is not a
-refusal widens the window by :data:`GROWTH` (TCP's 1 doubles it every round trip; half
-of that sends less past a window quota's allowance before its first refusal comes back)
+refusal widens the window by :data:`GROWTH` (TCP's 1 doubles it every round trip; a
+quarter of that, 1.25 times per round trip, has fewer requests on the wire past a window
+quota's allowance when its first refusal comes back)
 until it reaches the pool's width; each refusal takes its slot with it, so the opening
 never has more on the wire than its admitted answers allow. Once the window is the
 pool's width the opening is over and changes nothing: a run with no quota pays a few
