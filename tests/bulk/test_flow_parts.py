@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import math
+from typing import Any
 
 import pytest
 
 from zyntro_async import RateLimitError
 from zyntro_async._flow import FlowControl
 from zyntro_async._flow._budget import RetryBudget
-from zyntro_async._flow._cubic import BETA, MIN_RATE, Cubic
+from zyntro_async._flow._cubic import BETA, HEADROOM, MIN_RATE, Cubic
 from zyntro_async._flow._estimator import AcceptedRate
 from zyntro_async._flow._gate import PROBE_AFTER, SPENT_PROBE, Gate
 from zyntro_async._flow._pacer import Pace, Pacer
@@ -133,12 +134,24 @@ def test_a_better_estimate_lifts_the_rate_at_once() -> None:
     assert cubic.rate(0.2) == pytest.approx(BETA * 300.0)
 
 
+def test_cubic_climbs_back_from_an_underestimate_at_hundreds_per_second_in_seconds() -> None:
+    # A reduction to 0.7 of a quota of 300/s (thin evidence): the rate is back within
+    # 5 % of the quota in about 6 s (the cubic's plateau, then its climb), not 10.
+    cubic = Cubic()
+    cubic.reduce(0.0, 0.7 * 300.0)
+    t = 0.0
+    while (rate := cubic.rate(t)) is not None and rate < 0.95 * 300.0:
+        t += 0.01
+    assert t <= 6.5
+
+
 def test_a_header_limit_is_a_ceiling_and_the_floor_holds() -> None:
     cubic = Cubic()
     cubic.cap(100.0)
     cubic.reduce(0.0, 500.0)
     assert cubic.rate(0.0) == pytest.approx(BETA * 100.0)
-    assert cubic.rate(60.0) == pytest.approx(100.0)
+    # Paced a little under the limit: a window of 100 meets no 101st from the pace's jitter.
+    assert cubic.rate(60.0) == pytest.approx(100.0 * (1 - HEADROOM))
     floor = Cubic()
     floor.reduce(0.0, 0.0)
     assert floor.rate(0.0) == MIN_RATE
@@ -186,6 +199,26 @@ async def test_pacer_wakes_its_waiters_when_the_rate_is_replanned() -> None:
     rate[0] = 1000.0
     pacer.replan()
     await asyncio.wait_for(waiter, 5)  # a safety net: it goes at once
+
+
+async def test_a_timer_that_fires_late_costs_the_pace_nothing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Every timer fires 2 ms late (an event loop's turn at a few dozen per second): at
+    # 50/s the pace must still hand out 50 turns a second, not 50 / (1 + 0.1).
+    clock = FakeClock()
+    loop = asyncio.get_running_loop()
+
+    def late(delay: float, callback: Any, *args: Any) -> asyncio.Handle:
+        clock.now += delay + 0.002
+        return loop.call_soon(callback, *args)
+
+    monkeypatch.setattr(loop, "call_later", late)
+    pacer = Pacer(lambda now: 50.0, clock)
+    start = clock.now
+    assert pacer.try_pass(start)
+    await asyncio.gather(*(pacer.turn() for _ in range(100)))
+    assert 100 / (clock.now - start) == pytest.approx(50.0, rel=0.02)
 
 
 # ------------------------------------------------------------------------ the gate
@@ -258,18 +291,31 @@ def test_budget_stops_retries_and_refills_on_success() -> None:
 
 
 def simulate(
-    flow: FlowControl, clock: FakeClock, *, quota: float, burst: float, seconds: float
+    flow: FlowControl,
+    clock: FakeClock,
+    *,
+    quota: float,
+    burst: float,
+    seconds: float,
+    limit: float | None = None,
+    refuse_in: float = 0.0,
 ) -> tuple[list[float], int]:
-    """Drive ``flow`` against an edge that refuses at once (nginx ``limit_req nodelay``)
-    and answers the accepted after 5 ms; every slot re-sends as soon as it may (a pool
-    of items always ready). Returns the accepted answers' times and the refusals."""
+    """Drive ``flow`` against an edge that refuses at once (nginx ``limit_req nodelay``;
+    with ``X-RateLimit-Limit: limit`` if given; the refusals answered ``refuse_in`` s
+    later) and answers the accepted after 5 ms; every slot re-sends as soon as it may
+    (a pool of items always ready). Returns the accepted answers' times and the
+    refusals."""
     excess, last = 0.0, clock.now
     in_flight: list[tuple[float, float]] = []  # (answer time, send time)
+    refusals: list[tuple[float, float]] = []
     accepted: list[float] = []
     refused = 0
     end = clock.now + seconds
     while clock.now < end:
         now = clock.now
+        for answer in [f for f in refusals if f[0] <= now]:
+            refusals.remove(answer)
+            flow.release(answer[1], refusal(limit=limit), FailureKind.REFUSED)
         for answer in [f for f in in_flight if f[0] <= now]:
             in_flight.remove(answer)
             flow.release(answer[1], None, None)
@@ -279,7 +325,10 @@ def simulate(
             last = started
             if excess + 1 > burst + 1:
                 refused += 1
-                flow.release(started, refusal(), FailureKind.REFUSED)
+                if refuse_in:
+                    refusals.append((started + refuse_in, started))
+                else:
+                    flow.release(started, refusal(limit=limit), FailureKind.REFUSED)
             else:
                 excess += 1
                 in_flight.append((started + 0.005, started))
@@ -298,6 +347,43 @@ def test_an_edge_that_refuses_at_once_is_met_not_collapsed_to(quota: float) -> N
     assert rate >= 0.85 * quota
     assert rate <= 1.05 * quota + 30 / 7
     assert refused <= 0.05 * (len(accepted) + refused) + 64  # the opening burst aside
+
+
+def test_the_pool_opens_with_ten_requests_and_widens_as_answers_come() -> None:
+    # Slow start: ten on the wire before any answer, then the window widens with the
+    # answers that are not refusals, and a refusal takes its slot with it.
+    clock = FakeClock()
+    flow = FlowControl(64, clock=clock)
+    sent = []
+    while (started := flow.try_acquire()) is not None:
+        sent.append(started)
+    assert len(sent) == 10
+    clock.now += 0.005
+    flow.release(sent.pop(), refusal(), FailureKind.REFUSED)
+    assert flow.try_acquire() is None  # the refused request's slot is not handed on
+    on_wire = len(sent)
+    for _ in range(400):  # every answer accepted: the pool reaches its width
+        flow.release(sent.pop(), None, None)
+        while (started := flow.try_acquire()) is not None:
+            sent.append(started)
+        clock.now += 0.001
+    assert on_wire == 9
+    assert len(sent) == 64
+
+
+@pytest.mark.parametrize("shape", ["edge", "bucket-with-headers"])
+def test_a_quota_of_50_per_second_is_not_burst_by_the_first_flight(shape: str) -> None:
+    # A bucket of 5 at 50/s: the first flight of 64 would have 59 refused, a tenth of
+    # what a 12 s run sends. The opening and its slow start keep the whole run's
+    # refusals under 5 %, and it still holds the quota.
+    clock = FakeClock()
+    flow = FlowControl(64, clock=clock)
+    limit = 50.0 if shape == "bucket-with-headers" else None
+    accepted, refused = simulate(
+        flow, clock, quota=50.0, burst=5, seconds=12.0, limit=limit, refuse_in=0.0005
+    )
+    assert refused <= 0.05 * (len(accepted) + refused)
+    assert len(accepted) >= 0.9 * 50.0 * 12.0
 
 
 def test_a_rate_limit_header_is_a_ceiling() -> None:
@@ -358,6 +444,22 @@ def test_a_spent_quota_holds_the_pool_and_is_probed_every_tenth_of_a_second() ->
     assert gate.check(t2) == 0.0
     assert gate.accepted(t2)  # the window turned: lifted
     assert not gate.closed(t2)
+
+
+def test_an_item_refused_while_a_spent_window_is_held_waits_at_the_gate_not_its_second() -> None:
+    # A window's whole-second Retry-After is an upper bound: the pool's probe finds the
+    # turn within a tenth of a second, and the items refused meanwhile go with it (a run
+    # whose last items each slept their own second would end a second late).
+    clock = FakeClock()
+    flow = FlowControl(64, clock=clock)
+    sent = []
+    while (started := flow.try_acquire()) is not None:
+        sent.append(started)
+    clock.now += 0.005
+    for started in sent[:5]:
+        flow.release(started, refusal(1.0), FailureKind.REFUSED)  # five in a row: spent
+    assert flow.gate_until > 0
+    assert flow.own_wait(refusal(1.0), 1.0) == 0.0
 
 
 def test_a_spent_quota_is_held_once_and_a_long_retry_after_still_confirms() -> None:

@@ -3,12 +3,15 @@
 =====================================  =============================================
 signal                                 reaction
 =====================================  =============================================
+the run starts; then refusals in the   slow start (:mod:`._opening`): 10 on the wire,
+opening (>= 3, 20 % of its answers)    wider with each answer; then the rate doubles
+                                       from what it admitted until it is refused
 one 500/502/504, timeout, drop, or a   that item's own jittered backoff (in ``_retry``);
 sporadic 429/503                       nothing pool-wide: the pool keeps its width
 a refusal (429/503, JSON or HTML),     the adaptive rate moves to the accepted rate
 where more than 5 % of what was sent   (at most once per reaction interval, and per
 at the current rate was refused        short ``Retry-After``)
-refusals before any estimate can be    the adaptive rate engages under the header's
+refusals before any estimate can be    the adaptive rate engages at the header's
 made: a rate-limit header, or >= 20 %  limit, or backs off from the send rate
 of the last second's sends
 ``X-RateLimit-Limit``/``RateLimit-*``  a ceiling on the adaptive rate
@@ -23,13 +26,17 @@ a short ``Retry-After``                probe every 0.1 s until it admits again, 
 The parts, each sans I/O with its state in plain data (as botocore splits its adaptive
 mode into ``adaptive.py``, ``throttling.py`` and ``bucket.py``):
 
+* :mod:`._opening` -- the run's opening: TCP's slow start (RFC 5681, RFC 6928's initial
+  window), and the rate it hands on when its refusals show a quota;
 * :mod:`._estimator` -- the server's *accepted* rate, counted by send time, never from a
   stretch with no accepted answer or shorter than the answers' latency;
 * :mod:`._cubic` -- the adaptive rate: botocore's CUBIC, with ``W_max`` the accepted
-  rate (not the send rate) and ``beta = 0.9``; a header's limit is its ceiling;
+  rate (not the send rate), ``beta = 0.9`` and ``C`` scaled to the rate above 50/s;
+  a slow start that doubles; a header's limit is its ceiling;
 * :mod:`._rate` -- the rate controller: when and how far a refusal moves that rate;
 * :mod:`._pacer` -- a token bucket read at the current rate at every decision: waiting
-  requests are re-planned whenever the rate moves, none booked ahead;
+  requests are re-planned whenever the rate moves, none booked ahead, and a late timer
+  loses no turn;
 * :mod:`._gate` -- a long ``Retry-After``, or a window spent: hold, probe, confirm;
 * :mod:`._window` -- a window quota found spent, and the rate it has shown it takes;
 * :mod:`._budget` -- the retry budget (botocore's "standard" retry quota);
@@ -42,7 +49,8 @@ A quota shared with other processes (:meth:`FlowControl.share`, a :class:`~._sha
 takes the pacer's place: it paces this process at the fleet's rate, which every
 process's refusals, ``Retry-After`` and rate-limit headers move, so the local pacer
 stands aside (but while the quota, cut off from the fleet, knows no rate at all); the
-gate, the slots and the retry budget stay local. A spent window is then the fleet's
+gate, the slots and the retry budget stay local, and the pool opens at its full width
+(the fleet's pace governs from the first request). A spent window is then the fleet's
 pace to meet: one process holding itself would only hand its share to the others, and
 refusals that several processes' bursts line up are no proof of a window. A request
 then always waits in a coroutine: there is no fast path past the quota.
@@ -71,6 +79,7 @@ from .._exceptions import ConfigurationError, ReadTimeout
 from .._retry import FailureKind
 from ._budget import DEFAULT_BUDGET, RetryBudget
 from ._gate import POOL_WAIT_FROM, Gate
+from ._opening import Opening
 from ._pacer import Pacer
 from ._rate import RateController
 from ._shared import Quota
@@ -121,7 +130,8 @@ class FlowControl:
         self.sleeping = 0  # items in a backoff sleep
         self.on_change: asyncio.Event | None = None  # set when slots, sleepers or turns change
         self._clock = clock
-        self._slots = Slots(concurrency)
+        self._opening = Opening(concurrency)
+        self._slots = Slots(self._opening.limit)
         self._budget = RetryBudget(retry_budget)
         self._adaptive = RateController()
         self._gate = Gate()
@@ -134,6 +144,8 @@ class FlowControl:
     def share(self, quota: Quota | None) -> None:
         """Pace by ``quota`` (shared with other processes) from now on; None: alone."""
         self._quota = quota
+        if quota is not None and self._opening.open:
+            self._end_opening()  # the fleet's pace governs from the first request
         self._pacer.replan()
 
     # -- state, read by progress, telemetry and the run -----------------------------------------
@@ -269,6 +281,8 @@ class FlowControl:
     def _on_wire(self, now: float) -> float:
         """A request holding its slot goes on the wire at ``now`` (its start time)."""
         self.sending += 1
+        if self._opening.open:
+            self._opening.sent += 1
         self._adaptive.accepted.sent(now)
         return now
 
@@ -327,7 +341,14 @@ class FlowControl:
     ) -> None:
         """Report a request's outcome (``kind`` classifies ``error``)."""
         self.sending -= 1
-        self._release_slot()
+        opening = self._opening
+        if opening.open:
+            opening.answered(kind is FailureKind.REFUSED)
+            self._slots.limit = opening.limit  # before the slot is freed: it may shrink
+            self._release_slot()
+            self._slots.widen(opening.limit)
+        else:
+            self._release_slot()
         now = self._clock()
         adaptive = self._adaptive
         adaptive.answered(now)
@@ -366,6 +387,23 @@ class FlowControl:
             self._tell_quota(quota, started, retry_after, limit)
         if adaptive.refused(now, started, retry_after):
             self._pacer.replan()
+        if self._opening.open:
+            self._judge_opening(now)
+
+    def _judge_opening(self, now: float) -> None:
+        """A refusal in the opening (:mod:`._opening`): once its refusals show a quota,
+        pace from the rate it has shown; once anything paces, the window is the pool's."""
+        adaptive = self._adaptive
+        rate = self._opening.verdict()
+        if rate is not None and not adaptive.cubic.engaged:
+            adaptive.start(now, rate)
+            self._pacer.replan()
+        if adaptive.cubic.engaged:
+            self._end_opening()
+
+    def _end_opening(self) -> None:
+        self._opening.close()
+        self._slots.widen(self.concurrency)
 
     def _tell_quota(
         self, quota: Quota, started: float, retry_after: float | None, limit: object
@@ -389,8 +427,10 @@ class FlowControl:
         floor = ceiling if ceiling < math.inf else 0.0
         rate = self._window.reopened(now, self._adaptive.accepted.first, floor)
         if rate is not None:
-            self._adaptive.set(now, rate)
+            self._adaptive.set(now, rate, said=rate == floor)
             self._pacer.replan()
+        if self._opening.open and self._adaptive.cubic.engaged:
+            self._end_opening()
 
     # -- items -----------------------------------------------------------------------------------
 
@@ -423,11 +463,12 @@ class FlowControl:
         return self._budget.spend(isinstance(error, ReadTimeout))
 
     def own_wait(self, error: BaseException, seconds: float) -> float:
-        """An item refused with a ``Retry-After`` the gate holds the pool for sleeps none
-        of it itself: its next attempt waits at the gate, which a probe may lift. Once
-        the gate is confirmed, the item has the whole wait (and its deadline judges it)."""
-        gate = self._gate
-        if seconds >= POOL_WAIT_FROM and gate.holding:
+        """An item refused while the gate holds the pool (for a long ``Retry-After``, or
+        for a window found spent, whose short ``Retry-After`` is only an upper bound on
+        its turn) sleeps none of it itself: its next attempt waits at the gate, which a
+        probe lifts. Once the gate is confirmed, the item has the whole wait (and its
+        deadline judges it)."""
+        if self._gate.holding:
             return 0.0
         return seconds
 

@@ -40,6 +40,7 @@ class Estimate:
     rate: float
     share: float
     span: float
+    answers: int = 0  # accepted and refused answers it counts
 
 
 def _zeros() -> list[int]:
@@ -122,17 +123,20 @@ class AcceptedRate:
         n = sum(counts[(self.slot - back) % HISTORY] for back in range(round(MAX_SPAN / BUCKET)))
         return n / min(MAX_SPAN, max(BUCKET, now - self.first))
 
-    def estimate(self, now: float, since: float = -math.inf) -> Estimate | None:
-        """The accepted rate from requests sent after ``since``, or None while the
+    def estimate(
+        self, now: float, since: float = -math.inf, span: float = MAX_SPAN
+    ) -> Estimate | None:
+        """The accepted rate from requests sent after ``since`` (the newest ``span``
+        seconds of them that hold :data:`MIN_ANSWERS` answers), or None while the
         evidence cannot tell it (see the module)."""
         self._advance(now)
         if not self.latency:
             return None  # no accepted answer yet
         settle = 2 * self.latency
         need = max(MIN_SPAN, self.latency)
-        longest = max(need, MAX_SPAN)
+        longest = max(need, span)
         sent = ok = refused = 0
-        span = 0.0
+        covered = 0.0
         settled = False
         for back in range(HISTORY):
             slot = self.slot - back
@@ -148,10 +152,12 @@ class AcceptedRate:
             sent += self.n_sent[j]
             ok += self.n_ok[j]
             refused += self.n_refused[j]
-            span += end - max(start, self.first)
-            if span >= longest and ok + refused >= MIN_ANSWERS:
+            covered += end - max(start, self.first)
+            if covered >= longest and ok + refused >= MIN_ANSWERS:
                 break
-        if span < need or ok == 0 or ok + refused < MIN_ANSWERS:
+        if covered < need or ok == 0 or ok + refused < MIN_ANSWERS:
             return None
         share = ok / (ok + refused)
-        return Estimate(rate=sent / span * share, share=share, span=span)
+        return Estimate(
+            rate=sent / covered * share, share=share, span=covered, answers=ok + refused
+        )

@@ -8,8 +8,19 @@ the current rate, once the answers to that rate are in (:meth:`RateController.re
   nearly all we sent (sporadic refusals), or the last reduction is still being judged,
   or an earlier reduction was shown not to help (refusals that do not depend on our
   rate, which slowing down further would only make a crawl);
-* with none yet but a rate-limit header's limit, the rate starts under the limit;
+* with none yet but a rate-limit header's limit, the rate starts at the limit (paced
+  a little under it, :data:`._cubic.HEADROOM`);
 * with neither, it backs off from the send rate when the refusal ratio says overload.
+
+A run's opening engages the rate in slow start (:meth:`RateController.start`, see
+:mod:`._opening`). Slow start ends when the newest round of pacing (:data:`._cubic.
+DOUBLING` seconds of sends, at least :data:`._estimator.MIN_ANSWERS` answers) had more
+than :data:`REFUSAL_RATIO` of it refused: the rate moves to what that round had
+accepted, and later estimates count only what is sent after (the slower rounds before
+would read the quota low) -- if the slower rounds before it were nearly all accepted: a
+server that refuses a share of requests whatever the rate (a flaky upstream, stray
+refusals) is no quota passed, and the doubling goes on (unless a round is refused
+three times in four: a burst that read the quota high).
 """
 
 from __future__ import annotations
@@ -18,8 +29,8 @@ import math
 
 import attrs
 
-from ._cubic import FALLBACK_BETA, FALLBACK_FLOOR, Cubic
-from ._estimator import AcceptedRate
+from ._cubic import BETA, DOUBLING, FALLBACK_BETA, FALLBACK_FLOOR, Cubic
+from ._estimator import MIN_ANSWERS, AcceptedRate, Estimate
 from ._gate import POOL_WAIT_FROM
 
 #: The refusal ratio over the last second's sends that counts as overload, and the
@@ -29,6 +40,9 @@ MIN_SAMPLES = 20
 #: An estimate whose accepted share is above ``1 - SPORADIC`` moves nothing: the server
 #: took nearly all we sent, and slowing down would not make its stray refusals go away.
 SPORADIC = 0.05
+#: A slow-start round with less than this share accepted ends slow start whatever the
+#: rounds before it saw (a burst that read the quota high, doubled on).
+SLOW_START_FLOOR = 0.25
 #: The least time between two reactions (more if the answers take longer): the answers
 #: to what was sent at the new rate must come in before they are judged.
 REACT_EVERY = 0.1
@@ -44,6 +58,7 @@ class RateController:
     verify_share: float | None = None
     verify_at: float = math.inf
     rate_blind: bool = False  # refusals shown not to depend on our rate
+    measure_from: float = -math.inf  # estimates count what was sent after this only
 
     def answered(self, now: float) -> None:
         """An answer came in at ``now``: judge the last reduction once it is due."""
@@ -53,6 +68,8 @@ class RateController:
     def refused(self, now: float, started: float, retry_after: float | None) -> bool:
         """A request sent at ``started`` was refused; True when the rate moved."""
         last = self.cubic.last_reduction
+        if self.cubic.doubling:
+            return started > last and self._end_slow_start(now)
         wait = max(REACT_EVERY, 2 * self.accepted.latency, self.react_after)
         if started > last and now - last >= wait and self._react(now):
             # A refusal of a request sent at the current rate, whose answers are in (and,
@@ -61,11 +78,20 @@ class RateController:
             return True
         return False
 
-    def set(self, now: float, rate: float) -> None:
-        """Pace under ``rate``, which the server has shown it takes."""
-        self.cubic.reduce(now, rate)
+    def set(self, now: float, rate: float, *, said: bool = False) -> None:
+        """Pace under ``rate``, which the server has shown it takes (at it, less the
+        headroom, when the server ``said`` so in a rate-limit header)."""
+        self.cubic.reduce(now, rate, beta=1.0 if said else BETA)
         self.rate_blind = False
         self.verify_at = math.inf
+
+    def start(self, now: float, rate: float) -> None:
+        """The opening ended on a refusal, having shown the quota admits ``rate``: start
+        there in slow start, or under a rate-limit header's limit if one was sent."""
+        if self.cubic.ceiling < math.inf:
+            self.cubic.reduce(now, self.cubic.ceiling, beta=1.0)
+        else:
+            self.cubic.start(now, rate)
 
     def restart(self) -> None:
         """Forget the rate (keeping a header's ceiling): what was measured says nothing
@@ -82,6 +108,34 @@ class RateController:
         self.rate_blind = after.share <= self.verify_share + SPORADIC
         self.verify_at = math.inf
 
+    def _end_slow_start(self, now: float) -> bool:
+        """Slow start went past the quota when its newest round was refused more than
+        :data:`REFUSAL_RATIO` of the time and the slower rounds before it were nearly
+        all accepted (or when most of the newest round was refused, whatever came
+        before): move to what that round accepted."""
+        since = self.cubic.engaged_at
+        newest = self.accepted.estimate(now, since=since, span=DOUBLING)
+        if newest is None or newest.share >= 1 - REFUSAL_RATIO:
+            return False
+        if newest.share >= SLOW_START_FLOOR:
+            before = self.accepted.estimate(now, since=since)
+            if before is None:
+                return False
+            older = before.answers - newest.answers
+            if older < MIN_ANSWERS:
+                return False  # no slower round to compare with yet
+            older_ok = before.share * before.answers - newest.share * newest.answers
+            if older_ok < (1 - 2 * SPORADIC) * older:
+                return False  # refused as well at the slower rates: not our rate
+        self._reduce(now, newest)
+        self.measure_from = now
+        return True
+
+    def _reduce(self, now: float, estimate: Estimate) -> None:
+        self.cubic.reduce(now, estimate.rate)
+        self.verify_share = estimate.share
+        self.verify_at = now + 2 * max(REACT_EVERY, 2 * self.accepted.latency)
+
     def _ratio_says_overload(self, now: float) -> bool:
         refused, answered = self.accepted.refusal_ratio(now)
         return answered >= MIN_SAMPLES and refused >= REFUSAL_RATIO * answered
@@ -90,7 +144,7 @@ class RateController:
         """Move the adaptive rate on a refusal (see the module); True when it moved."""
         accepted, cubic = self.accepted, self.cubic
         # Once paced, only what was sent paced: the unpaced opening burst is no measure.
-        estimate = accepted.estimate(now, since=cubic.engaged_at)
+        estimate = accepted.estimate(now, since=max(cubic.engaged_at, self.measure_from))
         if estimate is not None:
             if estimate.share >= 1 - SPORADIC:
                 self.rate_blind = False
@@ -101,12 +155,11 @@ class RateController:
                 self.verify_share is None or estimate.share >= self.verify_share - 2 * SPORADIC
             ):
                 return False  # refused as often whatever our rate: slowing down is no help
-            cubic.reduce(now, estimate.rate)
-            self.verify_share = estimate.share
-            self.verify_at = now + 2 * max(REACT_EVERY, 2 * accepted.latency)
+            self._reduce(now, estimate)
         elif cubic.ceiling < math.inf:
-            # Nothing yet to estimate from, but the server said its limit: start under it.
-            cubic.reduce(now, cubic.ceiling)
+            # Nothing yet to estimate from, but the server said its limit: pace at it
+            # (the ceiling keeps the pace a little under).
+            cubic.reduce(now, cubic.ceiling, beta=1.0)
         elif self._ratio_says_overload(now):
             # Refused, and nothing yet to estimate from: back off from what we send, to
             # the share of it accepted (botocore's 0.7 at most, a fifth at least).

@@ -43,6 +43,14 @@ class Slots:
                 self._wake()  # pass on a wake-up we cannot use
             raise
 
+    def widen(self, limit: int) -> None:
+        """Let ``limit`` requests be held from now on (waiters served up to it)."""
+        self.limit = limit
+        for _ in range(limit - self.held):
+            if not self.waiters:
+                break
+            self._wake()
+
     def release(self) -> None:
         self.held -= 1
         if self.waiters:
