@@ -136,6 +136,21 @@ async def test_runs_learn_a_quota_together(redis_server: RedisServer) -> None:
 
 
 @pytest.mark.slow
+async def test_runs_learning_a_quota_together_open_in_slow_start(
+    redis_server: RedisServer,
+) -> None:
+    async with ZyntroSandbox(seed=9, faults=_faults()) as sb:
+        reports, _ = await _fleet(sb, redis_server.url, concurrency=64)
+        stats = sb.stats[ADD]
+    assert [(r.succeeded, r.failed) for r in reports] == [(PER_RUN, 0)] * RUNS
+    # With no rate known, each run opens with 10 requests and widens as answers come,
+    # as one run alone does: three pools of 64 at once would meet a bucket of 20 with
+    # about 170 refusals before anything was learned.
+    openings = RUNS * 10
+    assert stats.faults[Fault.QUOTA] <= 0.05 * stats.requests + openings + FLIGHT
+
+
+@pytest.mark.slow
 async def test_redis_killed_mid_run_stalls_nothing_and_fails_nothing(
     redis_server: RedisServer,
 ) -> None:

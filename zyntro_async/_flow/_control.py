@@ -49,8 +49,10 @@ A quota shared with other processes (:meth:`FlowControl.share`, a :class:`~._sha
 takes the pacer's place: it paces this process at the fleet's rate, which every
 process's refusals, ``Retry-After`` and rate-limit headers move, so the local pacer
 stands aside (but while the quota, cut off from the fleet, knows no rate at all); the
-gate, the slots and the retry budget stay local, and the pool opens at its full width
-(the fleet's pace governs from the first request). A spent window is then the fleet's
+gate, the slots and the retry budget stay local. The pool opens at its full width when
+the fleet's pace is known (``max_per_second``, or a rate the fleet has found), and in
+slow start while it is not, so N processes learning a quota send N openings of 10, not
+N pools; once the fleet has a rate, it governs. A spent window is then the fleet's
 pace to meet: one process holding itself would only hand its share to the others, and
 refusals that several processes' bursts line up are no proof of a window. A request
 then always waits in a coroutine: there is no fast path past the quota.
@@ -144,8 +146,8 @@ class FlowControl:
     def share(self, quota: Quota | None) -> None:
         """Pace by ``quota`` (shared with other processes) from now on; None: alone."""
         self._quota = quota
-        if quota is not None and self._opening.open:
-            self._end_opening()  # the fleet's pace governs from the first request
+        if quota is not None and self._opening.open and quota.rate is not None:
+            self._end_opening()  # the fleet's known pace governs from the first request
         self._pacer.replan()
 
     # -- state, read by progress, telemetry and the run -----------------------------------------
@@ -342,6 +344,8 @@ class FlowControl:
         """Report a request's outcome (``kind`` classifies ``error``)."""
         self.sending -= 1
         opening = self._opening
+        if opening.open and self._quota is not None and self._quota.rate is not None:
+            self._end_opening()  # the fleet has a pace now (another process found one)
         if opening.open:
             opening.answered(kind is FailureKind.REFUSED)
             self._slots.limit = opening.limit  # before the slot is freed: it may shrink
