@@ -21,10 +21,9 @@ log = logging.getLogger("zyntro_async")
 #: Every Redis call is bounded by this; past it the process limits itself locally.
 CALL_TIMEOUT = 0.1
 #: A call that timed out is made again at once, this many times, before the process
-#: leaves the fleet's timeline: a timeout is weak evidence (an event loop held up by
-#: other work, or a starved CPU, times out a call Redis answered at once), and one
-#: process pacing alone while the others still share the fleet's whole rate sends
-#: more than the quota. A refused or reset connection is proof, and switches at once.
+#: leaves the fleet's timeline: a held-up event loop times out calls Redis answered, and
+#: one process pacing alone while the others share the fleet's whole rate sends more
+#: than the quota. A refused or reset connection is proof, and switches at once.
 TIMEOUT_RETRIES = 2
 #: A batch covers about this much of the fleet's timeline: at high rates a process calls
 #: Redis about once per this many seconds.
