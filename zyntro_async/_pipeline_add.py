@@ -15,15 +15,15 @@ from typing import Any
 import attrs
 
 from ._digest import digest_or_none, item_key
-from ._exceptions import JournalConflictError, JournalError, PreviousFailure, ZyntroError
+from ._exceptions import JournalConflictError, PreviousFailure, ZyntroError
 from ._journal_store import Claim, JournalEntry, Verdict, decide
 from ._models import Profile
 from ._operations import Operations
 from ._pipeline_items import coerce_request, failed_result
-from ._pipeline_journal import JournalSlot, add_one, claim_when_free
+from ._pipeline_journal import JournalSlot, add_one, after_first, as_first, claim_when_free
 from ._policy import BY_CODE, is_item_fault
 from ._protocol import ADD_PROFILE
-from ._results import BulkResult, OutcomeNotRecorded, ProfileRequest
+from ._results import BulkResult, ProfileRequest
 
 #: The codes of the failures that are the item's own (the policy table's item faults): a
 #: journaled one settles the item, and a re-run sends it again only with ``retry_failed``.
@@ -101,25 +101,10 @@ class AddProfiles(JournalSlot):
         if earlier is not None:  # the same key twice in one input: wait for the first
             if not earlier.matches(request.contact_id, request.source, digest):
                 return failed_result(request, _conflict(request, "an earlier item of this run"))
-            first = await asyncio.shield(earlier.future)
-            if first.ok:
-                return BulkResult(request=request, ok=True, value=first.value, skipped=True)
-            return BulkResult(request=request, ok=False, error=first.error, unknown=first.unknown)
-        identity = _Identity(request.contact_id, request.source, digest)
-        self._working[key] = identity
-        result: BulkResult[Profile] = BulkResult(request=request, ok=False)
-        try:
-            result = await self._journaled(request, key, digest)
-        except OutcomeNotRecorded as exc:
-            result = exc.result
-            raise
-        except JournalError as exc:
-            result = BulkResult(request=request, ok=False, error=exc)
-            raise
-        finally:
-            del self._working[key]
-            identity.future.set_result(result)
-        return result
+            return await after_first(request, earlier.future)
+        identity = self._working[key] = _Identity(request.contact_id, request.source, digest)
+        work = self._journaled(request, key, digest)
+        return await as_first(request, key, self._working, identity.future, work)
 
     async def _journaled(
         self, request: ProfileRequest, key: str, digest: str

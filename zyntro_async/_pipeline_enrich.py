@@ -20,7 +20,14 @@ from ._journal_store import Claim, Claimed, JournalState, Verdict
 from ._models import ContactDetails, Profile
 from ._operations import Operations
 from ._pipeline_items import failed_result, item_id
-from ._pipeline_journal import JournalSlot, add_one, claim_when_free, record_outcome
+from ._pipeline_journal import (
+    JournalSlot,
+    add_one,
+    after_first,
+    as_first,
+    claim_when_free,
+    record_outcome,
+)
 from ._protocol import ADD_PROFILE
 from ._reconcile import find_applied
 from ._results import BulkResult, OutcomeNotRecorded, ProfileRequest
@@ -80,24 +87,10 @@ class EnrichContacts(JournalSlot):
         key = _enrich_key(contact_id, self._source)
         earlier = self._working.get(key)
         if earlier is not None:  # the same contact twice in one input: wait for the first
-            first = await asyncio.shield(earlier)
-            if first.ok:
-                return BulkResult(request=item, ok=True, value=first.value, skipped=True)
-            return BulkResult(request=item, ok=False, error=first.error, unknown=first.unknown)
+            return await after_first(item, earlier)
         working = self._working[key] = asyncio.get_running_loop().create_future()
-        result: BulkResult[Profile] = BulkResult(request=item, ok=False)
-        try:
-            result = await self._journaled(item, contact_id, key)
-        except OutcomeNotRecorded as exc:
-            result = exc.result
-            raise
-        except JournalError as exc:
-            result = BulkResult(request=item, ok=False, error=exc)
-            raise
-        finally:
-            del self._working[key]
-            working.set_result(result)
-        return result
+        work = self._journaled(item, contact_id, key)
+        return await as_first(item, key, self._working, working, work)
 
     async def _journaled(self, item: Any, contact_id: str, key: str) -> BulkResult[Profile]:
         """The item with a journal: settled by its entry, or enriched under its key."""

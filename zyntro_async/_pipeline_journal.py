@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine, MutableMapping
 from typing import Any
 
 from ._exceptions import JournalError, ZyntroError
@@ -59,6 +59,39 @@ class JournalSlot:
         journal, self.journal = self.journal, None
         if journal is not None:
             await journal.close()
+
+
+async def after_first(item: Any, first: asyncio.Future[BulkResult[Any]]) -> BulkResult[Profile]:
+    """A later copy of a key in one run: the first copy's outcome as this item's (skipped
+    when it was done). The wait is shielded: cancelling this item leaves the first alone."""
+    done = await asyncio.shield(first)
+    if done.ok:
+        return BulkResult(request=item, ok=True, value=done.value, skipped=True)
+    return BulkResult(request=item, ok=False, error=done.error, unknown=done.unknown)
+
+
+async def as_first(
+    item: Any,
+    key: str,
+    working: MutableMapping[str, Any],
+    future: asyncio.Future[BulkResult[Any]],
+    work: Coroutine[Any, Any, BulkResult[Profile]],
+) -> BulkResult[Profile]:
+    """Run ``work``, the first copy of ``key`` in this run (registered in ``working``);
+    however it ends, its outcome resolves ``future`` for the copies waiting on it."""
+    result: BulkResult[Profile] = BulkResult(request=item, ok=False)
+    try:
+        result = await work
+    except OutcomeNotRecorded as exc:
+        result = exc.result
+        raise
+    except JournalError as exc:
+        result = BulkResult(request=item, ok=False, error=exc)
+        raise
+    finally:
+        del working[key]
+        future.set_result(result)
+    return result
 
 
 async def claim_when_free(journal: JournalStore, claim: Claim) -> Claimed:

@@ -3,8 +3,8 @@ tests.ledger._enricher IDS OUT NAME``. The sandbox's address and credentials and
 ledger's URL come from the environment (``ZYNTRO_*``, ``LEDGER_URL``: never argv). It
 enriches every contact id in the file IDS with the payload ``{"by": NAME, ...}`` (so two
 workers make different payloads for one contact) with ``journal=LEDGER_URL``,
-``skip_if_enriched=False`` and a 1 s request timeout, and appends each result to OUT as a
-JSON line as it comes."""
+``skip_if_enriched=False``, a 1 s request timeout and 8 attempts, and appends each result
+to OUT as a JSON line as it comes."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import os
 import sys
 from typing import Any
 
-from zyntro_async import Timeout, ZyntroClient
+from zyntro_async import RetryPolicy, Timeout, ZyntroClient
 from zyntro_async.models import ContactDetails
 
 SOURCE = "Enriched"
@@ -34,6 +34,8 @@ async def main(ids_file: str, out: str, name: str) -> None:
         os.environ["ZYNTRO_MEMBER_ID"],
         base_url=os.environ["ZYNTRO_BASE_URL"],
         timeout=Timeout(total=1.0),
+        # Answers are dropped at random: enough tries that only the kill decides the trial.
+        retry=RetryPolicy(max_attempts=8),
     ) as client:
         run = client.enrich_contacts(
             ids,

@@ -6,6 +6,7 @@ enricher made, not the survivor's."""
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 import signal
 import sys
@@ -96,7 +97,8 @@ async def test_a_killed_enrichers_contacts_are_finished_by_the_survivor_once(
                 assert time.monotonic() - killed_at <= LEASE + 1.0 + 5.0
                 results = _results(folder / "b.jsonl")
                 assert len(results) == len(ids)
-                assert all(r["ok"] for r in results), [r for r in results if not r["ok"]][:5]
+                failed = [r for r in results if not r["ok"]]
+                assert not failed, json.dumps(failed[:5])
                 for cid in ids:
                     assert len(sb.profiles(cid)) == 1, (trial, cid)  # 0 duplicates, 0 lost
                 await _assert_every_key_done(url)

@@ -79,6 +79,22 @@ async def _measure(
     return sum(counts) / elapsed, counts
 
 
+async def _half_accepted(quotas: list[SharedQuota], seconds: float, width: int) -> None:
+    """Acquire flat out through each quota for ``seconds``, reporting every other request
+    accepted (a server that takes half of what the fleet sends)."""
+    end = time.monotonic() + seconds
+
+    async def task(quota: SharedQuota) -> None:
+        sent = 0
+        while time.monotonic() < end:
+            await quota.acquire()
+            sent += 1
+            if sent % 2:
+                quota.on_accepted()
+
+    await asyncio.gather(*(task(q) for q in quotas for _ in range(width)))
+
+
 async def _connect(url: str, n: int, max_per_second: float | None) -> list[SharedQuota]:
     return [await SharedQuota.connect(url, KEY, max_per_second=max_per_second) for _ in range(n)]
 
@@ -349,17 +365,7 @@ async def test_a_cut_backs_off_to_the_fleets_accepted_rate(redis_server: RedisSe
     a, b = await _connect(redis_server.url, 2, 200)
     try:
         # The fleet sends 200/s and the server accepts every other request: 100/s.
-        end = time.monotonic() + 0.6
-
-        async def task(quota: SharedQuota) -> None:
-            sent = 0
-            while time.monotonic() < end:
-                await quota.acquire()
-                sent += 1
-                if sent % 2:
-                    quota.on_accepted()
-
-        await asyncio.gather(*(task(q) for q in (a, b) for _ in range(2)))
+        await _half_accepted([a, b], 0.6, width=2)
         a.on_refusal(None)
         await _spend(a, b)
         rates = [q.rate or 0.0 for q in (a, b)]
@@ -376,17 +382,7 @@ async def test_a_fleet_cut_under_hundreds_per_second_is_back_at_its_rate_in_seco
     a, b = await _connect(redis_server.url, 2, 600)
     try:
         # The fleet sends 600/s and the server accepts every other request: 300/s.
-        end = time.monotonic() + 0.6
-
-        async def task(quota: SharedQuota) -> None:
-            sent = 0
-            while time.monotonic() < end:
-                await quota.acquire()
-                sent += 1
-                if sent % 2:
-                    quota.on_accepted()
-
-        await asyncio.gather(*(task(q) for q in (a, b) for _ in range(4)))
+        await _half_accepted([a, b], 0.6, width=4)
         a.on_refusal(None)
         await _spend(a, b)
         cut = a.rate or 0.0
