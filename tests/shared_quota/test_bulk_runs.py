@@ -165,8 +165,10 @@ async def test_redis_killed_mid_run_stalls_nothing_and_fails_nothing(
         stats = sb.stats[ADD]
     assert [(r.succeeded, r.failed) for r in reports] == [(PER_RUN, 0)] * RUNS
     # Each run paced itself at its share of the fleet's rate: neither stalled nor
-    # hammered the quota (the switch itself costs a few refusals).
-    assert elapsed <= 1.6 * RUNS * PER_RUN / QUOTA, elapsed
+    # hammered the quota (the switch itself costs a few refusals). The bound is twice
+    # the quota's time: the sandbox and three runs share one event loop on a loaded CI
+    # machine, and a stall until Redis returned would take far longer.
+    assert elapsed <= 2.0 * RUNS * PER_RUN / QUOTA, elapsed
     assert stats.faults[Fault.QUOTA] <= 0.1 * stats.requests
 
 
