@@ -333,8 +333,7 @@ class Journal:
 
     async def _close(self) -> None:
         try:
-            if not self._flusher.done():
-                await asyncio.shield(self._flusher)
+            await asyncio.wait({self._flusher})  # ends cancelled if the loop cancelled it
         finally:
             try:
                 await self._loop.run_in_executor(self._executor, self._close_sync)
@@ -382,43 +381,53 @@ class Journal:
             self._timer = self._loop.call_later(self._flush_interval, self._kick.set)
 
     async def _run_flusher(self) -> None:
-        """Background task: take the queued batch and apply it, until closed or failed."""
-        try:
-            while True:
-                if not self._closing:
-                    await self._kick.wait()
-                self._kick.clear()
-                if self._timer is not None:
-                    self._timer.cancel()
-                    self._timer = None
-                batch, self._batch = self._batch, Batch()
-                if batch.empty():
-                    if self._closing:
-                        return
-                    continue
-                if not await self._apply(batch):
-                    return
-        except asyncio.CancelledError:
-            if self._failure is None:
-                self._failure = JournalError("journal flusher was cancelled")
-            self._fail_futures(self._batch.futures())
-            raise
+        """Background task: take the queued batch and apply it, until closed or failed.
 
-    async def _apply(self, batch: Batch) -> bool:
-        """Run one batch in the worker thread and settle its futures; False if it failed."""
-        try:
-            reads, claimed = await asyncio.shield(
-                self._loop.run_in_executor(self._executor, self._apply_sync, batch)
-            )
-        except asyncio.CancelledError:
-            self._failure = JournalError("journal flusher was cancelled")
-            self._fail_futures(batch.futures())
-            raise
-        except Exception as exc:
-            self._failure = exc
-            self._fail_futures(batch.futures() + self._batch.futures())
-            self._batch = Batch()
-            return False
+        Cancelled (a loop shutting down cancels every task at once, the run's clean-up
+        included), it takes no more writes but still commits what is queued, then ends
+        cancelled: an outcome a caller queued is not dropped for want of a commit, and
+        waiting for it is bounded by one commit."""
+        cancelled = False
+        while True:
+            if not self._closing:
+                try:
+                    await self._kick.wait()
+                except asyncio.CancelledError:
+                    cancelled = self._closing = True
+            self._kick.clear()
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+            batch, self._batch = self._batch, Batch()
+            if batch.empty():
+                if self._closing:
+                    break
+                continue
+            applied, interrupted = await self._apply(batch)
+            if interrupted:
+                cancelled = self._closing = True
+            if not applied:
+                break
+        if cancelled:
+            raise asyncio.CancelledError
+
+    async def _apply(self, batch: Batch) -> tuple[bool, bool]:
+        """Run one batch in the worker thread and settle its futures. Returns whether it
+        was applied, and whether this task was cancelled meanwhile (the commit goes on in
+        its thread, and is waited for)."""
+        work = self._loop.run_in_executor(self._executor, self._apply_sync, batch)
+        interrupted = False
+        while True:
+            try:
+                reads, claimed = await asyncio.shield(work)
+                break
+            except asyncio.CancelledError:
+                interrupted = True
+            except Exception as exc:
+                self._failure = exc
+                self._fail_futures(batch.futures() + self._batch.futures())
+                self._batch = Batch()
+                return False, interrupted
         for fut in batch.commit_waiters:
             if not fut.done():
                 fut.set_result(None)
@@ -428,7 +437,7 @@ class Journal:
         for key, read_fut in batch.reads:
             if not read_fut.done():
                 read_fut.set_result(reads.get(key))
-        return True
+        return True, interrupted
 
     def _fail_futures(self, futures: list[asyncio.Future[Any]]) -> None:
         for fut in futures:

@@ -264,35 +264,50 @@ class PostgresJournal:
             raise self._error()
 
     async def _run(self) -> None:
-        """The store's one task: write batches, and renew the leases every third of one."""
-        renew_every = self._url.lease / 3
-        renewed = time.monotonic()
+        """The store's one task: write batches, and renew the leases every third of one.
+
+        Cancelled (a loop shutting down cancels every task at once, the run's clean-up
+        included), it takes no more writes but still writes what is queued, for at most
+        the close's bound, then ends cancelled."""
+        interrupted = False
         try:
-            while True:
-                if not self._closing:
-                    wait = max(0.0, renewed + renew_every - time.monotonic())
-                    with contextlib.suppress(asyncio.TimeoutError):
-                        await asyncio.wait_for(self._kick.wait(), wait)
-                self._kick.clear()
-                if time.monotonic() >= renewed + renew_every:
-                    renewed = time.monotonic()
-                    await self._conn.execute(
-                        self._sql.renew, (self._hold, self._url.run, self._holder)
-                    )
-                await self._apply()
-                if self._closing and not (self._claims or self._marks or self._reads):
-                    release = (self._grace, self._url.run, self._holder)
-                    await self._conn.execute(self._sql.release, release)
-                    return
+            try:
+                await self._serve()
+            except asyncio.CancelledError:
+                interrupted = self._closing = True
+                try:
+                    await asyncio.wait_for(self._serve(), _CLOSE_TIMEOUT)
+                except asyncio.TimeoutError:
+                    self._failure = JournalError("the database did not answer within 30 s")
         except Exception as exc:  # the database, the connection, or a bug: loud, never hung
             self._failure = JournalError(self._url.scrub(str(exc)).strip() or type(exc).__name__)
-        except asyncio.CancelledError:
+        except asyncio.CancelledError:  # cancelled again while writing what was queued
             if self._failure is None:
                 self._failure = JournalError("the ledger's task was cancelled")
             raise
         finally:
             if self._failure is not None:
                 self._fail_all()
+        if interrupted:
+            raise asyncio.CancelledError
+
+    async def _serve(self) -> None:
+        renew_every = self._url.lease / 3
+        renewed = time.monotonic()
+        while True:
+            if not self._closing:
+                wait = max(0.0, renewed + renew_every - time.monotonic())
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(self._kick.wait(), wait)
+            self._kick.clear()
+            if time.monotonic() >= renewed + renew_every:
+                renewed = time.monotonic()
+                await self._conn.execute(self._sql.renew, (self._hold, self._url.run, self._holder))
+            await self._apply()
+            if self._closing and not (self._claims or self._marks or self._reads):
+                release = (self._grace, self._url.run, self._holder)
+                await self._conn.execute(self._sql.release, release)
+                return
 
     def _fail_all(self) -> None:
         futures: list[asyncio.Future[Any]] = [f for _, f in self._claims]

@@ -21,6 +21,7 @@ import aiohttp
 import pytest
 
 import zyntro_async
+from tests.helpers import shut_the_loop_mid_run
 from zyntro_async import (
     BulkResult,
     JournalError,
@@ -285,6 +286,15 @@ async def test_client_close_ends_a_run_another_task_is_consuming(sandbox: Zyntro
     assert run.report.stopped is not None
     assert "client was closed" in run.report.stopped
     await assert_engine_ends()
+
+
+# -- 4b. a loop shutdown that cancels every task at once ----------------------------------------
+
+
+async def test_a_loop_shutdown_cancelling_every_task_at_once_keeps_each_outcome_reported(
+    sandbox: ZyntroSandbox, tmp_path: Path
+) -> None:
+    await shut_the_loop_mid_run(sandbox, str(tmp_path / "run.db"), items=1200)
 
 
 # -- 5. read-ahead is bounded ------------------------------------------------------------------

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from tests.helpers import shut_the_loop_mid_run
 from zyntro_async import (
     BulkResult,
     ConfigurationError,
@@ -43,6 +44,13 @@ async def _run(
 ) -> list[BulkResult[Profile]]:
     results = [r async for r in client.bulk_add_profiles(requests, concurrency=1, **options)]
     return [next(r for r in results if r.request == request) for request in requests]
+
+
+async def test_a_loop_shutdown_cancelling_every_task_at_once_keeps_each_outcome_reported(
+    pg_url: str,
+) -> None:
+    async with ZyntroSandbox(seed=5) as sb:
+        await shut_the_loop_mid_run(sb, ledger(pg_url), items=1200)
 
 
 async def test_a_rerun_answers_each_item_from_its_ledger_entry(pg_url: str) -> None:
