@@ -32,10 +32,13 @@ known ``max_per_second``. Here they pace as one:
   set, forgotten after a TTL), so the fleet stays under its quota, never faster; its
   turns are handed out when due, never ahead, so that requests waiting when Redis
   answers again take the fleet's timeline instead of going on top of it. The
-  first request after a back-off (at most :data:`~._quota.RECONNECT_MAX`) starts one
+  first request after a back-off (at most :data:`~._fallback.RECONNECT_MAX`) starts one
   call to Redis and goes on at the local pace meanwhile: reconnecting never stalls a
-  request. If the fleet had no known limit, there is nothing to share out: each
-  process's own flow control paces it, as without a shared quota.
+  request. Back on the fleet's timeline, a process keeps its local share as a cap
+  for a little longer than the longest back-off (:data:`~._fallback.REJOIN`): the
+  others may still pace alone until their next attempt. If the fleet had no known
+  limit, there is nothing to share out: each process's own flow control paces it, as
+  without a shared quota.
 * **No key in Redis.** Keys live under an HMAC-SHA256 of the API key with a fixed
   context (:func:`~._local.namespace`); the key is in no Redis key or value, log or repr.
 

@@ -11,6 +11,7 @@ from importlib import resources
 from typing import TYPE_CHECKING, Any, Literal
 
 from .._exceptions import ConfigurationError
+from ._fallback import Fallback
 from ._local import Batch, FleetView, LocalLimiter, namespace
 
 if TYPE_CHECKING:
@@ -38,13 +39,6 @@ GRACE = 0.02
 FREE_PASS = 0.05
 #: A process that has not called for this long is no longer counted live.
 HEARTBEAT_TTL = 5.0
-#: Back-off between attempts to reach Redis again, doubling from the first to the last.
-#: Short: a process back on the fleet's timeline takes the fleet's whole rate while the
-#: others still pace alone at their shares, so the fleet sends more than the quota until
-#: the last is back; and an attempt costs no request anything (it runs beside them).
-RECONNECT_FIRST = 0.1
-RECONNECT_MAX = 0.25
-
 Mode = Literal["shared", "local"]
 
 
@@ -80,16 +74,12 @@ class SharedQuota:
         self._script = client.register_script(_script())
         self._proc = secrets.token_hex(8)
         self._ceiling = max_per_second
-        self._mode: Mode = "shared"
         self._view: FleetView | None = None
         self._batch: Batch | None = None  # the tokens being spent
         self._next: Batch | None = None  # the next booking, made before they run out
         self._booking: asyncio.Task[None] | None = None  # the one script call in flight
         self._retry_at = 0.0  # no booking before this (the fleet's queue is full)
-        self._local: LocalLimiter | None = None
-        self._local_turn = asyncio.Lock()  # FIFO: the one local waiter whose turn is next
-        self._reconnect_at = 0.0
-        self._reconnect_wait = RECONNECT_FIRST
+        self._fallback = Fallback(self._book)
         self._episode_since = -math.inf  # when this process learned the current episode
         self._sent = 0  # news not yet sent to Redis
         self._accepted = 0
@@ -149,14 +139,15 @@ class SharedQuota:
     @property
     def mode(self) -> Mode:
         """ "shared" while Redis answers; "local" while this process limits itself."""
-        return self._mode
+        return "local" if self._fallback.away else "shared"
 
     @property
     def rate(self) -> float | None:
         """The rate this process paces by: the fleet's (shared), or its share (local);
         None when nothing limits it."""
-        if self._mode == "local" and self._local is not None:
-            return self._local.rate
+        local = self._fallback.limiter
+        if local is not None:
+            return local.rate
         if self._view is None:
             return self._ceiling
         return self._view.rate_at(time.monotonic())
@@ -166,8 +157,9 @@ class SharedQuota:
         """Seconds until a ``Retry-After`` reported anywhere in the fleet ends (0: none):
         :meth:`acquire` waits that long, so a caller with a deadline can decide first."""
         now = time.monotonic()
-        if self._mode == "local" and self._local is not None:
-            return max(0.0, self._local.not_before - now)
+        local = self._fallback.limiter
+        if local is not None:
+            return max(0.0, local.not_before - now)
         return max(0.0, self._view.not_before - now) if self._view is not None else 0.0
 
     @property
@@ -183,7 +175,7 @@ class SharedQuota:
     def __repr__(self) -> str:
         rate = self.rate
         shown = "none" if rate is None else f"{rate:.1f}/s"
-        return f"<SharedQuota mode={self._mode} rate={shown} live={self.live}>"
+        return f"<SharedQuota mode={self.mode} rate={shown} live={self.live}>"
 
     # -- what the server said -------------------------------------------------------------------
 
@@ -194,9 +186,10 @@ class SharedQuota:
         now = time.monotonic()
         if retry_after is not None and not (retry_after >= 0 and math.isfinite(retry_after)):
             retry_after = None
-        if self._mode == "local" and self._local is not None:
+        local = self._fallback.limiter
+        if local is not None:
             # Redis hears nothing of it later: a stale cut or hold would hit the fleet.
-            self._local.refused(now, sent_at, retry_after)
+            local.refused(now, sent_at, retry_after)
             return
         if retry_after:
             self._retry_after = max(self._retry_after, retry_after)
@@ -217,8 +210,9 @@ class SharedQuota:
         known = self._view.limit if self._view is not None else 0.0
         if limit != known:
             self._limit = float(limit)
-        if self._mode == "local" and self._local is not None:
-            self._local.cap(float(limit), self.live)
+        local = self._fallback.limiter
+        if local is not None:
+            local.cap(float(limit), self.live)
 
     # -- per request ----------------------------------------------------------------------------
 
@@ -226,13 +220,20 @@ class SharedQuota:
         """Wait for this request's turn in the fleet's pace; return the seconds waited."""
         begun = time.monotonic()
         self._waiting += 1
+        paced = False  # this request's local turn while rejoining is taken
         try:
             while True:
                 if self._closed:
                     raise RuntimeError("this SharedQuota is closed")
-                if self._mode == "local":
-                    if await self._take_local():
+                if self._fallback.away:
+                    if await self._fallback.turn():
+                        self._sent += 1
+                        self._demand_count += 1
                         return time.monotonic() - begun
+                    continue
+                if self._fallback.rejoining and not paced:
+                    await self._fallback.rejoin_turn()
+                    paced = True
                     continue
                 now = time.monotonic()
                 due = self._take(now)
@@ -255,25 +256,6 @@ class SharedQuota:
     def _news(self) -> bool:
         return self._refused_in >= 0 or self._retry_after > 0 or self._limit > 0
 
-    async def _take_local(self) -> bool:
-        """Wait for a turn at this process's own pace; False: Redis answered meanwhile.
-
-        One waiter at a time holds the next turn until it is due, so no turn is handed
-        out ahead: once the fleet's timeline is back, the waiters behind take it, rather
-        than keep local turns that would go on top of it."""
-        async with self._local_turn:
-            if self._mode != "local" or self._local is None:
-                return False
-            now = time.monotonic()
-            if now >= self._reconnect_at and self._booking is None:
-                self._book()  # try Redis again; pace locally until it answers
-            due = self._local.due(now)
-            self._sent += 1
-            self._demand_count += 1
-            if due > now:
-                await asyncio.sleep(due - now)
-            return True
-
     def _take(self, now: float) -> float | None:
         """A token's due time from what this process holds; None: ask Redis."""
         if self._news():
@@ -292,7 +274,7 @@ class SharedQuota:
         """Book the next batch while half of this one is left, so that no request waits
         for Redis's round trip at a steady pace."""
         batch = self._batch
-        if self._mode != "shared" or self._next is not None or self._booking is not None:
+        if self._fallback.away or self._next is not None or self._booking is not None:
             return
         if batch is None:
             return
@@ -341,7 +323,7 @@ class SharedQuota:
         # While local, one attempt: the next try comes after the back-off anyway. A call
         # made again may count the same news twice if the first did run: the refusal's
         # episode is a compare-and-set (no second cut), and the rate estimates decay.
-        attempts = 1 + (TIMEOUT_RETRIES if self._mode == "shared" else 0)
+        attempts = 1 + (0 if self._fallback.away else TIMEOUT_RETRIES)
         for attempt in range(attempts):
             try:
                 reply: Any = await asyncio.wait_for(
@@ -386,11 +368,9 @@ class SharedQuota:
         )
         if previous is None or episode != previous.episode:
             self._episode_since = at
-        if self._mode == "local":
+        if self._fallback.away:
             log.warning("shared quota: Redis answers again; pacing with the fleet")
-            self._mode = "shared"
-            self._local = None
-            self._reconnect_wait = RECONNECT_FIRST
+            self._fallback.back(at)
         if granted > 0:
             batch = Batch(
                 issued=at,
@@ -411,25 +391,21 @@ class SharedQuota:
             self._retry_at = at + wait
 
     def _go_local(self, now: float, error: BaseException) -> None:
-        if self._mode == "shared":
+        if not self._fallback.away:
             view = self._view
             rate = view.rate_at(now) if view is not None else self._ceiling
             live = view.live if view is not None else 1
             share = None if rate is None else rate / live
-            self._local = LocalLimiter(
-                rate=share,
-                burst=BURST_SECONDS,
-                not_before=view.not_before if view is not None else 0.0,
-            )
-            self._mode = "local"
+            not_before = view.not_before if view is not None else 0.0
+            local = LocalLimiter(rate=share, burst=BURST_SECONDS, not_before=not_before)
+            self._fallback.leave(local)
             self._batch = self._next = None
             log.warning(
                 "shared quota: Redis unreachable (%s); pacing this process alone at %s",
                 type(error).__name__,
                 "no limit" if share is None else f"{share:.1f}/s",
             )
-        self._reconnect_at = now + self._reconnect_wait
-        self._reconnect_wait = min(RECONNECT_MAX, self._reconnect_wait * 2)
+        self._fallback.attempt_failed(now)
 
     async def aclose(self) -> None:
         """Leave the fleet (best effort, bounded) and close the connection."""
