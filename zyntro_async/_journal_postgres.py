@@ -322,7 +322,13 @@ class PostgresJournal:
         marks, self._marks = self._marks, []
         waiters, self._waiters = self._waiters, []
         if marks:
-            await self._write_marks(marks)
+            try:
+                await self._write_marks(marks)
+            except asyncio.CancelledError:
+                # Queued again for the writes a cancelled store still makes before it
+                # ends; writing an outcome twice is harmless (the same row, same values).
+                self._marks[:0] = marks
+                raise
         while self._claims:
             await self._claim_batch()
         reads, self._reads = self._reads, []
@@ -377,11 +383,15 @@ class PostgresJournal:
         batch: dict[str, tuple[Claim, asyncio.Future[Claimed]]] = {}
         later = []
         for claim, fut in self._claims:
+            if fut.cancelled():  # its item was cancelled: nothing will be sent for it
+                continue
             if claim.key in batch:
                 later.append((claim, fut))
             else:
                 batch[claim.key] = (claim, fut)
         self._claims = later
+        if not batch:
+            return
         keys = sorted(batch)
         answers = await self._decide(batch, keys)
         for key in keys:
