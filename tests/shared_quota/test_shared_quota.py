@@ -559,7 +559,7 @@ async def test_a_fleet_refused_in_its_opening_doubles_its_rate_until_refused_aga
         start = a.rate
         assert start is not None
         # From what the opening showed, the rate doubles (slow start), not a plateau.
-        await asyncio.sleep(0.45)
+        await asyncio.sleep(0.5)
         await b.acquire()  # its free pass has run out: it asks Redis
         assert (a.rate or 0.0) >= 4 * start
         assert (b.rate or 0.0) >= 4 * start

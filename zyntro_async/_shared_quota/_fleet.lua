@@ -50,7 +50,7 @@ local FAR_PAST = 1 / 3   -- the share refused that shows a new rate far past the
 local MIN_START = 20     -- the least rate slow start starts from, requests/s
 local REACT = 0.1        -- the least time between two cuts: the answers to what was sent
                          -- at the new rate must come in first
-local DOUBLING = 0.15    -- slow start: seconds per doubling of the rate (one round)
+local DOUBLING = 0.2     -- slow start: seconds per doubling of the rate (one round)
 local OPENING = 1.0      -- the opening's requests not refused, read as this many seconds
                          -- of the quota's rate (the flow control's opening verdict)
 

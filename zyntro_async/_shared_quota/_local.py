@@ -23,7 +23,7 @@ C_FROM = 50.0
 BETA = 0.9
 FALLBACK_BETA = 0.7
 #: Slow start: seconds per doubling of the fleet's rate.
-DOUBLING = 0.15
+DOUBLING = 0.2
 #: The least time between two cuts of the fallback's rate.
 LOCAL_REACT = 1.0
 
