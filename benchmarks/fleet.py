@@ -3,6 +3,7 @@
     python -m benchmarks.fleet                 # the whole matrix: about 8-10 min on 2 cores
     python -m benchmarks.fleet --quick         # N in {1, 4}, the sandbox only: about 3 min
     python -m benchmarks.fleet --only sandbox-4,kill,skew --no-save
+    python -m benchmarks.fleet --only nginx-4-learned-shared --no-save --trace
 
 Starts the sandbox in its own process (``benchmarks.server``: 5 ms latency), Debian's
 ``redis-server`` on a free loopback port (``tests.shared_quota.redis_server``) and, for
@@ -45,7 +46,10 @@ Targets (PASS/MISS per shared run): known >= 0.95x, <= 1 % refused; learned >= 0
 <= 3 % refused (judged over the whole run and after the opening, both printed), within
 10 % of the quota by 10 s; Jain >= 0.95; 0 failed, 0
 duplicates; kill: no stall, <= 5 % refused meanwhile, shared again within 5 s; skew:
-<= 1.02x and >= 0.95x, <= 1 % refused. Results go to
+<= 1.02x and >= 0.95x, <= 1 % refused. ``--trace`` samples every 50 ms the requests
+and refusals the enforcer counted and the fleet's state in Redis (its rate, ``w_max``,
+episode, slow start, the decayed send and accepted rates) and prints them after each
+run. Results go to
 ``benchmarks/results/fleet-<UTC stamp>.json`` and ``.md`` (``--no-save``: print only).
 """
 
