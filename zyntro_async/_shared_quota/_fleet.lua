@@ -107,7 +107,12 @@ redis.call('EXPIRE', KEYS[2], math.ceil(ttl) + 1)
 
 -- The fleet's send and accept rates: exponentially decayed counts (time constant TAU),
 -- bias-corrected for a fleet that started (or woke from idling) less than a few TAU ago.
-if now - est_at > 5 * TAU then since = now end
+if now - est_at > 5 * TAU then
+    since = now
+    -- A fleet that wakes with no rate opens again: its old opening's counts (tokens
+    -- never answered among them) say nothing of this one.
+    if episode == 0 then open_granted, ep_sent, ep_no, ep_ok = 0, used, refused, accepted end
+end
 local decay = math.exp(-math.max(0, now - est_at) / TAU)
 sent_rate = sent_rate * decay + used / TAU
 ok_rate = ok_rate * decay + accepted / TAU
