@@ -3,6 +3,7 @@
     python -m benchmarks.fleet                 # the whole matrix: about 8-10 min on 2 cores
     python -m benchmarks.fleet --quick         # N in {1, 4}, the sandbox only: about 3 min
     python -m benchmarks.fleet --only sandbox-4,kill,skew --no-save
+    python -m benchmarks.fleet --only nginx-4-learned-shared --no-save --trace
 
 Starts the sandbox in its own process (``benchmarks.server``: 5 ms latency), Debian's
 ``redis-server`` on a free loopback port (``tests.shared_quota.redis_server``) and, for
@@ -45,7 +46,10 @@ Targets (PASS/MISS per shared run): known >= 0.95x, <= 1 % refused; learned >= 0
 <= 3 % refused (judged over the whole run and after the opening, both printed), within
 10 % of the quota by 10 s; Jain >= 0.95; 0 failed, 0
 duplicates; kill: no stall, <= 5 % refused meanwhile, shared again within 5 s; skew:
-<= 1.02x and >= 0.95x, <= 1 % refused. Results go to
+<= 1.02x and >= 0.95x, <= 1 % refused. ``--trace`` samples every 50 ms the requests
+and refusals the enforcer counted and the fleet's state in Redis (its rate, ``w_max``,
+episode, slow start, the decayed send and accepted rates) and prints them after each
+run. Results go to
 ``benchmarks/results/fleet-<UTC stamp>.json`` and ``.md`` (``--no-save``: print only).
 """
 
@@ -271,6 +275,7 @@ async def run_one(run: Run, servers: Servers, first_seq: int) -> dict[str, Any]:
             proc.stdin.write(b"go\n")
             await proc.stdin.drain()
         opening = asyncio.ensure_future(_counts_at(run, servers, go + OPENING))
+        tracing = asyncio.ensure_future(_trace(run, servers, go)) if TRACE else None
         kill: dict[str, Any] = {}
         if run.kind == "kill":
             kill = await _outage(run, servers, go)
@@ -281,6 +286,10 @@ async def run_one(run: Run, servers: Servers, first_seq: int) -> dict[str, Any]:
         ]
         for proc in procs:
             await proc.wait()
+        if tracing is not None:
+            tracing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await tracing
     finally:
         for proc in procs:
             if proc.returncode is None:
@@ -308,6 +317,8 @@ async def run_one(run: Run, servers: Servers, first_seq: int) -> dict[str, Any]:
         kill["longest_gap_s"] = round(longest_gap(times, lo, min(hi, max(times))), 3)
         kill["ratio"] = round(sum(1 for t in times if lo <= t <= hi) / (hi - lo) / QUOTA, 3)
         out["kill"] = kill
+    if TRACE:
+        out["trace"] = TRACE_ROWS[:]
     judge(run, out)
     return out
 
@@ -316,9 +327,69 @@ def _share(part: int, whole: int) -> float | None:
     return round(part / whole, 4) if whole > 0 else None
 
 
+TRACE = False
+TRACE_ROWS: list[dict[str, Any]] = []
+
+
+async def _trace(run: Run, servers: Servers, go: float) -> None:
+    """Every 0.05 s: the requests and refusals so far and the fleet's state in Redis."""
+    import redis
+
+    from zyntro_async._shared_quota._local import cubic_rate
+
+    TRACE_ROWS.clear()
+    client = redis.Redis.from_url(servers.redis.url)
+    try:
+        while True:
+            at = time.monotonic() - go
+            requests, refused = _counts_fast(run, servers)
+            row: dict[str, Any] = {"t": round(at, 2), "req": requests, "refused": refused}
+            keys = [k for k in client.keys("zyntro:quota:*") if not k.endswith(b":live")]
+            if keys:
+                f = {k.decode(): float(v) for k, v in client.hgetall(keys[0]).items()}
+                sec, usec = client.time()
+                now = sec - 1735689600 + usec / 1e6
+                w_max = f.get("w_max", 0.0)
+                age = now - f.get("cut_at", 0.0)
+                rate = cubic_rate(w_max, age, f.get("doubling") == 1) if w_max else 0.0
+                row.update(
+                    rate=round(rate, 1),
+                    w_max=round(w_max, 1),
+                    ep=int(f.get("episode", 0)),
+                    ss=int(f.get("doubling", 0)),
+                    sent=round(f.get("sent_rate", 0.0), 1),
+                    ok=round(f.get("ok_rate", 0.0), 1),
+                )
+            TRACE_ROWS.append(row)
+            await asyncio.sleep(0.05)
+    finally:
+        client.close()
+
+
+def _print_trace(rows: list[dict[str, Any]]) -> None:
+    """The trace by 0.05 s: requests and refusals in the step, the fleet's state."""
+    last = {"req": 0, "refused": 0}
+    for row in rows:
+        sent, refused = row["req"] - last["req"], row["refused"] - last["refused"]
+        last = row
+        state = " ".join(
+            f"{k}={row[k]}" for k in ("rate", "w_max", "ep", "ss", "sent", "ok") if k in row
+        )
+        print(f"  t={row['t']:5.2f} sent {sent:4d} refused {refused:3d}  {state}")
+
+
+def _counts_fast(run: Run, servers: Servers) -> tuple[int, int]:
+    if run.target == "nginx":
+        assert servers.nginx is not None
+        lines = servers.nginx._read_log()
+        return len(lines), sum(1 for line in lines if line and line[0] == "429")
+    return _counts(run, servers)
+
+
 async def _counts_at(run: Run, servers: Servers, at: float) -> tuple[int, int]:
     await asyncio.sleep(max(0.0, at - time.monotonic()))
-    return _counts(run, servers)
+    # In a thread: nginx's log is read until it stops growing, which blocks up to 2 s.
+    return await asyncio.get_running_loop().run_in_executor(None, _counts, run, servers)
 
 
 async def _outage(run: Run, servers: Servers, go: float) -> dict[str, Any]:
@@ -393,6 +464,8 @@ async def run_target(
                 out = await run_one(run, servers, first_seq=len(results) * 100_000)
                 results.append(out)
                 print(line(out), flush=True)
+                if TRACE:
+                    _print_trace(out["trace"])
         finally:
             if servers.nginx is not None:
                 servers.nginx.stop()
@@ -419,7 +492,7 @@ def line(out: dict[str, Any]) -> str:
         f"({_pct(out.get('refused_after_opening'))} after 1 s)  "
         f"Jain {out['jain']:.3f}  within 10 % {_s(out['converge_s']):>6}  "
         f"failed {out['failed']}  dup {out['duplicates']}  first ok {out['first_ok_s']:.2f} s  "
-        f"load {out['load']:.1f}"
+        f"load {out['load']:.1f}  went local {out.get('went_local', 0)}"
     )
     if "kill" in out:
         k = out["kill"]
@@ -523,12 +596,19 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="N in {1, 4}, the sandbox only")
     parser.add_argument("--only", help="comma-separated run-name prefixes (sandbox-4, kill)")
     parser.add_argument("--no-save", action="store_true", help="print only")
+    parser.add_argument("--trace", action="store_true", help="sample the fleet every 0.05 s")
     parser.add_argument("--render", metavar="JSON", help="write a saved run's .md again")
     args = parser.parse_args()
     if args.render:
         path = Path(args.render)
         path.with_suffix(".md").write_text(markdown(json.loads(path.read_text())))
         return
+    global TRACE
+    TRACE = args.trace
+    if TRACE:
+        import redis  # noqa: F401 -- imported before the first run's trace starts
+
+        import zyntro_async._shared_quota._local  # noqa: F401
     started = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     uptime = [_uptime()]
     print(uptime[0], flush=True)

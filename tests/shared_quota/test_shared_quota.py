@@ -35,14 +35,19 @@ async def _redis_now(url: str) -> float:
         await client.aclose()
 
 
-async def _drive(quotas: list[SharedQuota], seconds: float, width: int = 4) -> list[int]:
-    """Acquire flat out through each quota for ``seconds``; acquisitions per quota."""
+async def _drive(
+    quotas: list[SharedQuota], seconds: float, width: int = 4, *, accepted: bool = False
+) -> list[int]:
+    """Acquire flat out through each quota for ``seconds`` (each request ``accepted`` by
+    the server, or no answer reported); acquisitions per quota."""
     counts = [0] * len(quotas)
     end = time.monotonic() + seconds
 
     async def task(i: int) -> None:
         while True:
             await quotas[i].acquire()
+            if accepted:
+                quotas[i].on_accepted()
             if time.monotonic() > end:
                 return
             counts[i] += 1
@@ -196,7 +201,13 @@ async def test_a_refusal_cuts_every_limiters_rate_once_per_episode(
         c.on_refusal(None, sent_at=sent)
         await _spend(c, a)
         assert a.episode == c.episode == 1
-        # One sent after it starts a new episode: cut again, once.
+        # One sent after it, while few of the new rate's requests are refused, is a
+        # gateway's queue draining in the episode's first second: no cut.
+        c.on_refusal(None, sent_at=time.monotonic())
+        await _spend(c, a)
+        assert a.episode == c.episode == 1
+        # Once the episode is a second old, a refusal cuts again, once.
+        await asyncio.sleep(1.0)
         c.on_refusal(None, sent_at=time.monotonic())
         await _spend(c, a)
         assert a.episode == c.episode == 2
@@ -341,7 +352,9 @@ async def test_with_no_limit_known_nothing_waits(redis_server: RedisServer) -> N
     quotas = await _connect(redis_server.url, 2, None)
     try:
         started = time.monotonic()
-        counts = await _drive(quotas, 0.2)
+        # The fleet's opening widens its window with every accepted answer (a quarter
+        # wider each): a server that accepts everything is soon sent all it can take.
+        counts = await _drive(quotas, 0.2, accepted=True)
         elapsed = time.monotonic() - started
         assert all(q.rate is None for q in quotas)
         assert all(q.mode == "shared" for q in quotas)
@@ -501,3 +514,63 @@ async def test_back_from_an_outage_the_fleet_sends_no_more_than_the_quota(
     assert modes == ["shared"] * 3
     after = sum(1 for t in done if back <= t < back + 1.5) / 1.5
     assert after <= 1.05 * 300, after
+
+
+@pytest.mark.slow
+async def test_processes_learning_a_quota_open_with_one_window_between_them(
+    redis_server: RedisServer,
+) -> None:
+    quotas = await _connect(redis_server.url, 4, None)
+    passed = [0]
+
+    async def task(quota: SharedQuota) -> None:
+        await quota.acquire()
+        passed[0] += 1
+
+    tasks = [asyncio.ensure_future(task(q)) for q in quotas for _ in range(16)]
+    try:
+        await asyncio.sleep(0.3)
+        # No answer is back: the fleet's first flight is one window of 10, not 4.
+        assert passed[0] == 10
+        for _ in range(10):
+            quotas[0].on_accepted()
+        await asyncio.sleep(0.3)
+        # Accepted answers widen it again.
+        assert passed[0] > 10
+    finally:
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await _close(quotas)
+
+
+@pytest.mark.slow
+async def test_a_fleet_refused_in_its_opening_doubles_its_rate_until_refused_again(
+    redis_server: RedisServer,
+) -> None:
+    a, b = await _connect(redis_server.url, 2, None)
+    try:
+        for _ in range(5):  # the opening: answered and accepted
+            for quota in (a, b):
+                await quota.acquire()
+                quota.on_accepted()
+        a.on_refusal(None, sent_at=time.monotonic())
+        await a.acquire()  # reports it
+        start = a.rate
+        assert start is not None
+        # From what the opening showed, the rate doubles (slow start), not a plateau.
+        await asyncio.sleep(0.5)
+        await b.acquire()  # its free pass has run out: it asks Redis
+        assert (a.rate or 0.0) >= 4 * start
+        assert (b.rate or 0.0) >= 4 * start
+        # A refusal of a request sent at it ends slow start: CUBIC under that rate.
+        for _ in range(20):
+            await a.acquire()
+        a.on_refusal(None, sent_at=time.monotonic())
+        await _spend(a, b)
+        cut = a.rate
+        assert cut is not None
+        await asyncio.sleep(0.3)
+        assert (a.rate or 0.0) < 1.2 * cut
+    finally:
+        await _close([a, b])

@@ -21,9 +21,23 @@ known ``max_per_second``. Here they pace as one:
   the script cuts only if that is still the current one (a compare-and-set). The cut
   backs off to 0.9 of the fleet's measured accepted rate, or to 0.7 of its send rate
   while too little was accepted to measure (botocore's beta); a refusal while more than
-  95 % of the fleet's requests are accepted is sporadic and cuts nothing. A
-  ``Retry-After`` anywhere sets a shared "not before" that every booking starts after;
-  a rate-limit header's limit and ``max_per_second`` (the fleet's total) cap the rate.
+  95 % of the fleet's requests are accepted is sporadic and cuts nothing. No cut
+  comes within 0.1 s of the last, and in an episode's first second only if more than a
+  third of the requests sent in it were refused: a gateway's queue that the rate
+  before filled (nginx's ``limit_req`` burst) drains slowly at a rate just under its
+  limit and refuses now and then meanwhile, which would cut the fleet again and again.
+  A ``Retry-After`` anywhere sets a shared "not before" that every booking starts
+  after; a rate-limit header's limit and ``max_per_second`` (the fleet's total) cap
+  the rate.
+* **One opening.** With no rate known, the fleet opens as one slow-start window (10
+  requests out, a quarter wider per accepted answer, as the flow control's opening),
+  not one per process. Its first refusal, with no header to go by, starts a fleet-wide
+  slow start from what the opening showed the quota admits: the rate doubles every
+  :data:`~._local.DOUBLING` seconds until a request sent at it is refused; CUBIC then
+  restarts under the lower of two estimates of the quota (the last rounds' accepted
+  rate, which a gateway's burst inflates, and the fleet's decayed one, which the
+  slower rounds deflate) and climbs back to the higher. A cut from so little evidence
+  would otherwise hold the fleet on CUBIC's plateau far under the quota for seconds.
 * **Redis away.** Every call is bounded (:data:`~._quota.CALL_TIMEOUT`). A refused or
   reset connection is proof that Redis is away; a timeout is not (an event loop held up
   by other work times out calls Redis answered), so it is tried again at once

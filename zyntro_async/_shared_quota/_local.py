@@ -22,6 +22,8 @@ CUBIC_C = 0.4
 C_FROM = 50.0
 BETA = 0.9
 FALLBACK_BETA = 0.7
+#: Slow start: seconds per doubling of the fleet's rate.
+DOUBLING = 0.2
 #: The least time between two cuts of the fallback's rate.
 LOCAL_REACT = 1.0
 
@@ -37,10 +39,13 @@ def namespace(api_key: str) -> str:
     return f"zyntro:quota:{digest[:_NAMESPACE_HEX]}"
 
 
-def cubic_rate(w_max: float, age: float) -> float:
+def cubic_rate(w_max: float, age: float, doubling: bool = False) -> float:
     """The fleet's rate ``age`` seconds after its cut point (``_fleet.lua``'s formula):
     CUBIC, ``C * (age - K)**3 + w_max`` with ``K = cbrt(w_max * (1 - BETA) / C)`` and
-    ``C = CUBIC_C * max(1, w_max / C_FROM)``."""
+    ``C = CUBIC_C * max(1, w_max / C_FROM)``; in slow start (``doubling``), ``w_max``
+    doubled every :data:`DOUBLING` seconds."""
+    if doubling:
+        return max(MIN_RATE, w_max * math.pow(2.0, min(32.0, max(0.0, age) / DOUBLING)))
     c = CUBIC_C * max(1.0, w_max / C_FROM)
     k: float = (w_max * (1 - BETA) / c) ** (1 / 3)
     return max(MIN_RATE, c * (age - k) ** 3 + w_max)
@@ -59,10 +64,12 @@ class FleetView:
     limit: float  # 0: no header seen
     live: int
     ceiling: float  # the fleet's max_per_second (0: none)
+    doubling: bool = False  # in slow start: w_max is the rate it started from
 
     def rate_at(self, now: float) -> float | None:
         """The fleet's rate at local time ``now`` (None: nothing limits it)."""
-        rate = cubic_rate(self.w_max, now - self.cut_at) if self.w_max > 0 else math.inf
+        age = now - self.cut_at
+        rate = cubic_rate(self.w_max, age, self.doubling) if self.w_max > 0 else math.inf
         for cap in (self.ceiling, self.limit):
             if cap > 0:
                 rate = min(rate, cap)
@@ -77,7 +84,7 @@ class Batch:
     on arrival. A token is never spent before it is due; tokens not spent by ``grace``
     seconds after the batch's slice of the timeline ends (or it arrived, if later) lapse,
     so a process late to spend its batch puts at most one batch into a short stretch.
-    ``rate`` None: a free pass, any number of tokens until ``until``.
+    ``rate`` None: a free pass, ``count`` tokens until ``until``.
     """
 
     issued: float
@@ -91,7 +98,7 @@ class Batch:
     def take(self, now: float) -> float | None:
         """The next token's due time (maybe in the past: go now); None when spent."""
         if self.rate is None:
-            if now >= self.until:
+            if now >= self.until or self.taken >= self.count:
                 return None
             self.taken += 1
             return max(now, self.start)

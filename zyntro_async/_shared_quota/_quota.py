@@ -35,6 +35,8 @@ BURST_SECONDS = 0.02
 HORIZON = 0.25
 #: A token not taken this long after its time lapses.
 GRACE = 0.02
+#: A free pass outside the fleet's opening is for any number of tokens.
+UNCOUNTED = 1 << 30
 #: With nothing limiting the fleet, a process still reports and syncs this often.
 FREE_PASS = 0.05
 #: A process that has not called for this long is no longer counted live.
@@ -83,6 +85,7 @@ class SharedQuota:
         self._episode_since = -math.inf  # when this process learned the current episode
         self._sent = 0  # news not yet sent to Redis
         self._accepted = 0
+        self._refused = 0
         self._refused_in = -1
         self._retry_after = 0.0
         self._limit = 0.0
@@ -194,6 +197,7 @@ class SharedQuota:
         if retry_after:
             self._retry_after = max(self._retry_after, retry_after)
         if sent_at is None or sent_at >= self._episode_since:
+            self._refused += 1
             self._refused_in = self.episode
         self._batch = self._next = None  # book again at once, at the cut rate
 
@@ -279,7 +283,9 @@ class SharedQuota:
         if batch is None:
             return
         if batch.rate is None:
-            low = now >= batch.until - FREE_PASS / 2
+            low = (
+                now >= batch.until - FREE_PASS / 2 or 2 * (batch.count - batch.taken) <= batch.count
+            )
         else:
             low = 2 * (batch.count - batch.taken) <= batch.count
         if low:
@@ -299,7 +305,7 @@ class SharedQuota:
     async def _refill(self, now: float) -> None:
         view = self._view
         rate = view.rate_at(now) if view is not None else self._ceiling
-        want = 1
+        want = min(MAX_BATCH, max(1, self._waiting))  # a free pass: the opening counts it
         if rate is not None:
             span = now - self._demand_at
             if span > 0:
@@ -313,11 +319,12 @@ class SharedQuota:
 
     async def _call(self, want: int, now: float) -> None:
         """One script call; on failure, switch to local limiting."""
-        sent, accepted = self._sent, self._accepted
+        sent, accepted, refused = self._sent, self._accepted, self._refused
         refused_in, retry_after, limit = self._refused_in, self._retry_after, self._limit
         numbers = (
-            f"{want} {sent} {accepted} {self._ceiling or 0:.6f} {BURST_SECONDS} {HORIZON} "
-            f"{HEARTBEAT_TTL} {refused_in} {retry_after:.6f} {limit:.6f}"
+            f"{want} {sent} {accepted} {refused} {self.episode} {self._ceiling or 0:.6f} "
+            f"{BURST_SECONDS} {HORIZON} {HEARTBEAT_TTL} {refused_in} {retry_after:.6f} "
+            f"{limit:.6f}"
         )
         args = [self._proc, numbers]
         # While local, one attempt: the next try comes after the back-off anyway. A call
@@ -342,6 +349,7 @@ class SharedQuota:
         at = time.monotonic()
         self._sent -= sent
         self._accepted -= accepted
+        self._refused -= refused
         if self._refused_in == refused_in:
             self._refused_in = -1
         if self._retry_after == retry_after:
@@ -365,9 +373,11 @@ class SharedQuota:
             limit=float(reply[7]),
             live=max(1, int(reply[8])),
             ceiling=self._ceiling or 0.0,
+            doubling=reply[9] == "1",
         )
         if previous is None or episode != previous.episode:
             self._episode_since = at
+            self._refused = 0  # counted for the episode before
         if self._fallback.away:
             log.warning("shared quota: Redis answers again; pacing with the fleet")
             self._fallback.back(at)
@@ -376,7 +386,7 @@ class SharedQuota:
                 issued=at,
                 start=at + wait,
                 rate=rate if rate > 0 else None,
-                count=granted,
+                count=granted if rate > 0 or reply[10] == "1" else UNCOUNTED,
                 until=at + max(0.0, wait) + FREE_PASS,
                 grace=GRACE,
             )
