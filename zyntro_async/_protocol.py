@@ -142,7 +142,7 @@ def coerce_id(
             endpoint=endpoint,
             contact_id=contact_id,
         )
-    if not is_utf8(text):
+    if not text.isascii() and not is_utf8(text):
         raise _refuse(
             f"{what} is not valid UTF-8", code=code, endpoint=endpoint, contact_id=contact_id
         )
@@ -264,7 +264,7 @@ def add_profile_call(
         )
     if type(source) is not str:
         source = str.__str__(source) if isinstance(source, str) else None
-    if source is None or source in EMPTY_STRINGS or not is_utf8(source):
+    if source is None or source in EMPTY_STRINGS or (not source.isascii() and not is_utf8(source)):
         raise _refuse(
             'profile_source must be a valid UTF-8 string, not empty or "0"',
             code="MISSING_FIELDS",
