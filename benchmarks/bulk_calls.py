@@ -58,6 +58,7 @@ def analyse(profiler: cProfile.Profile, items: int) -> dict[str, Any]:
     charged to the owners of its callers, call for call."""
     stats = pstats.Stats(profiler).stats  # type: ignore[attr-defined]
     by_owner: Counter[str] = Counter()
+    python_by_owner: Counter[str] = Counter()  # Python functions only (no builtins)
     time_by_owner: Counter[str] = Counter()
     functions: list[tuple[float, float, str, str]] = []
     for func, (_cc, calls, self_time, _cum, callers) in stats.items():
@@ -73,6 +74,7 @@ def analyse(profiler: cProfile.Profile, items: int) -> dict[str, Any]:
         else:
             owner = _owner(func[0])
             by_owner[owner] += calls
+            python_by_owner[owner] += calls
             time_by_owner[owner] += self_time
         functions.append((calls / items, self_time / items, owner, _label(func)))
     total = sum(by_owner.values())
@@ -80,6 +82,7 @@ def analyse(profiler: cProfile.Profile, items: int) -> dict[str, Any]:
         "items": items,
         "calls_per_item": total / items,
         "by_owner": {k: v / items for k, v in by_owner.most_common()},
+        "python_by_owner": {k: v / items for k, v in python_by_owner.items()},
         "self_us_by_owner": {k: v / items * 1e6 for k, v in time_by_owner.most_common()},
         "functions": functions,
     }
@@ -88,11 +91,13 @@ def analyse(profiler: cProfile.Profile, items: int) -> dict[str, Any]:
 def report(result: dict[str, Any], top: int, owner: str | None, by_time: bool = False) -> str:
     lines = [
         f"items {result['items']}, function calls per item {result['calls_per_item']:.1f}",
-        "by owner (calls/item, self µs/item under cProfile):",
+        "by owner: calls/item (builtins charged to their callers), of which Python",
+        "functions, and self µs/item under cProfile:",
     ]
     for name, count in result["by_owner"].items():
         us = result["self_us_by_owner"].get(name, 0.0)
-        lines.append(f"  {name:<14} {count:8.1f}   {us:7.1f}")
+        python = result["python_by_owner"].get(name, 0.0)
+        lines.append(f"  {name:<14} {count:8.1f} {python:8.1f}   {us:7.1f}")
     rows = [f for f in result["functions"] if owner is None or f[2] == owner]
     rows.sort(key=lambda f: (-f[1], -f[0]) if by_time else (-f[0], -f[1]))
     order = "self time" if by_time else "calls/item"

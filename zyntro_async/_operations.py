@@ -110,6 +110,11 @@ class Operations:
             lease=self._lease,
         )
 
+    @property
+    def converts(self) -> bool:
+        """Whether :meth:`plain` may change a payload (a ``json_default`` is set)."""
+        return self._json_default is not None
+
     def plain(self, payload: T) -> T:
         """``payload`` as it will be sent: with ``json_default`` applied, if there is one
         (the same kind of container; what is inside may have changed type)."""
@@ -329,8 +334,9 @@ class Operations:
         call: Call[Profile],
         *args: Any,
     ) -> Profile:
-        # The deadline counts from the call's first turn, not from the wait for it.
-        turn = await self.turn(flow, call)
+        # The deadline counts from the call's first turn, not from the wait for it (see
+        # :meth:`turn`).
+        turn = await self._acquire(flow, call, deadline_of(self._policy))
         return await self._add_from(turn, call, *args)
 
     def _add_from(
