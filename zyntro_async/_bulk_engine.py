@@ -176,7 +176,12 @@ class _Run(Generic[T]):
                 self.room.clear()
                 await self.room.wait()
                 continue
-            if self.max_wait is not None and flow.gate_until - time.monotonic() > self.max_wait:
+            gate_until = flow.gate_until  # 0 while the gate is open
+            if (
+                gate_until
+                and self.max_wait is not None
+                and gate_until - time.monotonic() > self.max_wait
+            ):
                 self.stop(_gate_message(flow, self.max_wait))
                 return
             try:

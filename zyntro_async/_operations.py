@@ -204,7 +204,8 @@ class Operations:
             if self._telemetry is not None:
                 traced = self._telemetry.request(call)
             stats.on_wire()
-            sent = time.monotonic()
+            debug = log.isEnabledFor(logging.DEBUG)
+            sent = time.monotonic() if debug else 0.0
             response = await self._transport.post(
                 call.endpoint,
                 call.body,
@@ -212,7 +213,7 @@ class Operations:
                 total=total,
                 timeout_settings=self._timeout,
             )
-            if log.isEnabledFor(logging.DEBUG):
+            if debug:
                 log.debug(
                     "%s -> HTTP %d in %.0f ms",
                     call.endpoint,
