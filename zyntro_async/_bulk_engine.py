@@ -247,14 +247,7 @@ class _Run(Generic[T]):
         return BulkResult(request=item, ok=False, error=error)
 
     def finish(self, result: BulkResult[T]) -> None:
-        self.record(result)
-        if self.streaming:
-            self.results.append(result)
-            self.ready.set()
-        else:
-            self.held -= 1
-
-    def record(self, result: BulkResult[Any]) -> None:
+        """Count ``result`` in, then keep it for the consumer (or let it go, when awaited)."""
         self.done += 1
         self.retries += result.retries
         self.abandoned += result.retries_abandoned
@@ -278,6 +271,11 @@ class _Run(Generic[T]):
             if now - self.last_progress >= self.progress_interval:
                 self.last_progress = now
                 self.emit_progress()
+        if self.streaming:
+            self.results.append(result)
+            self.ready.set()
+        else:
+            self.held -= 1
 
     def stop(self, why: str) -> None:
         if self.stopped is None:
