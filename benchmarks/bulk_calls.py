@@ -7,6 +7,7 @@ by owner (``zyntro_async``, the transport, asyncio, the rest) and the top functi
 A call count does not move with the machine's load, unlike CPU time: it is the figure
 to compare two trees by on a busy machine (``--sdk-path DIR`` measures the
 ``zyntro_async`` in DIR against this tree's sandbox), before confirming with timed runs.
+``--no-profile`` runs the same without cProfile, for valgrind to count instructions.
 """
 
 from __future__ import annotations
@@ -117,7 +118,10 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
     async with _variants.SETUPS[args.variant](settings, wargs) as runner:
         await runner(work(contact_ids, args.warmup, time.monotonic() + 60, start=10**8))
         profiler = cProfile.Profile()
-        items = work(contact_ids, args.n, time.monotonic() + 300)
+        items = work(contact_ids, args.n, time.monotonic() + 600)
+        if args.no_profile:  # for an outside counter: callgrind's instructions
+            counts = await runner(items)
+            return {"items": counts.done, "failed": counts.failed}
         profiler.enable()
         try:
             counts = await runner(items)
@@ -142,6 +146,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--owner", default=None, help="list only this owner's functions")
     p.add_argument("--by-time", action="store_true", help="sort by self time, not calls")
     p.add_argument("--dump", default=None, help="also write cProfile's stats to this file")
+    p.add_argument(
+        "--no-profile",
+        action="store_true",
+        help="run without cProfile (to count instructions under valgrind, see the README)",
+    )
     p.add_argument("--sdk-path", default=None, help="measure the zyntro_async in this dir")
     return p
 
@@ -150,9 +159,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.sdk_path:
         sys.path.insert(0, os.path.abspath(args.sdk_path))
-    with sandbox_server(contacts=args.contacts, seed=args.seed) as server:
+    # Under valgrind this process starts slowly: give the server time to come up.
+    with sandbox_server(contacts=args.contacts, seed=args.seed, start_timeout=120) as server:
         os.environ.update(server.env)
         result = asyncio.run(_run(args))
+    if args.no_profile:
+        print(f"items {result['items']}, failed {result['failed']} (not profiled)")
+        return 0
     print(report(result, args.top, args.owner, args.by_time))
     return 0
 
