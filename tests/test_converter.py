@@ -954,3 +954,33 @@ def test_property_structure_profile_never_fails_unexpectedly(data: Any) -> None:
     assert type(profile.id) is int
     assert isinstance(profile.payload, (dict, list))
     json.dumps(profile.to_dict())
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    profile_id=st.integers() | st.text(max_size=5) | st.booleans() | st.none(),
+    source=st.text(max_size=5) | st.integers() | st.none(),
+    payload=WIRE_VALUES,
+    extra=st.none() | st.integers(),
+)
+def test_property_add_answer_structured_as_a_fetched_record(
+    profile_id: Any, source: Any, payload: Any, extra: Any
+) -> None:
+    """An add's answer gives the profile the same record gives in a fetch (the same
+    rules, the same extra), and a payload that is a copy, never the answer's own."""
+    data = {"profile_id": profile_id, "profile_source": source, "profile_payload": payload}
+    if extra is not None:
+        data["note"] = extra
+    fetched = structure_contact_details(
+        {"contact": {"contact_id": "c1"}, "contact_profile": [data]}, **ALL
+    ).profiles
+    assert fetched is not None
+    try:
+        added = structure_profile(data)
+    except MalformedResponseError:
+        assert fetched == []  # a record the fetch skips is one the add refuses
+        return
+    assert fetched == [added]
+    if isinstance(payload, (dict, list)):
+        assert added.payload == payload
+        assert added.payload is not payload

@@ -139,6 +139,17 @@ def _status_line(status: int) -> str:
         return f"HTTP {status}"
 
 
+_DECODE: Final = json.JSONDecoder().decode  # what json.loads decodes with
+
+
+def _decode_body(body: bytes) -> Any:
+    """``json.loads(body)``: a body that opens with ``{`` and no NUL after it is UTF-8
+    (what ``json.loads`` would detect), decoded without its per-call detection."""
+    if body[:1] == b"{" and body[1:2] != b"\x00":
+        return _DECODE(body.decode("utf-8", "surrogatepass"))
+    return json.loads(body)
+
+
 def _as_text(message: object) -> str:
     return message if isinstance(message, str) else json.dumps(message)
 
@@ -182,7 +193,7 @@ def interpret(call: Call[T], response: RawResponse, *, now: float | None = None)
             error.code = code
         raise error
     try:
-        envelope = json.loads(response.body)
+        envelope = _decode_body(response.body)
     except (ValueError, UnicodeDecodeError, RecursionError):
         envelope = None
     if not isinstance(envelope, dict) or envelope.get("status") not in ("success", "error"):

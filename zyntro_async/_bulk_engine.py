@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import logging
 import time
 from collections import deque
@@ -113,7 +112,8 @@ class _Run(Generic[T]):
         self.room = asyncio.Event()  # an item ended, a result was read, or a slot freed
         self.ready = asyncio.Event()  # a result is ready, or the run ended
         flow.on_change = self.room
-        self.tasks: set[asyncio.Task[BulkResult[T]]] = set()
+        # Each item's task, with the item (what its failure is reported against).
+        self.tasks: dict[asyncio.Task[BulkResult[T]], Any] = {}
         self.supervisor: asyncio.Task[None] | None = None
         self.report: BulkReport | None = None
         self.error: BaseException | None = None  # what the consumer gets after the report
@@ -167,6 +167,7 @@ class _Run(Generic[T]):
         flow = self.flow
         loop = asyncio.get_running_loop()
         shard = self.shard
+        item_done = self.item_done
         while self.stopped is None:
             active = self.held - len(self.results) - flow.sleeping
             # The intake takes only what the pace can serve: an item taken while others
@@ -175,7 +176,12 @@ class _Run(Generic[T]):
                 self.room.clear()
                 await self.room.wait()
                 continue
-            if self.max_wait is not None and flow.gate_until - time.monotonic() > self.max_wait:
+            gate_until = flow.gate_until  # 0 while the gate is open
+            if (
+                gate_until
+                and self.max_wait is not None
+                and gate_until - time.monotonic() > self.max_wait
+            ):
                 self.stop(_gate_message(flow, self.max_wait))
                 return
             try:
@@ -205,16 +211,16 @@ class _Run(Generic[T]):
                 self.finish(self.failure(item, exc))
                 continue
             task: asyncio.Task[BulkResult[T]] = loop.create_task(work)
-            self.tasks.add(task)
-            task.add_done_callback(functools.partial(self.item_done, item))
+            self.tasks[task] = item
+            task.add_done_callback(item_done)
 
     def owns(self, item: Any, shard: Shard) -> bool:
         """Whether ``item`` belongs to this run's shard."""
         key = None if self.shard_key is None else self.shard_key(item)
         return shard_of(key, shard[1]) == shard[0]
 
-    def item_done(self, item: Any, task: asyncio.Task[BulkResult[T]]) -> None:
-        self.tasks.discard(task)
+    def item_done(self, task: asyncio.Task[BulkResult[T]]) -> None:
+        item = self.tasks.pop(task)
         self.room.set()
         if task.cancelled():
             return  # the run is ending: wind_down reports what was not done
@@ -241,14 +247,7 @@ class _Run(Generic[T]):
         return BulkResult(request=item, ok=False, error=error)
 
     def finish(self, result: BulkResult[T]) -> None:
-        self.record(result)
-        if self.streaming:
-            self.results.append(result)
-            self.ready.set()
-        else:
-            self.held -= 1
-
-    def record(self, result: BulkResult[Any]) -> None:
+        """Count ``result`` in, then keep it for the consumer (or let it go, when awaited)."""
         self.done += 1
         self.retries += result.retries
         self.abandoned += result.retries_abandoned
@@ -272,6 +271,11 @@ class _Run(Generic[T]):
             if now - self.last_progress >= self.progress_interval:
                 self.last_progress = now
                 self.emit_progress()
+        if self.streaming:
+            self.results.append(result)
+            self.ready.set()
+        else:
+            self.held -= 1
 
     def stop(self, why: str) -> None:
         if self.stopped is None:

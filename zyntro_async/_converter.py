@@ -31,15 +31,16 @@ when their ``include_*`` flag is off, whatever the server sent):
   with a warning instead of failing the fetch.
 * ``signals``: passed through verbatim (undocumented shape); ``None`` when not asked.
 
-The converter is the real path: every answer is structured by
-``_CONVERTER.structure(data, Model)``. The hook a model class has on it is a per-class
-field plan (wire key -> attribute name, the converter's own structure hook for the
-field's type), built once at import; structuring a record is one loop over the wire
-keys. Why not ``cattrs.gen.make_dict_structure_fn`` with ``override(rename=...)``: it
-measured the same per ``addProfileToContact`` answer (the payload's JSON decoding
-dominates), and a generated function cannot keep unknown keys in
-``extra`` nor keep one malformed field's raw value while structuring the rest, which the
-rules above require.
+The converter is the real path: every record is structured by the hook its model class
+has on ``_CONVERTER``, a per-class field plan (wire key -> attribute name, the
+converter's own structure hook for the field's type), built once at import; structuring
+a record is one loop over the wire keys. :func:`structure_profile`, on every add's path,
+first takes the documented answer as it comes (its three keys, each of its wire type) in
+one step, building what the plan would. Why not ``cattrs.gen.make_dict_structure_fn``
+with ``override(rename=...)``: it measured the same per ``addProfileToContact`` answer
+(the payload's JSON decoding dominates), and a generated function cannot keep unknown
+keys in ``extra`` nor keep one malformed field's raw value while structuring the rest,
+which the rules above require.
 """
 
 from __future__ import annotations
@@ -267,5 +268,16 @@ def structure_profile(data: Any) -> Profile:
     """
     if not isinstance(data, dict):
         raise MalformedResponseError("addProfileToContact: 'data' is not a JSON object")
-    profile: Profile = _CONVERTER.structure(data, Profile)
+    if len(data) == 3:
+        # The documented answer, each value of its wire type: what the plan's hooks would
+        # build (a copied payload, no extra), without a call per field.
+        pid = data.get("profile_id")
+        source = data.get("profile_source")
+        payload = data.get("profile_payload")
+        if type(pid) is int and type(source) is str:
+            if type(payload) is dict:
+                return Profile(id=pid, source=source, payload=dict(payload), extra={})
+            if type(payload) is list:
+                return Profile(id=pid, source=source, payload=list(payload), extra={})
+    profile: Profile = _structure_record(_PROFILE_PLAN, data)
     return profile

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar, cast
 
 from . import _telemetry
@@ -109,6 +109,11 @@ class Operations:
             timeout=timeout,
             lease=self._lease,
         )
+
+    @property
+    def converts(self) -> bool:
+        """Whether :meth:`plain` may change a payload (a ``json_default`` is set)."""
+        return self._json_default is not None
 
     def plain(self, payload: T) -> T:
         """``payload`` as it will be sent: with ``json_default`` applied, if there is one
@@ -199,7 +204,8 @@ class Operations:
             if self._telemetry is not None:
                 traced = self._telemetry.request(call)
             stats.on_wire()
-            sent = time.monotonic()
+            debug = log.isEnabledFor(logging.DEBUG)
+            sent = time.monotonic() if debug else 0.0
             response = await self._transport.post(
                 call.endpoint,
                 call.body,
@@ -207,7 +213,7 @@ class Operations:
                 total=total,
                 timeout_settings=self._timeout,
             )
-            if log.isEnabledFor(logging.DEBUG):
+            if debug:
                 log.debug(
                     "%s -> HTTP %d in %.0f ms",
                     call.endpoint,
@@ -293,7 +299,7 @@ class Operations:
         call = self.prepare_add(contact_id, payload, source, member_id=member_id)
         return await self.add(call, payload, source, member_id=member_id, stats=stats)
 
-    async def add(
+    def add(
         self,
         call: Call[Profile],
         payload: object,
@@ -304,18 +310,50 @@ class Operations:
         maybe_applied: bool = False,
         digest: str | None = None,
         key: str | None = None,
-    ) -> Profile:
+    ) -> Coroutine[Any, Any, Profile]:
         """Send a prepared add (:meth:`prepare_add`) exactly once (see :mod:`._add`).
 
         ``maybe_applied``: an earlier run sent this very add and never saw the answer (a
         journal says so): reconcile before the first send. ``digest``: the payload's
         digest, if the caller has it. ``key``: the item's key, for log records.
+
+        Returns the call to await at once: when the flow has a turn for it now (the
+        common case), the add's attempt loop itself, with no frame of ours around it.
         """
-        # The deadline counts from the call's first turn, not from the wait for it.
         flow = self._flow
         turn = None if flow is None else flow.try_acquire()
         if flow is not None and turn is None:
-            turn = await self.turn(flow, call)
+            args = (call, payload, source, member_id, stats, maybe_applied, digest, key)
+            return self._add_in_turn(flow, *args)
+        return self._add_from(
+            turn, call, payload, source, member_id, stats, maybe_applied, digest, key
+        )
+
+    async def _add_in_turn(
+        self,
+        flow: FlowControl,
+        call: Call[Profile],
+        *args: Any,
+    ) -> Profile:
+        # The deadline counts from the call's first turn, not from the wait for it (see
+        # :meth:`turn`).
+        turn = await self._acquire(flow, call, deadline_of(self._policy))
+        return await self._add_from(turn, call, *args)
+
+    def _add_from(
+        self,
+        turn: float | None,
+        call: Call[Profile],
+        payload: object,
+        source: object,
+        member_id: str | None,
+        stats: RetryStats | None,
+        maybe_applied: bool,
+        digest: str | None,
+        key: str | None,
+    ) -> Coroutine[Any, Any, Profile]:
+        """The add's attempt loop, its first request's turn taken at ``turn``."""
+        flow = self._flow
         stats = RetryStats() if stats is None else stats
         if self._tally is not None:
             stats.tally = self._tally
@@ -333,5 +371,5 @@ class Operations:
             maybe_applied,
         )
         if self._telemetry is not None:
-            return await self._telemetry.call(call, attempts.stats, add.run(turn))
-        return await add.run(turn)
+            return self._telemetry.call(call, attempts.stats, add.run(turn))
+        return add.run(turn)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable, Iterable
-from typing import Any, Final, TypeAlias, cast
+from typing import Any, Final, TypeAlias
 
 # Deeper payloads are refused locally: the server's JSON decoder has a depth limit too.
 MAX_PAYLOAD_DEPTH: Final = 128
@@ -118,10 +118,9 @@ def payload_problem(payload: object) -> str | None:
         if is_dict or isinstance(value, list):
             link = (parent, key) if depth > 1 else None
             inline = depth < MAX_PAYLOAD_DEPTH  # else the depth check must see each child
+            container: Any = value  # a dict or a list (typing.cast would be a call)
             items: Iterable[tuple[Any, Any]] = (
-                cast("dict[Any, Any]", value).items()
-                if is_dict
-                else enumerate(cast("list[Any]", value))
+                container.items() if is_dict else enumerate(container)
             )
             for k, item in items:
                 if is_dict and type(k) is not str and not isinstance(k, str):

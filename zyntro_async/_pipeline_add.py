@@ -61,6 +61,7 @@ class AddProfiles(JournalSlot):
     ) -> None:
         super().__init__(journal, ops)
         self._ops = ops
+        self._converts = ops.converts  # a json_default: payloads are sent converted
         # Failures that settle an item: a journaled one is not sent again.
         self._settled = frozenset() if retry_failed else _ITEM_FAULTS
         self._default_source = default_source
@@ -73,9 +74,10 @@ class AddProfiles(JournalSlot):
             request = coerce_request(item, self._default_source)
         except ZyntroError as exc:
             return _ready(failed_result(item, exc))
-        plain = self._ops.plain(request.payload)
-        if plain is not request.payload:  # json_default: journal, send and match the sent form
-            request = attrs.evolve(request, payload=plain)
+        if self._converts:
+            plain = self._ops.plain(request.payload)
+            if plain is not request.payload:  # journal, send and match the sent form
+                request = attrs.evolve(request, payload=plain)
         if self.journal is None:
             return add_one(self._ops, request)
         return self._with_journal(request)

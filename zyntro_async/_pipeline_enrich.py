@@ -19,7 +19,7 @@ from ._exceptions import EnricherError, JournalConflictError, JournalError, Zynt
 from ._journal_store import Claim, Claimed, JournalState, Verdict
 from ._models import ContactDetails, Profile
 from ._operations import Operations
-from ._pipeline_items import failed_result, item_id
+from ._pipeline_items import failed_result, item_id, result_of
 from ._pipeline_journal import (
     JournalSlot,
     add_one,
@@ -147,13 +147,7 @@ class EnrichContacts(JournalSlot):
         if payload is None:  # nothing to add for this contact
             # (A key this item holds stays "sent": it was looked for and is not there, so
             # the next claim of it looks again, finds nothing and asks its enricher.)
-            return BulkResult(
-                request=item,
-                ok=True,
-                skipped=True,
-                attempts=fetched.attempts,
-                retries=fetched.retries,
-            )
+            return result_of(item, fetched, ok=True, skipped=True)
         request = ProfileRequest(contact_id, self._ops.plain(payload), self._source, key=key)
         try:
             result = await self._add(request, key, looked=held is not None)
@@ -179,28 +173,14 @@ class EnrichContacts(JournalSlot):
         if digest is not None and not self._skip_if_enriched:
             landed = find_applied(existing, self._source, digest)
             if landed is not None:
-                found = BulkResult(
-                    request=item,
-                    ok=True,
-                    value=landed,
-                    attempts=fetched.attempts,
-                    retries=fetched.retries,
-                    recovered=True,
-                )
+                found = result_of(item, fetched, ok=True, value=landed, recovered=True)
                 if journal is not None and key is not None:
                     record_outcome(
                         found, functools.partial(journal.mark_done, key, profile_id=landed.id)
                     )
                 return found
         if self._skip_if_enriched and existing:
-            there = BulkResult(
-                request=item,
-                ok=True,
-                value=existing[-1],
-                skipped=True,
-                attempts=fetched.attempts,
-                retries=fetched.retries,
-            )
+            there = result_of(item, fetched, ok=True, value=existing[-1], skipped=True)
             if journal is not None and key is not None:
                 newest = max(p.id for p in existing)
                 record_outcome(there, functools.partial(journal.mark_done, key, profile_id=newest))

@@ -24,6 +24,14 @@ def item_id(value: object, what: str) -> str:
 def _encodable(request: ProfileRequest) -> ProfileRequest:
     """``request``, if its key, contact id and source can be written as UTF-8 (a journal,
     a results file and the wire all need it); else its own ``ValidationError``."""
+    key, contact_id, source = request.key, request.contact_id, request.source
+    if (
+        (key is None or (type(key) is str and key.isascii()))
+        and type(contact_id) is str
+        and contact_id.isascii()
+        and (not isinstance(source, str) or source.isascii())
+    ):
+        return request  # ASCII (the common case): valid UTF-8 without encoding anything
     for what, value, code in (
         ("key", request.key, "INVALID_ARGUMENT"),
         ("contact_id", request.contact_id, "MISSING_FIELDS"),
@@ -86,17 +94,35 @@ def coerce_request(item: object, default_source: str | None) -> ProfileRequest:
     )
 
 
+def result_of(
+    request: object,
+    stats: RetryStats,
+    *,
+    ok: bool,
+    value: Any = None,
+    error: ZyntroError | None = None,
+    skipped: bool = False,
+    recovered: bool = False,
+    unknown: bool = False,
+) -> BulkResult[Any]:
+    """An item's result, with what its call took (attempts, retries) from ``stats``."""
+    return BulkResult(
+        request=request,
+        ok=ok,
+        value=value,
+        error=error,
+        attempts=stats.attempts,
+        skipped=skipped,
+        recovered=recovered,
+        retries=stats.retries,
+        unknown=unknown,
+        retries_abandoned=stats.retries_abandoned,
+    )
+
+
 def failed_result(
     request: object, error: ZyntroError, stats: RetryStats | None = None
 ) -> BulkResult[Any]:
     if stats is None:
         return BulkResult(request=request, ok=False, error=error)
-    return BulkResult(
-        request=request,
-        ok=False,
-        error=error,
-        attempts=stats.attempts,
-        retries=stats.retries,
-        unknown=stats.unknown,
-        retries_abandoned=stats.retries_abandoned,
-    )
+    return result_of(request, stats, ok=False, error=error, unknown=stats.unknown)

@@ -25,7 +25,7 @@ from ._journal_open import check_journal, open_journal
 from ._journal_store import Claim, Claimed, JournalStore, Verdict
 from ._models import Profile
 from ._operations import Operations
-from ._pipeline_items import failed_result
+from ._pipeline_items import failed_result, result_of
 from ._protocol import Call
 from ._results import BulkResult, OutcomeNotRecorded, ProfileRequest
 from ._retry import RetryStats
@@ -147,17 +147,10 @@ async def add_one(
                 ),
             )
         return failed
-    if ops.flow is not None:
-        ops.flow.item_succeeded(stats.retries)
-    done = BulkResult(
-        request=request,
-        ok=True,
-        value=profile,
-        attempts=stats.attempts,
-        retries=stats.retries,
-        recovered=stats.recovered,
-        retries_abandoned=stats.retries_abandoned,
-    )
+    flow = ops.flow
+    if flow is not None:
+        flow.item_succeeded(stats.retries)
+    done = result_of(request, stats, ok=True, value=profile, recovered=stats.recovered)
     if journal is not None and key is not None:
         record_outcome(done, lambda: journal.mark_done(key, profile_id=profile.id))
     return done

@@ -22,7 +22,7 @@ from ._models import ContactDetails
 from ._operations import Operations
 from ._pipeline_add import AddProfiles
 from ._pipeline_enrich import EnrichContacts, Enricher
-from ._pipeline_items import failed_result
+from ._pipeline_items import failed_result, result_of
 from ._protocol import FETCH_CONTACT, coerce_id
 from ._results import BulkResult
 from ._retry import RetryStats
@@ -69,13 +69,7 @@ class FetchContacts:
             )
         except ZyntroError as exc:
             return failed_result(contact_id, exc, stats)
-        if self._ops.flow is not None:
-            self._ops.flow.item_succeeded(stats.retries)
-        return BulkResult(
-            request=contact_id,
-            ok=True,
-            value=details,
-            attempts=stats.attempts,
-            retries=stats.retries,
-            retries_abandoned=stats.retries_abandoned,
-        )
+        flow = self._ops.flow
+        if flow is not None:
+            flow.item_succeeded(stats.retries)
+        return result_of(contact_id, stats, ok=True, value=details)

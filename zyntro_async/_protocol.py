@@ -142,7 +142,7 @@ def coerce_id(
             endpoint=endpoint,
             contact_id=contact_id,
         )
-    if not is_utf8(text):
+    if not text.isascii() and not is_utf8(text):
         raise _refuse(
             f"{what} is not valid UTF-8", code=code, endpoint=endpoint, contact_id=contact_id
         )
@@ -254,17 +254,20 @@ def add_profile_call(
         credentials, contact_id, member_id, endpoint, "MISSING_FIELDS", "MISSING_FIELDS"
     )
     cid = body["contact_id"]
-    try:
-        empty = php_empty(payload)
-    except Exception:  # a container type whose len() raises: not JSON either
-        empty = False
+    if type(payload) is dict:  # the common payload: empty when it has no key
+        empty = not payload
+    else:
+        try:
+            empty = php_empty(payload)
+        except Exception:  # a container type whose len() raises: not JSON either
+            empty = False
     if empty:
         raise _refuse(
             "profile_payload is empty", code="MISSING_FIELDS", endpoint=endpoint, contact_id=cid
         )
     if type(source) is not str:
         source = str.__str__(source) if isinstance(source, str) else None
-    if source is None or source in EMPTY_STRINGS or not is_utf8(source):
+    if source is None or source in EMPTY_STRINGS or (not source.isascii() and not is_utf8(source)):
         raise _refuse(
             'profile_source must be a valid UTF-8 string, not empty or "0"',
             code="MISSING_FIELDS",
@@ -278,7 +281,7 @@ def add_profile_call(
             body["profile_source"] = source
             # Ids and source were checked for valid UTF-8 above, so a failure here is
             # the payload's: a lone surrogate (one check on the whole body, not per string).
-            encoded = _encode(body)
+            encoded = _ENCODER.encode(body).encode()
     except UnicodeEncodeError:
         problem = f"{surrogate_path(payload)} with a lone surrogate (not valid UTF-8)"
     except Exception as exc:  # a dict/list subclass that misbehaves, a lowered int limit

@@ -224,7 +224,9 @@ class Transport:
 
         ``timeout_settings`` replaces the pool's :class:`Timeout` for this request (a
         per-call timeout); ``total`` then shortens its total (what is left of a deadline)."""
-        session = self._get_session()
+        session = self._session
+        if session is None or self._closed or self._loop is not asyncio.get_running_loop():
+            session = self._get_session()  # made, refused, or moved to this loop there
         url = self._urls.get(endpoint)
         if url is None:  # parsed once per endpoint, not per request
             url = self._urls[endpoint] = URL(self._base_url + endpoint)

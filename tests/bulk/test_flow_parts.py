@@ -371,6 +371,47 @@ def test_the_pool_opens_with_ten_requests_and_widens_as_answers_come() -> None:
     assert len(sent) == 64
 
 
+async def test_requests_waiting_in_the_opening_go_in_order_one_per_slot_freed() -> None:
+    # Twenty requests wait behind the opening's ten; each answer lets exactly as many go
+    # as the window has room for, first come first served, never more than the window.
+    clock = FakeClock()
+    flow = FlowControl(64, clock=clock)
+    held = []
+    while (started := flow.try_acquire()) is not None:
+        held.append(started)
+    waiting = [asyncio.ensure_future(flow.acquire(None)) for _ in range(20)]
+    await asyncio.sleep(0)
+    gone: list[int] = []
+    for _ in range(8):  # eight answers: the window grows from 10 to 12
+        flow.release(held.pop(), None, None)
+        for _ in range(3):
+            await asyncio.sleep(0)
+        gone = [i for i, w in enumerate(waiting) if w.done()]
+        assert flow.in_flight == len(held) + len(gone) <= 12
+    assert gone == list(range(10))  # 8 freed slots, 2 more from the wider window
+    for w in waiting:
+        w.cancel()
+    await asyncio.gather(*waiting, return_exceptions=True)
+
+
+async def test_a_request_cancelled_as_its_slot_came_hands_the_slot_on() -> None:
+    # The slot a waiting request was given is not lost if the request is cancelled
+    # before it runs: the next one in line gets it (else the run would shrink, or stall).
+    clock = FakeClock()
+    flow = FlowControl(64, clock=clock)
+    held = []
+    while (started := flow.try_acquire()) is not None:
+        held.append(started)
+    first = asyncio.ensure_future(flow.acquire(None))
+    second = asyncio.ensure_future(flow.acquire(None))
+    await asyncio.sleep(0)
+    flow.release(held.pop(), None, None)  # one slot frees: it is the first one's
+    first.cancel()  # before it could run
+    await asyncio.wait_for(second, 5)  # a safety net: it goes at once
+    assert first.cancelled()
+    assert flow.in_flight == len(held) + 1 == 10
+
+
 @pytest.mark.parametrize("shape", ["edge", "bucket-with-headers"])
 def test_a_quota_of_50_per_second_is_not_burst_by_the_first_flight(shape: str) -> None:
     # A bucket of 5 at 50/s: the first flight of 64 would have 59 refused, a tenth of

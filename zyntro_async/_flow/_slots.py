@@ -7,7 +7,12 @@ from collections import deque
 
 
 class Slots:
-    """``try_take()`` or ``await take()`` before a request, ``release()`` after it."""
+    """``try_take()`` or ``await take()`` before a request, ``release()`` after it.
+
+    A waiter is handed its slot when it is woken (``held`` counts it from then on), so
+    each freed slot wakes exactly one waiter, and only while ``held`` is under ``limit``:
+    no waiter wakes to find its slot taken and go back to waiting.
+    """
 
     __slots__ = ("held", "limit", "waiters")
 
@@ -25,40 +30,32 @@ class Slots:
     async def take(self) -> None:
         if self.try_take():
             return
-        loop = asyncio.get_running_loop()
-        waiter = loop.create_future()
+        waiter = asyncio.get_running_loop().create_future()
         self.waiters.append(waiter)
         try:
-            while True:
-                await waiter
-                if self.held < self.limit:
-                    self.held += 1
-                    return
-                waiter = loop.create_future()
-                self.waiters.appendleft(waiter)
+            await waiter
         except BaseException:
-            if waiter in self.waiters:
+            if waiter.done() and not waiter.cancelled():
+                self.release()  # handed a slot this waiter cannot use: pass it on
+            elif waiter in self.waiters:  # else already passed over, being cancelled
                 self.waiters.remove(waiter)
-            elif waiter.done() and not waiter.cancelled():
-                self._wake()  # pass on a wake-up we cannot use
             raise
 
     def widen(self, limit: int) -> None:
         """Let ``limit`` requests be held from now on (waiters served up to it)."""
         self.limit = limit
-        for _ in range(limit - self.held):
-            if not self.waiters:
-                break
-            self._wake()
+        self._hand_over()
 
     def release(self) -> None:
         self.held -= 1
         if self.waiters:
-            self._wake()
+            self._hand_over()
 
-    def _wake(self) -> None:
-        while self.waiters:
-            waiter = self.waiters.popleft()
-            if not waiter.done():
+    def _hand_over(self) -> None:
+        """Give the free slots to the waiters, first come first served."""
+        waiters = self.waiters
+        while waiters and self.held < self.limit:
+            waiter = waiters.popleft()
+            if not waiter.done():  # a cancelled waiter is skipped
+                self.held += 1
                 waiter.set_result(None)
-                return
