@@ -19,7 +19,7 @@ from zyntro_async._flow import FlowControl
 from zyntro_async._flow._budget import RetryBudget
 from zyntro_async._flow._cubic import BETA, HEADROOM, MIN_RATE, Cubic
 from zyntro_async._flow._estimator import AcceptedRate
-from zyntro_async._flow._gate import PROBE_AFTER, SPENT_PROBE, Gate
+from zyntro_async._flow._gate import PROBE_AFTER, SPENT_PROBE, TURN_PROBE, WHOLE_SECOND, Gate
 from zyntro_async._flow._pacer import Pace, Pacer
 from zyntro_async._retry import FailureKind
 
@@ -252,7 +252,38 @@ def test_a_refused_probe_confirms_the_wait() -> None:
     assert gate.check(t) == 0.0
     assert gate.refused(t + 0.01, t, 86400.0, refusal(86400.0))
     assert gate.confirmed
-    assert gate.until == pytest.approx(t + 0.01 + 86400.0)
+    # A whole-second Retry-After is rounded: the wait may end up to a second sooner.
+    assert gate.until == pytest.approx(t + 0.01 + 86400.0 - WHOLE_SECOND)
+
+
+def test_a_confirmed_wait_probes_for_its_turn_from_its_earliest_end() -> None:
+    # A minute's window answers "Retry-After: 60" when 59.3 s are left. The pool waits
+    # 59 s, then probes every TURN_PROBE until the window admits: not a second late, and
+    # not the whole pool at once into a window that may not have turned yet.
+    gate = Gate()
+    gate.refused(100.0, 99.9, 60.0, refusal(60.0))
+    t = 100.0 + PROBE_AFTER
+    assert gate.check(t) == 0.0
+    assert gate.refused(t + 0.01, t, 60.0, refusal(60.0))  # confirmed
+    end = t + 0.01 + 59.0
+    assert gate.check(end - 0.5) == pytest.approx(0.5)
+    assert gate.check(end) == 0.0  # the probe goes
+    assert gate.check(end) > 0.0  # the others wait for its answer
+    assert gate.refused(end + 0.005, end, 1.0, refusal(1.0))  # not yet: probe again soon
+    assert gate.until == pytest.approx(end + 0.005 + TURN_PROBE)
+    t2 = end + 0.005 + TURN_PROBE
+    assert gate.check(t2) == 0.0
+    assert gate.accepted(t2)  # the window turned: lifted
+    assert not gate.closed(t2)
+
+
+def test_a_wait_given_in_fractions_of_a_second_is_taken_as_it_is() -> None:
+    gate = Gate()
+    gate.refused(100.0, 99.9, 30.5, refusal(30.5))
+    t = 100.0 + PROBE_AFTER
+    gate.check(t)
+    assert gate.refused(t + 0.01, t, 30.5, refusal(30.5))
+    assert gate.until == pytest.approx(t + 0.01 + 30.5)
 
 
 def test_a_probe_that_fails_otherwise_holds_again() -> None:
@@ -470,4 +501,33 @@ def test_a_spent_quota_is_held_once_and_a_long_retry_after_still_confirms() -> N
     assert gate.check(t) == 0.0
     assert gate.refused(t + 0.01, t, 60.0, refusal(60.0))  # the probe: a minute's window
     assert gate.confirmed
-    assert gate.until == pytest.approx(t + 0.01 + 60.0)
+    assert gate.until == pytest.approx(t + 0.01 + 60.0 - WHOLE_SECOND)
+
+
+async def test_the_probes_for_a_window_s_turn_do_not_move_the_rate() -> None:
+    # A minute's window, confirmed: at the wait's earliest end the pool probes for the
+    # turn, and the window refuses the probes until it turns. Those refusals are the
+    # gate's: the run then goes on at full speed, not at the crawl forty refusals in a
+    # second would read as.
+    clock = FakeClock()
+    flow = FlowControl(64, clock=clock)
+    first = flow.try_acquire()
+    assert first is not None
+    clock.now += 0.005
+    flow.release(first, refusal(60.0), FailureKind.REFUSED)  # the pool holds
+    clock.now += PROBE_AFTER
+    probe = await asyncio.wait_for(flow.acquire(None), 5)  # a safety net
+    clock.now += 0.005
+    flow.release(probe, refusal(60.0), FailureKind.REFUSED)  # the probe confirms it
+    clock.now = flow.gate_until
+    for _ in range(40):  # the window's last second: every probe refused
+        probe = await asyncio.wait_for(flow.acquire(None), 5)  # a safety net
+        clock.now += 0.005
+        flow.release(probe, refusal(1.0), FailureKind.REFUSED)
+        clock.now = max(clock.now, flow.gate_until)
+    assert flow.current_rate(clock.now) is None
+    probe = await asyncio.wait_for(flow.acquire(None), 5)  # a safety net
+    clock.now += 0.005
+    flow.release(probe, None, None)  # the window turned
+    assert flow.gate_until == 0.0
+    assert flow.current_rate(clock.now) is None  # nothing paces the new window's run

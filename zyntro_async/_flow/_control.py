@@ -343,11 +343,17 @@ class FlowControl:
     ) -> None:
         """Report a request's outcome (``kind`` classifies ``error``)."""
         self.sending -= 1
+        refused = kind is FailureKind.REFUSED
+        gate = self._gate
+        # The hold's probe, refused, is the gate's business: sent one at a time while the
+        # pool waits, it says nothing of the rate (a long hold's probes would otherwise
+        # read as a crawl the rate must come down to, or end the opening at one a second).
+        probe = refused and gate.holding and started >= gate.held_at
         opening = self._opening
         if opening.open and self._quota is not None and self._quota.rate is not None:
             self._end_opening()  # the fleet has a pace now (another process found one)
-        if opening.open:
-            opening.answered(kind is FailureKind.REFUSED)
+        if opening.open and not probe:
+            opening.answered(refused)
             self._slots.limit = opening.limit  # before the slot is freed: it may shrink
             self._release_slot()
             self._slots.widen(opening.limit)
@@ -367,8 +373,8 @@ class FlowControl:
                     self._reopened(now)
                 self._gate_changed()
             return
-        refused = kind is FailureKind.REFUSED
-        self._adaptive.accepted.answered(started, now, accepted=False, refused=refused)
+        if not probe:
+            self._adaptive.accepted.answered(started, now, accepted=False, refused=refused)
         if not refused:
             if self._gate.failed(now, started):
                 self._gate_changed()
@@ -389,9 +395,9 @@ class FlowControl:
                 self._gate_changed()
         if quota is not None:
             self._tell_quota(quota, started, retry_after, limit)
-        if adaptive.refused(now, started, retry_after):
+        if not probe and adaptive.refused(now, started, retry_after):
             self._pacer.replan()
-        if self._opening.open:
+        if self._opening.open and not probe:
             self._judge_opening(now)
 
     def _judge_opening(self, now: float) -> None:
@@ -450,14 +456,19 @@ class FlowControl:
     def paces(self, kind: FailureKind) -> bool:
         """Whether a retry of this kind waits for its turn in the pace instead of using up
         the call's attempts and the budget: a refusal while the adaptive rate (or a
-        shared quota) paces the pool. The pace, which every refusal lowers, already
-        bounds what the run sends, so the re-send cannot feed a storm, and counting it
-        would fail items for a quota's refusals that the pace is there to absorb. The
-        call's deadline still bounds it."""
+        shared quota) paces the pool, or while the gate holds it. The pace, which every
+        refusal lowers, or the gate, which lets only its probe go, already bounds what the
+        run sends, so the re-send cannot feed a storm, and counting it would fail items
+        for a quota's refusals that the pace is there to absorb. The call's deadline
+        still bounds it."""
         if kind is not FailureKind.REFUSED:
             return False
         quota = self._quota
-        return self._adaptive.cubic.engaged or (quota is not None and self._quota_paces(quota))
+        return (
+            self._adaptive.cubic.engaged
+            or (quota is not None and self._quota_paces(quota))
+            or self._gate.closed(self._clock())  # only the gate's probe goes meanwhile
+        )
 
     def allow_retry(self, error: BaseException, kind: FailureKind) -> bool:
         """Take a retry's cost from the budget; False when it is spent (a paced refusal's
@@ -469,10 +480,11 @@ class FlowControl:
     def own_wait(self, error: BaseException, seconds: float) -> float:
         """An item refused while the gate holds the pool (for a long ``Retry-After``, or
         for a window found spent, whose short ``Retry-After`` is only an upper bound on
-        its turn) sleeps none of it itself: its next attempt waits at the gate, which a
-        probe lifts. Once the gate is confirmed, the item has the whole wait (and its
-        deadline judges it)."""
-        if self._gate.holding:
+        its turn) or keeps it shut (a confirmed wait) sleeps none of it itself: its next
+        attempt waits at the gate, which judges its deadline against the wait's earliest
+        end (a whole-second ``Retry-After`` is rounded up) and whose probe finds the turn."""
+        gate = self._gate
+        if gate.holding or gate.confirmed:
             return 0.0
         return seconds
 

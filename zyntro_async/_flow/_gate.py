@@ -12,6 +12,14 @@ one answer would stop a healthy run. So, as a circuit breaker's half-open state 
    began *confirms* it: the gate stays shut until that ``Retry-After`` ends (``until``);
    any other outcome of the probe holds again and probes again.
 
+A ``Retry-After`` in whole seconds (HTTP's delay-seconds, and an HTTP-date) is the wait
+rounded to the second, so a confirmed wait ends :data:`WHOLE_SECOND` sooner than it says
+(``until`` is the earliest the server may admit again, and what an item's deadline is
+judged against); from there the gate holds and probes every :data:`TURN_PROBE` seconds
+until a probe is admitted. A per-minute window so opens for the run within a few
+hundredths of a second of its turn, and an item refused in the window's first second,
+whose deadline ends a moment after that turn, is not failed by the rounding.
+
 A quota found *spent* (:meth:`Gate.spent`: the pace's own requests refused in a row, each
 with a short ``Retry-After``) holds the pool the same way, probing every
 :data:`SPENT_PROBE` seconds: a window quota refuses everything until its window turns
@@ -32,6 +40,18 @@ POOL_WAIT_FROM = 2.0
 PROBE_AFTER = 1.0
 #: How long a hold for a spent quota lasts before each probe (or its ``Retry-After``).
 SPENT_PROBE = 0.1
+#: The resolution of a whole-second ``Retry-After``: the wait may end this much sooner.
+WHOLE_SECOND = 1.0
+#: How often the gate probes for the turn once a confirmed wait has reached its earliest end.
+TURN_PROBE = 0.025
+
+
+def earliest_end(retry_after: float) -> float:
+    """Seconds until the wait ``retry_after`` may end: a whole number of seconds is the
+    wait rounded up to the second (or down to it, and then the probes find the turn)."""
+    if retry_after >= WHOLE_SECOND and float(retry_after).is_integer():
+        return retry_after - WHOLE_SECOND
+    return retry_after
 
 
 @attrs.define
@@ -53,8 +73,15 @@ class Gate:
         before asking again."""
         if now < self.until:
             return self.until - now
-        if not self.holding:
+        if self.confirmed:
+            # The confirmed wait is at its earliest end: probe for the turn.
             self.confirmed = False
+            self.holding = True
+            self.held_at = now
+            self.probe_every = TURN_PROBE
+            self.probe_at = now
+            return 0.0
+        if not self.holding:
             return 0.0
         if self.probe_at is None:
             self.probe_at = now
@@ -71,14 +98,15 @@ class Gate:
                 return self._hold_again(now)
             return False
         self.reason = reason
+        end = now + earliest_end(retry_after)
         if self.holding and started >= self.held_at:
             self.holding = False
             self.confirmed = True
             self.probe_at = None
-            self.until = max(self.until, now + retry_after)
+            self.until = max(self.until, end)
             return True
         if self.confirmed and now < self.until:
-            self.until = max(self.until, now + retry_after)
+            self.until = max(self.until, end)
             return False
         if not self.holding:
             self._hold(now, started, min(retry_after, PROBE_AFTER), PROBE_AFTER)
