@@ -21,6 +21,7 @@ from zyntro_async._flow._cubic import BETA, HEADROOM, MIN_RATE, Cubic
 from zyntro_async._flow._estimator import AcceptedRate
 from zyntro_async._flow._gate import PROBE_AFTER, SPENT_PROBE, TURN_PROBE, WHOLE_SECOND, Gate
 from zyntro_async._flow._pacer import Pace, Pacer
+from zyntro_async._flow._rate import RateController
 from zyntro_async._retry import FailureKind
 
 
@@ -531,3 +532,29 @@ async def test_the_probes_for_a_window_s_turn_do_not_move_the_rate() -> None:
     flow.release(probe, None, None)  # the window turned
     assert flow.gate_until == 0.0
     assert flow.current_rate(clock.now) is None  # nothing paces the new window's run
+
+
+def test_what_was_accepted_lately_is_per_second_of_the_time_counted() -> None:
+    # Read just after a bucket began, the newest second of buckets spans 0.9 s of sends:
+    # 300/s must read 300/s, not a tenth less (a spent window reopened that low).
+    est = AcceptedRate()
+    end = edge_traffic(est, start=1024.0, seconds=3.0015, send=300.0, accept=300.0, latency=0.005)
+    assert est.accepted_lately(end) == pytest.approx(300.0, rel=0.03)
+
+
+def test_a_refused_probe_above_the_known_rate_returns_under_it_at_once() -> None:
+    # The quota was measured at 300/s; CUBIC's plateau has passed and it probes above.
+    # One refusal of a request sent up there (a window that counts refusals admits
+    # nothing more while the rate stays above it) brings the rate back under 300/s at
+    # once: not after a share refused, by when such a window is spent.
+    ctl = RateController()
+    t = 1024.0
+    ctl.cubic.reduce(t, 300.0)
+    end = edge_traffic(ctl.accepted, start=t, seconds=5.0, send=300.0, accept=300.0, latency=0.005)
+    probing = ctl.cubic.rate(end)
+    assert probing is not None
+    assert probing > 300.0
+    assert ctl.refused(end, end - 0.001, 1.0)
+    after = ctl.cubic.rate(end)
+    assert after is not None
+    assert 0.9 * 300.0 <= after < 300.0

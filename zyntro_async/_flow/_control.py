@@ -368,9 +368,10 @@ class FlowControl:
                 quota.on_accepted()
             self._adaptive.accepted.answered(started, now, accepted=True, refused=False)
             self._window.accepted(started)
-            if (self._gate.holding or self._gate.confirmed) and self._gate.accepted(started):
+            turned = gate.turned(started)
+            if (gate.holding or gate.confirmed) and gate.accepted(started):
                 if self._window.held:
-                    self._reopened(now)
+                    self._reopened(now, turned)
                 self._gate_changed()
             return
         if not probe:
@@ -430,12 +431,13 @@ class FlowControl:
         if isinstance(limit, (int, float)) and not isinstance(limit, bool) and limit > 0:
             quota.on_limit_header(float(limit))
 
-    def _reopened(self, now: float) -> None:
-        """A spent window admits again: pace under what it has shown it takes (see
-        :mod:`._window`), and probe up from there as after any reduction."""
+    def _reopened(self, now: float, turned: float) -> None:
+        """A spent window admits again (most likely since ``turned``): pace under what it
+        has shown it takes (see :mod:`._window`), and probe up from there as after any
+        reduction."""
         ceiling = self._adaptive.cubic.ceiling
         floor = ceiling if ceiling < math.inf else 0.0
-        rate = self._window.reopened(now, self._adaptive.accepted.first, floor)
+        rate = self._window.reopened(turned, self._adaptive.accepted.first, floor)
         if rate is not None:
             self._adaptive.set(now, rate, said=rate == floor)
             self._pacer.replan()

@@ -38,8 +38,12 @@ import attrs
 POOL_WAIT_FROM = 2.0
 #: How long an unconfirmed hold lasts before its probe.
 PROBE_AFTER = 1.0
-#: How long a hold for a spent quota lasts before each probe (or its ``Retry-After``).
-SPENT_PROBE = 0.1
+#: How long a hold for a spent quota lasts before its first probe (or its
+#: ``Retry-After``); each refused probe doubles it, up to :data:`SPENT_PROBE_MOST`: a
+#: sliding window knocked past its rate admits again within a few hundredths of a
+#: second, a fixed window's turn may be most of a second away.
+SPENT_PROBE = 0.05
+SPENT_PROBE_MOST = 0.1
 #: The resolution of a whole-second ``Retry-After``: the wait may end this much sooner.
 WHOLE_SECOND = 1.0
 #: How often the gate probes for the turn once a confirmed wait has reached its earliest end.
@@ -63,7 +67,9 @@ class Gate:
     refused_sent: float = math.inf  # send time of the newest long refusal behind it
     held_at: float = math.inf  # when the hold began (a later send may confirm it)
     probe_at: float | None = None  # when the probe went, while it is out
-    probe_every: float = PROBE_AFTER  # the hold's length before each probe
+    probe_refused: float = -math.inf  # when the last refused probe of this hold went
+    probe_every: float = PROBE_AFTER  # the hold's length before the next probe
+    probe_most: float = PROBE_AFTER  # the longest it grows to, probe after refused probe
 
     def closed(self, now: float) -> bool:
         return self.holding or now < self.until
@@ -78,7 +84,7 @@ class Gate:
             self.confirmed = False
             self.holding = True
             self.held_at = now
-            self.probe_every = TURN_PROBE
+            self.probe_every = self.probe_most = TURN_PROBE
             self.probe_at = now
             return 0.0
         if not self.holding:
@@ -95,6 +101,7 @@ class Gate:
         gate changed."""
         if retry_after < POOL_WAIT_FROM:
             if self.probe_at is not None and started >= self.probe_at:
+                self.probe_refused = started
                 return self._hold_again(now)
             return False
         self.reason = reason
@@ -120,17 +127,27 @@ class Gate:
         if self.closed(now):
             return False
         self.reason = reason
-        self._hold(now, started, min(retry_after, SPENT_PROBE), SPENT_PROBE)
+        self._hold(now, started, min(retry_after, SPENT_PROBE), SPENT_PROBE, SPENT_PROBE_MOST)
         return True
 
-    def _hold(self, now: float, started: float, first: float, every: float) -> None:
+    def _hold(
+        self, now: float, started: float, first: float, every: float, most: float = 0.0
+    ) -> None:
         self.holding = True
         self.confirmed = False
         self.held_at = now
         self.refused_sent = started
         self.probe_at = None
         self.probe_every = every
+        self.probe_most = max(every, most)
         self.until = now + first
+
+    def turned(self, started: float) -> float:
+        """When the quota most likely admitted again, a request sent at ``started`` being
+        the first accepted: midway between it and the hold's last refused probe."""
+        if self.probe_refused >= self.held_at and self.probe_refused < started:
+            return (self.probe_refused + started) / 2
+        return started
 
     def accepted(self, started: float) -> bool:
         """A request sent at ``started`` succeeded; True when that lifted the gate."""
@@ -151,4 +168,5 @@ class Gate:
     def _hold_again(self, now: float) -> bool:
         self.probe_at = None
         self.until = now + self.probe_every
+        self.probe_every = min(2 * self.probe_every, self.probe_most)
         return True

@@ -29,7 +29,7 @@ import math
 
 import attrs
 
-from ._cubic import BETA, DOUBLING, FALLBACK_BETA, FALLBACK_FLOOR, Cubic
+from ._cubic import DOUBLING, FALLBACK_BETA, FALLBACK_FLOOR, Cubic
 from ._estimator import MIN_ANSWERS, AcceptedRate, Estimate
 from ._gate import POOL_WAIT_FROM
 
@@ -43,6 +43,8 @@ SPORADIC = 0.05
 #: A slow-start round with less than this share accepted ends slow start whatever the
 #: rounds before it saw (a burst that read the quota high, doubled on).
 SLOW_START_FLOOR = 0.25
+#: How far a refused probe above ``W_max`` backs off (of the rate it returns to).
+PROBE_BETA = 0.95
 #: The least time between two reactions (more if the answers take longer): the answers
 #: to what was sent at the new rate must come in before they are judged.
 REACT_EVERY = 0.1
@@ -71,7 +73,11 @@ class RateController:
         if self.cubic.doubling:
             return started > last and self._end_slow_start(now)
         wait = max(REACT_EVERY, 2 * self.accepted.latency, self.react_after)
-        if started > last and now - last >= wait and self._react(now):
+        if (
+            started > last
+            and now - last >= wait
+            and (self._probe_refused(now, started) or self._react(now))
+        ):
             # A refusal of a request sent at the current rate, whose answers are in (and,
             # after a Retry-After, once the server's window has had time to turn).
             self.react_after = min(retry_after or 0.0, POOL_WAIT_FROM)
@@ -80,8 +86,9 @@ class RateController:
 
     def set(self, now: float, rate: float, *, said: bool = False) -> None:
         """Pace under ``rate``, which the server has shown it takes (at it, less the
-        headroom, when the server ``said`` so in a rate-limit header)."""
-        self.cubic.reduce(now, rate, beta=1.0 if said else BETA)
+        headroom, when the server ``said`` so in a rate-limit header; else
+        :data:`PROBE_BETA` under it)."""
+        self.cubic.reduce(now, rate, beta=1.0 if said else PROBE_BETA)
         self.rate_blind = False
         self.verify_at = math.inf
 
@@ -129,6 +136,24 @@ class RateController:
                 return False  # refused as well at the slower rates: not our rate
         self._reduce(now, newest)
         self.measure_from = now
+        return True
+
+    def _probe_refused(self, now: float, started: float) -> bool:
+        """A request sent while CUBIC probed above ``W_max`` was refused: the quota lies
+        between what it took and that rate. Back to just under the larger of ``W_max`` and
+        what the server accepted over the last second (no more than the refused rate), at
+        once, on this one refusal: a window that counts refusals admits nothing more
+        while the rate stays above it, so waiting for a share refused to show first
+        costs a spent window."""
+        cubic = self.cubic
+        plateau = cubic.last_reduction + cubic.k
+        if not cubic.engaged or cubic.doubling or started <= plateau:
+            return False
+        sent_at = cubic.rate(started)
+        assert sent_at is not None
+        w_max = max(cubic.w_max, min(sent_at, self.accepted.accepted_lately(now)))
+        cubic.reduce(now, w_max, PROBE_BETA)
+        self.verify_at = math.inf
         return True
 
     def _reduce(self, now: float, estimate: Estimate) -> None:
