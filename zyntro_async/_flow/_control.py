@@ -248,7 +248,10 @@ class FlowControl:
         """Wait for a slot, the gate and the pace; return the request's start time.
 
         The gate is judged with the slot held, and again after the pace, so no request
-        that queued before a hold began slips past it (but the hold's probe)."""
+        that queued before a hold began slips past it (but the hold's probe). The probe
+        skips the local pace: it is the one request the hold lets go, and behind the
+        requests queued for their turns before the hold it would find the quota's turn
+        only after them (a fifth of a second at a few hundred per second)."""
         await self._slots.take()
         try:
             while True:
@@ -256,13 +259,15 @@ class FlowControl:
                 if self._quota is not None:
                     await self._quota_turn(deadline_at)
                 now = self._clock()
+                if probe:
+                    return self._on_wire(now)
                 if not self._pacer.try_pass(now):
                     if self._adaptive_binds(now):
                         self._last_throttled = now
                     await self._pacer.turn()
                     self._changed()
                     now = self._clock()
-                if probe or not self._gate.closed(now):
+                if not self._gate.closed(now):
                     return self._on_wire(now)
         except BaseException:
             self._release_slot()
@@ -484,9 +489,15 @@ class FlowControl:
         for a window found spent, whose short ``Retry-After`` is only an upper bound on
         its turn) or keeps it shut (a confirmed wait) sleeps none of it itself: its next
         attempt waits at the gate, which judges its deadline against the wait's earliest
-        end (a whole-second ``Retry-After`` is rounded up) and whose probe finds the turn."""
+        end (a whole-second ``Retry-After`` is rounded up) and whose probe finds the turn.
+        Nor does one refused with a short ``Retry-After`` while the adaptive rate paces
+        the pool: the refusal has moved the pace, and the re-send waits for its turn in
+        it like every other request (sleeping its own second too would only end a run a
+        second late for its last refused items)."""
         gate = self._gate
         if gate.holding or gate.confirmed:
+            return 0.0
+        if seconds < POOL_WAIT_FROM and self._adaptive.cubic.engaged and self._quota is None:
             return 0.0
         return seconds
 

@@ -29,7 +29,7 @@ import math
 
 import attrs
 
-from ._cubic import DOUBLING, FALLBACK_BETA, FALLBACK_FLOOR, Cubic
+from ._cubic import BETA, DOUBLING, FALLBACK_BETA, FALLBACK_FLOOR, Cubic
 from ._estimator import MIN_ANSWERS, AcceptedRate, Estimate
 from ._gate import POOL_WAIT_FROM
 
@@ -44,7 +44,9 @@ SPORADIC = 0.05
 #: rounds before it saw (a burst that read the quota high, doubled on).
 SLOW_START_FLOOR = 0.25
 #: How far a refused probe above ``W_max`` backs off (of the rate it returns to).
-PROBE_BETA = 0.95
+PROBE_BETA = 0.97
+#: A rate within this share of ``W_max`` is on CUBIC's plateau (or above it).
+PLATEAU = 0.99
 #: The least time between two reactions (more if the answers take longer): the answers
 #: to what was sent at the new rate must come in before they are judged.
 REACT_EVERY = 0.1
@@ -144,14 +146,18 @@ class RateController:
         what the server accepted over the last second (no more than the refused rate), at
         once, on this one refusal: a window that counts refusals admits nothing more
         while the rate stays above it, so waiting for a share refused to show first
-        costs a spent window."""
+        costs a spent window. Refused on CUBIC's plateau (at ``W_max``, within
+        :data:`PLATEAU`), ``W_max`` was read high: back to under what was accepted over
+        the last second, no more than ``1 - BETA`` below ``W_max``."""
         cubic = self.cubic
-        plateau = cubic.last_reduction + cubic.k
-        if not cubic.engaged or cubic.doubling or started <= plateau:
-            return False
         sent_at = cubic.rate(started)
-        assert sent_at is not None
-        w_max = max(cubic.w_max, min(sent_at, self.accepted.accepted_lately(now)))
+        if sent_at is None or cubic.doubling or sent_at < PLATEAU * cubic.w_max:
+            return False
+        lately = self.accepted.accepted_lately(now)
+        if sent_at > cubic.w_max:  # probing above it: the quota is W_max or more
+            w_max = max(cubic.w_max, min(sent_at, lately))
+        else:  # refused on the plateau: W_max read the quota high
+            w_max = max(BETA * cubic.w_max, min(cubic.w_max, lately))
         cubic.reduce(now, w_max, PROBE_BETA)
         self.verify_at = math.inf
         return True
