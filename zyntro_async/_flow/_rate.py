@@ -45,6 +45,10 @@ SPORADIC = 0.05
 SLOW_START_FLOOR = 0.25
 #: How far a refused probe above ``W_max`` backs off (of the rate it returns to).
 PROBE_BETA = 0.97
+#: CUBIC's scale after a refused probe: the quota is known within a few per cent, so
+#: the next probe comes later and climbs past it more slowly (each costs a window that
+#: counts refusals a few of its requests, and a probe that finds it spent, a hold).
+PROBE_SCALE = 0.25
 #: A rate within this share of ``W_max`` is on CUBIC's plateau (or above it).
 PLATEAU = 0.99
 #: The least time between two reactions (more if the answers take longer): the answers
@@ -158,7 +162,7 @@ class RateController:
             w_max = max(cubic.w_max, min(sent_at, lately))
         else:  # refused on the plateau: W_max read the quota high
             w_max = max(BETA * cubic.w_max, min(cubic.w_max, lately))
-        cubic.reduce(now, w_max, PROBE_BETA)
+        cubic.reduce(now, w_max, PROBE_BETA, PROBE_SCALE)
         self.verify_at = math.inf
         return True
 
