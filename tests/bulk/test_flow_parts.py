@@ -19,7 +19,9 @@ from zyntro_async._flow import FlowControl
 from zyntro_async._flow._budget import RetryBudget
 from zyntro_async._flow._cubic import BETA, HEADROOM, MIN_RATE, Cubic
 from zyntro_async._flow._estimator import AcceptedRate
+from zyntro_async._flow._fleet import FleetPace
 from zyntro_async._flow._gate import PROBE_AFTER, SPENT_PROBE, TURN_PROBE, WHOLE_SECOND, Gate
+from zyntro_async._flow._holding import GateClosed, GateWait
 from zyntro_async._flow._pacer import Pace, Pacer
 from zyntro_async._flow._rate import RateController
 from zyntro_async._retry import FailureKind
@@ -558,3 +560,86 @@ def test_a_refused_probe_above_the_known_rate_returns_under_it_at_once() -> None
     after = ctl.cubic.rate(end)
     assert after is not None
     assert 0.9 * 300.0 <= after < 300.0
+
+
+# ------------------------------------------------------------------------ waiting at the gate
+
+
+async def test_requests_held_at_the_gate_go_when_the_probe_s_answer_wakes_them() -> None:
+    clock = FakeClock()
+    gate = Gate()
+    holding = GateWait(gate, clock, changed=lambda: None, ended=lambda: None)
+    gate.refused(clock.now, clock.now - 0.01, 60.0, refusal(60.0))  # one long refusal: hold
+    clock.now += PROBE_AFTER
+    assert await holding.wait(None)  # the first to ask goes, as the probe
+    other = asyncio.ensure_future(holding.wait(None))
+    await asyncio.sleep(0)
+    assert not other.done()  # the others wait for the probe's answer
+    assert holding.sleeping == 1
+    assert gate.accepted(clock.now)  # the probe was admitted: the hold lifts
+    holding.wake()
+    assert await asyncio.wait_for(other, 5) is False  # a safety net: it goes at once
+    assert holding.sleeping == 0
+
+
+async def test_a_confirmed_wait_fails_a_request_it_outlasts_and_ends_with_a_probe() -> None:
+    clock = FakeClock()
+    gate = Gate()
+    ended: list[float] = []
+    holding = GateWait(gate, clock, changed=lambda: None, ended=lambda: ended.append(clock.now))
+    gate.refused(clock.now, clock.now - 0.01, 60.0, refusal(60.0))
+    clock.now += PROBE_AFTER
+    assert await holding.wait(None)
+    assert gate.refused(clock.now + 0.01, clock.now, 60.0, refusal(60.0))  # confirmed
+    with pytest.raises(GateClosed):
+        await holding.wait(clock.now + 30.0)
+    clock.now = gate.until  # its earliest end: 59 s of the 60 said
+    assert await holding.wait(clock.now + 60.0)  # a probe, not the whole pool
+    assert ended == [clock.now]  # the rate starts afresh
+
+
+# ------------------------------------------------------------------------ a shared quota
+
+
+class FleetQuota:
+    """A shared quota's side that :class:`FleetPace` talks to, recording what it is told."""
+
+    def __init__(self, rate: float | None = 100.0, hold: float = 0.0) -> None:
+        self.rate = rate
+        self.mode = "shared"
+        self.hold = hold
+        self.refusals: list[tuple[float | None, float | None]] = []
+        self.limits: list[float] = []
+
+    async def acquire(self) -> float:
+        return 0.0
+
+    def on_refusal(self, retry_after: float | None = None, *, sent_at: float | None = None) -> None:
+        self.refusals.append((retry_after, sent_at))
+
+    def on_accepted(self) -> None:
+        pass
+
+    def on_limit_header(self, limit: float) -> None:
+        self.limits.append(limit)
+
+
+def test_only_a_confirmed_long_retry_after_holds_the_fleet() -> None:
+    quota = FleetQuota()
+    fleet = FleetPace(quota, FakeClock())
+    fleet.refused(1.0, 1.0, 40.0, confirmed=False)  # a quota's whole-second "1"
+    fleet.refused(2.0, 60.0, None, confirmed=False)  # one long one among successes
+    fleet.refused(3.0, 60.0, None, confirmed=True)
+    assert quota.refusals == [(None, 1.0), (None, 2.0), (60.0, 3.0)]
+    assert quota.limits == [40.0]
+
+
+async def test_a_fleet_wide_wait_past_the_deadline_fails_the_request_at_once() -> None:
+    clock = FakeClock()
+    fleet = FleetPace(FleetQuota(hold=30.0), clock)
+    with pytest.raises(GateClosed):
+        await fleet.turn(clock.now + 5.0)
+    assert not await fleet.turn(clock.now + 60.0)  # the hold ends first: its turn
+    quota = FleetQuota(rate=None)
+    quota.mode = "local"
+    assert not FleetPace(quota, clock).paces  # cut off, no rate known: the local pacer
