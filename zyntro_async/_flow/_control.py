@@ -310,8 +310,7 @@ class FlowControl:
         refused = kind is FailureKind.REFUSED
         gate = self._gate
         # The hold's probe, refused, is the gate's business: sent one at a time while the
-        # pool waits, it says nothing of the rate (a long hold's probes would otherwise
-        # read as a crawl the rate must come down to, or end the opening at one a second).
+        # pool waits, it says nothing of the rate, nor of the opening's quota.
         probe = refused and gate.holding and started >= gate.held_at
         opening = self._opening
         fleet = self._fleet
@@ -362,6 +361,7 @@ class FlowControl:
             fleet.refused(started, retry_after, limit, confirmed=gate.confirmed)
         if not probe and adaptive.refused(now, started, retry_after):
             self._pacer.replan()
+            gate.pause(now, adaptive.pause_until)
         if self._opening.open and not probe:
             self._judge_opening(now)
 

@@ -130,6 +130,14 @@ class Gate:
         self._hold(now, started, min(retry_after, SPENT_PROBE), SPENT_PROBE, SPENT_PROBE_MOST)
         return True
 
+    def pause(self, now: float, until: float) -> bool:
+        """Let no request start before ``until`` (the gate open otherwise); True when it
+        changed. Nothing while the gate holds or is shut already."""
+        if self.closed(now):
+            return False
+        self.until = until
+        return True
+
     def _hold(
         self, now: float, started: float, first: float, every: float, most: float = 0.0
     ) -> None:

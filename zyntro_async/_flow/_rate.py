@@ -49,6 +49,8 @@ PROBE_BETA = 0.97
 #: the next probe comes later and climbs past it more slowly (each costs a window that
 #: counts refusals a few of its requests, and a probe that finds it spent, a hold).
 PROBE_SCALE = 0.25
+#: A refused probe pauses the pool for this many requests' time at ``W_max``.
+PROBE_PAUSE = 1.5
 #: A rate within this share of ``W_max`` is on CUBIC's plateau (or above it).
 PLATEAU = 0.99
 #: The least time between two reactions (more if the answers take longer): the answers
@@ -67,6 +69,7 @@ class RateController:
     verify_at: float = math.inf
     rate_blind: bool = False  # refusals shown not to depend on our rate
     measure_from: float = -math.inf  # estimates count what was sent after this only
+    pause_until: float = -math.inf  # a refused probe asks the pool to pause until then
 
     def answered(self, now: float) -> None:
         """An answer came in at ``now``: judge the last reduction once it is due."""
@@ -150,7 +153,9 @@ class RateController:
         what the server accepted over the last second (no more than the refused rate), at
         once, on this one refusal: a window that counts refusals admits nothing more
         while the rate stays above it, so waiting for a share refused to show first
-        costs a spent window. Refused on CUBIC's plateau (at ``W_max``, within
+        costs a spent window. The pool pauses for :data:`PROBE_PAUSE` requests' time at
+        that rate, so such a window, full, lets a few go before the next is sent (each
+        refused request would count in it too). Refused on CUBIC's plateau (at ``W_max``, within
         :data:`PLATEAU`), ``W_max`` was read high: back to under what was accepted over
         the last second, no more than ``1 - BETA`` below ``W_max``."""
         cubic = self.cubic
@@ -163,6 +168,7 @@ class RateController:
         else:  # refused on the plateau: W_max read the quota high
             w_max = max(BETA * cubic.w_max, min(cubic.w_max, lately))
         cubic.reduce(now, w_max, PROBE_BETA, PROBE_SCALE)
+        self.pause_until = now + PROBE_PAUSE / w_max
         self.verify_at = math.inf
         return True
 
