@@ -19,8 +19,11 @@ from zyntro_async._flow import FlowControl
 from zyntro_async._flow._budget import RetryBudget
 from zyntro_async._flow._cubic import BETA, HEADROOM, MIN_RATE, Cubic
 from zyntro_async._flow._estimator import AcceptedRate
-from zyntro_async._flow._gate import PROBE_AFTER, SPENT_PROBE, Gate
+from zyntro_async._flow._fleet import FleetPace
+from zyntro_async._flow._gate import PROBE_AFTER, SPENT_PROBE, TURN_PROBE, WHOLE_SECOND, Gate
+from zyntro_async._flow._holding import GateClosed, GateWait
 from zyntro_async._flow._pacer import Pace, Pacer
+from zyntro_async._flow._rate import RateController
 from zyntro_async._retry import FailureKind
 
 
@@ -252,7 +255,38 @@ def test_a_refused_probe_confirms_the_wait() -> None:
     assert gate.check(t) == 0.0
     assert gate.refused(t + 0.01, t, 86400.0, refusal(86400.0))
     assert gate.confirmed
-    assert gate.until == pytest.approx(t + 0.01 + 86400.0)
+    # A whole-second Retry-After is rounded: the wait may end up to a second sooner.
+    assert gate.until == pytest.approx(t + 0.01 + 86400.0 - WHOLE_SECOND)
+
+
+def test_a_confirmed_wait_probes_for_its_turn_from_its_earliest_end() -> None:
+    # A minute's window answers "Retry-After: 60" when 59.3 s are left. The pool waits
+    # 59 s, then probes every TURN_PROBE until the window admits: not a second late, and
+    # not the whole pool at once into a window that may not have turned yet.
+    gate = Gate()
+    gate.refused(100.0, 99.9, 60.0, refusal(60.0))
+    t = 100.0 + PROBE_AFTER
+    assert gate.check(t) == 0.0
+    assert gate.refused(t + 0.01, t, 60.0, refusal(60.0))  # confirmed
+    end = t + 0.01 + 59.0
+    assert gate.check(end - 0.5) == pytest.approx(0.5)
+    assert gate.check(end) == 0.0  # the probe goes
+    assert gate.check(end) > 0.0  # the others wait for its answer
+    assert gate.refused(end + 0.005, end, 1.0, refusal(1.0))  # not yet: probe again soon
+    assert gate.until == pytest.approx(end + 0.005 + TURN_PROBE)
+    t2 = end + 0.005 + TURN_PROBE
+    assert gate.check(t2) == 0.0
+    assert gate.accepted(t2)  # the window turned: lifted
+    assert not gate.closed(t2)
+
+
+def test_a_wait_given_in_fractions_of_a_second_is_taken_as_it_is() -> None:
+    gate = Gate()
+    gate.refused(100.0, 99.9, 30.5, refusal(30.5))
+    t = 100.0 + PROBE_AFTER
+    gate.check(t)
+    assert gate.refused(t + 0.01, t, 30.5, refusal(30.5))
+    assert gate.until == pytest.approx(t + 0.01 + 30.5)
 
 
 def test_a_probe_that_fails_otherwise_holds_again() -> None:
@@ -511,4 +545,144 @@ def test_a_spent_quota_is_held_once_and_a_long_retry_after_still_confirms() -> N
     assert gate.check(t) == 0.0
     assert gate.refused(t + 0.01, t, 60.0, refusal(60.0))  # the probe: a minute's window
     assert gate.confirmed
-    assert gate.until == pytest.approx(t + 0.01 + 60.0)
+    assert gate.until == pytest.approx(t + 0.01 + 60.0 - WHOLE_SECOND)
+
+
+async def test_the_probes_for_a_window_s_turn_do_not_move_the_rate() -> None:
+    # A minute's window, confirmed: at the wait's earliest end the pool probes for the
+    # turn, and the window refuses the probes until it turns. Those refusals are the
+    # gate's: the run then goes on at full speed, not at the crawl forty refusals in a
+    # second would read as.
+    clock = FakeClock()
+    flow = FlowControl(64, clock=clock)
+    first = flow.try_acquire()
+    assert first is not None
+    clock.now += 0.005
+    flow.release(first, refusal(60.0), FailureKind.REFUSED)  # the pool holds
+    clock.now += PROBE_AFTER
+    probe = await asyncio.wait_for(flow.acquire(None), 5)  # a safety net
+    clock.now += 0.005
+    flow.release(probe, refusal(60.0), FailureKind.REFUSED)  # the probe confirms it
+    clock.now = flow.gate_until
+    for _ in range(40):  # the window's last second: every probe refused
+        probe = await asyncio.wait_for(flow.acquire(None), 5)  # a safety net
+        clock.now += 0.005
+        flow.release(probe, refusal(1.0), FailureKind.REFUSED)
+        clock.now = max(clock.now, flow.gate_until)
+    assert flow.current_rate(clock.now) is None
+    probe = await asyncio.wait_for(flow.acquire(None), 5)  # a safety net
+    clock.now += 0.005
+    flow.release(probe, None, None)  # the window turned
+    assert flow.gate_until == 0.0
+    assert flow.current_rate(clock.now) is None  # nothing paces the new window's run
+
+
+def test_what_was_accepted_lately_is_per_second_of_the_time_counted() -> None:
+    # Read just after a bucket began, the newest second of buckets spans 0.9 s of sends:
+    # 300/s must read 300/s, not a tenth less (a spent window reopened that low).
+    est = AcceptedRate()
+    end = edge_traffic(est, start=1024.0, seconds=3.0015, send=300.0, accept=300.0, latency=0.005)
+    assert est.accepted_lately(end) == pytest.approx(300.0, rel=0.03)
+
+
+def test_a_refused_probe_above_the_known_rate_returns_under_it_at_once() -> None:
+    # The quota was measured at 300/s; CUBIC's plateau has passed and it probes above.
+    # One refusal of a request sent up there (a window that counts refusals admits
+    # nothing more while the rate stays above it) brings the rate back under 300/s at
+    # once: not after a share refused, by when such a window is spent.
+    ctl = RateController()
+    t = 1024.0
+    ctl.cubic.reduce(t, 300.0)
+    end = edge_traffic(ctl.accepted, start=t, seconds=5.0, send=300.0, accept=300.0, latency=0.005)
+    probing = ctl.cubic.rate(end)
+    assert probing is not None
+    assert probing > 300.0
+    assert ctl.refused(end, end - 0.001, 1.0)
+    after = ctl.cubic.rate(end)
+    assert after is not None
+    assert 0.9 * 300.0 <= after < 300.0
+    # And the pool pauses for a few requests' time, so a full window lets some go.
+    assert end < ctl.pause_until <= end + 0.05
+
+
+# ------------------------------------------------------------------------ waiting at the gate
+
+
+async def test_requests_held_at_the_gate_go_when_the_probe_s_answer_wakes_them() -> None:
+    clock = FakeClock()
+    gate = Gate()
+    holding = GateWait(gate, clock, changed=lambda: None, ended=lambda: None)
+    gate.refused(clock.now, clock.now - 0.01, 60.0, refusal(60.0))  # one long refusal: hold
+    clock.now += PROBE_AFTER
+    assert await holding.wait(None)  # the first to ask goes, as the probe
+    other = asyncio.ensure_future(holding.wait(None))
+    await asyncio.sleep(0)
+    assert not other.done()  # the others wait for the probe's answer
+    assert holding.sleeping == 1
+    assert gate.accepted(clock.now)  # the probe was admitted: the hold lifts
+    holding.wake()
+    assert await asyncio.wait_for(other, 5) is False  # a safety net: it goes at once
+    assert holding.sleeping == 0
+
+
+async def test_a_confirmed_wait_fails_a_request_it_outlasts_and_ends_with_a_probe() -> None:
+    clock = FakeClock()
+    gate = Gate()
+    ended: list[float] = []
+    holding = GateWait(gate, clock, changed=lambda: None, ended=lambda: ended.append(clock.now))
+    gate.refused(clock.now, clock.now - 0.01, 60.0, refusal(60.0))
+    clock.now += PROBE_AFTER
+    assert await holding.wait(None)
+    assert gate.refused(clock.now + 0.01, clock.now, 60.0, refusal(60.0))  # confirmed
+    with pytest.raises(GateClosed):
+        await holding.wait(clock.now + 30.0)
+    clock.now = gate.until  # its earliest end: 59 s of the 60 said
+    assert await holding.wait(clock.now + 60.0)  # a probe, not the whole pool
+    assert ended == [clock.now]  # the rate starts afresh
+
+
+# ------------------------------------------------------------------------ a shared quota
+
+
+class FleetQuota:
+    """A shared quota's side that :class:`FleetPace` talks to, recording what it is told."""
+
+    def __init__(self, rate: float | None = 100.0, hold: float = 0.0) -> None:
+        self.rate = rate
+        self.mode = "shared"
+        self.hold = hold
+        self.refusals: list[tuple[float | None, float | None]] = []
+        self.limits: list[float] = []
+
+    async def acquire(self) -> float:
+        return 0.0
+
+    def on_refusal(self, retry_after: float | None = None, *, sent_at: float | None = None) -> None:
+        self.refusals.append((retry_after, sent_at))
+
+    def on_accepted(self) -> None:
+        pass
+
+    def on_limit_header(self, limit: float) -> None:
+        self.limits.append(limit)
+
+
+def test_only_a_confirmed_long_retry_after_holds_the_fleet() -> None:
+    quota = FleetQuota()
+    fleet = FleetPace(quota, FakeClock())
+    fleet.refused(1.0, 1.0, 40.0, confirmed=False)  # a quota's whole-second "1"
+    fleet.refused(2.0, 60.0, None, confirmed=False)  # one long one among successes
+    fleet.refused(3.0, 60.0, None, confirmed=True)
+    assert quota.refusals == [(None, 1.0), (None, 2.0), (60.0, 3.0)]
+    assert quota.limits == [40.0]
+
+
+async def test_a_fleet_wide_wait_past_the_deadline_fails_the_request_at_once() -> None:
+    clock = FakeClock()
+    fleet = FleetPace(FleetQuota(hold=30.0), clock)
+    with pytest.raises(GateClosed):
+        await fleet.turn(clock.now + 5.0)
+    assert not await fleet.turn(clock.now + 60.0)  # the hold ends first: its turn
+    quota = FleetQuota(rate=None)
+    quota.mode = "local"
+    assert not FleetPace(quota, clock).paces  # cut off, no rate known: the local pacer

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from zyntro_async import ProfileRequest, ZyntroClient
+from zyntro_async import ProfileRequest, RetryPolicy, ZyntroClient
 from zyntro_async.testing import Fault, Faults, ZyntroSandbox, set_testing
 
 SOURCE = "quota-test"
@@ -128,5 +128,32 @@ async def test_a_long_fixed_window_is_waited_out_and_every_item_succeeds() -> No
         assert report.stopped is None
         assert duplicates(sb, ids) == 0
         # The first flight meets the window's 20 (10 refused); then the wait is probed,
-        # not knocked on.
-        assert sb.stats.faults[Fault.QUOTA] <= 10 + 2
+        # not knocked on: one probe at a time, every 25 ms at most, over the last second
+        # that the whole-second Retry-After leaves open.
+        assert sb.stats.faults[Fault.QUOTA] <= 10 + 40 + 2
+
+
+@pytest.mark.slow
+async def test_a_window_as_long_as_the_deadline_is_waited_out_and_every_item_succeeds() -> None:
+    # A per-minute window with the default 60 s deadline, scaled down: 1,000 per 3 s
+    # window, a 3 s deadline, 1,300 items. The items the window refuses were sent after
+    # it opened, so its turn comes before their deadlines; its whole-second Retry-After,
+    # rounded up, would say the turn comes after them, and fail them.
+    faults = Faults(
+        quota_rps=1000 / 3,
+        quota_shape="fixed_window",
+        quota_window=3,
+        quota_headers="retry_after",
+        latency=0.005,
+    )
+    async with ZyntroSandbox(faults=faults) as sb:
+        ids = sb.seed(50)
+        requests = [ProfileRequest(ids[i % 50], {"seq": i}, SOURCE) for i in range(1300)]
+        policy = RetryPolicy(deadline=3)
+        async with ZyntroClient(**sb.credentials, base_url=sb.base_url, retry=policy) as client:
+            run = client.bulk_add_profiles(requests, concurrency=CONCURRENCY)
+            report = await asyncio.wait_for(run, 30)  # a safety net, not a timing
+        assert report.failed == 0, report
+        assert report.succeeded == 1300
+        assert report.stopped is None
+        assert duplicates(sb, ids) == 0

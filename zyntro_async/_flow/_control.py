@@ -15,12 +15,14 @@ refusals before any estimate can be    the adaptive rate engages at the header's
 made: a rate-limit header, or >= 20 %  limit, or backs off from the send rate
 of the last second's sends
 ``X-RateLimit-Limit``/``RateLimit-*``  a ceiling on the adaptive rate
-``Retry-After`` >= 2 s                 the gate: hold the pool, probe, and only a
-                                       confirmed refusal shuts it until then; when
-                                       it opens again, the rate starts afresh
+``Retry-After`` >= 2 s                 the gate: hold the pool, probe; a confirmed
+                                       refusal shuts it until a second before then
+                                       (whole seconds), then probes; rate afresh
+a refusal sent at CUBIC's ``W_max``    back under what was accepted, at once; then
+or above                               it climbs more slowly
 requests refused in a row, each with   the quota is spent (a window): hold the pool,
-a short ``Retry-After``                probe every 0.1 s until it admits again, then
-                                       pace under what it has shown it takes
+a short ``Retry-After``                probe after 0.05 s, then every 0.1 s, until it
+                                       admits; pace under what it has shown it takes
 =====================================  =============================================
 
 The parts, each sans I/O with its state in plain data (as botocore splits its adaptive
@@ -37,7 +39,9 @@ mode into ``adaptive.py``, ``throttling.py`` and ``bucket.py``):
 * :mod:`._pacer` -- a token bucket read at the current rate at every decision: waiting
   requests are re-planned whenever the rate moves, none booked ahead, and a late timer
   loses no turn;
-* :mod:`._gate` -- a long ``Retry-After``, or a window spent: hold, probe, confirm;
+* :mod:`._gate` -- a long ``Retry-After``, or a window spent: hold, probe, confirm
+  (:mod:`._holding`: where requests wait for it, on the event loop);
+* :mod:`._fleet` -- this process's side of a quota shared with others;
 * :mod:`._window` -- a window quota found spent, and the rate it has shown it takes;
 * :mod:`._budget` -- the retry budget (botocore's "standard" retry quota);
 * :mod:`._slots` -- the pool's width (``concurrency``).
@@ -80,7 +84,9 @@ from collections.abc import Callable
 from .._exceptions import ConfigurationError, ReadTimeout
 from .._retry import FailureKind
 from ._budget import DEFAULT_BUDGET, RetryBudget
+from ._fleet import FleetPace
 from ._gate import POOL_WAIT_FROM, Gate
+from ._holding import GateClosed, GateWait
 from ._opening import Opening
 from ._pacer import Pacer
 from ._rate import RateController
@@ -129,7 +135,7 @@ class FlowControl:
         self.concurrency = concurrency
         self.max_per_second = max_per_second
         self.sending = 0  # requests on the wire
-        self.sleeping = 0  # items in a backoff sleep
+        self._pausing = 0  # items in a backoff sleep
         self.on_change: asyncio.Event | None = None  # set when slots, sleepers or turns change
         self._clock = clock
         self._opening = Opening(concurrency)
@@ -139,18 +145,23 @@ class FlowControl:
         self._gate = Gate()
         self._pacer = Pacer(self._pace_rate, clock)
         self._last_throttled = -math.inf
-        self._gate_waiters: set[asyncio.Future[None]] = set()
-        self._quota: Quota | None = None
+        self._holding = GateWait(self._gate, clock, changed=self._changed, ended=self._restart_rate)
+        self._fleet: FleetPace | None = None
         self._window = SpentWindow()
 
     def share(self, quota: Quota | None) -> None:
         """Pace by ``quota`` (shared with other processes) from now on; None: alone."""
-        self._quota = quota
+        self._fleet = None if quota is None else FleetPace(quota, self._clock)
         if quota is not None and self._opening.open and quota.rate is not None:
             self._end_opening()  # the fleet's known pace governs from the first request
         self._pacer.replan()
 
     # -- state, read by progress, telemetry and the run -----------------------------------------
+
+    @property
+    def sleeping(self) -> int:
+        """Items asleep: in a backoff sleep, or waiting at the gate."""
+        return self._pausing + self._holding.sleeping
 
     @property
     def in_flight(self) -> int:
@@ -184,9 +195,9 @@ class FlowControl:
     def rate(self) -> float | None:
         """The adaptive rate now (with a shared quota: the rate it paces this process
         by); None until overload is seen."""
-        quota = self._quota
-        if quota is not None and self._quota_paces(quota):
-            return quota.rate
+        fleet = self._fleet
+        if fleet is not None and fleet.paces:
+            return fleet.rate
         return self._adaptive.cubic.rate(self._clock())
 
     def current_rate(self, now: float) -> float | None:
@@ -198,7 +209,7 @@ class FlowControl:
         or more requests wait for their turn than the pace serves in :data:`LOOKAHEAD`
         seconds."""
         now = self._clock()
-        if self._gate_waiters and self._gate.closed(now):
+        if self._holding.waiting and self._gate.closed(now):
             return True
         waiting = self._pacer.waiting
         if not waiting:
@@ -207,20 +218,14 @@ class FlowControl:
         return rate is not None and waiting >= max(1.0, rate * LOOKAHEAD)
 
     def _pace_rate(self, now: float) -> float | None:
-        quota = self._quota
-        if quota is not None and self._quota_paces(quota):
-            return None  # the quota paces, at the fleet's rate
+        fleet = self._fleet
+        if fleet is not None and fleet.paces:
+            return None  # the shared quota paces, at the fleet's rate
         rate = self._adaptive.cubic.rate(now)
         ceiling = self.max_per_second
         if rate is None:
             return ceiling
         return rate if ceiling is None else min(rate, ceiling)
-
-    @staticmethod
-    def _quota_paces(quota: Quota) -> bool:
-        """Whether the shared quota paces this process: always, but while it is cut off
-        from the fleet with no rate known (then the local pacer does, as without it)."""
-        return quota.mode == "shared" or quota.rate is not None
 
     def _adaptive_binds(self, now: float) -> bool:
         rate = self._adaptive.cubic.rate(now)
@@ -232,7 +237,7 @@ class FlowControl:
         """:meth:`acquire` when nothing is to wait for (no gate, a free slot, a token):
         the request's start time at once, without a coroutine; None otherwise."""
         slots = self._slots
-        if slots.held < slots.limit and not slots.waiters and self._quota is None:
+        if slots.held < slots.limit and not slots.waiters and self._fleet is None:
             now = self._clock()
             gate = self._gate
             if gate.holding or now < gate.until:
@@ -248,37 +253,32 @@ class FlowControl:
         """Wait for a slot, the gate and the pace; return the request's start time.
 
         The gate is judged with the slot held, and again after the pace, so no request
-        that queued before a hold began slips past it (but the hold's probe)."""
+        that queued before a hold began slips past it (but the hold's probe). The probe
+        skips the local pace: it is the one request the hold lets go, and behind the
+        requests queued for their turns before the hold it would find the quota's turn
+        only after them (a fifth of a second at a few hundred per second)."""
         await self._slots.take()
         try:
             while True:
-                probe = await self._wait_gate(deadline_at)
-                if self._quota is not None:
-                    await self._quota_turn(deadline_at)
+                probe = await self._holding.wait(deadline_at)
+                fleet = self._fleet
+                if fleet is not None and await fleet.turn(deadline_at):
+                    self._last_throttled = self._clock()
+                    self._changed()
                 now = self._clock()
+                if probe:
+                    return self._on_wire(now)
                 if not self._pacer.try_pass(now):
                     if self._adaptive_binds(now):
                         self._last_throttled = now
                     await self._pacer.turn()
                     self._changed()
                     now = self._clock()
-                if probe or not self._gate.closed(now):
+                if not self._gate.closed(now):
                     return self._on_wire(now)
         except BaseException:
             self._release_slot()
             raise
-
-    async def _quota_turn(self, deadline_at: float | None) -> None:
-        """Wait for this request's turn in the shared quota's pace; a ``Retry-After``
-        reported anywhere in the fleet that outlasts the deadline fails it at once."""
-        quota = self._quota
-        assert quota is not None
-        hold = quota.hold
-        if hold > 0 and deadline_at is not None and self._clock() + hold > deadline_at:
-            raise GateClosed(hold)
-        if await quota.acquire() > 0:
-            self._last_throttled = self._clock()
-            self._changed()
 
     def _on_wire(self, now: float) -> float:
         """A request holding its slot goes on the wire at ``now`` (its start time)."""
@@ -288,47 +288,11 @@ class FlowControl:
         self._adaptive.accepted.sent(now)
         return now
 
-    async def _wait_gate(self, deadline_at: float | None) -> bool:
-        """Wait until the gate lets this request through; True if it goes as the probe."""
-        gate = self._gate
-        while True:
-            now = self._clock()
-            confirmed = gate.confirmed
-            wait = gate.check(now)
-            if wait <= 0:
-                if confirmed and not gate.confirmed:
-                    self._restart_rate()
-                return gate.holding and gate.probe_at == now
-            if gate.confirmed and deadline_at is not None and gate.until > deadline_at:
-                raise GateClosed(gate.until - now)
-            await self._gate_sleep(wait)
-
     def _restart_rate(self) -> None:
         """A confirmed wait has ended: the server said when to come back, and what was
         measured before it (a window since closed) says nothing of the new one."""
         self._adaptive.restart()
         self._pacer.replan()
-
-    async def _gate_sleep(self, seconds: float) -> None:
-        """Sleep ``seconds`` or until the gate changes; an item's sleep holds no slot."""
-        loop = asyncio.get_running_loop()
-        waiter = loop.create_future()
-        handle = loop.call_later(seconds, _resolve, waiter)
-        self._gate_waiters.add(waiter)
-        self.sleeping += 1
-        self._changed()
-        try:
-            await waiter
-        finally:
-            self.sleeping -= 1
-            handle.cancel()
-            self._gate_waiters.discard(waiter)
-            self._changed()
-
-    def _gate_changed(self) -> None:
-        for waiter in self._gate_waiters:
-            _resolve(waiter)
-        self._changed()
 
     def _changed(self) -> None:
         if self.on_change is not None:
@@ -343,11 +307,17 @@ class FlowControl:
     ) -> None:
         """Report a request's outcome (``kind`` classifies ``error``)."""
         self.sending -= 1
+        refused = kind is FailureKind.REFUSED
+        gate = self._gate
+        # The hold's probe, refused, is the gate's business: sent one at a time while the
+        # pool waits, it says nothing of the rate, nor of the opening's quota.
+        probe = refused and gate.holding and started >= gate.held_at
         opening = self._opening
-        if opening.open and self._quota is not None and self._quota.rate is not None:
+        fleet = self._fleet
+        if opening.open and fleet is not None and fleet.rate is not None:
             self._end_opening()  # the fleet has a pace now (another process found one)
-        if opening.open:
-            opening.answered(kind is FailureKind.REFUSED)
+        if opening.open and not probe:
+            opening.answered(refused)
             self._slots.limit = opening.limit  # before the slot is freed: it may shrink
             self._release_slot()
             self._slots.widen(opening.limit)
@@ -356,22 +326,22 @@ class FlowControl:
         now = self._clock()
         adaptive = self._adaptive
         adaptive.answered(now)
-        quota = self._quota
         if error is None:
-            if quota is not None:
-                quota.on_accepted()
+            if fleet is not None:
+                fleet.accepted()
             self._adaptive.accepted.answered(started, now, accepted=True, refused=False)
             self._window.accepted(started)
-            if (self._gate.holding or self._gate.confirmed) and self._gate.accepted(started):
+            turned = gate.turned(started)
+            if (gate.holding or gate.confirmed) and gate.accepted(started):
                 if self._window.held:
-                    self._reopened(now)
-                self._gate_changed()
+                    self._reopened(now, turned)
+                self._holding.wake()
             return
-        refused = kind is FailureKind.REFUSED
-        self._adaptive.accepted.answered(started, now, accepted=False, refused=refused)
+        if not probe:
+            self._adaptive.accepted.answered(started, now, accepted=False, refused=refused)
         if not refused:
             if self._gate.failed(now, started):
-                self._gate_changed()
+                self._holding.wake()
             return  # an isolated 5xx/timeout/drop is its item's business
         retry_after = getattr(error, "retry_after", None)
         if not isinstance(retry_after, (int, float)):
@@ -380,18 +350,19 @@ class FlowControl:
         if isinstance(limit, (int, float)) and limit > 0:
             self._adaptive.cubic.cap(float(limit))
         if self._gate.refused(now, started, retry_after or 0.0, error):
-            self._gate_changed()
-        if self._window.refused(retry_after) and quota is None:
+            self._holding.wake()
+        if self._window.refused(retry_after) and fleet is None:
             assert retry_after is not None
             if self._gate.spent(now, started, retry_after, error):
                 accepted = adaptive.accepted
                 self._window.spent(now, accepted.first, accepted.accepted_lately(now))
-                self._gate_changed()
-        if quota is not None:
-            self._tell_quota(quota, started, retry_after, limit)
-        if adaptive.refused(now, started, retry_after):
+                self._holding.wake()
+        if fleet is not None:
+            fleet.refused(started, retry_after, limit, confirmed=gate.confirmed)
+        if not probe and adaptive.refused(now, started, retry_after):
             self._pacer.replan()
-        if self._opening.open:
+            gate.pause(now, adaptive.pause_until)
+        if self._opening.open and not probe:
             self._judge_opening(now)
 
     def _judge_opening(self, now: float) -> None:
@@ -409,27 +380,13 @@ class FlowControl:
         self._opening.close()
         self._slots.widen(self.concurrency)
 
-    def _tell_quota(
-        self, quota: Quota, started: float, retry_after: float | None, limit: object
-    ) -> None:
-        """Pass a refusal on to the fleet. Its ``Retry-After`` holds every process only
-        once this process's gate has confirmed it: a short one delays only its own item,
-        here as without a shared quota (a quota's whole-second "1" after one refused
-        request would otherwise stop the fleet for a second), and one long one among
-        successes is no proof."""
-        gate = self._gate
-        if retry_after is not None and (retry_after < POOL_WAIT_FROM or not gate.confirmed):
-            retry_after = None
-        quota.on_refusal(retry_after, sent_at=started)
-        if isinstance(limit, (int, float)) and not isinstance(limit, bool) and limit > 0:
-            quota.on_limit_header(float(limit))
-
-    def _reopened(self, now: float) -> None:
-        """A spent window admits again: pace under what it has shown it takes (see
-        :mod:`._window`), and probe up from there as after any reduction."""
+    def _reopened(self, now: float, turned: float) -> None:
+        """A spent window admits again (most likely since ``turned``): pace under what it
+        has shown it takes (see :mod:`._window`), and probe up from there as after any
+        reduction."""
         ceiling = self._adaptive.cubic.ceiling
         floor = ceiling if ceiling < math.inf else 0.0
-        rate = self._window.reopened(now, self._adaptive.accepted.first, floor)
+        rate = self._window.reopened(turned, self._adaptive.accepted.first, floor)
         if rate is not None:
             self._adaptive.set(now, rate, said=rate == floor)
             self._pacer.replan()
@@ -440,24 +397,29 @@ class FlowControl:
 
     async def pause(self, seconds: float) -> None:
         """An item's sleep (backoff, Retry-After): it holds no slot meanwhile."""
-        self.sleeping += 1
+        self._pausing += 1
         self._changed()
         try:
             await asyncio.sleep(seconds)
         finally:
-            self.sleeping -= 1
+            self._pausing -= 1
 
     def paces(self, kind: FailureKind) -> bool:
         """Whether a retry of this kind waits for its turn in the pace instead of using up
         the call's attempts and the budget: a refusal while the adaptive rate (or a
-        shared quota) paces the pool. The pace, which every refusal lowers, already
-        bounds what the run sends, so the re-send cannot feed a storm, and counting it
-        would fail items for a quota's refusals that the pace is there to absorb. The
-        call's deadline still bounds it."""
+        shared quota) paces the pool, or while the gate holds it. The pace, which every
+        refusal lowers, or the gate, which lets only its probe go, already bounds what the
+        run sends, so the re-send cannot feed a storm, and counting it would fail items
+        for a quota's refusals that the pace is there to absorb. The call's deadline
+        still bounds it."""
         if kind is not FailureKind.REFUSED:
             return False
-        quota = self._quota
-        return self._adaptive.cubic.engaged or (quota is not None and self._quota_paces(quota))
+        fleet = self._fleet
+        return (
+            self._adaptive.cubic.engaged
+            or (fleet is not None and fleet.paces)
+            or self._gate.closed(self._clock())  # only the gate's probe goes meanwhile
+        )
 
     def allow_retry(self, error: BaseException, kind: FailureKind) -> bool:
         """Take a retry's cost from the budget; False when it is spent (a paced refusal's
@@ -469,26 +431,20 @@ class FlowControl:
     def own_wait(self, error: BaseException, seconds: float) -> float:
         """An item refused while the gate holds the pool (for a long ``Retry-After``, or
         for a window found spent, whose short ``Retry-After`` is only an upper bound on
-        its turn) sleeps none of it itself: its next attempt waits at the gate, which a
-        probe lifts. Once the gate is confirmed, the item has the whole wait (and its
-        deadline judges it)."""
-        if self._gate.holding:
+        its turn) or keeps it shut (a confirmed wait) sleeps none of it itself: its next
+        attempt waits at the gate, which judges its deadline against the wait's earliest
+        end (a whole-second ``Retry-After`` is rounded up) and whose probe finds the turn.
+        Nor does one refused with a short ``Retry-After`` while the adaptive rate paces
+        the pool: the refusal has moved the pace, and the re-send waits for its turn in
+        it like every other request (sleeping its own second too would only end a run a
+        second late for its last refused items)."""
+        gate = self._gate
+        if gate.holding or gate.confirmed:
+            return 0.0
+        if seconds < POOL_WAIT_FROM and self._adaptive.cubic.engaged and self._fleet is None:
             return 0.0
         return seconds
 
     def item_succeeded(self, retries: int) -> None:
         """Credit the budget: a clean success earns a token, a retried one refunds."""
         self._budget.succeeded(retries)
-
-
-def _resolve(waiter: asyncio.Future[None]) -> None:
-    if not waiter.done():
-        waiter.set_result(None)
-
-
-class GateClosed(Exception):
-    """Internal: the pool-wide wait ends past the request's deadline (``wait`` seconds)."""
-
-    def __init__(self, wait: float) -> None:
-        super().__init__(wait)
-        self.wait = wait

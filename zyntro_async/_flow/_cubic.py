@@ -78,11 +78,12 @@ class Cubic:
             rate = self.c * (t - self.k) ** 3 + self.w_max
         return min(self.ceiling * (1 - HEADROOM), max(MIN_RATE, rate))
 
-    def reduce(self, now: float, w_max: float, beta: float = BETA) -> None:
-        """Back off to ``beta * w_max`` and probe back up towards ``w_max`` from ``now``."""
+    def reduce(self, now: float, w_max: float, beta: float = BETA, scale: float = 1.0) -> None:
+        """Back off to ``beta * w_max`` and probe back up towards ``w_max`` from ``now``
+        (``scale`` < 1: more slowly, and longer on the plateau, a quota known closely)."""
         w_max = min(self.ceiling, max(MIN_RATE, w_max))
         self.w_max = w_max
-        self.c = CUBIC_C * max(1.0, w_max / C_FROM)
+        self.c = CUBIC_C * max(1.0, w_max / C_FROM) * scale
         self.k = (w_max * (1 - beta) / self.c) ** (1 / 3)
         self._moved(now)
 

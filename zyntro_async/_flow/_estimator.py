@@ -119,9 +119,13 @@ class AcceptedRate:
         return self._per_second(self.n_ok, now)
 
     def _per_second(self, counts: list[int], now: float) -> float:
+        """``counts`` over the newest buckets that span :data:`MAX_SPAN` (the newest one
+        in part: it ends at ``now``), per second of the time they cover."""
         self._advance(now)
-        n = sum(counts[(self.slot - back) % HISTORY] for back in range(round(MAX_SPAN / BUCKET)))
-        return n / min(MAX_SPAN, max(BUCKET, now - self.first))
+        buckets = round(MAX_SPAN / BUCKET)
+        n = sum(counts[(self.slot - back) % HISTORY] for back in range(buckets))
+        covered = now - max((self.slot - buckets + 1) * BUCKET, self.first)
+        return n / max(BUCKET, covered)
 
     def estimate(
         self, now: float, since: float = -math.inf, span: float = MAX_SPAN

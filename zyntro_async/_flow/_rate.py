@@ -43,6 +43,16 @@ SPORADIC = 0.05
 #: A slow-start round with less than this share accepted ends slow start whatever the
 #: rounds before it saw (a burst that read the quota high, doubled on).
 SLOW_START_FLOOR = 0.25
+#: How far a refused probe above ``W_max`` backs off (of the rate it returns to).
+PROBE_BETA = 0.97
+#: CUBIC's scale after a refused probe: the quota is known within a few per cent, so
+#: the next probe comes later and climbs past it more slowly (each costs a window that
+#: counts refusals a few of its requests, and a probe that finds it spent, a hold).
+PROBE_SCALE = 0.25
+#: A refused probe pauses the pool for this many requests' time at ``W_max``.
+PROBE_PAUSE = 1.5
+#: A rate within this share of ``W_max`` is on CUBIC's plateau (or above it).
+PLATEAU = 0.99
 #: The least time between two reactions (more if the answers take longer): the answers
 #: to what was sent at the new rate must come in before they are judged.
 REACT_EVERY = 0.1
@@ -59,6 +69,7 @@ class RateController:
     verify_at: float = math.inf
     rate_blind: bool = False  # refusals shown not to depend on our rate
     measure_from: float = -math.inf  # estimates count what was sent after this only
+    pause_until: float = -math.inf  # a refused probe asks the pool to pause until then
 
     def answered(self, now: float) -> None:
         """An answer came in at ``now``: judge the last reduction once it is due."""
@@ -71,7 +82,11 @@ class RateController:
         if self.cubic.doubling:
             return started > last and self._end_slow_start(now)
         wait = max(REACT_EVERY, 2 * self.accepted.latency, self.react_after)
-        if started > last and now - last >= wait and self._react(now):
+        if (
+            started > last
+            and now - last >= wait
+            and (self._probe_refused(now, started) or self._react(now))
+        ):
             # A refusal of a request sent at the current rate, whose answers are in (and,
             # after a Retry-After, once the server's window has had time to turn).
             self.react_after = min(retry_after or 0.0, POOL_WAIT_FROM)
@@ -80,8 +95,9 @@ class RateController:
 
     def set(self, now: float, rate: float, *, said: bool = False) -> None:
         """Pace under ``rate``, which the server has shown it takes (at it, less the
-        headroom, when the server ``said`` so in a rate-limit header)."""
-        self.cubic.reduce(now, rate, beta=1.0 if said else BETA)
+        headroom, when the server ``said`` so in a rate-limit header; else
+        :data:`PROBE_BETA` under it)."""
+        self.cubic.reduce(now, rate, beta=1.0 if said else PROBE_BETA)
         self.rate_blind = False
         self.verify_at = math.inf
 
@@ -129,6 +145,31 @@ class RateController:
                 return False  # refused as well at the slower rates: not our rate
         self._reduce(now, newest)
         self.measure_from = now
+        return True
+
+    def _probe_refused(self, now: float, started: float) -> bool:
+        """A request sent while CUBIC probed above ``W_max`` was refused: the quota lies
+        between what it took and that rate. Back to just under the larger of ``W_max`` and
+        what the server accepted over the last second (no more than the refused rate), at
+        once, on this one refusal: a window that counts refusals admits nothing more
+        while the rate stays above it, so waiting for a share refused to show first
+        costs a spent window. The pool pauses for :data:`PROBE_PAUSE` requests' time at
+        that rate, so such a window, full, lets a few go before the next is sent (each
+        refused request would count in it too). Refused on CUBIC's plateau (at ``W_max``, within
+        :data:`PLATEAU`), ``W_max`` was read high: back to under what was accepted over
+        the last second, no more than ``1 - BETA`` below ``W_max``."""
+        cubic = self.cubic
+        sent_at = cubic.rate(started)
+        if sent_at is None or cubic.doubling or sent_at < PLATEAU * cubic.w_max:
+            return False
+        lately = self.accepted.accepted_lately(now)
+        if sent_at > cubic.w_max:  # probing above it: the quota is W_max or more
+            w_max = max(cubic.w_max, min(sent_at, lately))
+        else:  # refused on the plateau: W_max read the quota high
+            w_max = max(BETA * cubic.w_max, min(cubic.w_max, lately))
+        cubic.reduce(now, w_max, PROBE_BETA, PROBE_SCALE)
+        self.pause_until = now + PROBE_PAUSE / w_max
+        self.verify_at = math.inf
         return True
 
     def _reduce(self, now: float, estimate: Estimate) -> None:
