@@ -60,7 +60,7 @@ async def test_a_lost_answer_adds_no_second_record(
     assert len(zyntro_sandbox.profiles(tom)) == len(zyntro_sandbox.profiles(tim)) == 1
 
 
-@pytest.mark.zyntro_sandbox(faults=Faults(rate_limit=0.1, server_error=0.1), seed=7)
+@pytest.mark.zyntro_sandbox(faults=Faults(rate_limit=0.05, server_error=0.05), seed=7)
 async def test_survives_a_flaky_api(
     zyntro_sandbox: ZyntroSandbox, zyntro_client: ZyntroClient
 ) -> None:
