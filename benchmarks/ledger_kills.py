@@ -6,7 +6,7 @@ and how soon the dead worker's items are done by another.
 
 Starts a PostgreSQL cluster of its own and, per trial, a sandbox (50 ms latency, 5 % of
 adds' answers lost after they were applied) with 400 contacts, then 4 worker processes
-(``tests.ledger._worker``: ``bulk_add_profiles`` of every contact, concurrency 8, a 1 s
+(``tests.ledger._worker add``: ``bulk_add_profiles`` of every contact, concurrency 8, a 1 s
 request timeout, ``journal=`` one run on the ledger with a 1 s lease) on the same input,
 each starting at its own quarter of it, then wrapping around (so any worker finishes the
 others' leftovers).
@@ -67,6 +67,7 @@ async def _trial(pg_url: str, folder: Path, seed: int, rng: random.Random) -> di
                 sys.executable,
                 "-m",
                 "tests.ledger._worker",
+                "add",
                 str(path),
                 str(folder / f"w{i}.jsonl"),
                 "8",
