@@ -19,6 +19,7 @@ import asyncio
 import json
 import os
 import sys
+from collections.abc import AsyncIterable
 from typing import Any
 
 from zyntro_async import BulkResult, ProfileRequest, RetryPolicy, Timeout, ZyntroClient
@@ -48,10 +49,9 @@ def _client(**options: Any) -> ZyntroClient:
     )
 
 
-async def _write(run: Any, out: str) -> None:
+async def _write(run: AsyncIterable[BulkResult[Any]], out: str) -> None:
     with open(out, "a") as results:
         async for r in run:
-            r: BulkResult[Any]
             code = None if r.error is None else r.error.code
             line = {"key": r.key, "contact": r.request if isinstance(r.request, str) else None,
                     "ok": r.ok, "skipped": r.skipped, "code": code,

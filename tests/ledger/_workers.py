@@ -104,9 +104,12 @@ async def kill_trials(
             faults = Faults(latency=0.05, drop_after_commit=0.05)
             async with ZyntroSandbox(seed=seed * 10 + trial, faults=faults) as sb:
                 ids, path, url = setup(sb, folder, contacts, pg_url)
-                args = ("8",) if mode == "add" else ()
-                a = await start(sb, url, path, folder / "a.jsonl", mode, *(args or ("a",)))
-                b = await start(sb, url, path, folder / "b.jsonl", mode, *(args or ("b",)))
+                # An adder's argument is its concurrency; an enricher's, its name.
+                a, b = [
+                    await start(sb, url, path, folder / f"{name}.jsonl", mode,
+                                "8" if mode == "add" else name)
+                    for name in "ab"
+                ]  # fmt: skip
                 started.extend((a, b))
                 target = rng.randint(*kill_after)
                 await sb.wait_until(
