@@ -257,13 +257,12 @@ class _Run(Generic[T]):
             self.skipped += 1
         elif result.ok:
             self.ok += 1
-            self.rules.succeeded()
         else:
             self.failed += 1
             if len(self.failures) < self.keep_failures:
                 self.failures.append(result)
             if self.stopped is None:
-                why = self.rules.failed(result.error)
+                why = self.rules.failed(result.error, self.ok)
                 if why is not None:
                     self.stop(why)
         if self.on_progress is not None:

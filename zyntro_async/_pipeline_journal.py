@@ -25,7 +25,7 @@ from ._journal_open import check_journal, open_journal
 from ._journal_store import Claim, Claimed, JournalStore, Verdict
 from ._models import Profile
 from ._operations import Operations
-from ._pipeline_items import failed_result, result_of
+from ._pipeline_items import failed_result
 from ._protocol import Call
 from ._results import BulkResult, OutcomeNotRecorded, ProfileRequest
 from ._retry import RetryStats
@@ -147,10 +147,23 @@ async def add_one(
                 ),
             )
         return failed
+    retries = stats.retries
     flow = ops.flow
     if flow is not None:
-        flow.item_succeeded(stats.retries)
-    done = result_of(request, stats, ok=True, value=profile, recovered=stats.recovered)
+        flow.item_succeeded(retries)
+    # ``result_of`` for a success, its fields in order (on the path every item takes).
+    done: BulkResult[Profile] = BulkResult(
+        request,
+        True,
+        profile,
+        None,
+        stats.attempts,
+        False,
+        stats.recovered,
+        retries,
+        False,
+        stats.retries_abandoned,
+    )
     if journal is not None and key is not None:
         record_outcome(done, lambda: journal.mark_done(key, profile_id=profile.id))
     return done
