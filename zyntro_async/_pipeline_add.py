@@ -61,6 +61,7 @@ class AddProfiles(JournalSlot):
     ) -> None:
         super().__init__(journal, ops)
         self._ops = ops
+        self._flow = ops.flow
         self._converts = ops.converts  # a json_default: payloads are sent converted
         # Failures that settle an item: a journaled one is not sent again.
         self._settled = frozenset() if retry_failed else _ITEM_FAULTS
@@ -79,7 +80,7 @@ class AddProfiles(JournalSlot):
             if plain is not request.payload:  # journal, send and match the sent form
                 request = attrs.evolve(request, payload=plain)
         if self.journal is None:
-            return add_one(self._ops, request)
+            return add_one(self._ops, self._flow, request)
         return self._with_journal(request)
 
     def shard_key(self, item: object) -> str | None:
@@ -97,7 +98,7 @@ class AddProfiles(JournalSlot):
     async def _with_journal(self, request: ProfileRequest) -> BulkResult[Profile]:
         digest = digest_or_none(request.payload)
         if digest is None:  # not JSON: the add refuses it locally, before any journaling
-            return await add_one(self._ops, request)
+            return await add_one(self._ops, self._flow, request)
         key = _add_key(request, digest)
         earlier = self._working.get(key)
         if earlier is not None:  # the same key twice in one input: wait for the first
@@ -141,6 +142,7 @@ class AddProfiles(JournalSlot):
             return self._refusal(claimed.entry, claimed.verdict, request)
         return await add_one(
             self._ops,
+            self._flow,
             request,
             call=call,
             journal=journal,

@@ -21,6 +21,7 @@ from collections.abc import Callable, Coroutine, MutableMapping
 from typing import Any
 
 from ._exceptions import JournalError, ZyntroError
+from ._flow import FlowControl
 from ._journal_open import check_journal, open_journal
 from ._journal_store import Claim, Claimed, JournalStore, Verdict
 from ._models import Profile
@@ -109,6 +110,7 @@ async def claim_when_free(journal: JournalStore, claim: Claim) -> Claimed:
 
 async def add_one(
     ops: Operations,
+    flow: FlowControl | None,
     request: ProfileRequest,
     *,
     call: Call[Profile] | None = None,
@@ -117,8 +119,9 @@ async def add_one(
     digest: str | None = None,
     maybe_applied: bool = False,
 ) -> BulkResult[Profile]:
-    """Add one profile (``call``: already prepared); with ``journal`` and ``key``, the key
-    is claimed already (marked sent) and the outcome is marked done or failed."""
+    """Add one profile (``call``: already prepared) with ``ops``, whose flow control is
+    ``flow``; with ``journal`` and ``key``, the key is claimed already (marked sent) and
+    the outcome is marked done or failed."""
     stats = RetryStats()
     try:
         if call is None:
@@ -148,7 +151,6 @@ async def add_one(
             )
         return failed
     retries = stats.retries
-    flow = ops.flow
     if flow is not None:
         flow.item_succeeded(retries)
     # ``result_of`` for a success, its fields in order (on the path every item takes).
