@@ -71,10 +71,19 @@ class AddProfiles(JournalSlot):
     def __call__(self, item: object) -> Coroutine[Any, Any, BulkResult[Profile]]:
         """The item's work as one coroutine: without a journal, the add itself (no frame of
         ours in between, on a path every request takes)."""
-        try:
-            request = coerce_request(item, self._default_source)
-        except ZyntroError as exc:
-            return _ready(failed_result(item, exc))
+        if (
+            type(item) is ProfileRequest
+            and type(cid := item.contact_id) is str
+            and cid.isascii()
+            and ((key := item.key) is None or (type(key) is str and key.isascii()))
+            and (not isinstance(source := item.source, str) or source.isascii())
+        ):
+            request = item  # ASCII ids and key: valid as they are (coerce_request's check)
+        else:
+            try:
+                request = coerce_request(item, self._default_source)
+            except ZyntroError as exc:
+                return _ready(failed_result(item, exc))
         if self._converts:
             plain = self._ops.plain(request.payload)
             if plain is not request.payload:  # journal, send and match the sent form

@@ -52,15 +52,6 @@ def coerce_request(item: object, default_source: str | None) -> ProfileRequest:
     if isinstance(item, ProfileRequest):
         cid: object = item.contact_id  # typed str, but nothing stops an int at run time
         key: object = item.key
-        if type(cid) is str and (key is None or type(key) is str):
-            src: object = item.source
-            if (
-                cid.isascii()
-                and (key is None or key.isascii())
-                and (not isinstance(src, str) or src.isascii())
-            ):
-                return item  # :func:`_encodable`'s common case, in line
-            return _encodable(item)
         if isinstance(cid, str) and (key is None or isinstance(key, str)):
             return _encodable(item)
         mapping: Mapping[str, Any] = {
