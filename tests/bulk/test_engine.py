@@ -117,6 +117,15 @@ async def test_the_same_error_for_the_first_items_stops_the_run(client: ZyntroCl
     assert report.total < 100  # the rest were never taken
 
 
+async def test_one_success_first_lets_a_run_of_the_same_error_go_on(
+    sandbox: ZyntroSandbox, client: ZyntroClient
+) -> None:
+    items = [ids_of(sandbox)[0], *[MISSING] * 60]  # one at a time: the success ends first
+    report = await client.bulk_fetch_contacts(items, concurrency=1)
+    assert report.stopped is None
+    assert (report.total, report.succeeded, report.failed) == (61, 1, 60)
+
+
 async def test_an_input_iterator_error_is_raised_after_in_flight_items_finish(
     sandbox: ZyntroSandbox, client: ZyntroClient
 ) -> None:
