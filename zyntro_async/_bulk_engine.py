@@ -32,7 +32,12 @@ log = logging.getLogger("zyntro_async")
 T = TypeVar("T")
 
 _END: Any = object()
-ACTIVE_PER_SLOT = 1.5  # items being worked on per request slot
+#: Items being worked on per request slot, when an item does work of its own before its
+#: first request (a journal's claim): those ahead of the slots keep them busy meanwhile.
+#: A pipeline whose items start with their request (``works_ahead`` False) is given one
+#: item more than the slots: an item taken while every slot is held would only wait for
+#: one, its prepared call and its frames held all the while.
+ACTIVE_PER_SLOT = 1.5
 HELD_PER_SLOT = 8  # items held at most per request slot
 PASSED_PER_YIELD = 512  # other shards' items passed over between yields to the event loop
 
@@ -105,7 +110,8 @@ class _Run(Generic[T]):
             split_by(shard)
         self.other_shards = 0  # items passed over: another shard's
         slots = flow.concurrency
-        self.max_active = max(slots + 1, int(slots * ACTIVE_PER_SLOT))
+        ahead = getattr(process, "works_ahead", True)
+        self.max_active = max(slots + 1, int(slots * ACTIVE_PER_SLOT)) if ahead else slots + 1
         self.max_held = slots * HELD_PER_SLOT
         self.streaming = True  # False when awaited: results are counted, not kept
         self.results: deque[BulkResult[T]] = deque()

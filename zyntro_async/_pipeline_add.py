@@ -68,6 +68,11 @@ class AddProfiles(JournalSlot):
         self._default_source = default_source
         self._working: dict[str, _Identity] = {}
 
+    @property
+    def works_ahead(self) -> bool:
+        """Whether an item works before its request: it claims its key in the journal."""
+        return self.path is not None
+
     def __call__(self, item: object) -> Coroutine[Any, Any, BulkResult[Profile]]:
         """The item's work as one coroutine: without a journal, the add itself (no frame of
         ours in between, on a path every request takes)."""
