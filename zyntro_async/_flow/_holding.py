@@ -47,11 +47,6 @@ class GateWait:
         self._ended = ended
         self.waiters: set[asyncio.Future[None]] = set()  # the sleepers' wake-ups
 
-    @property
-    def waiting(self) -> bool:
-        """Whether any request is asleep at the gate."""
-        return bool(self.waiters)
-
     async def wait(self, deadline_at: float | None) -> bool:
         """Wait until the gate lets this request through; True if it goes as the probe.
         Raises :class:`GateClosed` when a confirmed wait ends after ``deadline_at``."""

@@ -93,10 +93,6 @@ class Pacer:
         self._loop: asyncio.AbstractEventLoop | None = None
         self.last_paced = -math.inf  # when a request last had to wait
 
-    @property
-    def waiting(self) -> int:
-        return len(self.waiters)
-
     def try_pass(self, now: float) -> bool:
         """Go at once if nobody waits and a token is there (or there is no pacing)."""
         if self.waiters:
