@@ -6,7 +6,8 @@ Semantics (the contract, in aiometer's manner):
   which item each one is.
 * **Bounds**: at most ``concurrency`` requests are in flight (the flow control's slots).
   An item is taken from the input only while fewer than ``1.5 x concurrency`` items are
-  being worked on -- items sleeping in a backoff hold no slot and do not count, so one
+  being worked on (``concurrency + 1`` when items start with their request: adds without
+  a journal, fetches) -- items sleeping in a backoff hold no slot and do not count, so one
   slow item never idles the pool -- and never while ``8 x concurrency`` items are held
   (in flight, sleeping, or finished and not yet read by you). So the input is never
   materialised and memory is O(concurrency), however many items there are.

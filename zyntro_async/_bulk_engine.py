@@ -32,7 +32,12 @@ log = logging.getLogger("zyntro_async")
 T = TypeVar("T")
 
 _END: Any = object()
-ACTIVE_PER_SLOT = 1.5  # items being worked on per request slot
+#: Items being worked on per request slot, when an item does work of its own before its
+#: first request (a journal's claim): those ahead of the slots keep them busy meanwhile.
+#: A pipeline whose items start with their request (``works_ahead`` False) is given one
+#: item more than the slots: an item taken while every slot is held would only wait for
+#: one, its prepared call and its frames held all the while.
+ACTIVE_PER_SLOT = 1.5
 HELD_PER_SLOT = 8  # items held at most per request slot
 PASSED_PER_YIELD = 512  # other shards' items passed over between yields to the event loop
 
@@ -105,11 +110,15 @@ class _Run(Generic[T]):
             split_by(shard)
         self.other_shards = 0  # items passed over: another shard's
         slots = flow.concurrency
-        self.max_active = max(slots + 1, int(slots * ACTIVE_PER_SLOT))
+        ahead = getattr(process, "works_ahead", True)
+        self.max_active = max(slots + 1, int(slots * ACTIVE_PER_SLOT)) if ahead else slots + 1
         self.max_held = slots * HELD_PER_SLOT
         self.streaming = True  # False when awaited: results are counted, not kept
         self.results: deque[BulkResult[T]] = deque()
-        self.room = asyncio.Event()  # an item ended, a result was read, or a slot freed
+        # An item ended, a result was read, or the flow's sleepers or turns changed; the
+        # supervisor waits on it only while ``waiting`` (an item's end sets it only then).
+        self.room = asyncio.Event()
+        self.waiting = False
         self.ready = asyncio.Event()  # a result is ready, or the run ended
         flow.on_change = self.room
         # Each item's task, with the item (what its failure is reported against).
@@ -144,8 +153,7 @@ class _Run(Generic[T]):
                 await self.setup()
             await self.intake()
             while self.tasks:
-                self.room.clear()
-                await self.room.wait()
+                await self.wait_for_room()
         except asyncio.CancelledError:
             self.stop("cancelled")  # unless a reason was given first
             raise
@@ -173,8 +181,7 @@ class _Run(Generic[T]):
             # The intake takes only what the pace can serve: an item taken while others
             # queue for their turn would only queue too.
             if active >= self.max_active or self.held >= self.max_held or flow.backlogged():
-                self.room.clear()
-                await self.room.wait()
+                await self.wait_for_room()
                 continue
             gate_until = flow.gate_until  # 0 while the gate is open
             if (
@@ -214,6 +221,16 @@ class _Run(Generic[T]):
             self.tasks[task] = item
             task.add_done_callback(item_done)
 
+    async def wait_for_room(self) -> None:
+        """Wait until :attr:`room` is set (from now: what set it before is seen already)."""
+        room = self.room
+        room.clear()
+        self.waiting = True
+        try:
+            await room.wait()
+        finally:
+            self.waiting = False
+
     def owns(self, item: Any, shard: Shard) -> bool:
         """Whether ``item`` belongs to this run's shard."""
         key = None if self.shard_key is None else self.shard_key(item)
@@ -221,12 +238,26 @@ class _Run(Generic[T]):
 
     def item_done(self, task: asyncio.Task[BulkResult[T]]) -> None:
         item = self.tasks.pop(task)
-        self.room.set()
+        if self.waiting:  # (else the supervisor is busy, and reads the counts next)
+            self.room.set()
         if task.cancelled():
             return  # the run is ending: wind_down reports what was not done
         exc = task.exception()
         if exc is None:
-            self.finish(task.result())
+            result = task.result()
+            if (
+                result.ok
+                and not self.streaming
+                and self.on_progress is None
+                and not (result.skipped or result.retries or result.recovered)
+                and not result.retries_abandoned
+            ):
+                # :meth:`finish` for a plain success in an awaited run, in line.
+                self.done += 1
+                self.ok += 1
+                self.held -= 1
+                return
+            self.finish(result)
         elif isinstance(exc, Exception):
             self.finish(self.failure(item, exc))
         # else a BaseException (SystemExit, KeyboardInterrupt): the loop is going down
@@ -257,13 +288,12 @@ class _Run(Generic[T]):
             self.skipped += 1
         elif result.ok:
             self.ok += 1
-            self.rules.succeeded()
         else:
             self.failed += 1
             if len(self.failures) < self.keep_failures:
                 self.failures.append(result)
             if self.stopped is None:
-                why = self.rules.failed(result.error)
+                why = self.rules.failed(result.error, self.ok)
                 if why is not None:
                     self.stop(why)
         if self.on_progress is not None:

@@ -35,6 +35,7 @@ class FetchContacts:
 
     operation = "bulk_fetch_contacts"  # what a run of it is called (telemetry)
     endpoint = FETCH_CONTACT
+    works_ahead = False  # an item starts with its request
 
     def __init__(
         self,

@@ -333,23 +333,21 @@ SAME_CODE_STREAK = 25
 class StopRules:
     """Decides, item by item, whether a run should stop taking input (and says why)."""
 
-    __slots__ = ("_failed", "_ok", "_policy", "_streak", "_streak_code")
+    __slots__ = ("_failed", "_policy", "_streak", "_streak_code")
 
     def __init__(self, policy: FailurePolicy) -> None:
         _failure_policy(None, attrs.fields(BulkOptions).on_failure, policy)
         self._policy = policy
-        self._ok = 0
         self._failed = 0
         self._streak = 0
         self._streak_code: str | None = None
 
-    def succeeded(self) -> None:
-        self._ok += 1
-        self._streak = -1  # one success and no streak can stop the run any more
-
-    def failed(self, error: ZyntroError | None) -> str | None:
-        """Count a failure; return why the run must stop, or None."""
+    def failed(self, error: ZyntroError | None, succeeded: int) -> str | None:
+        """Count a failure, ``succeeded`` items having succeeded so far (the successes are
+        the run's count, kept there); return why the run must stop, or None."""
         self._failed += 1
+        if succeeded:
+            self._streak = -1  # one success and no streak can stop the run any more
         code = error.code if error is not None else "UNKNOWN"
         if stops_run(error):
             if isinstance(error, APIError):
@@ -372,7 +370,7 @@ class StopRules:
         if policy == "fail_fast":
             return f"fail_fast: an item failed ({code})"
         if isinstance(policy, ErrorRate):
-            finished = self._ok + self._failed
+            finished = succeeded + self._failed
             if finished >= policy.min_items and self._failed / finished > policy.threshold:
                 return f"error rate {self._failed / finished:.0%} passed {policy.threshold:.0%}"
         return None

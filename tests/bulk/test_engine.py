@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from zyntro_async import ConfigurationError, ErrorRate, Progress, ZyntroClient
-from zyntro_async.testing import ZyntroSandbox
+from zyntro_async import ConfigurationError, ErrorRate, ProfileRequest, Progress, ZyntroClient
+from zyntro_async.testing import Faults, ZyntroSandbox
 
 MISSING = "00000000-0000-4000-8000-000000000000"  # no such contact: NOT_FOUND
 
@@ -58,6 +58,25 @@ async def test_a_100000_item_generator_is_not_drained_ahead_of_the_run(
     assert run.report is not None
     assert run.report.stopped == "cancelled"
     assert run.report.total >= 500
+
+
+async def test_an_add_without_a_journal_is_taken_only_when_a_slot_can_send_it(
+    sandbox: ZyntroSandbox, client: ZyntroClient
+) -> None:
+    sandbox.faults = Faults(latency=0.01)
+    ids = ids_of(sandbox)
+    ahead: list[int] = []  # at each pull: items taken before it and not yet answered
+
+    def items() -> Iterator[ProfileRequest]:
+        for n in range(60):
+            stats = sandbox.stats
+            ahead.append(n - (stats.requests - stats.in_flight))
+            yield ProfileRequest(ids[n % len(ids)], {"n": n}, "engine-test")
+
+    report = await client.bulk_add_profiles(items(), concurrency=8)
+    assert report.succeeded == 60
+    # Its first act is its request: one item ready beyond the 8 slots, none waiting idle.
+    assert max(ahead) <= 8
 
 
 async def test_await_consumes_everything_and_reports(
@@ -115,6 +134,15 @@ async def test_the_same_error_for_the_first_items_stops_the_run(client: ZyntroCl
     assert report.stopped is not None
     assert "NOT_FOUND" in report.stopped
     assert report.total < 100  # the rest were never taken
+
+
+async def test_one_success_first_lets_a_run_of_the_same_error_go_on(
+    sandbox: ZyntroSandbox, client: ZyntroClient
+) -> None:
+    items = [ids_of(sandbox)[0], *[MISSING] * 60]  # one at a time: the success ends first
+    report = await client.bulk_fetch_contacts(items, concurrency=1)
+    assert report.stopped is None
+    assert (report.total, report.succeeded, report.failed) == (61, 1, 60)
 
 
 async def test_an_input_iterator_error_is_raised_after_in_flight_items_finish(

@@ -81,12 +81,13 @@ import math
 import time
 from collections.abc import Callable
 
-from .._exceptions import ConfigurationError, ReadTimeout
 from .._retry import FailureKind
 from ._budget import DEFAULT_BUDGET, RetryBudget
+from ._estimator import HISTORY, LATENCY_WEIGHT, PER_SECOND
 from ._fleet import FleetPace
-from ._gate import POOL_WAIT_FROM, Gate
+from ._gate import Gate
 from ._holding import GateClosed, GateWait
+from ._items import ItemPolicy, check_options
 from ._opening import Opening
 from ._pacer import Pacer
 from ._rate import RateController
@@ -100,27 +101,18 @@ __all__ = ["DEFAULT_BUDGET", "FlowControl", "GateClosed"]
 LOOKAHEAD = 0.05
 
 
-def _check_options(max_per_second: object, retry_budget: object) -> None:
-    if max_per_second is not None and (
-        isinstance(max_per_second, bool)
-        or not isinstance(max_per_second, (int, float))
-        or not (max_per_second > 0 and math.isfinite(max_per_second))
-    ):
-        raise ConfigurationError(f"max_per_second must be a number > 0 (got {max_per_second!r})")
-    if retry_budget is not None and (
-        isinstance(retry_budget, bool) or not isinstance(retry_budget, int) or retry_budget < 0
-    ):
-        raise ConfigurationError(
-            f"retry_budget must be an integer >= 0 or None, not {retry_budget!r}"
-        )
-
-
-class FlowControl:
+class FlowControl(ItemPolicy):
     """Shared by every request of one run; one event loop, not thread-safe.
 
-    ``acquire(deadline_at)`` before each request (waits for the gate, a slot and the pace),
-    ``release(started, error, kind)`` after it; ``allow_retry`` and ``item_succeeded`` run
-    the retry budget; ``pause(seconds)`` is an item's backoff sleep (it holds no slot).
+    ``try_acquire()`` or ``acquire(deadline_at)`` before each request (waits for the gate,
+    a slot and the pace), ``release(started, error, kind)`` after it; ``allow_retry`` and
+    ``item_succeeded`` run the retry budget; ``pause(seconds)`` is an item's backoff sleep
+    (it holds no slot). ``sleeping``: items asleep, in a backoff sleep or at the gate.
+
+    The common request (nothing paced, the gate open, the opening over, no shared quota)
+    and its success are recorded by ``try_acquire`` and ``release`` alone: they update the
+    parts' counters in line (allocating nothing), and call into a part only when it has
+    something to decide.
     """
 
     def __init__(
@@ -131,12 +123,13 @@ class FlowControl:
         retry_budget: int | None = DEFAULT_BUDGET,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        _check_options(max_per_second, retry_budget)
+        check_options(max_per_second, retry_budget)
         self.concurrency = concurrency
         self.max_per_second = max_per_second
         self.sending = 0  # requests on the wire
-        self._pausing = 0  # items in a backoff sleep
-        self.on_change: asyncio.Event | None = None  # set when slots, sleepers or turns change
+        self.sleeping = 0
+        self._pausing = 0
+        self.on_change: asyncio.Event | None = None  # set when sleepers or turns change
         self._clock = clock
         self._opening = Opening(concurrency)
         self._slots = Slots(self._opening.limit)
@@ -145,7 +138,9 @@ class FlowControl:
         self._gate = Gate()
         self._pacer = Pacer(self._pace_rate, clock)
         self._last_throttled = -math.inf
-        self._holding = GateWait(self._gate, clock, changed=self._changed, ended=self._restart_rate)
+        self._holding = GateWait(
+            self._gate, clock, changed=self._count_sleepers, ended=self._restart_rate
+        )
         self._fleet: FleetPace | None = None
         self._window = SpentWindow()
 
@@ -157,11 +152,6 @@ class FlowControl:
         self._pacer.replan()
 
     # -- state, read by progress, telemetry and the run -----------------------------------------
-
-    @property
-    def sleeping(self) -> int:
-        """Items asleep: in a backoff sleep, or waiting at the gate."""
-        return self._pausing + self._holding.sleeping
 
     @property
     def in_flight(self) -> int:
@@ -208,10 +198,12 @@ class FlowControl:
         """Whether a new item would only queue: the gate is shut and requests wait at it,
         or more requests wait for their turn than the pace serves in :data:`LOOKAHEAD`
         seconds."""
+        waiting = len(self._pacer.waiters)
+        if not (waiting or self._holding.waiters):
+            return False  # (the common case, read without the clock)
         now = self._clock()
-        if self._holding.waiting and self._gate.closed(now):
+        if self._holding.waiters and self._gate.closed(now):
             return True
-        waiting = self._pacer.waiting
         if not waiting:
             return False
         rate = self._pace_rate(now)
@@ -246,7 +238,17 @@ class FlowControl:
                 self.max_per_second is None and not self._adaptive.cubic.engaged
             ) or self._pacer.try_pass(now):
                 slots.held += 1
-                return self._on_wire(now)
+                # :meth:`_on_wire`, in line.
+                self.sending += 1
+                opening = self._opening
+                if opening.open:
+                    opening.sent += 1
+                accepted = self._adaptive.accepted
+                if now * PER_SECOND >= accepted.slot + 1 or now < accepted.first:
+                    accepted.sent(now)  # a new bucket, or the first send
+                else:
+                    accepted.n_sent[accepted.slot % HISTORY] += 1
+                return now
         return None
 
     async def acquire(self, deadline_at: float | None) -> float:
@@ -294,21 +296,49 @@ class FlowControl:
         self._adaptive.restart()
         self._pacer.replan()
 
-    def _changed(self) -> None:
-        if self.on_change is not None:
-            self.on_change.set()
-
     def _release_slot(self) -> None:
         self._slots.release()
-        self._changed()
 
     def release(
         self, started: float, error: BaseException | None, kind: FailureKind | None
     ) -> None:
         """Report a request's outcome (``kind`` classifies ``error``)."""
         self.sending -= 1
-        refused = kind is FailureKind.REFUSED
         gate = self._gate
+        if error is None and not (
+            self._opening.open or self._fleet is not None or gate.holding or gate.confirmed
+        ):
+            # A success while nothing is open, held or shared: what the general path below
+            # does for it, in line (the slot freed, the estimator's and the spent window's
+            # counts); the rate controller is called only when a verdict of its is due.
+            slots = self._slots
+            slots.held -= 1
+            if slots.waiters:
+                slots.hand_over()
+            now = self._clock()
+            adaptive = self._adaptive
+            if now >= adaptive.verify_at:
+                adaptive.answered(now)
+            accepted = adaptive.accepted
+            latency = now - started if now > started else 0.0
+            if accepted.latency:
+                accepted.latency += LATENCY_WEIGHT * (latency - accepted.latency)
+            else:
+                accepted.latency = latency
+            newest = accepted.slot
+            if now * PER_SECOND >= newest + 1:
+                newest = accepted.advance(now)
+            slot = int(started * PER_SECOND)
+            if slot <= newest and newest - slot < HISTORY:
+                i = slot % HISTORY
+                accepted.n_answered[i] += 1
+                accepted.n_ok[i] += 1
+            window = self._window
+            window.streak = 0
+            if started >= window.cycle_start:
+                window.cycle_ok += 1
+            return
+        refused = kind is FailureKind.REFUSED
         # The hold's probe, refused, is the gate's business: sent one at a time while the
         # pool waits, it says nothing of the rate, nor of the opening's quota.
         probe = refused and gate.holding and started >= gate.held_at
@@ -331,11 +361,12 @@ class FlowControl:
                 fleet.accepted()
             self._adaptive.accepted.answered(started, now, accepted=True, refused=False)
             self._window.accepted(started)
-            turned = gate.turned(started)
-            if (gate.holding or gate.confirmed) and gate.accepted(started):
-                if self._window.held:
-                    self._reopened(now, turned)
-                self._holding.wake()
+            if gate.holding or gate.confirmed:
+                turned = gate.turned(started)
+                if gate.accepted(started):
+                    if self._window.held:
+                        self._reopened(now, turned)
+                    self._holding.wake()
             return
         if not probe:
             self._adaptive.accepted.answered(started, now, accepted=False, refused=refused)
@@ -392,59 +423,3 @@ class FlowControl:
             self._pacer.replan()
         if self._opening.open and self._adaptive.cubic.engaged:
             self._end_opening()
-
-    # -- items -----------------------------------------------------------------------------------
-
-    async def pause(self, seconds: float) -> None:
-        """An item's sleep (backoff, Retry-After): it holds no slot meanwhile."""
-        self._pausing += 1
-        self._changed()
-        try:
-            await asyncio.sleep(seconds)
-        finally:
-            self._pausing -= 1
-
-    def paces(self, kind: FailureKind) -> bool:
-        """Whether a retry of this kind waits for its turn in the pace instead of using up
-        the call's attempts and the budget: a refusal while the adaptive rate (or a
-        shared quota) paces the pool, or while the gate holds it. The pace, which every
-        refusal lowers, or the gate, which lets only its probe go, already bounds what the
-        run sends, so the re-send cannot feed a storm, and counting it would fail items
-        for a quota's refusals that the pace is there to absorb. The call's deadline
-        still bounds it."""
-        if kind is not FailureKind.REFUSED:
-            return False
-        fleet = self._fleet
-        return (
-            self._adaptive.cubic.engaged
-            or (fleet is not None and fleet.paces)
-            or self._gate.closed(self._clock())  # only the gate's probe goes meanwhile
-        )
-
-    def allow_retry(self, error: BaseException, kind: FailureKind) -> bool:
-        """Take a retry's cost from the budget; False when it is spent (a paced refusal's
-        re-send costs nothing: :meth:`paces`)."""
-        if self.paces(kind):
-            return True
-        return self._budget.spend(isinstance(error, ReadTimeout))
-
-    def own_wait(self, error: BaseException, seconds: float) -> float:
-        """An item refused while the gate holds the pool (for a long ``Retry-After``, or
-        for a window found spent, whose short ``Retry-After`` is only an upper bound on
-        its turn) or keeps it shut (a confirmed wait) sleeps none of it itself: its next
-        attempt waits at the gate, which judges its deadline against the wait's earliest
-        end (a whole-second ``Retry-After`` is rounded up) and whose probe finds the turn.
-        Nor does one refused with a short ``Retry-After`` while the adaptive rate paces
-        the pool: the refusal has moved the pace, and the re-send waits for its turn in
-        it like every other request (sleeping its own second too would only end a run a
-        second late for its last refused items)."""
-        gate = self._gate
-        if gate.holding or gate.confirmed:
-            return 0.0
-        if seconds < POOL_WAIT_FROM and self._adaptive.cubic.engaged and self._fleet is None:
-            return 0.0
-        return seconds
-
-    def item_succeeded(self, retries: int) -> None:
-        """Credit the budget: a clean success earns a token, a retried one refunds."""
-        self._budget.succeeded(retries)

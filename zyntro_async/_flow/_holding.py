@@ -30,7 +30,7 @@ class GateWait:
     sleepers changes or the gate wakes them; ``ended`` when a confirmed wait ends
     (what was measured before it says nothing of what the server admits after)."""
 
-    __slots__ = ("_changed", "_clock", "_ended", "_waiters", "gate", "sleeping")
+    __slots__ = ("_changed", "_clock", "_ended", "gate", "sleeping", "waiters")
 
     def __init__(
         self,
@@ -45,12 +45,7 @@ class GateWait:
         self._clock = clock
         self._changed = changed
         self._ended = ended
-        self._waiters: set[asyncio.Future[None]] = set()
-
-    @property
-    def waiting(self) -> bool:
-        """Whether any request is asleep at the gate."""
-        return bool(self._waiters)
+        self.waiters: set[asyncio.Future[None]] = set()  # the sleepers' wake-ups
 
     async def wait(self, deadline_at: float | None) -> bool:
         """Wait until the gate lets this request through; True if it goes as the probe.
@@ -73,7 +68,7 @@ class GateWait:
         loop = asyncio.get_running_loop()
         waiter = loop.create_future()
         handle = loop.call_later(seconds, _resolve, waiter)
-        self._waiters.add(waiter)
+        self.waiters.add(waiter)
         self.sleeping += 1
         self._changed()
         try:
@@ -81,12 +76,12 @@ class GateWait:
         finally:
             self.sleeping -= 1
             handle.cancel()
-            self._waiters.discard(waiter)
+            self.waiters.discard(waiter)
             self._changed()
 
     def wake(self) -> None:
         """The gate changed: every sleeper asks it again now."""
-        for waiter in self._waiters:
+        for waiter in self.waiters:
             _resolve(waiter)
         self._changed()
 

@@ -77,8 +77,8 @@ class Pacer:
         "_loop",
         "_pace",
         "_rate_at",
-        "_waiters",
         "last_paced",
+        "waiters",
     )
 
     def __init__(
@@ -87,19 +87,15 @@ class Pacer:
         self._rate_at = rate_at
         self._clock = clock
         self._pace = Pace()
-        self._waiters: deque[asyncio.Future[None]] = deque()
+        self.waiters: deque[asyncio.Future[None]] = deque()  # in arrival order
         self._handle: asyncio.TimerHandle | None = None
         self._due = math.inf  # when the head's timer was set to fire
         self._loop: asyncio.AbstractEventLoop | None = None
         self.last_paced = -math.inf  # when a request last had to wait
 
-    @property
-    def waiting(self) -> int:
-        return len(self._waiters)
-
     def try_pass(self, now: float) -> bool:
         """Go at once if nobody waits and a token is there (or there is no pacing)."""
-        if self._waiters:
+        if self.waiters:
             return False
         rate = self._rate_at(now)
         return rate is None or self._pace.take(now, rate)
@@ -109,23 +105,23 @@ class Pacer:
         loop = asyncio.get_running_loop()
         self._loop = loop
         waiter = loop.create_future()
-        self._waiters.append(waiter)
+        self.waiters.append(waiter)
         self.last_paced = self._clock()
-        if len(self._waiters) == 1:
+        if len(self.waiters) == 1:
             self._tick()
         try:
             await waiter
         except BaseException:
-            if waiter in self._waiters:
-                head = self._waiters[0] is waiter
-                self._waiters.remove(waiter)
+            if waiter in self.waiters:
+                head = self.waiters[0] is waiter
+                self.waiters.remove(waiter)
                 if head:
                     self._tick()
             raise
 
     def replan(self) -> None:
         """The rate changed: the head asks again now."""
-        if self._waiters:
+        if self.waiters:
             self._due = math.inf
             self._tick()
 
@@ -134,7 +130,7 @@ class Pacer:
             self._handle.cancel()
             self._handle = None
         due, self._due = self._due, math.inf
-        waiters = self._waiters
+        waiters = self.waiters
         while waiters:
             head = waiters[0]
             if head.done():  # cancelled, and its cancellation not yet delivered

@@ -44,14 +44,14 @@ class Slots:
     def widen(self, limit: int) -> None:
         """Let ``limit`` requests be held from now on (waiters served up to it)."""
         self.limit = limit
-        self._hand_over()
+        self.hand_over()
 
     def release(self) -> None:
         self.held -= 1
         if self.waiters:
-            self._hand_over()
+            self.hand_over()
 
-    def _hand_over(self) -> None:
+    def hand_over(self) -> None:
         """Give the free slots to the waiters, first come first served."""
         waiters = self.waiters
         while waiters and self.held < self.limit:
