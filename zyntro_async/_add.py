@@ -9,6 +9,12 @@ run's retry budget is not asked for them, and a failed look does not use up one 
 add's sends. When the attempts are over and the outcome is still open, the add keeps
 looking (waiting between looks without a request slot) until the contact can be read or
 its deadline passes, so a stalled server costs time, not items or duplicates.
+
+The ambiguous error is kept (:attr:`AddOnce.unresolved`) while it is in doubt, to be
+raised if the looks cannot settle it. Its traceback holds the frame of :meth:`AddOnce.run`,
+which holds the add: so the add lets go of it as soon as the doubt is settled, and no
+frame here keeps a failure in a local once it is raised, or the add's objects would make
+a reference cycle, left for the cyclic garbage collector, on every retried add.
 """
 
 from __future__ import annotations
@@ -116,11 +122,24 @@ class AddOnce:
                 endpoint=call.endpoint,
                 contact_id=call.contact_id,
             )
-            attempts.failed(self.unresolved, FailureKind.AMBIGUOUS)
 
     @property
     def stats(self) -> RetryStats:
         return self.attempts.stats
+
+    @property
+    def doubt(self) -> ZyntroError:
+        """The ambiguous error not settled yet (only while there is one)."""
+        error = self.unresolved
+        assert error is not None
+        return error
+
+    def _settled(self) -> ZyntroError:
+        """The ambiguous error, let go of: raise it (the add failed, its outcome known or
+        not, as ``stats`` says)."""
+        error = self.doubt
+        self.unresolved = None
+        return error
 
     async def run(self, turn: float | None) -> Profile:
         """Attempt until the add is done, shown not applied and out of tries, or settled;
@@ -129,38 +148,48 @@ class AddOnce:
         attempts = self.attempts
         ops = self.ops
         call = self.call
-        while True:
-            try:
-                async for attempt in attempts:
-                    with attempt:
-                        if self.unresolved is not None:
-                            found = await self.look_first(turn)
-                            if found is not None:
-                                return found
-                            turn = None
-                        self.sends += 1
-                        self.absent = False
-                        try:
-                            return await ops.send(call, attempts, turn)
-                        except BaseException as exc:
-                            self.send_failed(exc)
-                            raise
-                    turn = None
-                # A failure the loop does not retry leaves it raised; success returns.
-                raise AssertionError("unreachable")  # pragma: no cover
-            except ClientClosedError:
-                # Closed under us: an add already on the wire may have been applied.
-                self.stats.unknown = self.sends > 0 or self.maybe_applied
-                raise
-            except ZyntroError as exc:
-                found = await self.settle(exc)
-                if found is not None:
-                    return found
-                # The looks settled it as not applied, with sends and time left: re-send,
-                # through the same loop (budgeted, paced, bounded by max_attempts).
-                self._counted()
-                if not attempts.resume(exc):
+        try:
+            while True:
+                try:
+                    async for attempt in attempts:
+                        with attempt:
+                            if self.unresolved is not None:
+                                found = await self.look_first(turn)
+                                if found is not None:
+                                    return found
+                                turn = None
+                            self.sends += 1
+                            self.absent = False
+                            try:
+                                return await ops.send(call, attempts, turn)
+                            except BaseException as exc:
+                                self.send_failed(exc)
+                                raise
+                        turn = None
+                    # A failure the loop does not retry leaves it raised; success returns.
+                    raise AssertionError("unreachable")  # pragma: no cover
+                except ClientClosedError:
+                    # Closed under us: an add already on the wire may have been applied.
+                    self.stats.unknown = self.sends > 0 or self.maybe_applied
                     raise
+                except ZyntroError as exc:
+                    if self.unresolved is None:
+                        # Nothing in doubt: the loop's failure is the add's.
+                        if not self.absent and attempts.kind_of(exc) is FailureKind.AMBIGUOUS:
+                            # on_ambiguous="raise"/"retry": the caller's call
+                            self.stats.unknown = True
+                        raise
+                    found = await self.settle()
+                    if found is not None:
+                        return found
+                    # The looks settled it as not applied, with sends and time left:
+                    # re-send, through the same loop (budgeted, paced, bounded by
+                    # max_attempts).
+                    self._counted()
+                    if not attempts.resume(exc):
+                        raise
+        finally:
+            self.unresolved = None  # settled, or given up on (cancelled): let go of it
 
     def _counted(self) -> None:
         """Tell the loop what the add has used: sends and failed looks count apart, so a
@@ -185,8 +214,6 @@ class AddOnce:
         or None when it is not there and the add may be sent (raises when a look fails,
         or when the run's budget has no re-send left)."""
         attempts = self.attempts
-        unresolved = self.unresolved
-        assert unresolved is not None
         try:
             found = await self.look(turn)  # a failed look raises the fetch's error
         except BaseException:
@@ -196,43 +223,35 @@ class AddOnce:
         if found is not None:
             self.stats.recovered = True
             return found
-        self.unresolved = None
         self.absent = True
         self.failed_looks = 0  # the contact answered: the looks are settled
         budget = attempts.budget
         if (
             self.sends > 0
             and budget is not None
-            and not budget.allow_retry(unresolved, FailureKind.AMBIGUOUS)
+            and not budget.allow_retry(self.doubt, FailureKind.AMBIGUOUS)
         ):
             # Not applied, and the budget has no re-send left: the add fails truthfully.
             self.spent = True
-            attempts.failed(unresolved, FailureKind.AMBIGUOUS)
+            attempts.failed(self.doubt, FailureKind.AMBIGUOUS)
             self._counted()
-            raise unresolved
+            raise self._settled()
+        self.unresolved = None
         return None
 
-    async def settle(self, exc: ZyntroError) -> Profile | None:
-        """The attempts are over and ``exc`` is the last error: say truthfully what happened.
+    async def settle(self) -> Profile | None:
+        """The attempts are over with the outcome still open: say truthfully what happened.
 
-        With the outcome still open, the add keeps looking (:meth:`last_looks`) until the
-        contact can be read or its deadline passes; the retry budget is not asked, as it
-        limits re-sends only. Returns the record the looks found, or None when they found
-        none and the add may still be re-sent (sends and deadline left). A raised error
-        means "not applied" whenever the contact could be read, and ``stats.unknown`` is
-        set when it could not.
+        The add keeps looking (:meth:`last_looks`) until the contact can be read or its
+        deadline passes; the retry budget is not asked, as it limits re-sends only.
+        Returns the record the looks found, or None when they found none and the add may
+        still be re-sent (sends and deadline left). A raised error means "not applied"
+        whenever the contact could be read, and ``stats.unknown`` is set when it could not.
         """
-        stats = self.stats
-        unresolved = self.unresolved
-        if unresolved is None:
-            if not self.absent and self.attempts.kind_of(exc) is FailureKind.AMBIGUOUS:
-                stats.unknown = True  # on_ambiguous="raise"/"retry": the caller's call
-            raise exc
         found = await self.last_looks()
         if found is not None:
-            stats.recovered = True
+            self.stats.recovered = True
             return found
-        self.unresolved = None
         self.absent = True
         self.failed_looks = 0
         policy = self.policy
@@ -243,7 +262,8 @@ class AddOnce:
             or self.sends >= policy.max_attempts
             or (deadline_at is not None and time.monotonic() >= deadline_at)
         ):
-            raise unresolved from None
+            raise self._settled() from None
+        self.unresolved = None
         return None
 
     async def last_looks(self) -> Profile | None:
@@ -258,8 +278,6 @@ class AddOnce:
         """
         policy = self.policy
         assert policy is not None  # reconcile needs a policy
-        unresolved = self.unresolved
-        assert unresolved is not None
         attempts = self.attempts
         stats = self.stats
         wait = max(policy.settle_delay, policy.initial_backoff)
@@ -270,30 +288,32 @@ class AddOnce:
                 # The deadline bounds the call: the looks get what is left of it.
                 return await self.look(None)
             except ZyntroError as exc:
-                err = exc
-                retry_after = getattr(err, "retry_after", None)
-                if isinstance(retry_after, (int, float)):
-                    seconds = float(retry_after)
-                else:
-                    seconds = wait / 2 + random.uniform(0, wait / 2)
-                    wait = min(policy.max_backoff, wait * 2)
-                deadline_at = attempts.deadline_at
-                if (
-                    not attempts.kind_of(err).retryable
-                    or (deadline_at is None and looks >= policy.max_attempts)
-                    or (deadline_at is not None and time.monotonic() + seconds >= deadline_at)
-                ):
-                    stats.unknown = True
-                    raise unresolved from None
+                # What the wait and the log need, not the error (see the module's doc).
+                code = exc.code
+                retry_after = getattr(exc, "retry_after", None)
+                retryable = attempts.kind_of(exc).retryable
+            if isinstance(retry_after, (int, float)):
+                seconds = float(retry_after)
+            else:
+                seconds = wait / 2 + random.uniform(0, wait / 2)
+                wait = min(policy.max_backoff, wait * 2)
+            deadline_at = attempts.deadline_at
+            if (
+                not retryable
+                or (deadline_at is None and looks >= policy.max_attempts)
+                or (deadline_at is not None and time.monotonic() + seconds >= deadline_at)
+            ):
+                stats.unknown = True
+                raise self._settled() from None
             stats.attempts += 1
             stats.retry_scheduled()
             log.warning(
                 "retrying the look for %s for contact %r (%s); waiting %.2fs for the server",
                 self.call.endpoint,
                 self.call.contact_id,
-                err.code,
+                code,
                 seconds,
-                extra=extra(self.call, err.code, attempts.key, stats.attempts),
+                extra=extra(self.call, code, attempts.key, stats.attempts),
             )
             stats.waited += seconds
             # Not the flow's pause: the add holds no request slot while it waits, but it

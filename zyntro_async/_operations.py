@@ -15,7 +15,7 @@ attempt loop (:class:`~._attempts.Attempts`), each attempt one :meth:`Operations
 the call's span. :meth:`Operations.send` is the one place a request is made: paced,
 bounded by what is left of the call's deadline (so a deadline bounds a call even against
 a server that answers slowly), with the call's own :class:`Timeout`, and its failure
-classified there, once, for the flow control and the attempt loop alike.
+classified there for the flow control (the attempt loop asks the same rules).
 """
 
 from __future__ import annotations
@@ -166,9 +166,9 @@ class Operations:
 
     async def send(self, call: Call[T], attempts: Attempts, turn: float | None = None) -> T:
         """One request of the call whose loop is ``attempts``: paced, bounded by the
-        call's deadline, its outcome reported to the flow and, on failure, its kind to
-        ``attempts``. ``turn``: the start time :meth:`turn` returned, when this request
-        already has its turn."""
+        call's deadline, its outcome (and a failure's kind) reported to the flow.
+        ``turn``: the start time :meth:`turn` returned, when this request already has
+        its turn."""
         flow = self._flow
         deadline_at = attempts.deadline_at
         stats = attempts.stats
@@ -223,7 +223,7 @@ class Operations:
                 )
             result = interpret(call, response)
         except BaseException as exc:
-            kind = attempts.kind_of(exc)  # classified here, once: the loop reads it back
+            kind = attempts.kind_of(exc)
             if traced is not None:
                 traced.failed(exc)
             if flow is not None:
