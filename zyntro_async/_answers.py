@@ -100,6 +100,8 @@ _MAX_DEPTH: Final = 64
 def _values(node: object, out: list[str], depth: int = 0) -> None:
     if isinstance(node, str):
         out.append(node)
+    elif type(node) is int or (type(node) is float and math.isfinite(node)):
+        out.append(repr(node))  # what json.dumps writes for them, without its encoder
     elif isinstance(node, (int, float)) and not isinstance(node, bool):
         out.append(json.dumps(node))
     elif depth < _MAX_DEPTH and isinstance(node, dict):

@@ -100,7 +100,7 @@ def _one_of(*choices: str) -> Callable[[object, Any, Any], None]:
     return check
 
 
-@attrs.frozen
+@attrs.frozen(cache_hash=True)  # the retry strategies are cached per policy
 class RetryPolicy:
     """How a call is retried. ``ZyntroClient(retry=None)`` or ``max_attempts=1`` disables.
 
