@@ -13,9 +13,10 @@ to compare two trees by on a busy machine (``--sdk-path DIR`` measures the
 ``--faults b`` and ``--faults c`` are scenario (b)'s and (c)'s server (20 ms latency; (c)
 adds its 10 % transient faults): the figures then include the failure path (retries,
 reconcile looks), per item, with ``--faults b`` as the clean reference. Every run also
-reports the cyclic garbage collector's work: the objects it freed per item, which the
-load does not move either (they were reference cycles, left for it to find instead of
-freed at once), and its collections by generation, which the load does move (a
+reports the cyclic garbage collector's work: the objects it freed per item (a full
+collection at the end counts what the run left), which the load does not move either
+(they were reference cycles, left for it to find instead of freed at once), and its
+collections by generation (that last one included), which the load does move (a
 collection is due after 700 more objects were made than freed, so it follows how many
 requests are in flight at once: read them beside ``uptime``). ``--garbage`` lists what
 the collector freed, by type (it keeps those objects for counting: the other figures of
@@ -38,6 +39,7 @@ from typing import Any
 
 from ._common import CONCURRENCY, sandbox_server, work
 from ._plan import FAULT_MIX, LATENCY
+from .worker import _server_delta, _server_stats
 
 _TRANSPORT = ("aiohttp", "yarl", "multidict", "propcache", "aiohappyeyeballs")
 _LOOP = ("asyncio", "selectors")
@@ -158,8 +160,22 @@ def report(result: dict[str, Any], top: int, owner: str | None, by_time: bool = 
 
 
 def gc_report(result: dict[str, Any]) -> str:
+    """The server's requests and faults per item, and the garbage collector's work."""
     gen0, gen1, gen2 = result["gc_collections"]
-    lines = [
+    items = max(result["items"], 1)
+    server = result.get("server") or {}
+    lines = []
+    if server:
+        by_endpoint = ", ".join(
+            f"{name} {n / items:.3f}"
+            for name, n in sorted(server["server_requests_by_endpoint"].items())
+        )
+        faults = sum(server["server_faults"].values())
+        lines.append(
+            f"server: requests per item {server['server_requests'] / items:.3f} ({by_endpoint}), "
+            f"faults per item {faults / items:.3f}"
+        )
+    lines += [
         f"gc: collections by generation {gen0}/{gen1}/{gen2}, objects freed by the "
         f"collector per item {result['gc_collected_per_item']:.2f}"
     ]
@@ -183,21 +199,25 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
         profiler = cProfile.Profile()
         items = work(contact_ids, args.n, time.monotonic() + 600)
         gc.collect()
+        before = await _server_stats()
         if args.garbage:
             gc.set_debug(gc.DEBUG_SAVEALL)
         if args.no_profile:  # for an outside counter: callgrind's instructions
             with GCCount() as counted:
                 counts = await runner(items)
+                gc.collect()  # the cycles the run left that no collection found yet
             result: dict[str, Any] = {"items": counts.done, "failed": counts.failed}
         else:
             profiler.enable()
             try:
                 with GCCount() as counted:
                     counts = await runner(items)
+                    gc.collect()
             finally:
                 profiler.disable()
             result = analyse(profiler, max(counts.done, 1))
         result.update(counted.figures(counts.done))
+        result["server"] = _server_delta(before, await _server_stats())
         if args.garbage:
             gc.set_debug(0)
             result["garbage"] = garbage_by_type(counts.done)
