@@ -12,9 +12,11 @@ its deadline passes, so a stalled server costs time, not items or duplicates.
 
 The ambiguous error is kept (:attr:`AddOnce.unresolved`) while it is in doubt, to be
 raised if the looks cannot settle it. Its traceback holds the frame of :meth:`AddOnce.run`,
-which holds the add: so the add lets go of it as soon as the doubt is settled, and no
-frame here keeps a failure in a local once it is raised, or the add's objects would make
-a reference cycle, left for the cyclic garbage collector, on every retried add.
+which holds the add, and the frames of the request, which hold its answer: so the add
+keeps the error without them while it waits to look, lets go of it as soon as the doubt
+is settled, and no frame here keeps a failure in a local once it is raised, or the add's
+objects would make a reference cycle, left for the cyclic garbage collector, on every
+retried add.
 """
 
 from __future__ import annotations
@@ -165,7 +167,9 @@ class AddOnce:
                             except BaseException as exc:
                                 self.send_failed(exc)
                                 raise
+                        # The attempt failed, and the loop goes on after its wait.
                         turn = None
+                        self._travel_light()
                     # A failure the loop does not retry leaves it raised; success returns.
                     raise AssertionError("unreachable")  # pragma: no cover
                 except ClientClosedError:
@@ -179,6 +183,7 @@ class AddOnce:
                             # on_ambiguous="raise"/"retry": the caller's call
                             self.stats.unknown = True
                         raise
+                    self._travel_light()
                     found = await self.settle()
                     if found is not None:
                         return found
@@ -190,6 +195,16 @@ class AddOnce:
                         raise
         finally:
             self.unresolved = None  # settled, or given up on (cancelled): let go of it
+
+    def _travel_light(self) -> None:
+        """The ambiguous error kept while the add waits to look keeps nothing else alive:
+        not the frames it was raised through (its traceback: the request, its answer),
+        nor the transport's exception it replaced (its ``__context__``, never shown).
+        Raised in the end, it carries the traceback of where the add gave up."""
+        error = self.unresolved
+        if error is not None:
+            error.__traceback__ = None
+            error.__context__ = None
 
     def _counted(self) -> None:
         """Tell the loop what the add has used: sends and failed looks count apart, so a
