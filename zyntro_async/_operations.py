@@ -223,11 +223,10 @@ class Operations:
                 )
             result = interpret(call, response)
         except BaseException as exc:
-            kind = attempts.kind_of(exc)
             if traced is not None:
                 traced.failed(exc)
             if flow is not None:
-                flow.release(started, exc, kind)
+                flow.release(started, exc, attempts.kind_of(exc))
             raise
         if traced is not None:
             traced.succeeded()
