@@ -118,7 +118,7 @@ def scrubbed(call: Call[Any]) -> tuple[str, ...]:
     if call.endpoint != ADD_PROFILE:
         return call.secrets
     try:
-        payload = json.loads(call.body).get("profile_payload")
+        payload = _decode_body(call.body).get("profile_payload")
     except (ValueError, AttributeError, RecursionError):
         return call.secrets
     found: list[str] = []
