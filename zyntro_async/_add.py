@@ -33,7 +33,7 @@ from ._exceptions import ClientClosedError, DisconnectedError, ZyntroError
 from ._models import ContactDetails, Profile
 from ._protocol import Call, fetch_contact_call
 from ._reconcile import find_applied
-from ._retry import FailureKind, RetryPolicy, RetryStats
+from ._retry import Budget, FailureKind, RetryPolicy, RetryStats
 
 if TYPE_CHECKING:
     from ._config import Credentials
@@ -64,21 +64,19 @@ def extra(
     }
 
 
-class AddOnce:
-    """The state of one exactly-once add across its attempts; :meth:`run` runs it."""
+class AddOnce(Attempts):
+    """One exactly-once add: its attempt loop (the add is its own :class:`Attempts`, one
+    object per call) and the state the rule needs across attempts; :meth:`run` runs it."""
 
     __slots__ = (
         "_digest",
         "absent",
-        "attempts",
-        "call",
         "credentials",
         "failed_looks",
         "maybe_applied",
         "member_id",
         "ops",
         "payload",
-        "policy",
         "reconcile",
         "sends",
         "source",
@@ -90,21 +88,22 @@ class AddOnce:
         self,
         ops: Sender,
         credentials: Credentials,
-        attempts: Attempts,
         policy: RetryPolicy | None,
         call: Call[Profile],
+        stats: RetryStats,
         source: object,
         payload: object,
         member_id: str | None,
         digest: str | None,
         maybe_applied: bool,
+        *,
+        budget: Budget | None = None,
+        key: str | None = None,
     ) -> None:
+        super().__init__(policy, call, stats, idempotent=False, budget=budget, key=key)
         self.ops = ops
         self.credentials = credentials
-        self.attempts = attempts
-        self.policy = policy
         self._digest = digest
-        self.call = call
         self.source = source
         self.payload = payload
         self.member_id = member_id
@@ -126,10 +125,6 @@ class AddOnce:
             )
 
     @property
-    def stats(self) -> RetryStats:
-        return self.attempts.stats
-
-    @property
     def doubt(self) -> ZyntroError:
         """The ambiguous error not settled yet (only while there is one)."""
         error = self.unresolved
@@ -147,13 +142,12 @@ class AddOnce:
         """Attempt until the add is done, shown not applied and out of tries, or settled;
         ``turn``: the first request's start time, when it already has its turn. An
         attempt looks first while the outcome is in doubt, then sends."""
-        attempts = self.attempts
         ops = self.ops
         call = self.call
         try:
             while True:
                 try:
-                    async for attempt in attempts:
+                    async for attempt in self:
                         with attempt:
                             if self.unresolved is not None:
                                 found = await self.look_first(turn)
@@ -163,7 +157,7 @@ class AddOnce:
                             self.sends += 1
                             self.absent = False
                             try:
-                                return await ops.send(call, attempts, turn)
+                                return await ops.send(call, self, turn)
                             except BaseException as exc:
                                 self.send_failed(exc)
                                 raise
@@ -179,7 +173,7 @@ class AddOnce:
                 except ZyntroError as exc:
                     if self.unresolved is None:
                         # Nothing in doubt: the loop's failure is the add's.
-                        if not self.absent and attempts.kind_of(exc) is FailureKind.AMBIGUOUS:
+                        if not self.absent and self.kind_of(exc) is FailureKind.AMBIGUOUS:
                             # on_ambiguous="raise"/"retry": the caller's call
                             self.stats.unknown = True
                         raise
@@ -191,7 +185,7 @@ class AddOnce:
                     # re-send, through the same loop (budgeted, paced, bounded by
                     # max_attempts).
                     self._counted()
-                    if not attempts.resume(exc):
+                    if not self.resume(exc):
                         raise
         finally:
             self.unresolved = None  # settled, or given up on (cancelled): let go of it
@@ -210,16 +204,15 @@ class AddOnce:
         """Tell the loop what the add has used: sends and failed looks count apart, so a
         look that fails does not take a send away (each is still paced and budgeted); a
         retry that will only look is not taken from the budget."""
-        attempts = self.attempts
-        attempts.used = _ALL_TRIES if self.spent else max(self.sends, self.failed_looks)
-        attempts.free = self.unresolved is not None or self.spent
+        self.used = _ALL_TRIES if self.spent else max(self.sends, self.failed_looks)
+        self.free = self.unresolved is not None or self.spent
 
     def send_failed(self, exc: BaseException) -> None:
         """A send failed: an ambiguous failure is looked into before anything is re-sent."""
         if (
             self.reconcile
             and isinstance(exc, ZyntroError)
-            and self.attempts.kind_of(exc) is FailureKind.AMBIGUOUS
+            and self.kind_of(exc) is FailureKind.AMBIGUOUS
         ):
             self.unresolved = exc
         self._counted()
@@ -228,7 +221,6 @@ class AddOnce:
         """The outcome of an earlier send is in doubt: look for its record. Returns it,
         or None when it is not there and the add may be sent (raises when a look fails,
         or when the run's budget has no re-send left)."""
-        attempts = self.attempts
         try:
             found = await self.look(turn)  # a failed look raises the fetch's error
         except BaseException:
@@ -240,7 +232,7 @@ class AddOnce:
             return found
         self.absent = True
         self.failed_looks = 0  # the contact answered: the looks are settled
-        budget = attempts.budget
+        budget = self.budget
         if (
             self.sends > 0
             and budget is not None
@@ -248,7 +240,7 @@ class AddOnce:
         ):
             # Not applied, and the budget has no re-send left: the add fails truthfully.
             self.spent = True
-            attempts.failed(self.doubt, FailureKind.AMBIGUOUS)
+            self.failed(self.doubt, FailureKind.AMBIGUOUS)
             self._counted()
             raise self._settled()
         self.unresolved = None
@@ -269,9 +261,9 @@ class AddOnce:
             return found
         self.absent = True
         self.failed_looks = 0
-        policy = self.policy
+        policy = self._policy
         assert policy is not None  # reconcile needs a policy
-        deadline_at = self.attempts.deadline_at
+        deadline_at = self.deadline_at
         if (
             self.spent
             or self.sends >= policy.max_attempts
@@ -291,9 +283,8 @@ class AddOnce:
         add is settled soon after it answers again. Without a deadline it looks
         ``max_attempts`` times.
         """
-        policy = self.policy
+        policy = self._policy
         assert policy is not None  # reconcile needs a policy
-        attempts = self.attempts
         stats = self.stats
         wait = max(policy.settle_delay, policy.initial_backoff)
         looks = 0
@@ -306,13 +297,13 @@ class AddOnce:
                 # What the wait and the log need, not the error (see the module's doc).
                 code = exc.code
                 retry_after = getattr(exc, "retry_after", None)
-                retryable = attempts.kind_of(exc).retryable
+                retryable = self.kind_of(exc).retryable
             if isinstance(retry_after, (int, float)):
                 seconds = float(retry_after)
             else:
                 seconds = wait / 2 + random.uniform(0, wait / 2)
                 wait = min(policy.max_backoff, wait * 2)
-            deadline_at = attempts.deadline_at
+            deadline_at = self.deadline_at
             if (
                 not retryable
                 or (deadline_at is None and looks >= policy.max_attempts)
@@ -328,7 +319,7 @@ class AddOnce:
                 self.call.contact_id,
                 code,
                 seconds,
-                extra=extra(self.call, code, attempts.key, stats.attempts),
+                extra=extra(self.call, code, self.key, stats.attempts),
             )
             stats.waited += seconds
             # Not the flow's pause: the add holds no request slot while it waits, but it
@@ -339,13 +330,12 @@ class AddOnce:
     async def look(self, turn: float | None) -> Profile | None:
         """Is the record there already? One paced fetch with profiles; the newest match."""
         call = self.call
-        attempts = self.attempts
-        key = attempts.key
+        key = self.key
         fetch = fetch_contact_call(
             self.credentials, call.contact_id, include_profile=True, member_id=self.member_id
         )
         try:
-            details: ContactDetails = await self.ops.send(fetch, attempts, turn)
+            details: ContactDetails = await self.ops.send(fetch, self, turn)
         except ZyntroError as exc:
             log.warning(
                 "could not reconcile %s for contact %r (%s); outcome still unknown",
