@@ -22,6 +22,7 @@ retried add.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import random
 import time
@@ -70,6 +71,7 @@ class AddOnce(Attempts):
 
     __slots__ = (
         "_digest",
+        "_sent_payload",
         "absent",
         "credentials",
         "failed_looks",
@@ -104,6 +106,7 @@ class AddOnce(Attempts):
         self.ops = ops
         self.credentials = credentials
         self._digest = digest
+        self._sent_payload: object = None
         self.source = source
         self.payload = payload
         self.member_id = member_id
@@ -189,6 +192,17 @@ class AddOnce(Attempts):
                         raise
         finally:
             self.unresolved = None  # settled, or given up on (cancelled): let go of it
+
+    def _sent(self) -> object:
+        """The payload as sent, read back from the request's JSON body once (what the
+        server stores: plain JSON values); None if it cannot be read."""
+        sent = self._sent_payload
+        if sent is None:
+            try:
+                sent = self._sent_payload = json.loads(self.call.body)["profile_payload"]
+            except (ValueError, TypeError, KeyError, RecursionError):
+                return None
+        return sent
 
     def _travel_light(self) -> None:
         """The ambiguous error kept while the add waits to look keeps nothing else alive:
@@ -347,7 +361,7 @@ class AddOnce(Attempts):
             raise
         digest = self._digest or payload_digest(self.payload)
         self._digest = digest
-        found = find_applied(details.profiles, self.source, digest)
+        found = find_applied(details.profiles, self.source, digest, sent=self._sent())
         if found is None:
             log.info(
                 "%s for contact %r was not applied; sending it",
