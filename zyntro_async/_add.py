@@ -9,11 +9,20 @@ run's retry budget is not asked for them, and a failed look does not use up one 
 add's sends. When the attempts are over and the outcome is still open, the add keeps
 looking (waiting between looks without a request slot) until the contact can be read or
 its deadline passes, so a stalled server costs time, not items or duplicates.
+
+The ambiguous error is kept (:attr:`AddOnce.unresolved`) while it is in doubt, to be
+raised if the looks cannot settle it. Its traceback holds the frame of :meth:`AddOnce.run`,
+which holds the add, and the frames of the request, which hold its answer: so the add
+keeps the error without them while it waits to look, lets go of it as soon as the doubt
+is settled, and no frame here keeps a failure in a local once it is raised, or the add's
+objects would make a reference cycle, left for the cyclic garbage collector, on every
+retried add.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import random
 import time
@@ -25,7 +34,7 @@ from ._exceptions import ClientClosedError, DisconnectedError, ZyntroError
 from ._models import ContactDetails, Profile
 from ._protocol import Call, fetch_contact_call
 from ._reconcile import find_applied
-from ._retry import FailureKind, RetryPolicy, RetryStats
+from ._retry import Budget, FailureKind, RetryPolicy, RetryStats
 
 if TYPE_CHECKING:
     from ._config import Credentials
@@ -56,21 +65,20 @@ def extra(
     }
 
 
-class AddOnce:
-    """The state of one exactly-once add across its attempts; :meth:`run` runs it."""
+class AddOnce(Attempts):
+    """One exactly-once add: its attempt loop (the add is its own :class:`Attempts`, one
+    object per call) and the state the rule needs across attempts; :meth:`run` runs it."""
 
     __slots__ = (
         "_digest",
+        "_sent_payload",
         "absent",
-        "attempts",
-        "call",
         "credentials",
         "failed_looks",
         "maybe_applied",
         "member_id",
         "ops",
         "payload",
-        "policy",
         "reconcile",
         "sends",
         "source",
@@ -82,21 +90,23 @@ class AddOnce:
         self,
         ops: Sender,
         credentials: Credentials,
-        attempts: Attempts,
         policy: RetryPolicy | None,
         call: Call[Profile],
+        stats: RetryStats,
         source: object,
         payload: object,
         member_id: str | None,
         digest: str | None,
         maybe_applied: bool,
+        *,
+        budget: Budget | None = None,
+        key: str | None = None,
     ) -> None:
+        super().__init__(policy, call, stats, idempotent=False, budget=budget, key=key)
         self.ops = ops
         self.credentials = credentials
-        self.attempts = attempts
-        self.policy = policy
         self._digest = digest
-        self.call = call
+        self._sent_payload: object = None
         self.source = source
         self.payload = payload
         self.member_id = member_id
@@ -116,66 +126,107 @@ class AddOnce:
                 endpoint=call.endpoint,
                 contact_id=call.contact_id,
             )
-            attempts.failed(self.unresolved, FailureKind.AMBIGUOUS)
 
     @property
-    def stats(self) -> RetryStats:
-        return self.attempts.stats
+    def doubt(self) -> ZyntroError:
+        """The ambiguous error not settled yet (only while there is one)."""
+        error = self.unresolved
+        assert error is not None
+        return error
+
+    def _settled(self) -> ZyntroError:
+        """The ambiguous error, let go of: raise it (the add failed, its outcome known or
+        not, as ``stats`` says)."""
+        error = self.doubt
+        self.unresolved = None
+        return error
 
     async def run(self, turn: float | None) -> Profile:
         """Attempt until the add is done, shown not applied and out of tries, or settled;
         ``turn``: the first request's start time, when it already has its turn. An
         attempt looks first while the outcome is in doubt, then sends."""
-        attempts = self.attempts
         ops = self.ops
         call = self.call
-        while True:
-            try:
-                async for attempt in attempts:
-                    with attempt:
-                        if self.unresolved is not None:
-                            found = await self.look_first(turn)
-                            if found is not None:
-                                return found
-                            turn = None
-                        self.sends += 1
-                        self.absent = False
-                        try:
-                            return await ops.send(call, attempts, turn)
-                        except BaseException as exc:
-                            self.send_failed(exc)
-                            raise
-                    turn = None
-                # A failure the loop does not retry leaves it raised; success returns.
-                raise AssertionError("unreachable")  # pragma: no cover
-            except ClientClosedError:
-                # Closed under us: an add already on the wire may have been applied.
-                self.stats.unknown = self.sends > 0 or self.maybe_applied
-                raise
-            except ZyntroError as exc:
-                found = await self.settle(exc)
-                if found is not None:
-                    return found
-                # The looks settled it as not applied, with sends and time left: re-send,
-                # through the same loop (budgeted, paced, bounded by max_attempts).
-                self._counted()
-                if not attempts.resume(exc):
+        try:
+            while True:
+                try:
+                    async for attempt in self:
+                        with attempt:
+                            if self.unresolved is not None:
+                                found = await self.look_first(turn)
+                                if found is not None:
+                                    return found
+                                turn = None
+                            self.sends += 1
+                            self.absent = False
+                            try:
+                                return await ops.send(call, self, turn)
+                            except BaseException as exc:
+                                self.send_failed(exc)
+                                raise
+                        # The attempt failed, and the loop goes on after its wait.
+                        turn = None
+                        self._travel_light()
+                    # A failure the loop does not retry leaves it raised; success returns.
+                    raise AssertionError("unreachable")  # pragma: no cover
+                except ClientClosedError:
+                    # Closed under us: an add already on the wire may have been applied.
+                    self.stats.unknown = self.sends > 0 or self.maybe_applied
                     raise
+                except ZyntroError as exc:
+                    if self.unresolved is None:
+                        # Nothing in doubt: the loop's failure is the add's.
+                        if not self.absent and self.kind_of(exc) is FailureKind.AMBIGUOUS:
+                            # on_ambiguous="raise"/"retry": the caller's call
+                            self.stats.unknown = True
+                        raise
+                    self._travel_light()
+                    found = await self.settle()
+                    if found is not None:
+                        return found
+                    # The looks settled it as not applied, with sends and time left:
+                    # re-send, through the same loop (budgeted, paced, bounded by
+                    # max_attempts).
+                    self._counted()
+                    if not self.resume(exc):
+                        raise
+        finally:
+            self.unresolved = None  # settled, or given up on (cancelled): let go of it
+
+    def _sent(self) -> object:
+        """The payload as sent, read back from the request's JSON body once (what the
+        server stores: plain JSON values); None if it cannot be read."""
+        sent = self._sent_payload
+        if sent is None:
+            try:
+                sent = self._sent_payload = json.loads(self.call.body)["profile_payload"]
+            except (ValueError, TypeError, KeyError, RecursionError):
+                return None
+        return sent
+
+    def _travel_light(self) -> None:
+        """The ambiguous error kept while the add waits to look keeps nothing else alive:
+        not the frames it was raised through (its traceback: the request, its answer),
+        nor the transport's exception it replaced (its ``__context__``, never shown).
+        Raised in the end, it carries the traceback of where the add gave up."""
+        error = self.unresolved
+        if error is not None:
+            error.__traceback__ = None
+            error.__context__ = None
 
     def _counted(self) -> None:
         """Tell the loop what the add has used: sends and failed looks count apart, so a
         look that fails does not take a send away (each is still paced and budgeted); a
         retry that will only look is not taken from the budget."""
-        attempts = self.attempts
-        attempts.used = _ALL_TRIES if self.spent else max(self.sends, self.failed_looks)
-        attempts.free = self.unresolved is not None or self.spent
+        self.used = _ALL_TRIES if self.spent else max(self.sends, self.failed_looks)
+        self.free = self.unresolved is not None or self.spent
 
     def send_failed(self, exc: BaseException) -> None:
         """A send failed: an ambiguous failure is looked into before anything is re-sent."""
         if (
             self.reconcile
             and isinstance(exc, ZyntroError)
-            and self.attempts.kind_of(exc) is FailureKind.AMBIGUOUS
+            and self.kind_of(exc) is FailureKind.AMBIGUOUS
         ):
             self.unresolved = exc
         self._counted()
@@ -184,9 +235,6 @@ class AddOnce:
         """The outcome of an earlier send is in doubt: look for its record. Returns it,
         or None when it is not there and the add may be sent (raises when a look fails,
         or when the run's budget has no re-send left)."""
-        attempts = self.attempts
-        unresolved = self.unresolved
-        assert unresolved is not None
         try:
             found = await self.look(turn)  # a failed look raises the fetch's error
         except BaseException:
@@ -196,54 +244,47 @@ class AddOnce:
         if found is not None:
             self.stats.recovered = True
             return found
-        self.unresolved = None
         self.absent = True
         self.failed_looks = 0  # the contact answered: the looks are settled
-        budget = attempts.budget
+        budget = self.budget
         if (
             self.sends > 0
             and budget is not None
-            and not budget.allow_retry(unresolved, FailureKind.AMBIGUOUS)
+            and not budget.allow_retry(self.doubt, FailureKind.AMBIGUOUS)
         ):
             # Not applied, and the budget has no re-send left: the add fails truthfully.
             self.spent = True
-            attempts.failed(unresolved, FailureKind.AMBIGUOUS)
+            self.failed(self.doubt, FailureKind.AMBIGUOUS)
             self._counted()
-            raise unresolved
+            raise self._settled()
+        self.unresolved = None
         return None
 
-    async def settle(self, exc: ZyntroError) -> Profile | None:
-        """The attempts are over and ``exc`` is the last error: say truthfully what happened.
+    async def settle(self) -> Profile | None:
+        """The attempts are over with the outcome still open: say truthfully what happened.
 
-        With the outcome still open, the add keeps looking (:meth:`last_looks`) until the
-        contact can be read or its deadline passes; the retry budget is not asked, as it
-        limits re-sends only. Returns the record the looks found, or None when they found
-        none and the add may still be re-sent (sends and deadline left). A raised error
-        means "not applied" whenever the contact could be read, and ``stats.unknown`` is
-        set when it could not.
+        The add keeps looking (:meth:`last_looks`) until the contact can be read or its
+        deadline passes; the retry budget is not asked, as it limits re-sends only.
+        Returns the record the looks found, or None when they found none and the add may
+        still be re-sent (sends and deadline left). A raised error means "not applied"
+        whenever the contact could be read, and ``stats.unknown`` is set when it could not.
         """
-        stats = self.stats
-        unresolved = self.unresolved
-        if unresolved is None:
-            if not self.absent and self.attempts.kind_of(exc) is FailureKind.AMBIGUOUS:
-                stats.unknown = True  # on_ambiguous="raise"/"retry": the caller's call
-            raise exc
         found = await self.last_looks()
         if found is not None:
-            stats.recovered = True
+            self.stats.recovered = True
             return found
-        self.unresolved = None
         self.absent = True
         self.failed_looks = 0
-        policy = self.policy
+        policy = self._policy
         assert policy is not None  # reconcile needs a policy
-        deadline_at = self.attempts.deadline_at
+        deadline_at = self.deadline_at
         if (
             self.spent
             or self.sends >= policy.max_attempts
             or (deadline_at is not None and time.monotonic() >= deadline_at)
         ):
-            raise unresolved from None
+            raise self._settled() from None
+        self.unresolved = None
         return None
 
     async def last_looks(self) -> Profile | None:
@@ -256,11 +297,8 @@ class AddOnce:
         add is settled soon after it answers again. Without a deadline it looks
         ``max_attempts`` times.
         """
-        policy = self.policy
+        policy = self._policy
         assert policy is not None  # reconcile needs a policy
-        unresolved = self.unresolved
-        assert unresolved is not None
-        attempts = self.attempts
         stats = self.stats
         wait = max(policy.settle_delay, policy.initial_backoff)
         looks = 0
@@ -270,30 +308,32 @@ class AddOnce:
                 # The deadline bounds the call: the looks get what is left of it.
                 return await self.look(None)
             except ZyntroError as exc:
-                err = exc
-                retry_after = getattr(err, "retry_after", None)
-                if isinstance(retry_after, (int, float)):
-                    seconds = float(retry_after)
-                else:
-                    seconds = wait / 2 + random.uniform(0, wait / 2)
-                    wait = min(policy.max_backoff, wait * 2)
-                deadline_at = attempts.deadline_at
-                if (
-                    not attempts.kind_of(err).retryable
-                    or (deadline_at is None and looks >= policy.max_attempts)
-                    or (deadline_at is not None and time.monotonic() + seconds >= deadline_at)
-                ):
-                    stats.unknown = True
-                    raise unresolved from None
+                # What the wait and the log need, not the error (see the module's doc).
+                code = exc.code
+                retry_after = getattr(exc, "retry_after", None)
+                retryable = self.kind_of(exc).retryable
+            if isinstance(retry_after, (int, float)):
+                seconds = float(retry_after)
+            else:
+                seconds = wait / 2 + random.uniform(0, wait / 2)
+                wait = min(policy.max_backoff, wait * 2)
+            deadline_at = self.deadline_at
+            if (
+                not retryable
+                or (deadline_at is None and looks >= policy.max_attempts)
+                or (deadline_at is not None and time.monotonic() + seconds >= deadline_at)
+            ):
+                stats.unknown = True
+                raise self._settled() from None
             stats.attempts += 1
             stats.retry_scheduled()
             log.warning(
                 "retrying the look for %s for contact %r (%s); waiting %.2fs for the server",
                 self.call.endpoint,
                 self.call.contact_id,
-                err.code,
+                code,
                 seconds,
-                extra=extra(self.call, err.code, attempts.key, stats.attempts),
+                extra=extra(self.call, code, self.key, stats.attempts),
             )
             stats.waited += seconds
             # Not the flow's pause: the add holds no request slot while it waits, but it
@@ -304,13 +344,12 @@ class AddOnce:
     async def look(self, turn: float | None) -> Profile | None:
         """Is the record there already? One paced fetch with profiles; the newest match."""
         call = self.call
-        attempts = self.attempts
-        key = attempts.key
+        key = self.key
         fetch = fetch_contact_call(
             self.credentials, call.contact_id, include_profile=True, member_id=self.member_id
         )
         try:
-            details: ContactDetails = await self.ops.send(fetch, attempts, turn)
+            details: ContactDetails = await self.ops.send(fetch, self, turn)
         except ZyntroError as exc:
             log.warning(
                 "could not reconcile %s for contact %r (%s); outcome still unknown",
@@ -322,7 +361,7 @@ class AddOnce:
             raise
         digest = self._digest or payload_digest(self.payload)
         self._digest = digest
-        found = find_applied(details.profiles, self.source, digest)
+        found = find_applied(details.profiles, self.source, digest, sent=self._sent())
         if found is None:
             log.info(
                 "%s for contact %r was not applied; sending it",

@@ -100,6 +100,8 @@ _MAX_DEPTH: Final = 64
 def _values(node: object, out: list[str], depth: int = 0) -> None:
     if isinstance(node, str):
         out.append(node)
+    elif type(node) is int or (type(node) is float and math.isfinite(node)):
+        out.append(repr(node))  # what json.dumps writes for them, without its encoder
     elif isinstance(node, (int, float)) and not isinstance(node, bool):
         out.append(json.dumps(node))
     elif depth < _MAX_DEPTH and isinstance(node, dict):
@@ -116,7 +118,7 @@ def scrubbed(call: Call[Any]) -> tuple[str, ...]:
     if call.endpoint != ADD_PROFILE:
         return call.secrets
     try:
-        payload = json.loads(call.body).get("profile_payload")
+        payload = _decode_body(call.body).get("profile_payload")
     except (ValueError, AttributeError, RecursionError):
         return call.secrets
     found: list[str] = []
@@ -154,6 +156,41 @@ def _as_text(message: object) -> str:
     return message if isinstance(message, str) else json.dumps(message)
 
 
+def _status_error(
+    call: Call[Any], response: RawResponse, now: float | None
+) -> RateLimitError | ServerError:
+    """The error of a non-200 answer, with its ``Retry-After`` and rate-limit headers."""
+    endpoint, cid = call.endpoint, call.contact_id
+    status = response.status
+    headers = response.headers
+    retry_after = parse_retry_after(headers.get("Retry-After"), now=now)
+    limit, remaining, reset = parse_rate_limit(headers, now=now)
+    if status == 429:
+        return RateLimitError(
+            "rate limited (HTTP 429)",
+            retry_after=retry_after,
+            endpoint=endpoint,
+            contact_id=cid,
+            limit=limit,
+            remaining=remaining,
+            reset=reset,
+        )
+    error = ServerError(
+        f"{_status_line(status)} ({_describe_body(headers, response.body, scrubbed(call))})",
+        status=status,
+        retry_after=retry_after,
+        endpoint=endpoint,
+        contact_id=cid,
+        limit=limit,
+        remaining=remaining,
+        reset=reset,
+    )
+    code = STATUS_CODES.get(status)
+    if code is not None:
+        error.code = code
+    return error
+
+
 def interpret(call: Call[T], response: RawResponse, *, now: float | None = None) -> T:
     """Turn a raw answer into the call's model, or raise its typed error.
 
@@ -165,33 +202,9 @@ def interpret(call: Call[T], response: RawResponse, *, now: float | None = None)
     endpoint, cid = call.endpoint, call.contact_id
     status = response.status
     if status != 200:
-        headers = response.headers
-        retry_after = parse_retry_after(headers.get("Retry-After"), now=now)
-        limit, remaining, reset = parse_rate_limit(headers, now=now)
-        if status == 429:
-            raise RateLimitError(
-                "rate limited (HTTP 429)",
-                retry_after=retry_after,
-                endpoint=endpoint,
-                contact_id=cid,
-                limit=limit,
-                remaining=remaining,
-                reset=reset,
-            )
-        error = ServerError(
-            f"{_status_line(status)} ({_describe_body(headers, response.body, scrubbed(call))})",
-            status=status,
-            retry_after=retry_after,
-            endpoint=endpoint,
-            contact_id=cid,
-            limit=limit,
-            remaining=remaining,
-            reset=reset,
-        )
-        code = STATUS_CODES.get(status)
-        if code is not None:
-            error.code = code
-        raise error
+        # Built by a function of its own: a local of this frame holding the error would
+        # make a reference cycle with its traceback, which holds this frame.
+        raise _status_error(call, response, now)
     try:
         envelope = _decode_body(response.body)
     except (ValueError, UnicodeDecodeError, RecursionError):

@@ -1,10 +1,9 @@
 """One call's attempt loop: ``async for attempt in attempts: with attempt: return await ...``.
 
 The shape is tenacity's and stamina's (an iterator of context managers, the body run once
-per attempt), with the state kept here, per call: each failure is classified once, where
-it happens (the request records the kind it reported to the flow control; any other
-failure is classified when its attempt exits), and the decision to retry is taken in one
-place, :meth:`Attempts._retry`, in this order:
+per attempt), with the state kept here, per call: each failure is classified by the
+policy's rules (the same answer wherever it is asked), and the decision to retry is taken
+in one place, :meth:`Attempts._retry`, in this order:
 
 1. the kind: FATAL is never retried; an AMBIGUOUS add is not when ``on_ambiguous`` is
    ``"raise"``;
@@ -24,6 +23,12 @@ with a ``RetryCallState`` the call makes at its first failure. The loop around t
 this small state machine rather than a tenacity ``AsyncRetrying`` per call: that object's
 per-iteration action list and thread-safe result future would cost every call, also one
 that succeeds at once, and the run's budget and pacing decide between the strategies.
+
+The loop keeps no failure: an exception's traceback holds the frames of the attempt,
+which hold this loop, so a failure kept here would make a reference cycle of every
+retried attempt, left for the cyclic garbage collector. The state the strategies read is
+the attempt's number and the time of its failure (``outcome_timestamp``), not its
+outcome.
 """
 
 from __future__ import annotations
@@ -102,7 +107,7 @@ class Attempts:
     next retry only looks, so the run's budget is not asked for it."""
 
     __slots__ = (
-        "_error",
+        "_judged",
         "_kind",
         "_policy",
         "_sleep",
@@ -142,7 +147,8 @@ class Attempts:
         self.paced = 0  # refusals re-sent in the pool's pace: they use up no attempt
         self.free = False
         self._sleep: float | None = None  # the wait before the next attempt, once decided
-        self._error: BaseException | None = None
+        # A kind given for the next decision about one error (see :meth:`failed`).
+        self._judged: BaseException | None = None
         self._kind = FailureKind.FATAL
         self._state: RetryCallState | None = None  # made at the first failure
 
@@ -188,19 +194,16 @@ class Attempts:
     # -- classification ----------------------------------------------------------------------
 
     def failed(self, error: BaseException, kind: FailureKind) -> None:
-        """The request failed with ``error``, classified ``kind`` where it happened."""
-        self._error = error
+        """``error`` is about to leave an attempt as a failure of ``kind``, whatever the
+        rules would call it: the next decision about it reads ``kind`` (and forgets it)."""
+        self._judged = error
         self._kind = kind
 
     def kind_of(self, error: BaseException) -> FailureKind:
-        """The kind of this call's failure ``error``: as recorded when it happened, or
-        classified now (an error raised outside a request) and recorded."""
-        if error is self._error:
+        """The kind of this call's failure ``error``, by the policy's rules."""
+        if error is self._judged:
             return self._kind
-        kind = (self._policy or _NO_RETRY).classify(error)
-        self._error = error
-        self._kind = kind
-        return kind
+        return (self._policy or _NO_RETRY).classify(error)
 
     # -- the decision ------------------------------------------------------------------------
 
@@ -208,6 +211,7 @@ class Attempts:
         """Whether to attempt again after ``error``; if so the wait is set and logged."""
         policy = self._policy
         kind = self.kind_of(error)
+        self._judged = None
         if policy is None or policy.max_attempts == 1 or not kind.retryable:
             return False
         if kind is FailureKind.AMBIGUOUS and not self.idempotent and policy.on_ambiguous == "raise":
@@ -219,7 +223,7 @@ class Attempts:
             if not (self.free or budget.allow_retry(error, kind)):
                 return False
         retrying = _retrying(policy)
-        state = self._tenacity_state(retrying, policy, error)
+        state = self._tenacity_state(retrying, policy)
         seconds = self._wait(policy, error, kind, retrying, state)
         state.upcoming_sleep = seconds
         if retrying.stop(
@@ -249,18 +253,17 @@ class Attempts:
         )
         return True
 
-    def _tenacity_state(
-        self, retrying: AsyncRetrying, policy: RetryPolicy, error: BaseException
-    ) -> RetryCallState:
+    def _tenacity_state(self, retrying: AsyncRetrying, policy: RetryPolicy) -> RetryCallState:
         """The call's state as tenacity's strategies read it: the failed attempt's number
-        (paced refusals not counted), its exception, the time since the call started."""
+        (paced refusals not counted), the time since the call started (its failure is
+        now). Not the failure itself: nothing here reads it (see the module's doc)."""
         state = self._state
         if state is None:
             state = self._state = RetryCallState(retrying, None, (), {})
             if self.deadline_at is not None and policy.deadline is not None:
                 state.start_time = self.deadline_at - policy.deadline
         state.attempt_number = self.used - self.paced
-        state.set_exception((type(error), error, error.__traceback__))
+        state.outcome_timestamp = time.monotonic()
         return state
 
     def _wait(

@@ -120,17 +120,31 @@ MIN_SECRET_LENGTH = 4
 def _secret_forms(secrets: tuple[str, ...]) -> tuple[str, ...]:
     """Each secret as it can appear in server text: verbatim, and JSON-escaped (an echoed
     body), ``\\uXXXX`` or not. Longest first, so no shorter form splits a longer one."""
-    forms = set()
+    forms: set[str] = set()
     for secret in secrets:
         if len(secret) >= MIN_SECRET_LENGTH:
-            forms.add(secret)
-            for escaped in (
-                json.dumps(secret)[1:-1],
-                json.dumps(secret, ensure_ascii=False)[1:-1],
-            ):
-                forms.add(escaped)
-                forms.add(escaped.replace("/", "\\/"))  # PHP's json_encode escapes "/"
+            forms.update(_forms(secret))
     return tuple(sorted(forms, key=len, reverse=True))
+
+
+def _forms(secret: str) -> tuple[str, ...]:
+    """One secret's forms (see :func:`_secret_forms`). JSON escapes nothing in printable
+    ASCII but ``"`` and ``\\``, so such a text (most values) is its own escaped form."""
+    if secret.isascii() and secret.isprintable() and '"' not in secret and "\\" not in secret:
+        return (secret, secret.replace("/", "\\/")) if "/" in secret else (secret,)
+    return _escaped_forms(secret)
+
+
+@functools.lru_cache(maxsize=256)
+def _escaped_forms(secret: str) -> tuple[str, ...]:
+    forms = {secret}
+    for escaped in (
+        json.dumps(secret)[1:-1],
+        json.dumps(secret, ensure_ascii=False)[1:-1],
+    ):
+        forms.add(escaped)
+        forms.add(escaped.replace("/", "\\/"))  # PHP's json_encode escapes "/"
+    return tuple(forms)
 
 
 def redact(text: str, secrets: Sequence[str]) -> str:

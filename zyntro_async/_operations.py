@@ -10,12 +10,13 @@ pipelines receive an :class:`Operations` bound to their run's :class:`FlowContro
 never reach into the client.
 
 The call path: a call waits for its first turn (:meth:`Operations.turn`), then runs its
-attempt loop (:class:`~._attempts.Attempts`), each attempt one :meth:`Operations.send`
-(an add's attempt may look first: :mod:`._add`); telemetry, when on, wraps the loop in
-the call's span. :meth:`Operations.send` is the one place a request is made: paced,
-bounded by what is left of the call's deadline (so a deadline bounds a call even against
-a server that answers slowly), with the call's own :class:`Timeout`, and its failure
-classified there, once, for the flow control and the attempt loop alike.
+attempt loop (:class:`~._attempts.Attempts`; an add's is :class:`~._add.AddOnce`), each
+attempt one :meth:`Operations.send` (an add's attempt may look first); telemetry, when
+on, wraps the loop in the call's span. :meth:`Operations.send` is the one place a request
+is made: paced, bounded by what is left of the call's deadline (so a deadline bounds a
+call even against a server that answers slowly), with the call's own :class:`Timeout`,
+and its failure classified there for the flow control (the attempt loop asks the same
+rules).
 """
 
 from __future__ import annotations
@@ -166,9 +167,9 @@ class Operations:
 
     async def send(self, call: Call[T], attempts: Attempts, turn: float | None = None) -> T:
         """One request of the call whose loop is ``attempts``: paced, bounded by the
-        call's deadline, its outcome reported to the flow and, on failure, its kind to
-        ``attempts``. ``turn``: the start time :meth:`turn` returned, when this request
-        already has its turn."""
+        call's deadline, its outcome (and a failure's kind) reported to the flow.
+        ``turn``: the start time :meth:`turn` returned, when this request already has
+        its turn."""
         flow = self._flow
         deadline_at = attempts.deadline_at
         stats = attempts.stats
@@ -223,11 +224,10 @@ class Operations:
                 )
             result = interpret(call, response)
         except BaseException as exc:
-            kind = attempts.kind_of(exc)  # classified here, once: the loop reads it back
             if traced is not None:
                 traced.failed(exc)
             if flow is not None:
-                flow.release(started, exc, kind)
+                flow.release(started, exc, attempts.kind_of(exc))
             raise
         if traced is not None:
             traced.succeeded()
@@ -353,23 +353,23 @@ class Operations:
         key: str | None,
     ) -> Coroutine[Any, Any, Profile]:
         """The add's attempt loop, its first request's turn taken at ``turn``."""
-        flow = self._flow
         stats = RetryStats() if stats is None else stats
         if self._tally is not None:
             stats.tally = self._tally
-        attempts = Attempts(self._policy, call, stats, idempotent=False, budget=flow, key=key)
         add = AddOnce(
             self,
             self._credentials,
-            attempts,
             self._policy,
             call,
+            stats,
             source,
             payload,
             member_id,
             digest,
             maybe_applied,
+            budget=self._flow,
+            key=key,
         )
         if self._telemetry is not None:
-            return self._telemetry.call(call, attempts.stats, add.run(turn))
+            return self._telemetry.call(call, stats, add.run(turn))
         return add.run(turn)

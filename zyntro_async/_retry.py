@@ -100,7 +100,7 @@ def _one_of(*choices: str) -> Callable[[object, Any, Any], None]:
     return check
 
 
-@attrs.frozen
+@attrs.frozen(cache_hash=True)  # the retry strategies are cached per policy
 class RetryPolicy:
     """How a call is retried. ``ZyntroClient(retry=None)`` or ``max_attempts=1`` disables.
 
@@ -136,8 +136,13 @@ class RetryPolicy:
         server), FATAL for a ``BaseException`` that is not one (cancellation, exit: never
         retried)."""
         for rule in self.rules:
-            if rule.matches(exc):
-                return rule.kind
+            if type(rule) is not Rule:  # a subclass may match in its own way
+                if rule.matches(exc):
+                    return rule.kind
+            elif isinstance(exc, rule.error):  # Rule.matches, without a call per row
+                statuses = rule.statuses
+                if statuses is None or getattr(exc, "status", None) in statuses:
+                    return rule.kind
         return FailureKind.AMBIGUOUS if isinstance(exc, Exception) else FailureKind.FATAL
 
 
