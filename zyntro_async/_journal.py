@@ -3,10 +3,9 @@
 The contract (write-ahead claims, outcomes, reads, failures) is in :mod:`._journal_store`;
 this is how a SQLite file on one machine keeps it.
 
-Durability: the database runs in WAL mode with ``synchronous=NORMAL``. A commit is written to
-the WAL with ``write(2)`` before it returns, so it survives the process being killed (SIGKILL,
-OOM killer); it is not guaranteed to survive an OS crash or power loss, which is not the failure
-this journal guards against.
+Durability: WAL mode with ``synchronous=NORMAL``: a commit is in the WAL (``write(2)``) before
+it returns, so it survives the process being killed (SIGKILL, OOM killer), not an OS crash or
+power loss, which is not the failure this journal guards against.
 
 Identity: a journal file deleted or replaced under a running journal would silently take
 every later commit with it (SQLite writes on into the unlinked file). Each commit and the
@@ -15,10 +14,10 @@ mismatch the batch fails with :class:`JournalError` (the run stops), and what th
 connection holds is written back to the path if it is free (else next to it, as
 ``<path>.rescued``), so a re-run still knows what was sent.
 
-Concurrency: one process per journal. The connection uses ``locking_mode=EXCLUSIVE`` and holds
-the database lock for its whole life, so a second run on the same file fails at
-:meth:`Journal.open` with :class:`JournalError` ("journal is in use by another run") instead of
-interleaving writes. The lock is released by the OS when the owner exits, even on SIGKILL.
+Concurrency: one process per journal. The connection holds the database lock for its whole
+life (``locking_mode=EXCLUSIVE``), so a second run on the file fails at :meth:`Journal.open`
+with :class:`JournalError` ("journal is in use by another run") instead of interleaving
+writes; the OS releases the lock when the owner exits, even on SIGKILL.
 
 Threading: all SQLite work runs in one dedicated worker thread that owns the connection; the
 event loop only queues operations and awaits futures, and a claim reaches the thread as
@@ -30,16 +29,14 @@ or ``flush_interval`` seconds after the first one, whichever comes first; claims
 :meth:`Journal.flush` start a commit at once, and those queued while one runs ride the next,
 so a caller waits about one commit.
 
-Memory: nothing loads the whole table; SQLite's page cache is capped at 32 MiB and the WAL is
-checkpointed every 32 MiB. Every flush drains the whole buffer, and a claim only returns
-after a flush, so the buffer holds at most one batch plus one ``mark_done``/``mark_failed`` per
-item in flight. ``mark_done``/``mark_failed`` are synchronous and the flusher runs only when the
-caller yields: code that marks many items without awaiting should ``await flush()`` every few
-thousand calls.
+Memory: nothing loads the whole table; SQLite's page cache and the WAL are capped at 32 MiB.
+Every flush drains the buffer and a claim returns only after one, so the buffer holds at
+most one batch plus one ``mark_done``/``mark_failed`` per item in flight. Marks are
+synchronous and the flusher runs when the caller yields: code that marks many items
+without awaiting should ``await flush()`` every few thousand calls.
 
-Layout: this module is the event-loop side (the operations, the batch queue and its
-flusher); :mod:`._journal_sqlite` is the file side (schema, statements, what the worker
-thread runs) and :mod:`._digest` the item keys and payload digests.
+Layout: this module is the event-loop side (operations, batch queue, flusher);
+:mod:`._journal_sqlite` the file side (schema, statements, what the worker thread runs).
 """
 
 from __future__ import annotations
