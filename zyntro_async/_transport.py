@@ -277,6 +277,10 @@ class Transport:
         except ZyntroError:
             raise  # ours already (a capped body, a timeout)
         except Exception as exc:
+            # aiohttp may also have set ``exc`` on a future whose waiter's frame is in its
+            # traceback (a cycle of asyncio's and aiohttp's own): without its traceback,
+            # ``exc`` no longer takes this frame, and what it holds, into that cycle.
+            exc.__traceback__ = None
             # aiohttp raises a bare RuntimeError("Session is closed") after close().
             if self._closed or (isinstance(exc, RuntimeError) and session.closed):
                 raise ClientClosedError(
