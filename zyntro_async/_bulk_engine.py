@@ -115,10 +115,7 @@ class _Run(Generic[T]):
         self.max_held = slots * HELD_PER_SLOT
         self.streaming = True  # False when awaited: results are counted, not kept
         self.results: deque[BulkResult[T]] = deque()
-        # An item ended, a result was read, or the flow's sleepers or turns changed; the
-        # supervisor waits on it only while ``waiting`` (an item's end sets it only then).
-        self.room = asyncio.Event()
-        self.waiting = False
+        self.room = asyncio.Event()  # an item ended, a result was read, or the flow changed
         self.ready = asyncio.Event()  # a result is ready, or the run ended
         flow.on_change = self.room
         # Each item's task, with the item (what its failure is reported against).
@@ -153,7 +150,8 @@ class _Run(Generic[T]):
                 await self.setup()
             await self.intake()
             while self.tasks:
-                await self.wait_for_room()
+                self.room.clear()
+                await self.room.wait()
         except asyncio.CancelledError:
             self.stop("cancelled")  # unless a reason was given first
             raise
@@ -181,7 +179,8 @@ class _Run(Generic[T]):
             # The intake takes only what the pace can serve: an item taken while others
             # queue for their turn would only queue too.
             if active >= self.max_active or self.held >= self.max_held or flow.backlogged():
-                await self.wait_for_room()
+                self.room.clear()
+                await self.room.wait()
                 continue
             gate_until = flow.gate_until  # 0 while the gate is open
             if (
@@ -221,16 +220,6 @@ class _Run(Generic[T]):
             self.tasks[task] = item
             task.add_done_callback(item_done)
 
-    async def wait_for_room(self) -> None:
-        """Wait until :attr:`room` is set (from now: what set it before is seen already)."""
-        room = self.room
-        room.clear()
-        self.waiting = True
-        try:
-            await room.wait()
-        finally:
-            self.waiting = False
-
     def owns(self, item: Any, shard: Shard) -> bool:
         """Whether ``item`` belongs to this run's shard."""
         key = None if self.shard_key is None else self.shard_key(item)
@@ -238,26 +227,12 @@ class _Run(Generic[T]):
 
     def item_done(self, task: asyncio.Task[BulkResult[T]]) -> None:
         item = self.tasks.pop(task)
-        if self.waiting:  # (else the supervisor is busy, and reads the counts next)
-            self.room.set()
+        self.room.set()
         if task.cancelled():
             return  # the run is ending: wind_down reports what was not done
         exc = task.exception()
         if exc is None:
-            result = task.result()
-            if (
-                result.ok
-                and not self.streaming
-                and self.on_progress is None
-                and not (result.skipped or result.retries or result.recovered)
-                and not result.retries_abandoned
-            ):
-                # :meth:`finish` for a plain success in an awaited run, in line.
-                self.done += 1
-                self.ok += 1
-                self.held -= 1
-                return
-            self.finish(result)
+            self.finish(task.result())
         elif isinstance(exc, Exception):
             self.finish(self.failure(item, exc))
         # else a BaseException (SystemExit, KeyboardInterrupt): the loop is going down

@@ -61,7 +61,6 @@ class AddProfiles(JournalSlot):
     ) -> None:
         super().__init__(journal, ops)
         self._ops = ops
-        self._flow = ops.flow
         self._converts = ops.converts  # a json_default: payloads are sent converted
         # Failures that settle an item: a journaled one is not sent again.
         self._settled = frozenset() if retry_failed else _ITEM_FAULTS
@@ -76,25 +75,16 @@ class AddProfiles(JournalSlot):
     def __call__(self, item: object) -> Coroutine[Any, Any, BulkResult[Profile]]:
         """The item's work as one coroutine: without a journal, the add itself (no frame of
         ours in between, on a path every request takes)."""
-        if (
-            type(item) is ProfileRequest
-            and type(cid := item.contact_id) is str
-            and cid.isascii()
-            and ((key := item.key) is None or (type(key) is str and key.isascii()))
-            and (not isinstance(source := item.source, str) or source.isascii())
-        ):
-            request = item  # ASCII ids and key: valid as they are (coerce_request's check)
-        else:
-            try:
-                request = coerce_request(item, self._default_source)
-            except ZyntroError as exc:
-                return _ready(failed_result(item, exc))
+        try:
+            request = coerce_request(item, self._default_source)
+        except ZyntroError as exc:
+            return _ready(failed_result(item, exc))
         if self._converts:
             plain = self._ops.plain(request.payload)
             if plain is not request.payload:  # journal, send and match the sent form
                 request = attrs.evolve(request, payload=plain)
         if self.journal is None:
-            return add_one(self._ops, self._flow, request)
+            return add_one(self._ops, request)
         return self._with_journal(request)
 
     def shard_key(self, item: object) -> str | None:
@@ -112,7 +102,7 @@ class AddProfiles(JournalSlot):
     async def _with_journal(self, request: ProfileRequest) -> BulkResult[Profile]:
         digest = digest_or_none(request.payload)
         if digest is None:  # not JSON: the add refuses it locally, before any journaling
-            return await add_one(self._ops, self._flow, request)
+            return await add_one(self._ops, request)
         key = _add_key(request, digest)
         earlier = self._working.get(key)
         if earlier is not None:  # the same key twice in one input: wait for the first
@@ -156,7 +146,6 @@ class AddProfiles(JournalSlot):
             return self._refusal(claimed.entry, claimed.verdict, request)
         return await add_one(
             self._ops,
-            self._flow,
             request,
             call=call,
             journal=journal,

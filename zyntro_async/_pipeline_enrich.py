@@ -202,7 +202,7 @@ class EnrichContacts(JournalSlot):
         journal = self.journal
         digest = digest_or_none(request.payload) if journal is not None else None
         if journal is None or key is None or digest is None:  # not JSON: the add refuses it
-            return await add_one(self._ops, self._ops.flow, request)
+            return await add_one(self._ops, request)
         try:
             call = self._ops.prepare_add(request.contact_id, request.payload, request.source)
         except ZyntroError as exc:
@@ -237,18 +237,10 @@ class EnrichContacts(JournalSlot):
             if settled is not None:
                 return settled
             sent = await add_one(
-                self._ops,
-                self._ops.flow,
-                request,
-                call=call,
-                journal=journal,
-                key=key,
-                digest=digest,
+                self._ops, request, call=call, journal=journal, key=key, digest=digest
             )
             return _plus(looking, sent)
-        return await add_one(
-            self._ops, self._ops.flow, request, call=call, journal=journal, key=key, digest=digest
-        )
+        return await add_one(self._ops, request, call=call, journal=journal, key=key, digest=digest)
 
 
 def _enrich_key(contact_id: str, source: str) -> str:

@@ -21,12 +21,11 @@ from collections.abc import Callable, Coroutine, MutableMapping
 from typing import Any
 
 from ._exceptions import JournalError, ZyntroError
-from ._flow import FlowControl
 from ._journal_open import check_journal, open_journal
 from ._journal_store import Claim, Claimed, JournalStore, Verdict
 from ._models import Profile
 from ._operations import Operations
-from ._pipeline_items import failed_result
+from ._pipeline_items import failed_result, result_of
 from ._protocol import Call
 from ._results import BulkResult, OutcomeNotRecorded, ProfileRequest
 from ._retry import RetryStats
@@ -110,7 +109,6 @@ async def claim_when_free(journal: JournalStore, claim: Claim) -> Claimed:
 
 async def add_one(
     ops: Operations,
-    flow: FlowControl | None,
     request: ProfileRequest,
     *,
     call: Call[Profile] | None = None,
@@ -119,9 +117,8 @@ async def add_one(
     digest: str | None = None,
     maybe_applied: bool = False,
 ) -> BulkResult[Profile]:
-    """Add one profile (``call``: already prepared) with ``ops``, whose flow control is
-    ``flow``; with ``journal`` and ``key``, the key is claimed already (marked sent) and
-    the outcome is marked done or failed."""
+    """Add one profile (``call``: already prepared); with ``journal`` and ``key``, the key
+    is claimed already (marked sent) and the outcome is marked done or failed."""
     stats = RetryStats()
     try:
         if call is None:
@@ -150,22 +147,10 @@ async def add_one(
                 ),
             )
         return failed
-    retries = stats.retries
+    flow = ops.flow
     if flow is not None:
-        flow.item_succeeded(retries)
-    # ``result_of`` for a success, its fields in order (on the path every item takes).
-    done: BulkResult[Profile] = BulkResult(
-        request,
-        True,
-        profile,
-        None,
-        stats.attempts,
-        False,
-        stats.recovered,
-        retries,
-        False,
-        stats.retries_abandoned,
-    )
+        flow.item_succeeded(stats.retries)
+    done = result_of(request, stats, ok=True, value=profile, recovered=stats.recovered)
     if journal is not None and key is not None:
         record_outcome(done, lambda: journal.mark_done(key, profile_id=profile.id))
     return done

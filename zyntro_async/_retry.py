@@ -136,13 +136,8 @@ class RetryPolicy:
         server), FATAL for a ``BaseException`` that is not one (cancellation, exit: never
         retried)."""
         for rule in self.rules:
-            if type(rule) is not Rule:  # a subclass may match in its own way
-                if rule.matches(exc):
-                    return rule.kind
-            elif isinstance(exc, rule.error):  # Rule.matches, without a call per row
-                statuses = rule.statuses
-                if statuses is None or getattr(exc, "status", None) in statuses:
-                    return rule.kind
+            if rule.matches(exc):
+                return rule.kind
         return FailureKind.AMBIGUOUS if isinstance(exc, Exception) else FailureKind.FATAL
 
 

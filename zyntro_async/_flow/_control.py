@@ -83,7 +83,6 @@ from collections.abc import Callable
 
 from .._retry import FailureKind
 from ._budget import DEFAULT_BUDGET, RetryBudget
-from ._estimator import HISTORY, LATENCY_WEIGHT, PER_SECOND
 from ._fleet import FleetPace
 from ._gate import Gate
 from ._holding import GateClosed, GateWait
@@ -110,9 +109,8 @@ class FlowControl(ItemPolicy):
     (it holds no slot). ``sleeping``: items asleep, in a backoff sleep or at the gate.
 
     The common request (nothing paced, the gate open, the opening over, no shared quota)
-    and its success are recorded by ``try_acquire`` and ``release`` alone: they update the
-    parts' counters in line (allocating nothing), and call into a part only when it has
-    something to decide.
+    and its success are recorded by ``try_acquire`` and ``release`` alone, allocating
+    nothing.
     """
 
     def __init__(
@@ -127,8 +125,7 @@ class FlowControl(ItemPolicy):
         self.concurrency = concurrency
         self.max_per_second = max_per_second
         self.sending = 0  # requests on the wire
-        self.sleeping = 0
-        self._pausing = 0
+        self._pausing = 0  # items in a backoff sleep
         self.on_change: asyncio.Event | None = None  # set when sleepers or turns change
         self._clock = clock
         self._opening = Opening(concurrency)
@@ -138,9 +135,7 @@ class FlowControl(ItemPolicy):
         self._gate = Gate()
         self._pacer = Pacer(self._pace_rate, clock)
         self._last_throttled = -math.inf
-        self._holding = GateWait(
-            self._gate, clock, changed=self._count_sleepers, ended=self._restart_rate
-        )
+        self._holding = GateWait(self._gate, clock, changed=self._changed, ended=self._restart_rate)
         self._fleet: FleetPace | None = None
         self._window = SpentWindow()
 
@@ -238,17 +233,7 @@ class FlowControl(ItemPolicy):
                 self.max_per_second is None and not self._adaptive.cubic.engaged
             ) or self._pacer.try_pass(now):
                 slots.held += 1
-                # :meth:`_on_wire`, in line.
-                self.sending += 1
-                opening = self._opening
-                if opening.open:
-                    opening.sent += 1
-                accepted = self._adaptive.accepted
-                if now * PER_SECOND >= accepted.slot + 1 or now < accepted.first:
-                    accepted.sent(now)  # a new bucket, or the first send
-                else:
-                    accepted.n_sent[accepted.slot % HISTORY] += 1
-                return now
+                return self._on_wire(now)
         return None
 
     async def acquire(self, deadline_at: float | None) -> float:
@@ -279,7 +264,7 @@ class FlowControl(ItemPolicy):
                 if not self._gate.closed(now):
                     return self._on_wire(now)
         except BaseException:
-            self._release_slot()
+            self._slots.release()
             raise
 
     def _on_wire(self, now: float) -> float:
@@ -296,48 +281,12 @@ class FlowControl(ItemPolicy):
         self._adaptive.restart()
         self._pacer.replan()
 
-    def _release_slot(self) -> None:
-        self._slots.release()
-
     def release(
         self, started: float, error: BaseException | None, kind: FailureKind | None
     ) -> None:
         """Report a request's outcome (``kind`` classifies ``error``)."""
         self.sending -= 1
         gate = self._gate
-        if error is None and not (
-            self._opening.open or self._fleet is not None or gate.holding or gate.confirmed
-        ):
-            # A success while nothing is open, held or shared: what the general path below
-            # does for it, in line (the slot freed, the estimator's and the spent window's
-            # counts); the rate controller is called only when a verdict of its is due.
-            slots = self._slots
-            slots.held -= 1
-            if slots.waiters:
-                slots.hand_over()
-            now = self._clock()
-            adaptive = self._adaptive
-            if now >= adaptive.verify_at:
-                adaptive.answered(now)
-            accepted = adaptive.accepted
-            latency = now - started if now > started else 0.0
-            if accepted.latency:
-                accepted.latency += LATENCY_WEIGHT * (latency - accepted.latency)
-            else:
-                accepted.latency = latency
-            newest = accepted.slot
-            if now * PER_SECOND >= newest + 1:
-                newest = accepted.advance(now)
-            slot = int(started * PER_SECOND)
-            if slot <= newest and newest - slot < HISTORY:
-                i = slot % HISTORY
-                accepted.n_answered[i] += 1
-                accepted.n_ok[i] += 1
-            window = self._window
-            window.streak = 0
-            if started >= window.cycle_start:
-                window.cycle_ok += 1
-            return
         refused = kind is FailureKind.REFUSED
         # The hold's probe, refused, is the gate's business: sent one at a time while the
         # pool waits, it says nothing of the rate, nor of the opening's quota.
@@ -349,10 +298,10 @@ class FlowControl(ItemPolicy):
         if opening.open and not probe:
             opening.answered(refused)
             self._slots.limit = opening.limit  # before the slot is freed: it may shrink
-            self._release_slot()
+            self._slots.release()
             self._slots.widen(opening.limit)
         else:
-            self._release_slot()
+            self._slots.release()
         now = self._clock()
         adaptive = self._adaptive
         adaptive.answered(now)

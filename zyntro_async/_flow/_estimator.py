@@ -20,7 +20,7 @@ import math
 import attrs
 
 BUCKET = 0.1  # seconds of send time per bucket
-PER_SECOND = 1 / BUCKET  # buckets per second (a multiplication is cheaper than ``//``)
+_PER_SECOND = 1 / BUCKET  # buckets per second (a multiplication is cheaper than ``//``)
 HISTORY = 64  # buckets kept: 6.4 s of send time
 #: The shortest stretch of send time an estimate is made from, and the longest used.
 MIN_SPAN = 0.1
@@ -59,9 +59,9 @@ class AcceptedRate:
     first: float = math.inf  # the first send
     latency: float = 0.0  # running average of accepted answers' latency (0: none yet)
 
-    def advance(self, now: float) -> int:
+    def _advance(self, now: float) -> int:
         """Move the ring to ``now``'s bucket (clearing the ones it passes); its slot."""
-        slot = int(now * PER_SECOND)
+        slot = int(now * _PER_SECOND)
         if slot > self.slot:
             for i in range(1, min(slot - self.slot, HISTORY) + 1):
                 j = (self.slot + i) % HISTORY
@@ -71,7 +71,7 @@ class AcceptedRate:
 
     def sent(self, now: float) -> None:
         """A request went on the wire at ``now``."""
-        slot = self.advance(now) if now * PER_SECOND >= self.slot + 1 else self.slot
+        slot = self._advance(now) if now * _PER_SECOND >= self.slot + 1 else self.slot
         if now < self.first:
             self.first = now
         self.n_sent[slot % HISTORY] += 1
@@ -79,14 +79,14 @@ class AcceptedRate:
     def answered(self, started: float, now: float, *, accepted: bool, refused: bool) -> None:
         """The request sent at ``started`` ended at ``now``: accepted, refused (a quota's
         429/503), or neither (any other failure)."""
-        newest = self.advance(now) if now * PER_SECOND >= self.slot + 1 else self.slot
+        newest = self._advance(now) if now * _PER_SECOND >= self.slot + 1 else self.slot
         if accepted:
             latency = now - started if now > started else 0.0
             if self.latency:
                 self.latency += LATENCY_WEIGHT * (latency - self.latency)
             else:
                 self.latency = latency
-        slot = int(started * PER_SECOND)
+        slot = int(started * _PER_SECOND)
         if slot > newest or newest - slot >= HISTORY:
             return  # sent before the history: too old to count
         i = slot % HISTORY
@@ -99,7 +99,7 @@ class AcceptedRate:
     def refusal_ratio(self, now: float, since: float = -math.inf) -> tuple[int, int]:
         """``(refused, answered)`` among requests sent in the last second (and in
         buckets wholly after ``since``)."""
-        self.advance(now)
+        self._advance(now)
         refused = answered = 0
         for back in range(round(MAX_SPAN / BUCKET)):
             if (self.slot - back) * BUCKET <= since:
@@ -121,7 +121,7 @@ class AcceptedRate:
     def _per_second(self, counts: list[int], now: float) -> float:
         """``counts`` over the newest buckets that span :data:`MAX_SPAN` (the newest one
         in part: it ends at ``now``), per second of the time they cover."""
-        self.advance(now)
+        self._advance(now)
         buckets = round(MAX_SPAN / BUCKET)
         n = sum(counts[(self.slot - back) % HISTORY] for back in range(buckets))
         covered = now - max((self.slot - buckets + 1) * BUCKET, self.first)
@@ -133,7 +133,7 @@ class AcceptedRate:
         """The accepted rate from requests sent after ``since`` (the newest ``span``
         seconds of them that hold :data:`MIN_ANSWERS` answers), or None while the
         evidence cannot tell it (see the module)."""
-        self.advance(now)
+        self._advance(now)
         if not self.latency:
             return None  # no accepted answer yet
         settle = 2 * self.latency

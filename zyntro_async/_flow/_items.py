@@ -38,33 +38,31 @@ class ItemPolicy:
     """:class:`~._control.FlowControl`'s methods for items (the parts it composes)."""
 
     on_change: asyncio.Event | None  # set when sleepers or turns change
-    sleeping: int  # items asleep: in a backoff sleep, or waiting at the gate
     _adaptive: RateController
     _budget: RetryBudget
     _clock: Callable[[], float]
     _fleet: FleetPace | None
     _gate: Gate
     _holding: GateWait
-    _pausing: int  # items in a backoff sleep
+    _pausing: int
 
     def _changed(self) -> None:
         if self.on_change is not None:
             self.on_change.set()
 
-    def _count_sleepers(self) -> None:
-        """The sleepers changed (a pause began, or the gate's): count them, and say so."""
-        self.sleeping = self._pausing + self._holding.sleeping
-        self._changed()
+    @property
+    def sleeping(self) -> int:
+        """Items asleep: in a backoff sleep, or waiting at the gate."""
+        return self._pausing + self._holding.sleeping
 
     async def pause(self, seconds: float) -> None:
         """An item's sleep (backoff, Retry-After): it holds no slot meanwhile."""
         self._pausing += 1
-        self._count_sleepers()
+        self._changed()
         try:
             await asyncio.sleep(seconds)
         finally:
             self._pausing -= 1
-            self.sleeping -= 1
 
     def paces(self, kind: FailureKind) -> bool:
         """Whether a retry of this kind waits for its turn in the pace instead of using up

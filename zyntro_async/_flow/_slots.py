@@ -44,14 +44,14 @@ class Slots:
     def widen(self, limit: int) -> None:
         """Let ``limit`` requests be held from now on (waiters served up to it)."""
         self.limit = limit
-        self.hand_over()
+        self._hand_over()
 
     def release(self) -> None:
         self.held -= 1
         if self.waiters:
-            self.hand_over()
+            self._hand_over()
 
-    def hand_over(self) -> None:
+    def _hand_over(self) -> None:
         """Give the free slots to the waiters, first come first served."""
         waiters = self.waiters
         while waiters and self.held < self.limit:
