@@ -19,7 +19,7 @@ from ._exceptions import JournalConflictError, PreviousFailure, ZyntroError
 from ._journal_store import Claim, JournalEntry, Verdict, decide
 from ._models import Profile
 from ._operations import Operations
-from ._pipeline_items import coerce_request, failed_result
+from ._pipeline_items import coerce_request, failed_result, plain_ascii
 from ._pipeline_journal import JournalSlot, add_one, after_first, as_first, claim_when_free
 from ._policy import BY_CODE, is_item_fault
 from ._protocol import ADD_PROFILE
@@ -75,10 +75,13 @@ class AddProfiles(JournalSlot):
     def __call__(self, item: object) -> Coroutine[Any, Any, BulkResult[Profile]]:
         """The item's work as one coroutine: without a journal, the add itself (no frame of
         ours in between, on a path every request takes)."""
-        try:
-            request = coerce_request(item, self._default_source)
-        except ZyntroError as exc:
-            return _ready(failed_result(item, exc))
+        if type(item) is ProfileRequest and plain_ascii(item):
+            request = item  # nothing to coerce (the common item): no call into coercion
+        else:
+            try:
+                request = coerce_request(item, self._default_source)
+            except ZyntroError as exc:
+                return _ready(failed_result(item, exc))
         if self._converts:
             plain = self._ops.plain(request.payload)
             if plain is not request.payload:  # journal, send and match the sent form

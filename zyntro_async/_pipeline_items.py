@@ -21,17 +21,24 @@ def item_id(value: object, what: str) -> str:
     return coerce_id(value, what, endpoint=ADD_PROFILE, code="MISSING_FIELDS")
 
 
-def _encodable(request: ProfileRequest) -> ProfileRequest:
-    """``request``, if its key, contact id and source can be written as UTF-8 (a journal,
-    a results file and the wire all need it); else its own ``ValidationError``."""
+def plain_ascii(request: ProfileRequest) -> bool:
+    """Whether ``request``'s key (if any) and contact id are ASCII ``str`` and its source
+    is not a non-ASCII string: valid UTF-8 as they are (the common case), nothing to
+    coerce or encode."""
     key, contact_id, source = request.key, request.contact_id, request.source
-    if (
+    return (
         (key is None or (type(key) is str and key.isascii()))
         and type(contact_id) is str
         and contact_id.isascii()
         and (not isinstance(source, str) or source.isascii())
-    ):
-        return request  # ASCII (the common case): valid UTF-8 without encoding anything
+    )
+
+
+def _encodable(request: ProfileRequest) -> ProfileRequest:
+    """``request``, if its key, contact id and source can be written as UTF-8 (a journal,
+    a results file and the wire all need it); else its own ``ValidationError``."""
+    if plain_ascii(request):
+        return request
     for what, value, code in (
         ("key", request.key, "INVALID_ARGUMENT"),
         ("contact_id", request.contact_id, "MISSING_FIELDS"),
@@ -106,17 +113,17 @@ def result_of(
     unknown: bool = False,
 ) -> BulkResult[Any]:
     """An item's result, with what its call took (attempts, retries) from ``stats``."""
-    return BulkResult(
-        request=request,
-        ok=ok,
-        value=value,
-        error=error,
-        attempts=stats.attempts,
-        skipped=skipped,
-        recovered=recovered,
-        retries=stats.retries,
-        unknown=unknown,
-        retries_abandoned=stats.retries_abandoned,
+    return BulkResult(  # positional, in the fields' order: every item's result is built here
+        request,
+        ok,
+        value,
+        error,
+        stats.attempts,
+        skipped,
+        recovered,
+        stats.retries,
+        unknown,
+        stats.retries_abandoned,
     )
 
 
