@@ -267,7 +267,7 @@ class Transport:
                     )
                 return RawResponse(status=resp.status, headers=resp.headers, body=payload)
         except asyncio.CancelledError:
-            if watch is not None and watch.expired():
+            if watch is not None and deadlines.expired(watch):
                 raise ReadTimeout(
                     "no complete answer within the total timeout",
                     endpoint=endpoint,
