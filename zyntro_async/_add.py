@@ -47,7 +47,11 @@ _ALL_TRIES = 1 << 30  # an add's tries once nothing more may be sent: any max_at
 
 
 class Sender(Protocol):
-    """What an add needs from its operations: one paced, bounded request."""
+    """What an add needs from its operations: one paced, bounded request, and whose
+    credentials its looks use."""
+
+    @property
+    def credentials(self) -> Credentials: ...
 
     async def send(self, call: Call[T], attempts: Attempts, turn: float | None = None) -> T: ...
 
@@ -67,21 +71,20 @@ def extra(
 
 class AddOnce(Attempts):
     """One exactly-once add: its attempt loop (the add is its own :class:`Attempts`, one
-    object per call) and the state the rule needs across attempts; :meth:`run` runs it."""
+    object per call) and the state the rule needs across attempts; :meth:`run` runs it.
+
+    What a look compares (the payload, the source, the member) is read back from the
+    add's own request body, when a look is needed: the body is what the server stores."""
 
     __slots__ = (
         "_digest",
-        "_sent_payload",
+        "_sent",
         "absent",
-        "credentials",
         "failed_looks",
         "maybe_applied",
-        "member_id",
         "ops",
-        "payload",
         "reconcile",
         "sends",
-        "source",
         "spent",
         "unresolved",
     )
@@ -89,27 +92,18 @@ class AddOnce(Attempts):
     def __init__(
         self,
         ops: Sender,
-        credentials: Credentials,
         policy: RetryPolicy | None,
         call: Call[Profile],
         stats: RetryStats,
-        source: object,
-        payload: object,
-        member_id: str | None,
         digest: str | None,
         maybe_applied: bool,
-        *,
         budget: Budget | None = None,
         key: str | None = None,
     ) -> None:
-        super().__init__(policy, call, stats, idempotent=False, budget=budget, key=key)
+        Attempts.__init__(self, policy, call, stats, False, budget, key)
         self.ops = ops
-        self.credentials = credentials
         self._digest = digest
-        self._sent_payload: object = None
-        self.source = source
-        self.payload = payload
-        self.member_id = member_id
+        self._sent: dict[str, Any] | None = None
         self.maybe_applied = maybe_applied
         self.reconcile = policy is not None and policy.on_ambiguous == "reconcile"
         self.sends = 0
@@ -193,15 +187,12 @@ class AddOnce(Attempts):
         finally:
             self.unresolved = None  # settled, or given up on (cancelled): let go of it
 
-    def _sent(self) -> object:
-        """The payload as sent, read back from the request's JSON body once (what the
-        server stores: plain JSON values); None if it cannot be read."""
-        sent = self._sent_payload
+    def sent(self) -> dict[str, Any]:
+        """The request as sent, read back from its JSON body once: the payload as the
+        server stores it (plain JSON values), the source and the member as written."""
+        sent = self._sent
         if sent is None:
-            try:
-                sent = self._sent_payload = json.loads(self.call.body)["profile_payload"]
-            except (ValueError, TypeError, KeyError, RecursionError):
-                return None
+            sent = self._sent = json.loads(self.call.body)
         return sent
 
     def _travel_light(self) -> None:
@@ -345,8 +336,12 @@ class AddOnce(Attempts):
         """Is the record there already? One paced fetch with profiles; the newest match."""
         call = self.call
         key = self.key
+        sent = self.sent()
         fetch = fetch_contact_call(
-            self.credentials, call.contact_id, include_profile=True, member_id=self.member_id
+            self.ops.credentials,
+            call.contact_id,
+            include_profile=True,
+            member_id=sent["member_id"],
         )
         try:
             details: ContactDetails = await self.ops.send(fetch, self, turn)
@@ -359,9 +354,10 @@ class AddOnce(Attempts):
                 extra=extra(call, exc.code, key, self.stats.attempts),
             )
             raise
-        digest = self._digest or payload_digest(self.payload)
+        payload = sent["profile_payload"]
+        digest = self._digest or payload_digest(payload)
         self._digest = digest
-        found = find_applied(details.profiles, self.source, digest, sent=self._sent())
+        found = find_applied(details.profiles, sent["profile_source"], digest, sent=payload)
         if found is None:
             log.info(
                 "%s for contact %r was not applied; sending it",

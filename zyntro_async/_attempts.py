@@ -129,7 +129,6 @@ class Attempts:
         policy: RetryPolicy | None,
         call: Call[Any],
         stats: RetryStats,
-        *,
         idempotent: bool,
         budget: Budget | None = None,
         key: str | None = None,

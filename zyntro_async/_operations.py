@@ -123,6 +123,10 @@ class Operations:
         return payload if default is None else cast(T, apply_default(payload, default))
 
     @property
+    def credentials(self) -> Credentials:
+        return self._credentials
+
+    @property
     def policy(self) -> RetryPolicy | None:
         return self._policy
 
@@ -295,17 +299,13 @@ class Operations:
         stats: RetryStats | None = None,
     ) -> Profile:
         """Add a profile; never sends twice unless the first was shown not applied."""
-        payload = self.plain(payload)
-        call = self.prepare_add(contact_id, payload, source, member_id=member_id)
-        return await self.add(call, payload, source, member_id=member_id, stats=stats)
+        call = self.prepare_add(contact_id, self.plain(payload), source, member_id=member_id)
+        return await self.add(call, stats=stats)
 
     def add(
         self,
         call: Call[Profile],
-        payload: object,
-        source: object,
         *,
-        member_id: str | None = None,
         stats: RetryStats | None = None,
         maybe_applied: bool = False,
         digest: str | None = None,
@@ -323,11 +323,8 @@ class Operations:
         flow = self._flow
         turn = None if flow is None else flow.try_acquire()
         if flow is not None and turn is None:
-            args = (call, payload, source, member_id, stats, maybe_applied, digest, key)
-            return self._add_in_turn(flow, *args)
-        return self._add_from(
-            turn, call, payload, source, member_id, stats, maybe_applied, digest, key
-        )
+            return self._add_in_turn(flow, call, stats, maybe_applied, digest, key)
+        return self._add_from(turn, call, stats, maybe_applied, digest, key)
 
     async def _add_in_turn(
         self,
@@ -344,32 +341,17 @@ class Operations:
         self,
         turn: float | None,
         call: Call[Profile],
-        payload: object,
-        source: object,
-        member_id: str | None,
         stats: RetryStats | None,
         maybe_applied: bool,
         digest: str | None,
         key: str | None,
     ) -> Coroutine[Any, Any, Profile]:
         """The add's attempt loop, its first request's turn taken at ``turn``."""
-        stats = RetryStats() if stats is None else stats
+        if stats is None:
+            stats = RetryStats()
         if self._tally is not None:
             stats.tally = self._tally
-        add = AddOnce(
-            self,
-            self._credentials,
-            self._policy,
-            call,
-            stats,
-            source,
-            payload,
-            member_id,
-            digest,
-            maybe_applied,
-            budget=self._flow,
-            key=key,
-        )
+        add = AddOnce(self, self._policy, call, stats, digest, maybe_applied, self._flow, key)
         if self._telemetry is not None:
             return self._telemetry.call(call, stats, add.run(turn))
         return add.run(turn)

@@ -126,14 +126,7 @@ async def add_one(
                 request.contact_id, request.payload, request.source, member_id=request.member_id
             )
         profile = await ops.add(
-            call,
-            request.payload,
-            request.source,
-            member_id=request.member_id,
-            stats=stats,
-            maybe_applied=maybe_applied,
-            digest=digest,
-            key=request.key,
+            call, stats=stats, maybe_applied=maybe_applied, digest=digest, key=request.key
         )
     except ZyntroError as exc:
         failed = failed_result(request, exc, stats)
