@@ -212,11 +212,7 @@ class Operations:
             debug = log.isEnabledFor(logging.DEBUG)
             sent = time.monotonic() if debug else 0.0
             response = await self._transport.post(
-                call.endpoint,
-                call.body,
-                contact_id=call.contact_id,
-                total=total,
-                timeout_settings=self._timeout,
+                call.endpoint, call.body, call.contact_id, total, self._timeout
             )
             if debug:
                 log.debug(

@@ -215,7 +215,6 @@ class Transport:
         self,
         endpoint: str,
         body: bytes,
-        *,
         contact_id: str,
         total: float | None = None,
         timeout_settings: Timeout | None = None,

@@ -308,7 +308,7 @@ class FlowControl(ItemPolicy):
         if error is None:
             if fleet is not None:
                 fleet.accepted()
-            self._adaptive.accepted.answered(started, now, accepted=True, refused=False)
+            adaptive.accepted.answered(started, now, True, False)
             self._window.accepted(started)
             if gate.holding or gate.confirmed:
                 turned = gate.turned(started)
@@ -318,7 +318,7 @@ class FlowControl(ItemPolicy):
                     self._holding.wake()
             return
         if not probe:
-            self._adaptive.accepted.answered(started, now, accepted=False, refused=refused)
+            adaptive.accepted.answered(started, now, False, refused)
         if not refused:
             if self._gate.failed(now, started):
                 self._holding.wake()

@@ -76,7 +76,7 @@ class AcceptedRate:
             self.first = now
         self.n_sent[slot % HISTORY] += 1
 
-    def answered(self, started: float, now: float, *, accepted: bool, refused: bool) -> None:
+    def answered(self, started: float, now: float, accepted: bool, refused: bool) -> None:
         """The request sent at ``started`` ended at ``now``: accepted, refused (a quota's
         429/503), or neither (any other failure)."""
         newest = self._advance(now) if now * _PER_SECOND >= self.slot + 1 else self.slot
