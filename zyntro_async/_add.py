@@ -76,6 +76,8 @@ class AddOnce(Attempts):
     What a look compares (the payload, the source, the member) is read back from the
     add's own request body, when a look is needed: the body is what the server stores."""
 
+    idempotent = False
+
     __slots__ = (
         "_digest",
         "_sent",
@@ -100,7 +102,7 @@ class AddOnce(Attempts):
         budget: Budget | None = None,
         key: str | None = None,
     ) -> None:
-        Attempts.__init__(self, policy, call, stats, False, budget, key)
+        Attempts.__init__(self, policy, call, stats, budget, key)
         self.ops = ops
         self._digest = digest
         self._sent: dict[str, Any] | None = None

@@ -38,7 +38,7 @@ import functools
 import logging
 import time
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from tenacity import (
     AsyncRetrying,
@@ -106,6 +106,10 @@ class Attempts:
     caller sets it: an add counts its sends and its failed looks apart); ``free``: the
     next retry only looks, so the run's budget is not asked for it."""
 
+    #: Whether the call may be sent again whatever became of a send (a read may; an add,
+    #: :class:`~._add.AddOnce`, may not).
+    idempotent: ClassVar[bool] = True
+
     __slots__ = (
         "_judged",
         "_kind",
@@ -116,7 +120,6 @@ class Attempts:
         "call",
         "deadline_at",
         "free",
-        "idempotent",
         "key",
         "number",
         "paced",
@@ -129,14 +132,12 @@ class Attempts:
         policy: RetryPolicy | None,
         call: Call[Any],
         stats: RetryStats,
-        idempotent: bool,
         budget: Budget | None = None,
         key: str | None = None,
     ) -> None:
         self._policy = policy
         self.call = call
         self.stats = stats
-        self.idempotent = idempotent
         self.budget = budget
         self.key = key
         deadline = None if policy is None else policy.deadline

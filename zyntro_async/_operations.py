@@ -264,7 +264,7 @@ class Operations:
         stats = RetryStats() if stats is None else stats
         if self._tally is not None:
             stats.tally = self._tally
-        attempts = Attempts(self._policy, call, stats, idempotent=True, budget=flow)
+        attempts = Attempts(self._policy, call, stats, flow)
         if self._telemetry is not None:
             return await self._telemetry.call(call, attempts.stats, self._fetch(attempts, turn))
         return await self._fetch(attempts, turn)
