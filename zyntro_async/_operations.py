@@ -47,14 +47,14 @@ _SLACK = 0.01  # seconds a deadline may be overrun rather than build a timeout p
 
 
 class Operations:
-    """Calls on one transport with one retry policy, paced by ``flow`` when given.
+    """Calls on one transport with one retry policy, paced by ``flow`` when given (read
+    it, never set it: :meth:`paced` gives operations with another).
 
     ``timeout``: the calls' own :class:`Timeout` (None: the transport's); ``lease``: the
     client's use of a shared transport, refused once that client is closed."""
 
     __slots__ = (
         "_credentials",
-        "_flow",
         "_json_default",
         "_lease",
         "_limit",
@@ -63,6 +63,7 @@ class Operations:
         "_telemetry",
         "_timeout",
         "_transport",
+        "flow",
     )
 
     def __init__(
@@ -80,7 +81,7 @@ class Operations:
         self._json_default = json_default
         self._credentials = credentials
         self._policy = policy
-        self._flow = flow
+        self.flow = flow
         self._timeout = timeout
         self._lease = lease
         # The longest one request may take (``Timeout.total``; None: unbounded).
@@ -96,7 +97,7 @@ class Operations:
 
     def evolve(self, policy: RetryPolicy | None, timeout: Timeout | None) -> Operations:
         """The same calls with another retry policy and timeout (a call's own options)."""
-        return self._with(policy, timeout, self._flow)
+        return self._with(policy, timeout, self.flow)
 
     def _with(
         self, policy: RetryPolicy | None, timeout: Timeout | None, flow: FlowControl | None
@@ -129,10 +130,6 @@ class Operations:
     @property
     def policy(self) -> RetryPolicy | None:
         return self._policy
-
-    @property
-    def flow(self) -> FlowControl | None:
-        return self._flow
 
     @property
     def request_timeout(self) -> float | None:
@@ -174,7 +171,7 @@ class Operations:
         call's deadline, its outcome (and a failure's kind) reported to the flow.
         ``turn``: the start time :meth:`turn` returned, when this request already has
         its turn."""
-        flow = self._flow
+        flow = self.flow
         deadline_at = attempts.deadline_at
         stats = attempts.stats
         started = 0.0
@@ -257,7 +254,7 @@ class Operations:
             include_profile=include_profile,
             include_signals=include_signals,
         )
-        flow = self._flow
+        flow = self.flow
         turn = None if flow is None else flow.try_acquire()
         if flow is not None and turn is None:
             turn = await self.turn(flow, call)
@@ -316,7 +313,7 @@ class Operations:
         Returns the call to await at once: when the flow has a turn for it now (the
         common case), the add's attempt loop itself, with no frame of ours around it.
         """
-        flow = self._flow
+        flow = self.flow
         turn = None if flow is None else flow.try_acquire()
         if flow is not None and turn is None:
             return self._add_in_turn(flow, call, stats, maybe_applied, digest, key)
@@ -347,7 +344,7 @@ class Operations:
             stats = RetryStats()
         if self._tally is not None:
             stats.tally = self._tally
-        add = AddOnce(self, self._policy, call, stats, digest, maybe_applied, self._flow, key)
+        add = AddOnce(self, self._policy, call, stats, digest, maybe_applied, self.flow, key)
         if self._telemetry is not None:
             return self._telemetry.call(call, stats, add.run(turn))
         return add.run(turn)

@@ -78,8 +78,11 @@ class AcceptedRate:
 
     def answered(self, started: float, now: float, accepted: bool, refused: bool) -> None:
         """The request sent at ``started`` ended at ``now``: accepted, refused (a quota's
-        429/503), or neither (any other failure)."""
-        newest = self._advance(now) if now * _PER_SECOND >= self.slot + 1 else self.slot
+        429/503), or neither (any other failure).
+
+        The ring is not moved to ``now`` here: an answer counts in the bucket its request
+        was sent in, which the ring holds for as long as it is among the newest
+        :data:`HISTORY` buckets it has moved to (every reading moves it first)."""
         if accepted:
             latency = now - started if now > started else 0.0
             if self.latency:
@@ -87,8 +90,9 @@ class AcceptedRate:
             else:
                 self.latency = latency
         slot = int(started * _PER_SECOND)
+        newest = self.slot
         if slot > newest or newest - slot >= HISTORY:
-            return  # sent before the history: too old to count
+            return  # not sent through this ring, or before its history: not counted
         i = slot % HISTORY
         self.n_answered[i] += 1
         if accepted:
