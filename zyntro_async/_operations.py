@@ -277,7 +277,7 @@ class Operations:
     # -- addProfileToContact ------------------------------------------------------------------
 
     def prepare_add(
-        self, contact_id: object, payload: object, source: object, *, member_id: object = None
+        self, contact_id: object, payload: object, source: object, member_id: object = None
     ) -> Call[Profile]:
         """The add's request, validated locally (raises ``ValidationError``); nothing sent."""
         return add_profile_call(self._credentials, contact_id, payload, source, member_id=member_id)
@@ -298,7 +298,6 @@ class Operations:
     def add(
         self,
         call: Call[Profile],
-        *,
         stats: RetryStats | None = None,
         maybe_applied: bool = False,
         digest: str | None = None,

@@ -123,11 +123,9 @@ async def add_one(
     try:
         if call is None:
             call = ops.prepare_add(
-                request.contact_id, request.payload, request.source, member_id=request.member_id
+                request.contact_id, request.payload, request.source, request.member_id
             )
-        profile = await ops.add(
-            call, stats=stats, maybe_applied=maybe_applied, digest=digest, key=request.key
-        )
+        profile = await ops.add(call, stats, maybe_applied, digest, request.key)
     except ZyntroError as exc:
         failed = failed_result(request, exc, stats)
         code = exc.code
