@@ -313,37 +313,21 @@ class Operations:
         common case), the add's attempt loop itself, with no frame of ours around it.
         """
         flow = self.flow
-        turn = None if flow is None else flow.try_acquire()
-        if flow is not None and turn is None:
-            return self._add_in_turn(flow, call, stats, maybe_applied, digest, key)
-        return self._add_from(turn, call, stats, maybe_applied, digest, key)
-
-    async def _add_in_turn(
-        self,
-        flow: FlowControl,
-        call: Call[Profile],
-        *args: Any,
-    ) -> Profile:
-        # The deadline counts from the call's first turn, not from the wait for it (see
-        # :meth:`turn`).
-        turn = await self._acquire(flow, call, deadline_of(self._policy))
-        return await self._add_from(turn, call, *args)
-
-    def _add_from(
-        self,
-        turn: float | None,
-        call: Call[Profile],
-        stats: RetryStats | None,
-        maybe_applied: bool,
-        digest: str | None,
-        key: str | None,
-    ) -> Coroutine[Any, Any, Profile]:
-        """The add's attempt loop, its first request's turn taken at ``turn``."""
         if stats is None:
             stats = RetryStats()
         if self._tally is not None:
             stats.tally = self._tally
-        add = AddOnce(self, self._policy, call, stats, digest, maybe_applied, self.flow, key)
+        add = AddOnce(self, self._policy, call, stats, digest, maybe_applied, flow, key)
+        turn = None if flow is None else flow.try_acquire()
+        # No turn at once: the add waits for one first.
+        work = add.run(turn) if flow is None or turn is not None else self._add_in_turn(flow, add)
         if self._telemetry is not None:
-            return self._telemetry.call(call, stats, add.run(turn))
-        return add.run(turn)
+            return self._telemetry.call(call, stats, work)
+        return work
+
+    async def _add_in_turn(self, flow: FlowControl, add: AddOnce) -> Profile:
+        turn = await self._acquire(flow, add.call, add.deadline_at)
+        # The deadline counts from the call's first turn, not from the wait for it (see
+        # :meth:`turn`).
+        add.deadline_at = deadline_of(self._policy)
+        return await add.run(turn)
