@@ -177,6 +177,18 @@ class Opaque:
     pass
 
 
+class Ratio(float):
+    pass
+
+
+class Label(str):
+    pass
+
+
+class Count(enum.IntEnum):
+    ONE = 1
+
+
 def deep(n: int) -> Any:
     value: Any = 1
     for _ in range(n):
@@ -259,6 +271,21 @@ def test_a_source_php_does_not_call_empty_is_sent_verbatim(source: str) -> None:
         ({"s": ["ok", "lone \udfff"]}, 'payload["s"][1] holds a string with a lone surrogate'),
         ({"k": {"\udfff": 1}}, 'payload["k"] has a key with a lone surrogate'),
         ({"x": deep(500)}, 'payload["x"][0][0][0]...[0][0][0] is nested deeper than 128'),
+        # flat payloads (string keys, scalar values) say the same
+        ({"a": "ok", "b": -math.inf}, 'payload["b"] holds NaN or infinity'),
+        ({"n": -(10**5000)}, 'payload["n"] holds an int too large to write out as JSON'),
+        ({"a": 1, True: "x"}, "payload has a bool key; JSON keys are strings"),
+        ({"a": 1, 2.5: "x"}, "payload has a float key; JSON keys are strings"),
+        ({"a": "lone \udfff"}, 'payload["a"] holds a string with a lone surrogate'),
+        ({"\udfff": 1}, "payload has a key with a lone surrogate"),
+        # the NaN is reported before the surrogate, whichever comes first
+        ({"a": "lone \udfff", "b": math.nan}, 'payload["b"] holds NaN or infinity'),
+        ({"b": math.nan, "a": "lone \udfff"}, 'payload["b"] holds NaN or infinity'),
+        # of two values JSON cannot carry, the last one is named
+        ({"a": math.nan, "b": 10**5000}, 'payload["b"] holds an int too large'),
+        ({"b": 10**5000, "a": math.nan}, 'payload["a"] holds NaN or infinity'),
+        ({"x" * 50: math.inf}, f'payload["{"x" * 40}..."] holds NaN or infinity'),
+        ({"a": Ratio("nan")}, 'payload["a"] holds NaN or infinity'),
     ],
 )
 def test_payload_problems_say_where(payload: Any, message: str) -> None:
@@ -267,6 +294,24 @@ def test_payload_problems_say_where(payload: Any, message: str) -> None:
     assert info.value.code == "INVALID_PAYLOAD"
     assert message in info.value.messages[0]
     str(info.value).encode()  # printable: a surrogate in the path is escaped
+
+
+@pytest.mark.parametrize(
+    ("payload", "sent"),
+    [
+        ({"n": Count.ONE, "r": Ratio(0.5)}, b'{"n":1,"r":0.5}'),
+        ({Label("k"): Label("v")}, b'{"k":"v"}'),
+        (
+            {"t": True, "f": False, "z": None, "s": "é\u2028"},
+            '{"t":true,"f":false,"z":null,"s":"é\u2028"}'.encode(),
+        ),
+        ({"big": 10**4000}, b'{"big":1' + b"0" * 4000 + b"}"),
+        ({"x": 1e308, "y": -0.0}, b'{"x":1e+308,"y":-0.0}'),
+    ],
+)
+def test_a_flat_payload_is_sent_as_json_writes_it(payload: Any, sent: bytes) -> None:
+    body = add_profile_call(C, "c", payload, "s").body
+    assert b',"profile_payload":' + sent + b',"profile_source":"s"}' in body
 
 
 class Exploding(dict):  # type: ignore[type-arg]

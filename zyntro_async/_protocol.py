@@ -19,7 +19,7 @@ from ._config import Credentials
 from ._converter import structure_contact_details, structure_profile
 from ._exceptions import ValidationError
 from ._models import ContactDetails, Profile
-from ._payload import is_utf8, payload_problem, surrogate_path
+from ._payload import is_flat, is_utf8, payload_problem, surrogate_path
 from ._policy import EMPTY_STRINGS, php_empty
 
 FETCH_CONTACT: Final = "fetchContact"
@@ -274,20 +274,28 @@ def add_profile_call(
             endpoint=endpoint,
             contact_id=cid,
         )
-    try:
-        problem = payload_problem(payload)
-        if problem is None:
-            body["profile_payload"] = payload
-            body["profile_source"] = source
-            # Ids and source were checked for valid UTF-8 above, so a failure here is
-            # the payload's: a lone surrogate (one check on the whole body, not per string).
+    body["profile_payload"] = payload
+    body["profile_source"] = source
+    encoded = b""
+    if type(payload) is dict and is_flat(payload):
+        try:  # the encoder is the check (see is_flat)
             encoded = _ENCODER.encode(body).encode()
-    except UnicodeEncodeError:
-        problem = f"{surrogate_path(payload)} with a lone surrogate (not valid UTF-8)"
-    except Exception as exc:  # a dict/list subclass that misbehaves, a lowered int limit
-        problem = f"profile_payload cannot be written as JSON ({type(exc).__name__})"
-    if problem is not None:
-        raise _refuse(problem, code="INVALID_PAYLOAD", endpoint=endpoint, contact_id=cid)
+        except Exception:
+            encoded = b""  # refused: the full check below says why
+    if not encoded:
+        try:
+            problem = payload_problem(payload)
+            if problem is None:
+                # Ids and source were checked for valid UTF-8 above, so a failure here is
+                # the payload's: a lone surrogate (one check on the whole body, not per
+                # string).
+                encoded = _ENCODER.encode(body).encode()
+        except UnicodeEncodeError:
+            problem = f"{surrogate_path(payload)} with a lone surrogate (not valid UTF-8)"
+        except Exception as exc:  # a dict/list subclass that misbehaves, a lowered int limit
+            problem = f"profile_payload cannot be written as JSON ({type(exc).__name__})"
+        if problem is not None:
+            raise _refuse(problem, code="INVALID_PAYLOAD", endpoint=endpoint, contact_id=cid)
     return Call(
         endpoint=endpoint,
         contact_id=cid,
