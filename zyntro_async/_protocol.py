@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Callable, Mapping
+from json.encoder import encode_basestring
 from typing import Any, Final, Generic, TypeVar
 
 from ._config import Credentials
@@ -78,6 +79,36 @@ _ENCODER: Final = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separato
 
 def _encode(body: dict[str, Any]) -> bytes:
     return _ENCODER.encode(body).encode()
+
+
+def _flat_writer() -> Callable[[dict[str, Any], int], Any]:
+    """What writes the body of a flat payload (see :func:`._payload.is_flat`) as
+    ``_ENCODER.encode`` does, through ``"".join(writer(body, 0))``.
+
+    ``_ENCODER.encode`` builds a C encoder per call, with a dict to catch circular
+    references; such a body holds no container but itself and the payload, nothing to go
+    round in, so one C encoder built once, without that dict, writes it. Where ``_json``
+    has no such encoder, ``_ENCODER.iterencode`` writes it.
+    """
+    try:
+        from _json import make_encoder
+
+        return make_encoder(
+            None,  # no circular references to look for
+            _ENCODER.default,
+            encode_basestring,  # ensure_ascii=False
+            None,
+            _ENCODER.key_separator,
+            _ENCODER.item_separator,
+            _ENCODER.sort_keys,
+            _ENCODER.skipkeys,
+            _ENCODER.allow_nan,
+        )
+    except (ImportError, TypeError):
+        return lambda body, _level: _ENCODER.iterencode(body)
+
+
+_WRITE_FLAT: Final = _flat_writer()
 
 
 def _refuse(message: str, *, code: str, endpoint: str, contact_id: str | None) -> ValidationError:
@@ -279,7 +310,7 @@ def add_profile_call(
     encoded = b""
     if type(payload) is dict and is_flat(payload):
         try:  # the encoder is the check (see is_flat)
-            encoded = _ENCODER.encode(body).encode()
+            encoded = "".join(_WRITE_FLAT(body, 0)).encode()
         except Exception:
             encoded = b""  # refused: the full check below says why
     if not encoded:
