@@ -11,6 +11,8 @@ from email.utils import format_datetime
 from typing import Any
 
 import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
 
 from tests.helpers import CREDS, doc_json
 from zyntro_async import (
@@ -364,6 +366,36 @@ def test_documented_error_answers_raise_typed_errors() -> None:
     with pytest.raises(ValidationError) as info2:
         interpret(add, answer(doc_json("addProfileToContact_response_error.json")))
     assert info2.value.code == "INVALID_PAYLOAD"
+
+
+ADDED = {"profile_id": 7, "profile_source": "s", "profile_payload": {"a": "é"}}
+
+
+@given(
+    suffix=st.text(alphabet=" \t\n\r\x0b\x0c\x1c\x85\xa0\u2028\x00x{}0", max_size=4),
+    compact=st.booleans(),
+)
+@example(suffix="\n", compact=True)
+@example(suffix="\x0b", compact=True)
+@example(suffix="{}", compact=False)
+def test_an_answer_is_read_as_json_loads_reads_it(suffix: str, compact: bool) -> None:
+    """White space JSON allows may follow the envelope; anything else makes it not JSON."""
+    envelope = {"status": "success", "data": ADDED}
+    text = json.dumps(envelope, separators=(",", ":") if compact else None) + suffix
+    body = text.encode()
+    try:
+        json.loads(body)
+    except ValueError:
+        valid = False
+    else:
+        valid = True
+    call = add_profile_call(C, "c", {"a": "é"}, "s")
+    if valid:
+        profile = interpret(call, answer(body))
+        assert (profile.id, profile.source, profile.payload) == (7, "s", {"a": "é"})
+    else:
+        with pytest.raises(ServerError, match="not the API's JSON envelope"):
+            interpret(call, answer(body))
 
 
 def test_error_envelope_data_as_bare_string() -> None:

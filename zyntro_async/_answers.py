@@ -141,14 +141,29 @@ def _status_line(status: int) -> str:
         return f"HTTP {status}"
 
 
-_DECODE: Final = json.JSONDecoder().decode  # what json.loads decodes with
+_DECODER: Final = json.JSONDecoder()  # what json.loads decodes with
+_DECODE: Final = _DECODER.decode
+_RAW_DECODE: Final = _DECODER.raw_decode
+_JSON_SPACE: Final = " \t\n\r"
 
 
 def _decode_body(body: bytes) -> Any:
     """``json.loads(body)``: a body that opens with ``{`` and no NUL after it is UTF-8
-    (what ``json.loads`` would detect), decoded without its per-call detection."""
+    (what ``json.loads`` would detect), decoded without its per-call detection.
+
+    Such a text has no space to skip before its value, so ``raw_decode`` reads it; what
+    is left after the value is then checked, only JSON's white space may be (``decode``,
+    which says why otherwise, reads any other text again).
+    """
     if body[:1] == b"{" and body[1:2] != b"\x00":
-        return _DECODE(body.decode("utf-8", "surrogatepass"))
+        text = body.decode("utf-8", "surrogatepass")
+        try:
+            value, end = _RAW_DECODE(text)
+        except Exception:
+            end = -1
+        if end == len(text) or (end > 0 and not text[end:].strip(_JSON_SPACE)):
+            return value
+        return _DECODE(text)
     return json.loads(body)
 
 
