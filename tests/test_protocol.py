@@ -316,6 +316,52 @@ def test_a_flat_payload_is_sent_as_json_writes_it(payload: Any, sent: bytes) -> 
     assert b',"profile_payload":' + sent + b',"profile_source":"s"}' in body
 
 
+@pytest.mark.parametrize(
+    ("member", "problem"),
+    [
+        ("0", "member_id is empty ('0' counts as missing for the API)"),
+        ("", "member_id is empty ('' counts as missing for the API)"),
+        ("m\udc80", "member_id is not valid UTF-8"),
+        (None, "member_id must be a string, UUID or int, not NoneType"),
+        (True, "member_id must be a string, UUID or int, not bool"),
+    ],
+)
+def test_a_configured_member_id_the_id_rule_refuses_fails_each_request(
+    member: Any, problem: str
+) -> None:
+    creds = Credentials(**{**CREDS, "member_id": member})  # refused by requests, not here
+    for _ in range(2):
+        with pytest.raises(ValidationError) as fetch:
+            fetch_contact_call(creds, "c")
+        assert (fetch.value.code, fetch.value.endpoint) == ("MISSING_MEMBER_ID", "fetchContact")
+        assert fetch.value.messages == (problem,)
+        with pytest.raises(ValidationError) as add:
+            add_profile_call(creds, "c", {"a": 1}, "s")
+        assert (add.value.code, add.value.endpoint) == ("MISSING_FIELDS", "addProfileToContact")
+        assert add.value.messages == (problem,)
+    assert body_of(fetch_contact_call(creds, "c", member_id="m-9"))["member_id"] == "m-9"
+    assert body_of(add_profile_call(creds, "c", {"a": 1}, "s", member_id=9))["member_id"] == "9"
+
+
+@pytest.mark.parametrize(
+    ("member", "sent"),
+    [
+        ("m-1", "m-1"),
+        (Label("m-2"), "m-2"),
+        (Count.ONE, "1"),
+        (uuid.UUID(int=5), str(uuid.UUID(int=5))),
+        (" 0", " 0"),
+    ],
+)
+def test_a_configured_member_id_is_written_by_the_id_rule(member: Any, sent: str) -> None:
+    creds = Credentials(**{**CREDS, "member_id": member})
+    assert body_of(fetch_contact_call(creds, "c"))["member_id"] == sent
+    assert body_of(add_profile_call(creds, "c", {"a": 1}, "s"))["member_id"] == sent
+    assert body_of(add_profile_call(creds, "c", {"a": 1}, "s", member_id="m-3"))["member_id"] == (
+        "m-3"
+    )
+
+
 class Exploding(dict):  # type: ignore[type-arg]
     def items(self) -> Any:
         raise RuntimeError("boom")

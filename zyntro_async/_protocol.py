@@ -11,7 +11,6 @@ The payload rules are in :mod:`._payload`, the answer side in :mod:`._answers`.
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Callable, Mapping
 from json.encoder import encode_basestring
 from typing import Any, Final, Generic, TypeVar
@@ -21,7 +20,8 @@ from ._converter import structure_contact_details, structure_profile
 from ._exceptions import ValidationError
 from ._models import ContactDetails, Profile
 from ._payload import is_flat, is_utf8, payload_problem, surrogate_path
-from ._policy import EMPTY_STRINGS, php_empty
+from ._policy import EMPTY_STRINGS, php_empty, wire_id
+from ._policy import coerce_id as coerce_id  # the one id rule, where requests are built
 
 FETCH_CONTACT: Final = "fetchContact"
 ADD_PROFILE: Final = "addProfileToContact"
@@ -115,24 +115,6 @@ def _refuse(message: str, *, code: str, endpoint: str, contact_id: str | None) -
     return ValidationError([message], code=code, endpoint=endpoint, contact_id=contact_id)
 
 
-def wire_id(value: object) -> str | None:
-    """An id as the wire writes it: a ``str`` (a subclass as its plain string), a
-    ``uuid.UUID``'s string, a non-bool ``int``'s decimal string (an ``IntEnum`` too); None
-    for any other type, or an int too large to write out. The one id rule of the SDK."""
-    if type(value) is str:
-        return value
-    if isinstance(value, str):
-        return str.__str__(value)
-    if isinstance(value, uuid.UUID):
-        return str(value)
-    if isinstance(value, int) and not isinstance(value, bool):
-        try:
-            return int.__repr__(value)
-        except ValueError:  # beyond the interpreter's int-to-str digit limit
-            return None
-    return None
-
-
 def contact_id_of(item: object) -> str | None:
     """The contact id a bulk item names (a request, a mapping with ``contact_id``, or the
     id itself), as the wire writes it (see :func:`wire_id`); None if it names none.
@@ -148,38 +130,6 @@ def contact_id_of(item: object) -> str | None:
         return None
 
 
-def coerce_id(
-    value: object, what: str, *, endpoint: str, code: str, contact_id: str | None = None
-) -> str:
-    """The wire string for a contact or member id, or ``ValidationError(code)``.
-
-    Accepted: what :func:`wire_id` writes (a ``str``, a ``uuid.UUID``, a non-bool ``int``:
-    database row ids). Refused: bool, float, None and every other type; an id that PHP's ``empty()``
-    calls missing (``""``, ``"0"``, so also the int 0; see :func:`php_empty`), with the
-    code the server would answer; a string that is not valid UTF-8 (a lone surrogate).
-    ``what`` names the argument in the message, ``contact_id`` goes on the error.
-    """
-    text = value if type(value) is str else wire_id(value)  # the common case, without a call
-    if text is None:
-        if isinstance(value, int) and not isinstance(value, bool):
-            problem = f"{what} is an int too large to write out"
-        else:
-            problem = f"{what} must be a string, UUID or int, not {type(value).__name__}"
-        raise _refuse(problem, code=code, endpoint=endpoint, contact_id=contact_id)
-    if text in EMPTY_STRINGS:  # php_empty, for a string
-        raise _refuse(
-            f"{what} is empty ({text!r} counts as missing for the API)",
-            code=code,
-            endpoint=endpoint,
-            contact_id=contact_id,
-        )
-    if not text.isascii() and not is_utf8(text):
-        raise _refuse(
-            f"{what} is not valid UTF-8", code=code, endpoint=endpoint, contact_id=contact_id
-        )
-    return text
-
-
 def _identity(
     credentials: Credentials,
     contact_id: object,
@@ -192,9 +142,11 @@ def _identity(
 
     Checked in the server's order (member, then contact), so the code is the one it gives.
     """
-    member = credentials.member_id if member_id is None else member_id
-    member = coerce_id(member, "member_id", endpoint=endpoint, code=member_code)
-    contact = coerce_id(contact_id, "contact_id", endpoint=endpoint, code=contact_code)
+    member = credentials.wire_member_id if member_id is None else None
+    if member is None:  # another member, or the credentials' one, refused as any would be
+        given = credentials.member_id if member_id is None else member_id
+        member = coerce_id(given, "member_id", endpoint, member_code)
+    contact = coerce_id(contact_id, "contact_id", endpoint, contact_code)
     return {
         "api_key": credentials.api_key,
         "developer_secret": credentials.developer_secret,
