@@ -42,7 +42,6 @@ class Call(Generic[T]):
 
     def __init__(
         self,
-        *,
         endpoint: str,
         contact_id: str,
         body: bytes,
@@ -280,9 +279,9 @@ def add_profile_call(
         if problem is not None:
             raise _refuse(problem, code="INVALID_PAYLOAD", endpoint=endpoint, contact_id=cid)
     return Call(
-        endpoint=endpoint,
-        contact_id=cid,
-        body=encoded,
-        decode=structure_profile,
-        secrets=(credentials.api_key, credentials.developer_secret),
+        endpoint,
+        cid,
+        encoded,
+        structure_profile,
+        (credentials.api_key, credentials.developer_secret),
     )
