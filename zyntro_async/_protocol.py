@@ -63,7 +63,7 @@ class RawResponse:
 
     __slots__ = ("body", "headers", "status")
 
-    def __init__(self, *, status: int, headers: Mapping[str, str], body: bytes) -> None:
+    def __init__(self, status: int, headers: Mapping[str, str], body: bytes) -> None:
         self.status = status
         self.headers = headers
         self.body = body
