@@ -11,6 +11,8 @@ from email.utils import format_datetime
 from typing import Any
 
 import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
 
 from tests.helpers import CREDS, doc_json
 from zyntro_async import (
@@ -177,6 +179,18 @@ class Opaque:
     pass
 
 
+class Ratio(float):
+    pass
+
+
+class Label(str):
+    pass
+
+
+class Count(enum.IntEnum):
+    ONE = 1
+
+
 def deep(n: int) -> Any:
     value: Any = 1
     for _ in range(n):
@@ -259,6 +273,21 @@ def test_a_source_php_does_not_call_empty_is_sent_verbatim(source: str) -> None:
         ({"s": ["ok", "lone \udfff"]}, 'payload["s"][1] holds a string with a lone surrogate'),
         ({"k": {"\udfff": 1}}, 'payload["k"] has a key with a lone surrogate'),
         ({"x": deep(500)}, 'payload["x"][0][0][0]...[0][0][0] is nested deeper than 128'),
+        # flat payloads (string keys, scalar values) say the same
+        ({"a": "ok", "b": -math.inf}, 'payload["b"] holds NaN or infinity'),
+        ({"n": -(10**5000)}, 'payload["n"] holds an int too large to write out as JSON'),
+        ({"a": 1, True: "x"}, "payload has a bool key; JSON keys are strings"),
+        ({"a": 1, 2.5: "x"}, "payload has a float key; JSON keys are strings"),
+        ({"a": "lone \udfff"}, 'payload["a"] holds a string with a lone surrogate'),
+        ({"\udfff": 1}, "payload has a key with a lone surrogate"),
+        # the NaN is reported before the surrogate, whichever comes first
+        ({"a": "lone \udfff", "b": math.nan}, 'payload["b"] holds NaN or infinity'),
+        ({"b": math.nan, "a": "lone \udfff"}, 'payload["b"] holds NaN or infinity'),
+        # of two values JSON cannot carry, the last one is named
+        ({"a": math.nan, "b": 10**5000}, 'payload["b"] holds an int too large'),
+        ({"b": 10**5000, "a": math.nan}, 'payload["a"] holds NaN or infinity'),
+        ({"x" * 50: math.inf}, f'payload["{"x" * 40}..."] holds NaN or infinity'),
+        ({"a": Ratio("nan")}, 'payload["a"] holds NaN or infinity'),
     ],
 )
 def test_payload_problems_say_where(payload: Any, message: str) -> None:
@@ -267,6 +296,70 @@ def test_payload_problems_say_where(payload: Any, message: str) -> None:
     assert info.value.code == "INVALID_PAYLOAD"
     assert message in info.value.messages[0]
     str(info.value).encode()  # printable: a surrogate in the path is escaped
+
+
+@pytest.mark.parametrize(
+    ("payload", "sent"),
+    [
+        ({"n": Count.ONE, "r": Ratio(0.5)}, b'{"n":1,"r":0.5}'),
+        ({Label("k"): Label("v")}, b'{"k":"v"}'),
+        (
+            {"t": True, "f": False, "z": None, "s": "é\u2028"},
+            '{"t":true,"f":false,"z":null,"s":"é\u2028"}'.encode(),
+        ),
+        ({"big": 10**4000}, b'{"big":1' + b"0" * 4000 + b"}"),
+        ({"x": 1e308, "y": -0.0}, b'{"x":1e+308,"y":-0.0}'),
+    ],
+)
+def test_a_flat_payload_is_sent_as_json_writes_it(payload: Any, sent: bytes) -> None:
+    body = add_profile_call(C, "c", payload, "s").body
+    assert b',"profile_payload":' + sent + b',"profile_source":"s"}' in body
+
+
+@pytest.mark.parametrize(
+    ("member", "problem"),
+    [
+        ("0", "member_id is empty ('0' counts as missing for the API)"),
+        ("", "member_id is empty ('' counts as missing for the API)"),
+        ("m\udc80", "member_id is not valid UTF-8"),
+        (None, "member_id must be a string, UUID or int, not NoneType"),
+        (True, "member_id must be a string, UUID or int, not bool"),
+    ],
+)
+def test_a_configured_member_id_the_id_rule_refuses_fails_each_request(
+    member: Any, problem: str
+) -> None:
+    creds = Credentials(**{**CREDS, "member_id": member})  # refused by requests, not here
+    for _ in range(2):
+        with pytest.raises(ValidationError) as fetch:
+            fetch_contact_call(creds, "c")
+        assert (fetch.value.code, fetch.value.endpoint) == ("MISSING_MEMBER_ID", "fetchContact")
+        assert fetch.value.messages == (problem,)
+        with pytest.raises(ValidationError) as add:
+            add_profile_call(creds, "c", {"a": 1}, "s")
+        assert (add.value.code, add.value.endpoint) == ("MISSING_FIELDS", "addProfileToContact")
+        assert add.value.messages == (problem,)
+    assert body_of(fetch_contact_call(creds, "c", member_id="m-9"))["member_id"] == "m-9"
+    assert body_of(add_profile_call(creds, "c", {"a": 1}, "s", member_id=9))["member_id"] == "9"
+
+
+@pytest.mark.parametrize(
+    ("member", "sent"),
+    [
+        ("m-1", "m-1"),
+        (Label("m-2"), "m-2"),
+        (Count.ONE, "1"),
+        (uuid.UUID(int=5), str(uuid.UUID(int=5))),
+        (" 0", " 0"),
+    ],
+)
+def test_a_configured_member_id_is_written_by_the_id_rule(member: Any, sent: str) -> None:
+    creds = Credentials(**{**CREDS, "member_id": member})
+    assert body_of(fetch_contact_call(creds, "c"))["member_id"] == sent
+    assert body_of(add_profile_call(creds, "c", {"a": 1}, "s"))["member_id"] == sent
+    assert body_of(add_profile_call(creds, "c", {"a": 1}, "s", member_id="m-3"))["member_id"] == (
+        "m-3"
+    )
 
 
 class Exploding(dict):  # type: ignore[type-arg]
@@ -319,6 +412,36 @@ def test_documented_error_answers_raise_typed_errors() -> None:
     with pytest.raises(ValidationError) as info2:
         interpret(add, answer(doc_json("addProfileToContact_response_error.json")))
     assert info2.value.code == "INVALID_PAYLOAD"
+
+
+ADDED = {"profile_id": 7, "profile_source": "s", "profile_payload": {"a": "é"}}
+
+
+@given(
+    suffix=st.text(alphabet=" \t\n\r\x0b\x0c\x1c\x85\xa0\u2028\x00x{}0", max_size=4),
+    compact=st.booleans(),
+)
+@example(suffix="\n", compact=True)
+@example(suffix="\x0b", compact=True)
+@example(suffix="{}", compact=False)
+def test_an_answer_is_read_as_json_loads_reads_it(suffix: str, compact: bool) -> None:
+    """White space JSON allows may follow the envelope; anything else makes it not JSON."""
+    envelope = {"status": "success", "data": ADDED}
+    text = json.dumps(envelope, separators=(",", ":") if compact else None) + suffix
+    body = text.encode()
+    try:
+        json.loads(body)
+    except ValueError:
+        valid = False
+    else:
+        valid = True
+    call = add_profile_call(C, "c", {"a": "é"}, "s")
+    if valid:
+        profile = interpret(call, answer(body))
+        assert (profile.id, profile.source, profile.payload) == (7, "s", {"a": "é"})
+    else:
+        with pytest.raises(ServerError, match="not the API's JSON envelope"):
+            interpret(call, answer(body))
 
 
 def test_error_envelope_data_as_bare_string() -> None:

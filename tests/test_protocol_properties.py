@@ -124,3 +124,70 @@ def test_fetch_gives_a_call_or_a_validation_error(
     assert isinstance(contact_id, (str, int, uuid.UUID))
     assert not isinstance(contact_id, bool)
     assert not php_empty(body["contact_id"])
+
+
+class Label(str):
+    pass
+
+
+class Ratio(float):
+    pass
+
+
+FLAT_KEYS = (
+    STRINGS
+    | st.text(min_size=41, max_size=45)
+    | st.integers()
+    | st.booleans()
+    | st.none()
+    | st.floats()
+    | st.builds(Label, st.text(max_size=3))
+)
+FLAT_VALUES = (
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | HUGE_INTS
+    | HUGE_INTS.map(lambda n: -n)
+    | st.floats()
+    | st.sampled_from([float("nan"), float("inf"), float("-inf")])
+    | STRINGS
+    | st.builds(Label, STRINGS)
+    | st.builds(Ratio, st.floats())
+    | st.sampled_from([Count.ONE, Name.JANE, (1,), b"x"])
+)
+FLAT = st.dictionaries(FLAT_KEYS, FLAT_VALUES, min_size=1, max_size=6)
+
+
+def _outcome(payload: Any) -> bytes | tuple[str, tuple[str, ...]]:
+    try:
+        return add_profile_call(C, "c", payload, "s").body
+    except ValidationError as exc:
+        return exc.code, exc.messages
+
+
+@settings(max_examples=300, deadline=None)
+@given(payload=FLAT)
+@example(payload={"a": "\ud800", "b": float("nan")})
+@example(payload={"b": 10**5000, "a": float("inf")})
+@example(payload={"a": 1, 2: "x"})
+@example(payload={"a": Count.ONE})
+@example(payload={"a": (1,), Label("b"): Ratio(0.5)})
+def test_a_flat_payload_is_judged_as_its_values_one_level_down(payload: Any) -> None:
+    """A payload of scalars gets the answer the same values get inside another object:
+    the same bytes on the wire, or the same error with the path one key longer."""
+    flat = _outcome(payload)
+    nested = _outcome({"wrap": payload})
+    if isinstance(flat, bytes):
+        head, rest = flat.split(b',"profile_payload":', 1)
+        tail = b',"profile_source":"s"}'
+        assert rest.endswith(tail)
+        inner = rest[: -len(tail)]
+        assert nested == head + b',"profile_payload":{"wrap":' + inner + b"}" + tail
+        assert json.loads(inner) == json.loads(json.dumps(payload))
+        return
+    code, (message,) = flat
+    assert code == "INVALID_PAYLOAD"
+    if message.startswith("payload"):
+        message = 'payload["wrap"]' + message[len("payload") :]
+    assert nested == (code, (message,))

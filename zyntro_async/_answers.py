@@ -141,14 +141,29 @@ def _status_line(status: int) -> str:
         return f"HTTP {status}"
 
 
-_DECODE: Final = json.JSONDecoder().decode  # what json.loads decodes with
+_DECODER: Final = json.JSONDecoder()  # what json.loads decodes with
+_DECODE: Final = _DECODER.decode
+_RAW_DECODE: Final = _DECODER.raw_decode
+_JSON_SPACE: Final = " \t\n\r"
 
 
 def _decode_body(body: bytes) -> Any:
     """``json.loads(body)``: a body that opens with ``{`` and no NUL after it is UTF-8
-    (what ``json.loads`` would detect), decoded without its per-call detection."""
+    (what ``json.loads`` would detect), decoded without its per-call detection.
+
+    Such a text has no space to skip before its value, so ``raw_decode`` reads it; what
+    is left after the value is then checked, only JSON's white space may be (``decode``,
+    which says why otherwise, reads any other text again).
+    """
     if body[:1] == b"{" and body[1:2] != b"\x00":
-        return _DECODE(body.decode("utf-8", "surrogatepass"))
+        text = body.decode("utf-8", "surrogatepass")
+        try:
+            value, end = _RAW_DECODE(text)
+        except Exception:
+            end = -1
+        if end == len(text) or (end > 0 and not text[end:].strip(_JSON_SPACE)):
+            return value
+        return _DECODE(text)
     return json.loads(body)
 
 
@@ -199,7 +214,6 @@ def interpret(call: Call[T], response: RawResponse, *, now: float | None = None)
     ``Retry-After`` and rate-limit headers go on the
     ``RateLimitError``/``ServerError`` (``retry_after``, ``limit``, ``remaining``, ``reset``).
     """
-    endpoint, cid = call.endpoint, call.contact_id
     status = response.status
     if status != 200:
         # Built by a function of its own: a local of this frame holding the error would
@@ -209,27 +223,28 @@ def interpret(call: Call[T], response: RawResponse, *, now: float | None = None)
         envelope = _decode_body(response.body)
     except (ValueError, UnicodeDecodeError, RecursionError):
         envelope = None
-    if not isinstance(envelope, dict) or envelope.get("status") not in ("success", "error"):
+    outcome = envelope.get("status") if isinstance(envelope, dict) else None
+    if outcome == "success":  # the common answer first
+        try:
+            return call.decode(envelope.get("data"))
+        except MalformedResponseError as exc:
+            raise ServerError(
+                f"malformed success answer: {redact(str(exc), scrubbed(call))}",
+                status=status,
+                endpoint=call.endpoint,
+                contact_id=call.contact_id,
+            ) from None
+    if outcome != "error":
         raise ServerError(
             "the answer is not the API's JSON envelope "
             f"({_describe_body(response.headers, response.body, scrubbed(call))})",
             status=status,
-            endpoint=endpoint,
-            contact_id=cid,
+            endpoint=call.endpoint,
+            contact_id=call.contact_id,
         )
     data = envelope.get("data")
-    if envelope["status"] == "error":
-        if isinstance(data, list):
-            messages = [_as_text(m) for m in data]
-        else:
-            messages = [] if data is None else [_as_text(data)]
-        raise api_error_for(endpoint, messages, contact_id=cid, secrets=scrubbed(call))
-    try:
-        return call.decode(data)
-    except MalformedResponseError as exc:
-        raise ServerError(
-            f"malformed success answer: {redact(str(exc), scrubbed(call))}",
-            status=status,
-            endpoint=endpoint,
-            contact_id=cid,
-        ) from None
+    if isinstance(data, list):
+        messages = [_as_text(m) for m in data]
+    else:
+        messages = [] if data is None else [_as_text(data)]
+    raise api_error_for(call.endpoint, messages, contact_id=call.contact_id, secrets=scrubbed(call))

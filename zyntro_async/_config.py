@@ -16,7 +16,8 @@ from urllib.parse import urlsplit
 
 import attrs
 
-from ._exceptions import ConfigurationError
+from ._exceptions import ConfigurationError, ValidationError
+from ._policy import coerce_id
 
 DEFAULT_BASE_URL = "https://app.zyntrohq.com/apis/v2/public/crm/"
 
@@ -83,12 +84,25 @@ class Limits:
 
 @attrs.frozen
 class Credentials:
-    """What authenticates a request. Secrets never appear in the repr."""
+    """What authenticates a request. Secrets never appear in the repr.
+
+    ``wire_member_id`` is ``member_id`` as a request writes it (the id rule,
+    :func:`._policy.coerce_id`), worked out once; None if the rule refuses it, and then
+    each request that needs it refuses it, with that request's code.
+    """
 
     api_key: str = attrs.field(repr=False)
     developer_secret: str = attrs.field(repr=False)
     org_id: str
     member_id: str
+    wire_member_id: str | None = attrs.field(init=False, repr=False, eq=False)
+
+    def __attrs_post_init__(self) -> None:
+        try:
+            wire: str | None = coerce_id(self.member_id, "member_id", "", "")
+        except ValidationError:
+            wire = None
+        object.__setattr__(self, "wire_member_id", wire)  # frozen: attrs' own way in
 
 
 @attrs.frozen

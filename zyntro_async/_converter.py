@@ -275,9 +275,10 @@ def structure_profile(data: Any) -> Profile:
         source = data.get("profile_source")
         payload = data.get("profile_payload")
         if type(pid) is int and type(source) is str:
+            # Positional: id, source, payload, extra (a keyword call costs more).
             if type(payload) is dict:
-                return Profile(id=pid, source=source, payload=dict(payload), extra={})
+                return Profile(pid, source, dict(payload), {})
             if type(payload) is list:
-                return Profile(id=pid, source=source, payload=list(payload), extra={})
+                return Profile(pid, source, list(payload), {})
     profile: Profile = _structure_record(_PROFILE_PLAN, data)
     return profile

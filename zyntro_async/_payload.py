@@ -97,6 +97,25 @@ def apply_default(payload: object, default: Callable[[Any], Any]) -> object:
     return walk(payload, 1)
 
 
+# The exact types of a flat payload's values (a subclass goes the long way).
+_SCALARS: Final = frozenset({str, int, float, bool, type(None)})
+
+
+def is_flat(payload: dict[Any, Any]) -> bool:
+    """Whether every key of ``payload`` is a ``str`` and every value a ``str``, ``int``,
+    ``float``, ``bool`` or None, each of exactly that type.
+
+    Such a payload has a problem only if JSON's encoder (with ``allow_nan=False``, then
+    encoding to UTF-8) fails on it: NaN, infinity, an int too long to write out, a lone
+    surrogate. So a flat payload the encoder takes needs no :func:`payload_problem`; one
+    it refuses gets it, for the message.
+    """
+    for key, value in payload.items():
+        if type(key) is not str or type(value) not in _SCALARS:
+            return False
+    return True
+
+
 def payload_problem(payload: object) -> str | None:
     """Why ``payload`` would not round-trip as JSON unchanged, or None if it would.
 

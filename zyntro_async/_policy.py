@@ -17,7 +17,8 @@ Each :class:`Code` row says, for one ``.code``:
 - ``status``: the HTTP status a ``ServerError`` with this code is answered with.
 
 What counts as missing, for every check the SDK makes before a request (arguments,
-command-line flags, input lines), is one rule too: :func:`php_empty`, the API's own.
+command-line flags, input lines), is one rule too: :func:`php_empty`, the API's own; and
+what an id may be, another: :func:`coerce_id` (:func:`wire_id` writes it).
 
 The rows follow the exception tree drawn in ``_exceptions``, with the retry rules' rows
 in the order those rules are matched.
@@ -25,6 +26,7 @@ in the order those rules are matched.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping, Sequence
 from typing import Final, Literal
 
@@ -57,6 +59,7 @@ from ._exceptions import (
     ZyntroError,
     redact,
 )
+from ._payload import is_utf8
 
 __all__ = [
     "BY_CODE",
@@ -303,3 +306,53 @@ def php_empty(value: object) -> bool:
     if isinstance(value, (dict, list, tuple)):
         return not value
     return False
+
+
+def wire_id(value: object) -> str | None:
+    """An id as the wire writes it: a ``str`` (a subclass as its plain string), a
+    ``uuid.UUID``'s string, a non-bool ``int``'s decimal string (an ``IntEnum`` too); None
+    for any other type, or an int too large to write out. The one id rule of the SDK."""
+    if type(value) is str:
+        return value
+    if isinstance(value, str):
+        return str.__str__(value)
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        try:
+            return int.__repr__(value)
+        except ValueError:  # beyond the interpreter's int-to-str digit limit
+            return None
+    return None
+
+
+def coerce_id(
+    value: object, what: str, endpoint: str, code: str, contact_id: str | None = None
+) -> str:
+    """The wire string for a contact or member id, or ``ValidationError(code)``.
+
+    Accepted: what :func:`wire_id` writes (a ``str``, a ``uuid.UUID``, a non-bool ``int``:
+    database row ids). Refused: bool, float, None and every other type; an id that PHP's ``empty()``
+    calls missing (``""``, ``"0"``, so also the int 0; see :func:`php_empty`), with the
+    code the server would answer; a string that is not valid UTF-8 (a lone surrogate).
+    ``what`` names the argument in the message, ``contact_id`` goes on the error.
+    """
+    text = value if type(value) is str else wire_id(value)  # the common case, without a call
+    if text is None:
+        if isinstance(value, int) and not isinstance(value, bool):
+            problem = f"{what} is an int too large to write out"
+        else:
+            problem = f"{what} must be a string, UUID or int, not {type(value).__name__}"
+        raise ValidationError([problem], code=code, endpoint=endpoint, contact_id=contact_id)
+    if text in EMPTY_STRINGS:  # php_empty, for a string
+        raise ValidationError(
+            [f"{what} is empty ({text!r} counts as missing for the API)"],
+            code=code,
+            endpoint=endpoint,
+            contact_id=contact_id,
+        )
+    if not text.isascii() and not is_utf8(text):
+        raise ValidationError(
+            [f"{what} is not valid UTF-8"], code=code, endpoint=endpoint, contact_id=contact_id
+        )
+    return text

@@ -11,16 +11,17 @@ The payload rules are in :mod:`._payload`, the answer side in :mod:`._answers`.
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Callable, Mapping
+from json.encoder import encode_basestring
 from typing import Any, Final, Generic, TypeVar
 
 from ._config import Credentials
 from ._converter import structure_contact_details, structure_profile
 from ._exceptions import ValidationError
 from ._models import ContactDetails, Profile
-from ._payload import is_utf8, payload_problem, surrogate_path
-from ._policy import EMPTY_STRINGS, php_empty
+from ._payload import is_flat, is_utf8, payload_problem, surrogate_path
+from ._policy import EMPTY_STRINGS, php_empty, wire_id
+from ._policy import coerce_id as coerce_id  # the one id rule, where requests are built
 
 FETCH_CONTACT: Final = "fetchContact"
 ADD_PROFILE: Final = "addProfileToContact"
@@ -41,7 +42,6 @@ class Call(Generic[T]):
 
     def __init__(
         self,
-        *,
         endpoint: str,
         contact_id: str,
         body: bytes,
@@ -63,7 +63,7 @@ class RawResponse:
 
     __slots__ = ("body", "headers", "status")
 
-    def __init__(self, *, status: int, headers: Mapping[str, str], body: bytes) -> None:
+    def __init__(self, status: int, headers: Mapping[str, str], body: bytes) -> None:
         self.status = status
         self.headers = headers
         self.body = body
@@ -80,26 +80,38 @@ def _encode(body: dict[str, Any]) -> bytes:
     return _ENCODER.encode(body).encode()
 
 
+def _flat_writer() -> Callable[[dict[str, Any], int], Any]:
+    """What writes the body of a flat payload (see :func:`._payload.is_flat`) as
+    ``_ENCODER.encode`` does, through ``"".join(writer(body, 0))``.
+
+    ``_ENCODER.encode`` builds a C encoder per call, with a dict to catch circular
+    references; such a body holds no container but itself and the payload, nothing to go
+    round in, so one C encoder built once, without that dict, writes it. Where ``_json``
+    has no such encoder, ``_ENCODER.iterencode`` writes it.
+    """
+    try:
+        from _json import make_encoder
+
+        return make_encoder(
+            None,  # no circular references to look for
+            _ENCODER.default,
+            encode_basestring,  # ensure_ascii=False
+            None,
+            _ENCODER.key_separator,
+            _ENCODER.item_separator,
+            _ENCODER.sort_keys,
+            _ENCODER.skipkeys,
+            _ENCODER.allow_nan,
+        )
+    except (ImportError, TypeError):
+        return lambda body, _level: _ENCODER.iterencode(body)
+
+
+_WRITE_FLAT: Final = _flat_writer()
+
+
 def _refuse(message: str, *, code: str, endpoint: str, contact_id: str | None) -> ValidationError:
     return ValidationError([message], code=code, endpoint=endpoint, contact_id=contact_id)
-
-
-def wire_id(value: object) -> str | None:
-    """An id as the wire writes it: a ``str`` (a subclass as its plain string), a
-    ``uuid.UUID``'s string, a non-bool ``int``'s decimal string (an ``IntEnum`` too); None
-    for any other type, or an int too large to write out. The one id rule of the SDK."""
-    if type(value) is str:
-        return value
-    if isinstance(value, str):
-        return str.__str__(value)
-    if isinstance(value, uuid.UUID):
-        return str(value)
-    if isinstance(value, int) and not isinstance(value, bool):
-        try:
-            return int.__repr__(value)
-        except ValueError:  # beyond the interpreter's int-to-str digit limit
-            return None
-    return None
 
 
 def contact_id_of(item: object) -> str | None:
@@ -117,38 +129,6 @@ def contact_id_of(item: object) -> str | None:
         return None
 
 
-def coerce_id(
-    value: object, what: str, *, endpoint: str, code: str, contact_id: str | None = None
-) -> str:
-    """The wire string for a contact or member id, or ``ValidationError(code)``.
-
-    Accepted: what :func:`wire_id` writes (a ``str``, a ``uuid.UUID``, a non-bool ``int``:
-    database row ids). Refused: bool, float, None and every other type; an id that PHP's ``empty()``
-    calls missing (``""``, ``"0"``, so also the int 0; see :func:`php_empty`), with the
-    code the server would answer; a string that is not valid UTF-8 (a lone surrogate).
-    ``what`` names the argument in the message, ``contact_id`` goes on the error.
-    """
-    text = value if type(value) is str else wire_id(value)  # the common case, without a call
-    if text is None:
-        if isinstance(value, int) and not isinstance(value, bool):
-            problem = f"{what} is an int too large to write out"
-        else:
-            problem = f"{what} must be a string, UUID or int, not {type(value).__name__}"
-        raise _refuse(problem, code=code, endpoint=endpoint, contact_id=contact_id)
-    if text in EMPTY_STRINGS:  # php_empty, for a string
-        raise _refuse(
-            f"{what} is empty ({text!r} counts as missing for the API)",
-            code=code,
-            endpoint=endpoint,
-            contact_id=contact_id,
-        )
-    if not text.isascii() and not is_utf8(text):
-        raise _refuse(
-            f"{what} is not valid UTF-8", code=code, endpoint=endpoint, contact_id=contact_id
-        )
-    return text
-
-
 def _identity(
     credentials: Credentials,
     contact_id: object,
@@ -161,9 +141,11 @@ def _identity(
 
     Checked in the server's order (member, then contact), so the code is the one it gives.
     """
-    member = credentials.member_id if member_id is None else member_id
-    member = coerce_id(member, "member_id", endpoint=endpoint, code=member_code)
-    contact = coerce_id(contact_id, "contact_id", endpoint=endpoint, code=contact_code)
+    member = credentials.wire_member_id if member_id is None else None
+    if member is None:  # another member, or the credentials' one, refused as any would be
+        given = credentials.member_id if member_id is None else member_id
+        member = coerce_id(given, "member_id", endpoint, member_code)
+    contact = coerce_id(contact_id, "contact_id", endpoint, contact_code)
     return {
         "api_key": credentials.api_key,
         "developer_secret": credentials.developer_secret,
@@ -274,24 +256,32 @@ def add_profile_call(
             endpoint=endpoint,
             contact_id=cid,
         )
-    try:
-        problem = payload_problem(payload)
-        if problem is None:
-            body["profile_payload"] = payload
-            body["profile_source"] = source
-            # Ids and source were checked for valid UTF-8 above, so a failure here is
-            # the payload's: a lone surrogate (one check on the whole body, not per string).
-            encoded = _ENCODER.encode(body).encode()
-    except UnicodeEncodeError:
-        problem = f"{surrogate_path(payload)} with a lone surrogate (not valid UTF-8)"
-    except Exception as exc:  # a dict/list subclass that misbehaves, a lowered int limit
-        problem = f"profile_payload cannot be written as JSON ({type(exc).__name__})"
-    if problem is not None:
-        raise _refuse(problem, code="INVALID_PAYLOAD", endpoint=endpoint, contact_id=cid)
+    body["profile_payload"] = payload
+    body["profile_source"] = source
+    encoded = b""
+    if type(payload) is dict and is_flat(payload):
+        try:  # the encoder is the check (see is_flat)
+            encoded = "".join(_WRITE_FLAT(body, 0)).encode()
+        except Exception:
+            encoded = b""  # refused: the full check below says why
+    if not encoded:
+        try:
+            problem = payload_problem(payload)
+            if problem is None:
+                # Ids and source were checked for valid UTF-8 above, so a failure here is
+                # the payload's: a lone surrogate (one check on the whole body, not per
+                # string).
+                encoded = _ENCODER.encode(body).encode()
+        except UnicodeEncodeError:
+            problem = f"{surrogate_path(payload)} with a lone surrogate (not valid UTF-8)"
+        except Exception as exc:  # a dict/list subclass that misbehaves, a lowered int limit
+            problem = f"profile_payload cannot be written as JSON ({type(exc).__name__})"
+        if problem is not None:
+            raise _refuse(problem, code="INVALID_PAYLOAD", endpoint=endpoint, contact_id=cid)
     return Call(
-        endpoint=endpoint,
-        contact_id=cid,
-        body=encoded,
-        decode=structure_profile,
-        secrets=(credentials.api_key, credentials.developer_secret),
+        endpoint,
+        cid,
+        encoded,
+        structure_profile,
+        (credentials.api_key, credentials.developer_secret),
     )
