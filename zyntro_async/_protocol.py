@@ -86,13 +86,15 @@ def _flat_writer() -> Callable[[dict[str, Any], int], Any]:
 
     ``_ENCODER.encode`` builds a C encoder per call, with a dict to catch circular
     references; such a body holds no container but itself and the payload, nothing to go
-    round in, so one C encoder built once, without that dict, writes it. Where ``_json``
-    has no such encoder, ``_ENCODER.iterencode`` writes it.
+    round in, so one C encoder built once, without that dict, writes it: the one
+    ``JSONEncoder.iterencode`` builds itself (``json.encoder.c_make_encoder``), with the
+    same arguments. Without the C accelerator, ``_ENCODER.iterencode`` writes it.
     """
+    make_encoder = getattr(json.encoder, "c_make_encoder", None)
+    if make_encoder is None:
+        return lambda body, _level: _ENCODER.iterencode(body)
     try:
-        from _json import make_encoder
-
-        return make_encoder(
+        return make_encoder(  # type: ignore[no-any-return]
             None,  # no circular references to look for
             _ENCODER.default,
             encode_basestring,  # ensure_ascii=False
@@ -103,7 +105,7 @@ def _flat_writer() -> Callable[[dict[str, Any], int], Any]:
             _ENCODER.skipkeys,
             _ENCODER.allow_nan,
         )
-    except (ImportError, TypeError):
+    except TypeError:  # another signature than the one JSONEncoder passes it
         return lambda body, _level: _ENCODER.iterencode(body)
 
 

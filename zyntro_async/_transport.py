@@ -264,7 +264,7 @@ class Transport:
                     payload = await self._read_capped(
                         resp, endpoint=endpoint, contact_id=contact_id
                     )
-                return RawResponse(status=resp.status, headers=resp.headers, body=payload)
+                return RawResponse(resp.status, resp.headers, payload)
         except asyncio.CancelledError:
             if watch is not None and deadlines.expired(watch):
                 raise ReadTimeout(
