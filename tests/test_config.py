@@ -85,6 +85,18 @@ def test_a_zero_setting_is_refused_as_the_api_would_call_it_missing(name: str) -
     assert ENV_VARS[name] in str(info.value)
 
 
+@pytest.mark.parametrize("name", ["api_key", "developer_secret", "org_id", "member_id"])
+def test_a_setting_that_is_not_utf8_is_refused_before_any_request(name: str) -> None:
+    # A request body is UTF-8: a lone surrogate could not be written, and a client that
+    # built would only fail deep in the JSON encoder on its first request.
+    value = "k3y\udc80-abc"
+    with pytest.raises(ConfigurationError) as info:
+        ZyntroClient(**{**CREDS, name: value}, base_url=BASE)
+    assert name in str(info.value)
+    assert "UTF-8" in str(info.value)
+    assert value not in str(info.value)
+
+
 def test_repr_hides_secrets() -> None:
     client = ZyntroClient(**CREDS, base_url=BASE)
     text = repr(client) + str(client)  # what its attributes show: test_secrets.py

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 import attrs
 
 from ._exceptions import ConfigurationError, ValidationError
+from ._payload import is_utf8
 from ._policy import coerce_id
 
 DEFAULT_BASE_URL = "https://app.zyntrohq.com/apis/v2/public/crm/"
@@ -156,8 +157,8 @@ def resolve_settings(
 
     ``base_url`` falls back to the public API's address. Values are stripped (a stray
     newline from a ``.env`` file); one that is then empty or ``"0"`` (which the API, by
-    PHP's ``empty()``, treats as missing) is refused. Errors name the setting and its
-    variable, never a value.
+    PHP's ``empty()``, treats as missing) is refused, and so is one that is not valid
+    UTF-8 (a lone surrogate). Errors name the setting and its variable, never a value.
     """
     env = os.environ if environ is None else environ
     given = {
@@ -183,6 +184,10 @@ def resolve_settings(
         if value == "0":  # PHP empty("0"): the API would answer that it is missing
             raise ConfigurationError(
                 f'{name} is "0", which the API treats as missing (from {name}= or {ENV_VARS[name]})'
+            )
+        if not is_utf8(value):  # the request body is UTF-8: it could not be written
+            raise ConfigurationError(
+                f"{name} is not valid UTF-8 (from {name}= or {ENV_VARS[name]})"
             )
         values[name] = value
     return Settings(
