@@ -22,7 +22,6 @@ retried add.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import random
 import time
@@ -32,7 +31,7 @@ from ._attempts import Attempts
 from ._digest import payload_digest
 from ._exceptions import ClientClosedError, DisconnectedError, ZyntroError
 from ._models import ContactDetails, Profile
-from ._protocol import Call, fetch_contact_call
+from ._protocol import Call, fetch_contact_call, sent_fields
 from ._reconcile import find_applied
 from ._retry import Budget, FailureKind, RetryPolicy, RetryStats
 
@@ -194,7 +193,7 @@ class AddOnce(Attempts):
         server stores it (plain JSON values), the source and the member as written."""
         sent = self._sent
         if sent is None:
-            sent = self._sent = json.loads(self.call.body)
+            sent = self._sent = sent_fields(self.call)
         return sent
 
     def _travel_light(self) -> None:

@@ -21,7 +21,7 @@ from typing import Any, Final, TypeVar
 from ._converter import MalformedResponseError
 from ._exceptions import RateLimitError, ServerError, redact
 from ._policy import STATUS_CODES, api_error_for
-from ._protocol import ADD_PROFILE, Call, RawResponse
+from ._protocol import ADD_PROFILE, Call, RawResponse, sent_fields
 
 T = TypeVar("T")
 
@@ -118,7 +118,7 @@ def scrubbed(call: Call[Any]) -> tuple[str, ...]:
     if call.endpoint != ADD_PROFILE:
         return call.secrets
     try:
-        payload = _decode_body(call.body).get("profile_payload")
+        payload = sent_fields(call).get("profile_payload")
     except (ValueError, AttributeError, RecursionError):
         return call.secrets
     found: list[str] = []

@@ -319,15 +319,21 @@ class Operations:
             stats.tally = self._tally
         add = AddOnce(self, self._policy, call, stats, digest, maybe_applied, flow, key)
         turn = None if flow is None else flow.try_acquire()
-        # No turn at once: the add waits for one first.
-        work = add.run(turn) if flow is None or turn is not None else self._add_in_turn(flow, add)
-        if self._telemetry is not None:
-            return self._telemetry.call(call, stats, work)
-        return work
+        if flow is not None and turn is None:
+            return self._add_in_turn(flow, add)
+        return self._traced(add, turn)
 
     async def _add_in_turn(self, flow: FlowControl, add: AddOnce) -> Profile:
         turn = await self._acquire(flow, add.call, add.deadline_at)
         # The deadline counts from the call's first turn, not from the wait for it (see
         # :meth:`turn`).
         add.deadline_at = deadline_of(self._policy)
-        return await add.run(turn)
+        return await self._traced(add, turn)
+
+    def _traced(self, add: AddOnce, turn: float | None) -> Coroutine[Any, Any, Profile]:
+        """The add's attempt loop from its first turn, in the call's span while telemetry
+        is on (as a fetch's: the wait for the turn is not the call's)."""
+        work = add.run(turn)
+        if self._telemetry is not None:
+            return self._telemetry.call(add.call, add.stats, work)
+        return work

@@ -76,6 +76,16 @@ class RawResponse:
 _ENCODER: Final = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"))
 
 
+_READ_BACK: Final = json.JSONDecoder().decode
+
+
+def sent_fields(call: Call[Any]) -> dict[str, Any]:
+    """The fields ``call`` sends, read back from its body: the JSON written here, so
+    plain JSON values, as the server stores them (an add's payload, source, member)."""
+    fields: dict[str, Any] = _READ_BACK(call.body.decode())
+    return fields
+
+
 def _encode(body: dict[str, Any]) -> bytes:
     return _ENCODER.encode(body).encode()
 

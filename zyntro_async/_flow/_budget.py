@@ -37,5 +37,7 @@ class RetryBudget:
         """Credit an item that succeeded after ``retries`` retries."""
         if self.tokens is None or self.capacity is None:
             return
+        if not retries and self.tokens == self.capacity:
+            return  # a full budget gains nothing from a clean success (the common case)
         refund = RETRY_COST * retries if retries else NO_RETRY_INCREMENT
         self.tokens = min(self.capacity, self.tokens + refund)

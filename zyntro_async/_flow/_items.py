@@ -107,6 +107,4 @@ class ItemPolicy:
 
     def item_succeeded(self, retries: int) -> None:
         """Credit the budget: a clean success earns a token, a retried one refunds."""
-        budget = self._budget
-        if retries or budget.tokens != budget.capacity:
-            budget.succeeded(retries)  # (a full budget gains nothing from a clean success)
+        self._budget.succeeded(retries)
